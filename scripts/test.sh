@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The one test command: system packages, node modules, type check, lint, then every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-system-deps.sh
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci --no-fund --no-audit
+fi
+echo "== type check"; npx tsc --noEmit -p tsconfig.json
+echo "== lint"; npx eslint .
+echo "== tests"; npx jest --ci "$@"
