@@ -1,0 +1,224 @@
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { KubeObject, KubeStatus, KubeWatchEvent } from './types';
+
+/**
+ * A small typed client for the Kubernetes REST API (JSON over HTTP/1.1, `?watch=1` streams).
+ *
+ * Why not `@kubernetes/client-node`: its 1.x/2.x releases are ESM-only (jest here is CommonJS) and
+ * 2.x needs Node ≥ 22 (undici 8), 0.x pulls in the deprecated `request`; and the agents use five
+ * endpoints (nodes get/list/watch/patch status, custom resources CRUD). A ~200-line client over
+ * node:http(s) keeps the agent's start-up and memory small and is tested against a server that
+ * answers with the real API's shapes (test/support/fake-kube-api.ts).
+ */
+export interface KubeConnection {
+  /** API server URL, e.g. `https://10.96.0.1:443` or `http://127.0.0.1:8080`. */
+  readonly server: string;
+  /** Bearer token. @default none */
+  readonly token?: string;
+  /** File holding the bearer token, re-read on each request (projected service-account tokens rotate). @default none */
+  readonly tokenFile?: string;
+  /** PEM CA bundle that signs the server certificate. @default the system roots */
+  readonly ca?: string;
+  /** PEM client certificate and key. @default none */
+  readonly cert?: string;
+  readonly key?: string;
+  /** Skip server certificate verification (tests only). @default false */
+  readonly insecureSkipTlsVerify?: boolean;
+  /** @default `cnikit` */
+  readonly userAgent?: string;
+}
+
+const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** The connection a pod gets: KUBERNETES_SERVICE_HOST/PORT and the mounted service-account token and CA. */
+export function inClusterConnection(env: NodeJS.ProcessEnv = process.env, dir = SERVICE_ACCOUNT_DIR): KubeConnection {
+  const host = env.KUBERNETES_SERVICE_HOST;
+  const port = env.KUBERNETES_SERVICE_PORT;
+  if (!host || !port) {
+    throw new Error('kubernetes: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set; run in a pod or pass a kubeconfig');
+  }
+  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return { server, tokenFile: `${dir}/token`, ca: fs.readFileSync(`${dir}/ca.crt`, 'utf8') };
+}
+
+/** An API error: the server's Status object, or a transport failure with code 0. */
+export class KubeApiError extends Error {
+  constructor(
+    public readonly code: number,
+    public readonly reason: string,
+    message: string,
+    public readonly status?: KubeStatus,
+  ) {
+    super(message);
+    this.name = 'KubeApiError';
+  }
+}
+
+export function isKubeApiError(error: unknown, code?: number): error is KubeApiError {
+  return error instanceof KubeApiError && (code === undefined || error.code === code);
+}
+
+export type PatchType = 'strategic' | 'merge' | 'json';
+const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  strategic: 'application/strategic-merge-patch+json',
+  merge: 'application/merge-patch+json',
+  json: 'application/json-patch+json',
+};
+
+export interface RequestOptions {
+  readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
+  readonly body?: unknown;
+  /** Patch flavour for PATCH requests. @default `strategic` */
+  readonly patchType?: PatchType;
+}
+
+export interface WatchStream {
+  /** Ends the stream; `onEnd` is not called afterwards. */
+  abort(): void;
+}
+
+export class KubeClient {
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+
+  constructor(public readonly connection: KubeConnection) {
+    this.base = new URL(connection.server);
+    this.agent = this.base.protocol === 'https:'
+      ? new https.Agent({
+        keepAlive: true,
+        ca: connection.ca,
+        cert: connection.cert,
+        key: connection.key,
+        rejectUnauthorized: !connection.insecureSkipTlsVerify,
+      })
+      : new http.Agent({ keepAlive: true });
+  }
+
+  /** One JSON request; non-2xx answers throw KubeApiError carrying the server's Status. */
+  public request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, options: RequestOptions = {}): Promise<T> {
+    const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+    const headers: http.OutgoingHttpHeaders = this.headers();
+    if (body) {
+      headers['content-type'] = method === 'PATCH' ? PATCH_CONTENT_TYPES[options.patchType ?? 'strategic'] : 'application/json';
+      headers['content-length'] = body.length;
+    }
+    return new Promise<T>((resolve, reject) => {
+      const req = this.transport().request(this.url(path, options.query), { method, headers, agent: this.agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const code = res.statusCode ?? 0;
+          if (code < 200 || code >= 300) {
+            reject(errorFromResponse(code, text, `${method} ${path}`));
+            return;
+          }
+          try {
+            resolve(JSON.parse(text) as T);
+          } catch {
+            reject(new KubeApiError(code, 'BadResponse', `kubernetes: ${method} ${path}: response is not JSON`));
+          }
+        });
+      });
+      req.on('error', (error) => reject(new KubeApiError(0, 'Unreachable', `kubernetes: ${method} ${path}: ${error.message}`)));
+      req.end(body);
+    });
+  }
+
+  /**
+   * Opens `GET <path>?watch=1&…` and calls `onEvent` for each JSON line. `onEnd` is called once when
+   * the stream ends or fails (with the error); the caller decides whether to re-watch or relist.
+   */
+  public watch<T extends KubeObject>(
+    path: string,
+    query: Readonly<Record<string, string | number | boolean | undefined>>,
+    onEvent: (event: KubeWatchEvent<T>) => void,
+    onEnd: (error?: Error) => void,
+  ): WatchStream {
+    let done = false;
+    const finish = (error?: Error): void => {
+      if (done) return;
+      done = true;
+      onEnd(error);
+    };
+    const req = this.transport().request(this.url(path, { ...query, watch: 1 }), { method: 'GET', headers: this.headers(), agent: false }, (res) => {
+      const code = res.statusCode ?? 0;
+      if (code < 200 || code >= 300) {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => finish(errorFromResponse(code, Buffer.concat(chunks).toString('utf8'), `WATCH ${path}`)));
+        return;
+      }
+      let buffered = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffered += chunk;
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (line === '' || done) continue;
+          let event: KubeWatchEvent<T>;
+          try {
+            event = JSON.parse(line) as KubeWatchEvent<T>;
+          } catch {
+            finish(new KubeApiError(code, 'BadResponse', `kubernetes: WATCH ${path}: bad event line`));
+            req.destroy();
+            return;
+          }
+          onEvent(event);
+        }
+      });
+      res.on('error', (error) => finish(error));
+      res.on('end', () => finish());
+      res.on('close', () => finish());
+    });
+    req.on('error', (error) => finish(new KubeApiError(0, 'Unreachable', `kubernetes: WATCH ${path}: ${error.message}`)));
+    req.end();
+    return {
+      abort: () => {
+        done = true;
+        req.destroy();
+      },
+    };
+  }
+
+  /** Closes idle keep-alive connections. */
+  public close(): void {
+    this.agent.destroy();
+  }
+
+  private transport(): typeof http | typeof https {
+    return this.base.protocol === 'https:' ? https : http;
+  }
+
+  private url(path: string, query?: RequestOptions['query']): URL {
+    const url = new URL(this.base.pathname.replace(/\/$/, '') + path, this.base);
+    for (const [name, value] of Object.entries(query ?? {})) {
+      if (value !== undefined) url.searchParams.set(name, String(value));
+    }
+    return url;
+  }
+
+  private headers(): http.OutgoingHttpHeaders {
+    const headers: http.OutgoingHttpHeaders = { accept: 'application/json', 'user-agent': this.connection.userAgent ?? 'cnikit' };
+    const token = this.connection.tokenFile ? fs.readFileSync(this.connection.tokenFile, 'utf8').trim() : this.connection.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    return headers;
+  }
+}
+
+function errorFromResponse(code: number, text: string, what: string): KubeApiError {
+  try {
+    const status = JSON.parse(text) as KubeStatus;
+    if (status && status.kind === 'Status') {
+      return new KubeApiError(code, status.reason || String(code), `kubernetes: ${what}: ${status.message} (${code} ${status.reason})`, status);
+    }
+  } catch {
+    // not a Status: fall through
+  }
+  return new KubeApiError(code, String(code), `kubernetes: ${what}: HTTP ${code} ${text.slice(0, 200)}`);
+}
