@@ -1,0 +1,48 @@
+import * as pulumi from '@pulumi/pulumi';
+import { KubeObject } from './kube-object';
+import { planRegistration, Tier } from './registration-plan';
+import { createResource } from './resource-classes';
+
+/** One object registered as its own Pulumi resource. */
+export interface RegisteredObject {
+  /** The Pulumi resource name, `<component>-<kind>-<namespace>-<name>`. */
+  readonly name: string;
+  /** The object's identity in the cluster, e.g. `DaemonSet.apps/kube-flannel/kube-flannel-ds`. */
+  readonly key: string;
+  readonly tier: Tier;
+  /** The object exactly as synthesized and as passed to Pulumi. */
+  readonly object: KubeObject;
+  readonly resource: pulumi.CustomResource;
+  /** Pulumi names of the resources this one waits for (`dependsOn`). */
+  readonly dependsOn: readonly string[];
+}
+
+/**
+ * Registers every object as its own Pulumi Kubernetes resource parented to `parent`, in tier order,
+ * each with `dependsOn` on the tier it follows. The Kubernetes provider is the parent's (its `provider`
+ * or `providers` option), inherited through `parent`.
+ * @param component prefix of every resource name, normally the component's own name
+ */
+export function registerObjects(
+  parent: pulumi.Resource,
+  component: string,
+  objects: readonly KubeObject[],
+): RegisteredObject[] {
+  const registered: RegisteredObject[] = [];
+  for (const planned of planRegistration(component, objects)) {
+    const dependsOn = planned.dependsOn.map((index) => registered[index]);
+    const resource = createResource(planned.name, planned.object, {
+      parent,
+      dependsOn: dependsOn.map((dependency) => dependency.resource),
+    });
+    registered.push({
+      name: planned.name,
+      key: planned.key,
+      tier: planned.tier,
+      object: planned.object,
+      resource,
+      dependsOn: dependsOn.map((dependency) => dependency.name),
+    });
+  }
+  return registered;
+}
