@@ -1,0 +1,123 @@
+import { KernelApplyError, LinuxKernel, NotOwnedError, RuleSet, ruleSetsEqual } from '../../../lib/dataplane/kernel';
+import { canCreateNetns, createNetns, destroyNetns, execIn } from '../../support/netns';
+
+const PROTO = 201;
+const describeRoot = canCreateNetns() ? describe : describe.skip;
+
+describeRoot('LinuxKernel in throw-away namespaces', () => {
+  let host: string;
+  let pod: string;
+  let kernel: LinuxKernel;
+
+  beforeAll(() => {
+    host = createNetns('host');
+    pod = createNetns('pod');
+    kernel = new LinuxKernel({ netns: host, ownership: { linkPrefixes: ['t-'], routeProtocol: PROTO, ruleSetPrefixes: ['cnikit-'] } });
+  });
+  afterAll(() => {
+    destroyNetns(host);
+    destroyNetns(pod);
+  });
+
+  it('creates a bridge and a veth whose peer lands in another namespace, and lists them', async () => {
+    await kernel.apply([
+      { op: 'link.add', link: { kind: 'bridge', name: 't-br', mtu: 1450, up: true } },
+      { op: 'link.add', link: { kind: 'veth', name: 't-veth', mtu: 1450, master: 't-br', up: true, peer: { name: 'eth0', netns: `/var/run/netns/${pod}`, mac: '02:aa:00:00:00:01' } } },
+      { op: 'link.set', change: { name: 't-veth', hairpin: true } },
+      { op: 'addr.replace', address: { dev: 't-br', cidr: '10.250.1.1/24' } },
+    ]);
+    const links = await kernel.links();
+    const bridge = links.find((l) => l.name === 't-br');
+    const veth = links.find((l) => l.name === 't-veth');
+    expect(bridge).toMatchObject({ kind: 'bridge', mtu: 1450, up: true });
+    expect(veth).toMatchObject({ kind: 'veth', master: 't-br', hairpin: true, up: true });
+    expect(await kernel.addresses('t-br')).toEqual([{ dev: 't-br', cidr: '10.250.1.1/24' }]);
+    const podKernel = new LinuxKernel({ netns: `/var/run/netns/${pod}`, ownership: { everything: true } });
+    expect((await podKernel.links()).find((l) => l.name === 'eth0')).toMatchObject({ kind: 'veth', mac: '02:aa:00:00:00:01', mtu: 1450 });
+  });
+
+  it('adds routes of every shape in one batch and lists them back equal', async () => {
+    await kernel.apply([
+      { op: 'link.add', link: { kind: 'vxlan', name: 't-vx', vni: 7, port: 8472, learning: false, up: true, mtu: 1400 } },
+      { op: 'addr.replace', address: { dev: 't-vx', cidr: '10.250.9.0/32' } },
+      { op: 'route.replace', route: { dst: '10.250.2.0/24', via: '10.250.2.0', dev: 't-vx', onlink: true, protocol: PROTO } },
+      { op: 'route.replace', route: { dst: '10.250.3.0/24', via: '10.250.1.9', protocol: PROTO } },
+      { op: 'route.replace', route: { dst: '10.250.4.0/24', dev: 't-br', protocol: PROTO } },
+      { op: 'route.replace', route: { dst: '10.250.5.0/24', type: 'blackhole', protocol: PROTO, table: 100 } },
+      { op: 'neigh.replace', neighbour: { dev: 't-vx', address: '10.250.2.0', mac: '02:bb:00:00:00:02' } },
+      { op: 'fdb.append', entry: { dev: 't-vx', mac: '02:bb:00:00:00:02', dst: '192.0.2.2' } },
+    ]);
+    const vx = (await kernel.links()).find((l) => l.name === 't-vx');
+    expect(vx?.vxlan).toEqual({ vni: 7, port: 8472, learning: false, gbp: false });
+    const main = await kernel.routes({ protocol: PROTO });
+    expect(main.map((r) => r.dst).sort()).toEqual(['10.250.2.0/24', '10.250.3.0/24', '10.250.4.0/24']);
+    expect(main.find((r) => r.dst === '10.250.2.0/24')).toMatchObject({ via: '10.250.2.0', dev: 't-vx', onlink: true, protocol: PROTO, table: 254 });
+    expect(await kernel.routes({ table: 100, family: 4 })).toEqual([expect.objectContaining({ dst: '10.250.5.0/24', type: 'blackhole', protocol: PROTO, table: 100 })]);
+    expect(await kernel.neighbours('t-vx')).toEqual([{ dev: 't-vx', address: '10.250.2.0', mac: '02:bb:00:00:00:02' }]);
+    expect(await kernel.fdb('t-vx')).toContainEqual({ dev: 't-vx', mac: '02:bb:00:00:00:02', dst: '192.0.2.2' });
+  });
+
+  it('treats deleting what is gone as success, and reports real failures per op', async () => {
+    await kernel.apply([
+      { op: 'route.del', route: { dst: '10.250.3.0/24', via: '10.250.1.9', protocol: PROTO } },
+      { op: 'route.del', route: { dst: '10.250.3.0/24', via: '10.250.1.9', protocol: PROTO } },
+      { op: 'link.del', name: 't-nothing' },
+      { op: 'link.add', link: { kind: 'bridge', name: 't-br' }, mayExist: true },
+    ]);
+    expect((await kernel.routes({ protocol: PROTO })).map((r) => r.dst)).not.toContain('10.250.3.0/24');
+    const attempt = kernel.apply([
+      { op: 'route.replace', route: { dst: '10.250.6.0/24', via: '10.99.99.99', protocol: PROTO } },
+      { op: 'link.add', link: { kind: 'bridge', name: 't-br' } },
+      { op: 'route.replace', route: { dst: '10.250.7.0/24', dev: 't-br', protocol: PROTO } },
+    ]);
+    await expect(attempt).rejects.toBeInstanceOf(KernelApplyError);
+    const error = (await attempt.catch((e: unknown) => e)) as KernelApplyError;
+    expect(error.failures.map((f) => f.op.op)).toEqual(['route.replace', 'link.add']);
+    expect(error.failures[1].message).toMatch(/File exists/);
+    // the op after the failures still ran
+    expect((await kernel.routes({ protocol: PROTO })).map((r) => r.dst)).toContain('10.250.7.0/24');
+  });
+
+  it('refuses to touch objects it does not own, before changing anything', async () => {
+    await expect(kernel.apply([
+      { op: 'route.replace', route: { dst: '10.250.8.0/24', dev: 't-br', protocol: PROTO } },
+      { op: 'route.del', route: { dst: '10.250.1.0/24', dev: 't-br', protocol: 2 } },
+    ])).rejects.toBeInstanceOf(NotOwnedError);
+    await expect(kernel.apply([{ op: 'link.del', name: 'lo' }])).rejects.toThrow(/link lo is not owned/);
+    expect((await kernel.routes({ protocol: PROTO })).map((r) => r.dst)).not.toContain('10.250.8.0/24');
+  });
+
+  it('replaces an nftables rule set atomically and reads it back equal', async () => {
+    const set: RuleSet = {
+      name: 'cnikit-test', family: 4, chains: [
+        {
+          name: 'postrtg', type: 'nat', hook: 'postrouting', rules: [
+            { mark: { value: 0x4000, mask: 0x4000 }, verdict: 'return' },
+            { saddr: { cidr: '10.250.1.0/24' }, daddr: { cidr: '10.250.0.0/16' }, verdict: 'return' },
+            { saddr: { cidr: '10.250.0.0/16', not: true }, daddr: { cidr: '10.250.1.0/24' }, verdict: 'return' },
+            { saddr: { cidr: '10.250.0.0/16' }, daddr: { cidr: '224.0.0.0/4', not: true }, verdict: 'masquerade', randomFully: true, comment: 'cnikit masq' },
+          ],
+        },
+        { name: 'forward', type: 'filter', hook: 'forward', rules: [{ iifname: 't-br', saddr: { cidr: '10.250.0.0/16' }, verdict: 'accept' }] },
+      ],
+    };
+    expect(await kernel.ruleSet('cnikit-test', 4)).toBeUndefined();
+    await kernel.replaceRuleSet(set);
+    await kernel.replaceRuleSet(set);
+    expect(ruleSetsEqual(await kernel.ruleSet('cnikit-test', 4), set)).toBe(true);
+    execIn(host, ['nft', 'add', 'rule', 'ip', 'cnikit-test', 'forward', 'tcp', 'dport', '22', 'drop']);
+    expect(ruleSetsEqual(await kernel.ruleSet('cnikit-test', 4), set)).toBe(false);
+    await kernel.replaceRuleSet(set);
+    expect(ruleSetsEqual(await kernel.ruleSet('cnikit-test', 4), set)).toBe(true);
+    await expect(kernel.replaceRuleSet({ ...set, name: 'other' })).rejects.toThrow(/not owned/);
+    await kernel.deleteRuleSet('cnikit-test', 4);
+    await kernel.deleteRuleSet('cnikit-test', 4);
+    expect(await kernel.ruleSet('cnikit-test', 4)).toBeUndefined();
+  });
+
+  it('reads and writes sysctls inside the namespace only', async () => {
+    await kernel.setSysctls({ 'net.ipv4.ip_forward': '1', 'net/ipv4/conf/t-br/forwarding': '1' });
+    expect(await kernel.sysctl('net.ipv4.ip_forward')).toBe('1');
+    expect(await kernel.sysctl('net.ipv4.conf.nope.forwarding')).toBeUndefined();
+  });
+});
