@@ -1,0 +1,113 @@
+import { posix } from 'node:path';
+import { cachedLayer } from './cache';
+import { listTree, type ContentFile, type LayerContents } from './contents';
+import { describePackage, dropDocumentation, fetchPackage, resolveDependencies, unpackPackage, type DebianPackage } from './debian';
+import { FileTree, type Origin } from './file-tree';
+import { buildLayer, type Layer } from './layer';
+import { fetchNode, RUNTIME_PACKAGES, unpackNode, type NodeDistribution } from './node-runtime';
+import type { PathMapper } from './tar-reader';
+
+/** Bump when the way layers are assembled changes, so cached layers are rebuilt. */
+const LAYER_FORMAT = 1;
+
+/**
+ * Packages no layer carries: debconf is only read by maintainer scripts, which never run in an image
+ * assembled from unpacked packages.
+ */
+const NEVER: readonly string[] = ['debconf', 'cdebconf'];
+
+const BUILDER: Origin = { kind: 'builder', name: 'cnikit', version: String(LAYER_FORMAT) };
+
+/** Files a container expects besides the runtime: users (root and the distroless `nonroot` 65532), NSS, /tmp. */
+function addBaseFiles(tree: FileTree): void {
+  tree.addFile('etc/passwd', Buffer.from('root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n'), 0o644, BUILDER);
+  tree.addFile('etc/group', Buffer.from('root:x:0:\nnonroot:x:65532:\n'), 0o644, BUILDER);
+  tree.addFile('etc/nsswitch.conf', Buffer.from('passwd: files\ngroup: files\nhosts: files dns\n'), 0o644, BUILDER);
+  tree.addDirectory('tmp', 0o1777, BUILDER);
+  tree.addDirectory('root', 0o700, BUILDER);
+  tree.addDirectory('home/nonroot', 0o755, BUILDER);
+}
+
+export interface BuiltLayer {
+  readonly layer: Layer;
+  readonly contents: LayerContents;
+}
+
+interface LayerMeta {
+  readonly description: string;
+  readonly packages: LayerContents['packages'];
+  readonly files: readonly ContentFile[];
+  readonly uncompressedSize: number;
+}
+
+function toBuilt(layer: Layer, meta: LayerMeta): BuiltLayer {
+  return {
+    layer,
+    contents: { ...meta, digest: layer.digest, diffId: layer.diffId, compressedSize: layer.size },
+  };
+}
+
+async function describeAll(names: readonly string[]): Promise<DebianPackage[]> {
+  return Promise.all(names.map((n) => describePackage(n)));
+}
+
+/**
+ * The runtime every image shares, so a registry stores it once: glibc, libgcc, libstdc++ (Debian) and
+ * the Node binary, plus users and NSS configuration.
+ */
+export async function runtimeLayer(node: NodeDistribution, cacheDir: string, epochSeconds: number): Promise<BuiltLayer & { packages: readonly string[] }> {
+  const names = await resolveDependencies(RUNTIME_PACKAGES, new Set(NEVER));
+  const debs = await describeAll(names);
+  const key = { LAYER_FORMAT, layer: 'runtime', node, debs, epochSeconds };
+  const { layer, meta } = await cachedLayer<LayerMeta>(cacheDir, key, async () => {
+    const tree = new FileTree();
+    for (const pkg of debs) await unpackPackage(pkg, await fetchPackage(pkg, cacheDir), tree);
+    await unpackNode(node, await fetchNode(node, cacheDir), tree);
+    addBaseFiles(tree);
+    const listed = listTree(tree);
+    const layer = await buildLayer(tree, epochSeconds);
+    return { layer, meta: { description: `runtime: Node.js ${node.version} and its shared libraries`, ...listed, uncompressedSize: uncompressed(listed.files) } };
+  });
+  return { ...toBuilt(layer, meta), packages: names };
+}
+
+/**
+ * The system programs a component runs (e.g. iproute2's `ip`, `nft`) with the libraries they need; what
+ * the runtime layer already has is not repeated.
+ */
+export async function toolsLayer(
+  roots: readonly string[],
+  tools: readonly string[],
+  exclude: readonly string[],
+  runtimePackages: readonly string[],
+  cacheDir: string,
+  epochSeconds: number,
+): Promise<BuiltLayer> {
+  const names = await resolveDependencies(roots, new Set([...NEVER, ...exclude, ...runtimePackages]));
+  const debs = await describeAll(names);
+  const key = { LAYER_FORMAT, layer: 'tools', debs, tools: [...tools].sort(), epochSeconds };
+  const { layer, meta } = await cachedLayer<LayerMeta>(cacheDir, key, async () => {
+    const tree = new FileTree();
+    const keep = keepPrograms(tools);
+    for (const pkg of debs) await unpackPackage(pkg, await fetchPackage(pkg, cacheDir), tree, keep);
+    const listed = listTree(tree);
+    const layer = await buildLayer(tree, epochSeconds);
+    return { layer, meta: { description: `system tools: ${[...tools].sort().join(', ')}`, ...listed, uncompressedSize: uncompressed(listed.files) } };
+  });
+  return toBuilt(layer, meta);
+}
+
+/** Documentation goes, and so does every program under a bin/ or sbin/ directory that is not listed. */
+function keepPrograms(tools: readonly string[]): PathMapper {
+  const wanted = new Set(tools);
+  return (path) => {
+    const kept = dropDocumentation(path);
+    if (kept === undefined) return undefined;
+    if (/^(usr\/)?s?bin\/[^/]+$/.test(kept) && !wanted.has(posix.basename(kept))) return undefined;
+    return kept;
+  };
+}
+
+function uncompressed(files: readonly ContentFile[]): number {
+  return files.reduce((sum, f) => sum + f.size, 0);
+}

@@ -1,0 +1,51 @@
+/** One executable of the dataplane, bundled into `/opt/cnikit/<output>`. */
+export interface ExecutableSpec {
+  /** The TypeScript entrypoint, relative to the repository root (e.g. `apps/flannel-agent.ts`). */
+  readonly entry: string;
+  /** File name of the bundle under `/opt/cnikit/`. */
+  readonly output: string;
+}
+
+/** What one image is made of and how it runs. */
+export interface ImageSpec {
+  /** Image name, as in `<registry>/<name>:<tag>`. */
+  readonly name: string;
+  readonly description: string;
+  readonly executables: readonly ExecutableSpec[];
+  /**
+   * Debian packages whose programs the component runs, beside the runtime (glibc, libstdc++, Node).
+   * @default none
+   */
+  readonly debianPackages?: readonly string[];
+  /**
+   * The programs kept from `debianPackages` (file names under bin/ and sbin/); every other program of
+   * those packages is left out.
+   * @default none
+   */
+  readonly systemTools?: readonly string[];
+  /**
+   * Packages the dependency walk stops at, because the kept programs never load them (each entry says why
+   * in the catalogue).
+   * @default none
+   */
+  readonly excludePackages?: readonly string[];
+  readonly entrypoint: readonly string[];
+  /** `uid:gid`; why each component needs its user is written next to it in the catalogue. */
+  readonly user: string;
+  /** @default PATH only */
+  readonly env?: Readonly<Record<string, string>>;
+  /**
+   * A command proving the image is complete, run in a chroot of the unpacked root filesystem, with the
+   * stdin and environment given; it must exit 0.
+   */
+  /**
+   * Whether the image carries the runtime manifest the CNI installer reads to copy Node and its
+   * libraries to the host beside the plugin.
+   * @default false
+   */
+  readonly installsRuntimeOnHost?: boolean;
+  readonly smokeTest: { readonly argv: readonly string[]; readonly env?: Readonly<Record<string, string>>; readonly stdin?: string };
+}
+
+export const IMAGE_ROOT = '/opt/cnikit';
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
