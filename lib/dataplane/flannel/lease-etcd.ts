@@ -1,0 +1,371 @@
+import { Cidr } from '../../model/cidr';
+import { isRevisionConflict } from '../datastore/errors';
+import { KeyValue, KeyValueStore, WatchHandle } from '../datastore/types';
+import { KeepLeaseHandlers, Lease, LeaseAttrs, LeaseEvent, LeaseManager, Stoppable, WatchLeasesOptions } from './lease';
+import { decodeLeaseAttrs, encodeLeaseAttrs, parseSubnetKey, subnetKey } from './lease-record';
+import { FlannelNetConfig, SubnetRange, isSubnetInRange, parseNetConfig } from './net-config';
+
+export interface EtcdLeaseManagerOptions {
+  readonly store: KeyValueStore;
+  /** flannel's --etcd-prefix. @default /coreos.com/network */
+  readonly prefix?: string;
+  /** Lease lifetime. @default 86400 (24 h, flannel's) */
+  readonly ttlSeconds?: number;
+  /** Renew this long before expiry (flannel's --subnet-lease-renew-margin). @default 3600 */
+  readonly renewMarginSeconds?: number;
+  /** Retry a failed renewal after this long. @default 60 */
+  readonly renewRetrySeconds?: number;
+  /** The subnets this node had before (from subnet.env), tried before a random pick. @default none */
+  readonly previous?: { readonly subnet?: Cidr; readonly ipv6Subnet?: Cidr };
+  /** Compare-and-swap attempts before giving up. @default 10 */
+  readonly maxAttempts?: number;
+  /** How many free subnets to pick randomly among. @default 100 */
+  readonly candidates?: number;
+  /** Random source in [0, 1). @default Math.random */
+  readonly random?: () => number;
+  /** Diagnostics (e.g. "reusing lease"). @default none */
+  readonly log?: (message: string) => void;
+}
+
+/** The lease is gone (deleted, expired or now belongs to another node). */
+export class LeaseRevokedError extends Error {
+  constructor(public readonly key: string) {
+    super(`lease ${key} has been revoked`);
+    this.name = 'LeaseRevokedError';
+  }
+}
+
+interface StoredLease {
+  readonly lease: Lease;
+  readonly kv: KeyValue;
+}
+
+/**
+ * flannel's etcd subnet manager: `<prefix>/config` holds the network config, each node's lease is
+ * `<prefix>/subnets/<subnet key>` with a TTL. Allocation reuses the node's lease (matched by public
+ * IP), then the subnet from subnet.env, then picks randomly among the first free subnets, and
+ * writes with compare-and-swap so racing nodes never share a subnet. Keys without a TTL are
+ * reservations: never allocated to others, never expired.
+ */
+export class EtcdLeaseManager implements LeaseManager {
+  public readonly name: string;
+  private readonly prefix: string;
+  private readonly subnetsPrefix: string;
+  private readonly ttlSeconds: number;
+  private readonly stoppables = new Set<Stoppable>();
+
+  constructor(private readonly options: EtcdLeaseManagerOptions) {
+    this.prefix = (options.prefix ?? '/coreos.com/network').replace(/\/+$/, '');
+    this.subnetsPrefix = `${this.prefix}/subnets/`;
+    this.ttlSeconds = options.ttlSeconds ?? 86400;
+    this.name = `etcd ${this.prefix}`;
+  }
+
+  public async getNetworkConfig(): Promise<FlannelNetConfig> {
+    const key = `${this.prefix}/config`;
+    const kv = await this.options.store.get(key);
+    if (!kv) {
+      throw new Error(`etcd: network config ${key} not found. Did you create your config using etcdv3 API? `
+        + `(e.g. etcdctl put ${key} '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}' with ETCDCTL_API=3)`);
+    }
+    return parseNetConfig(kv.value, key);
+  }
+
+  public async previousLease(publicIp?: string, publicIpv6?: string): Promise<Lease | undefined> {
+    const config = await this.getNetworkConfig();
+    return findOwn(await this.leases(), config, { publicIp, publicIpv6, backendType: '' })?.lease;
+  }
+
+  public async acquireLease(attrs: LeaseAttrs): Promise<Lease> {
+    const config = await this.getNetworkConfig();
+    if (config.ipv4 && !attrs.publicIp) throw new Error('acquireLease: IPv4 is enabled but the node has no public IPv4 address');
+    if (config.ipv6 && !attrs.publicIpv6) throw new Error('acquireLease: IPv6 is enabled but the node has no public IPv6 address');
+    const attempts = this.options.maxAttempts ?? 10;
+    let lastConflict: Error | undefined;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        return await this.tryAcquire(config, attrs);
+      } catch (error) {
+        if (!isRevisionConflict(error)) throw error;
+        lastConflict = error;
+        this.log(`lease allocation lost a race (attempt ${attempt}/${attempts}): ${error.message}`);
+      }
+    }
+    throw new Error(`failed to acquire a subnet lease after ${attempts} attempts: ${lastConflict?.message ?? 'conflicts'}`);
+  }
+
+  public async renewLease(lease: Lease): Promise<Lease> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const kv = await this.options.store.get(this.subnetsPrefix + lease.key);
+      if (!kv || !this.stillOurs(kv, lease)) throw new LeaseRevokedError(lease.key);
+      if (!kv.expires) return lease; // a reservation does not expire
+      try {
+        await this.options.store.update(kv.key, encodeLeaseAttrs(lease.attrs), kv.revision, { ttlSeconds: this.ttlSeconds });
+        return { ...lease, expiration: this.expiry() };
+      } catch (error) {
+        if (!isRevisionConflict(error)) throw error;
+      }
+    }
+    throw new LeaseRevokedError(lease.key);
+  }
+
+  public async completeLease(): Promise<void> {
+    // Nothing to announce in etcd mode: the lease itself is the announcement.
+  }
+
+  public keepLease(lease: Lease, handlers: KeepLeaseHandlers): Stoppable {
+    const key = this.subnetsPrefix + lease.key;
+    const marginMs = (this.options.renewMarginSeconds ?? 3600) * 1000;
+    const retryMs = (this.options.renewRetrySeconds ?? 60) * 1000;
+    let current = lease;
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    let watchTimer: NodeJS.Timeout | undefined;
+    let watch: WatchHandle | undefined;
+
+    const revoked = (): void => {
+      if (stopped) return;
+      void handle.stop();
+      handlers.onRevoked(current);
+    };
+    const schedule = (delayMs: number): void => {
+      if (stopped || current.expiration === undefined) return;
+      timer = setTimeout(renew, Math.max(0, delayMs));
+    };
+    const renew = (): void => {
+      this.renewLease(current).then((renewed) => {
+        if (stopped) return;
+        current = renewed;
+        handlers.onRenewed?.(renewed);
+        schedule(renewed.expiration ? renewed.expiration.getTime() - Date.now() - marginMs : 0);
+      }, (error: Error) => {
+        if (stopped) return;
+        if (error instanceof LeaseRevokedError) {
+          revoked();
+          return;
+        }
+        handlers.onError?.(error);
+        schedule(retryMs);
+      });
+    };
+
+    // Watch from the revision at which the lease was seen, so a deletion right after acquiring is not missed.
+    const attachWatch = async (): Promise<void> => {
+      const seen = await this.options.store.list(key);
+      if (stopped) return;
+      if (!seen.items.some((kv) => kv.key === key && this.stillOurs(kv, current))) {
+        revoked();
+        return;
+      }
+      watch = this.options.store.watch(key, (event) => {
+        if (event.type === 'delete' && event.key === key) revoked();
+        if (event.type === 'reset' && !event.items.some((kv) => kv.key === key)) revoked();
+        if (event.type === 'put' && event.kv.key === key && !this.stillOurs(event.kv, current)) revoked();
+      }, { fromRevision: seen.revision, onError: handlers.onError });
+      if (stopped) await watch.close();
+    };
+    const watchOwnKey = (): void => {
+      attachWatch().catch((error: Error) => {
+        handlers.onError?.(error);
+        if (!stopped) watchTimer = setTimeout(watchOwnKey, retryMs);
+      });
+    };
+    watchOwnKey();
+    schedule(current.expiration ? current.expiration.getTime() - Date.now() - marginMs : 0);
+
+    const handle: Stoppable = {
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        if (timer) clearTimeout(timer);
+        if (watchTimer) clearTimeout(watchTimer);
+        this.stoppables.delete(handle);
+        await watch?.close();
+        watch = undefined;
+      },
+    };
+    this.stoppables.add(handle);
+    return handle;
+  }
+
+  public watchLeases(onEvents: (events: readonly LeaseEvent[]) => void, options: WatchLeasesOptions = {}): Stoppable {
+    const known = new Map<string, Lease>();
+    let stopped = false;
+    let watch: WatchHandle | undefined;
+    let timer: NodeJS.Timeout | undefined;
+
+    const decode = (kv: KeyValue): Lease | undefined => {
+      try {
+        return this.decode(kv)?.lease;
+      } catch (error) {
+        options.onError?.(error as Error);
+        return undefined;
+      }
+    };
+    const replaceAll = (items: readonly KeyValue[]): LeaseEvent[] => {
+      const next = new Map<string, Lease>();
+      for (const kv of items) {
+        const lease = decode(kv);
+        if (lease) next.set(lease.key, lease);
+      }
+      const events: LeaseEvent[] = [];
+      for (const [key, lease] of known) if (!next.has(key)) events.push({ type: 'removed', lease });
+      for (const [key, lease] of next) {
+        const old = known.get(key);
+        if (!old || JSON.stringify(old.attrs) !== JSON.stringify(lease.attrs)) events.push({ type: 'added', lease });
+      }
+      known.clear();
+      for (const [key, lease] of next) known.set(key, lease);
+      return events;
+    };
+
+    const start = async (): Promise<void> => {
+      try {
+        const list = await this.options.store.list(this.subnetsPrefix);
+        if (stopped) return;
+        onEvents(replaceAll(list.items));
+        watch = this.options.store.watch(this.subnetsPrefix, (event) => {
+          if (stopped) return;
+          if (event.type === 'reset') {
+            const events = replaceAll(event.items);
+            if (events.length > 0) onEvents(events);
+          } else if (event.type === 'put') {
+            const lease = decode(event.kv);
+            if (!lease) return;
+            known.set(lease.key, lease);
+            onEvents([{ type: 'added', lease }]);
+          } else {
+            const key = event.key.slice(this.subnetsPrefix.length);
+            const lease = known.get(key);
+            if (!lease) return;
+            known.delete(key);
+            onEvents([{ type: 'removed', lease }]);
+          }
+        }, { fromRevision: list.revision, onError: options.onError });
+      } catch (error) {
+        options.onError?.(error as Error);
+        if (!stopped) timer = setTimeout(() => void start(), 1000);
+      }
+    };
+    void start();
+
+    const handle: Stoppable = {
+      stop: async () => {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+        this.stoppables.delete(handle);
+        await watch?.close();
+      },
+    };
+    this.stoppables.add(handle);
+    return handle;
+  }
+
+  public async close(): Promise<void> {
+    await Promise.all([...this.stoppables].map((s) => s.stop()));
+  }
+
+  private async tryAcquire(config: FlannelNetConfig, attrs: LeaseAttrs): Promise<Lease> {
+    const { store } = this.options;
+    const leases = await this.leases();
+    const value = encodeLeaseAttrs(attrs);
+
+    const own = findOwn(leases, config, attrs);
+    if (own) {
+      if (compatible(config, own.lease)) {
+        this.log(`reusing lease ${own.lease.key} of public IP ${attrs.publicIp ?? attrs.publicIpv6}`);
+        const reservation = !own.kv.expires;
+        await store.update(own.kv.key, value, own.kv.revision, reservation ? {} : { ttlSeconds: this.ttlSeconds });
+        return { ...own.lease, attrs, expiration: reservation ? undefined : this.expiry() };
+      }
+      this.log(`deleting lease ${own.lease.key}: it does not fit the network config any more`);
+      await store.delete(own.kv.key, own.kv.revision);
+      return this.tryAcquire(config, attrs);
+    }
+
+    const taken = leases.map((l) => l.lease);
+    const previous = this.options.previous;
+    let subnet = config.ipv4 ? usable(config.ipv4, previous?.subnet, taken, (l) => l.subnet) : undefined;
+    let ipv6Subnet = config.ipv6 ? usable(config.ipv6, previous?.ipv6Subnet, taken, (l) => l.ipv6Subnet) : undefined;
+    if ((config.ipv4 && !subnet) || (config.ipv6 && !ipv6Subnet)) {
+      subnet = config.ipv4 ? this.pick(config.ipv4, taken, (l) => l.subnet) : undefined;
+      ipv6Subnet = config.ipv6 ? this.pick(config.ipv6, taken, (l) => l.ipv6Subnet) : undefined;
+    } else if (previous) {
+      this.log(`reusing previous subnet ${subnetKey(subnet, ipv6Subnet)} from the subnet file`);
+    }
+    const key = subnetKey(subnet, ipv6Subnet);
+    await store.create(this.subnetsPrefix + key, value, { ttlSeconds: this.ttlSeconds });
+    return { key, subnet, ipv6Subnet, attrs, expiration: this.expiry() };
+  }
+
+  /** A random subnet among the first `candidates` free ones in [SubnetMin, SubnetMax]. */
+  private pick(range: SubnetRange, taken: readonly Lease[], subnetOf: (l: Lease) => Cidr | undefined): Cidr {
+    const limit = this.options.candidates ?? 100;
+    const used = taken.map(subnetOf).filter((s): s is Cidr => s !== undefined);
+    const step = 1n << BigInt(range.network.bits - range.subnetLen);
+    const free: Cidr[] = [];
+    for (let at = range.subnetMin.network; at <= range.subnetMax.network && free.length < limit; at += step) {
+      const candidate = Cidr.fromBigInt(range.network.family, at, range.subnetLen);
+      if (!used.some((u) => u.overlaps(candidate))) free.push(candidate);
+    }
+    if (free.length === 0) {
+      throw new Error(`out of subnets: every /${range.subnetLen} of ${range.network} between ${range.subnetMin.address()} and ${range.subnetMax.address()} is leased`);
+    }
+    return free[Math.floor((this.options.random ?? Math.random)() * free.length)];
+  }
+
+  private async leases(): Promise<StoredLease[]> {
+    const list = await this.options.store.list(this.subnetsPrefix);
+    const out: StoredLease[] = [];
+    for (const kv of list.items) {
+      try {
+        const decoded = this.decode(kv);
+        if (decoded) out.push(decoded);
+      } catch (error) {
+        this.log((error as Error).message);
+      }
+    }
+    return out;
+  }
+
+  private decode(kv: KeyValue): StoredLease | undefined {
+    const key = kv.key.slice(this.subnetsPrefix.length);
+    const subnets = parseSubnetKey(key);
+    if (!kv.key.startsWith(this.subnetsPrefix) || !subnets) return undefined;
+    return { kv, lease: { key, ...subnets, attrs: decodeLeaseAttrs(kv.value, key) } };
+  }
+
+  private stillOurs(kv: KeyValue, lease: Lease): boolean {
+    try {
+      const attrs = decodeLeaseAttrs(kv.value, lease.key);
+      return attrs.publicIp === lease.attrs.publicIp && attrs.publicIpv6 === lease.attrs.publicIpv6;
+    } catch {
+      return false;
+    }
+  }
+
+  private expiry(): Date {
+    return new Date(Date.now() + this.ttlSeconds * 1000);
+  }
+
+  private log(message: string): void {
+    this.options.log?.(message);
+  }
+}
+
+/** The lease published by this node: same public IP(s) for the enabled families. */
+function findOwn(leases: readonly StoredLease[], config: FlannelNetConfig, attrs: LeaseAttrs): StoredLease | undefined {
+  return leases.find(({ lease }) => (!config.ipv4 || (attrs.publicIp !== undefined && lease.attrs.publicIp === attrs.publicIp))
+    && (!config.ipv6 || (attrs.publicIpv6 !== undefined && lease.attrs.publicIpv6 === attrs.publicIpv6)));
+}
+
+function compatible(config: FlannelNetConfig, lease: Lease): boolean {
+  const fits = (range: SubnetRange | undefined, subnet: Cidr | undefined): boolean => (range ? subnet !== undefined && isSubnetInRange(range, subnet) : true);
+  return fits(config.ipv4, lease.subnet) && fits(config.ipv6, lease.ipv6Subnet);
+}
+
+/** `previous` when it still fits the config and nobody else holds it. */
+function usable(range: SubnetRange, previous: Cidr | undefined, taken: readonly Lease[], subnetOf: (l: Lease) => Cidr | undefined): Cidr | undefined {
+  if (!previous || !isSubnetInRange(range, previous)) return undefined;
+  return taken.some((l) => subnetOf(l)?.overlaps(previous)) ? undefined : previous;
+}
