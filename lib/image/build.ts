@@ -1,5 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { toolsLayer, runtimeLayer, type BuiltLayer } from './base-layers';
 import { bundleExecutable } from './bundle';
 import { listTree, type ContentFile, type ImageContents } from './contents';
@@ -7,7 +7,8 @@ import { FileTree } from './file-tree';
 import { DEFAULT_PATH, IMAGE_ROOT, type ImageSpec } from './image-spec';
 import { buildLayer } from './layer';
 import { writeOciLayout } from './layout';
-import { NODE, NODE_PATH, NODE_SHARED_LIBRARIES, type NodeDistribution } from './node-runtime';
+import { HOST_RUNTIME_MANIFEST, hostRuntimeManifest } from './host-runtime';
+import { NODE, type NodeDistribution } from './node-runtime';
 import { ANNOTATION, type ImageConfig } from './oci';
 
 export interface BuildOptions {
@@ -36,18 +37,6 @@ export interface BuiltImage {
   readonly contentsFile: string;
   readonly compressedSize: number;
   readonly uncompressedSize: number;
-}
-
-/**
- * Where the installer finds the runtime to copy to the host with the CNI plugin, so the plugin runs with
- * the loader and libraries it was built against instead of whatever the host has.
- */
-export const HOST_RUNTIME_MANIFEST = `${IMAGE_ROOT}/host-runtime.json`;
-
-export interface HostRuntimeManifest {
-  readonly loader: string;
-  readonly node: string;
-  readonly libraries: readonly string[];
 }
 
 /** Builds one image's OCI layout and contents listing; the same sources give the same manifest digest. */
@@ -122,31 +111,5 @@ async function appLayer(spec: ImageSpec, options: BuildOptions, runtimeFiles: re
       uncompressedSize: listed.files.reduce((sum, f) => sum + f.size, 0),
       ...listed,
     },
-  };
-}
-
-/** The real files (symlinks followed inside the runtime) of the loader and each library Node links. */
-export function hostRuntimeManifest(runtimeFiles: readonly ContentFile[]): HostRuntimeManifest {
-  const byPath = new Map(runtimeFiles.map((f) => [f.path, f]));
-  const resolve = (path: string): string => {
-    let current = path;
-    for (let hops = 0; hops < 16; hops++) {
-      const entry = byPath.get(current);
-      if (entry === undefined) throw new Error(`the runtime layer has no ${current} (wanted for ${path})`);
-      if (entry.type !== 'symlink' || entry.target === undefined) return current;
-      current = posix.resolve(posix.dirname(current), entry.target);
-    }
-    throw new Error(`${path} is a symlink loop in the runtime layer`);
-  };
-  const find = (soname: string): string => {
-    const candidates = runtimeFiles.filter((f) => posix.basename(f.path) === soname && /\/(usr\/)?lib(64)?\//.test(f.path));
-    const first = candidates[0];
-    if (first === undefined) throw new Error(`the runtime layer has no ${soname}, which ${NODE_PATH} links`);
-    return first.path;
-  };
-  return {
-    loader: resolve('/lib64/ld-linux-x86-64.so.2'),
-    node: resolve(NODE_PATH),
-    libraries: NODE_SHARED_LIBRARIES.map((soname) => resolve(find(soname))),
   };
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { run } from './exec';
 import type { FileTree } from './file-tree';
+import { NODE_PATH } from './host-runtime';
 import { readTarInto } from './tar-reader';
 
 /**
@@ -26,10 +27,6 @@ export const NODE: NodeDistribution = {
 /** The shared libraries the Node binary links (`ldd node`), from Debian, as distroless/cc carries them. */
 export const RUNTIME_PACKAGES: readonly string[] = ['libc6', 'libgcc-s1', 'libstdc++6'];
 
-export const NODE_PATH = '/usr/bin/node';
-
-/** The sonames `ldd node` lists for this build, besides the loader. */
-export const NODE_SHARED_LIBRARIES: readonly string[] = ['libc.so.6', 'libdl.so.2', 'libgcc_s.so.1', 'libm.so.6', 'libpthread.so.0', 'libstdc++.so.6'];
 
 /** The npm tarball in the cache (fetched with `npm pack` when missing), checked against the pinned integrity. */
 export async function fetchNode(node: NodeDistribution, cacheDir: string): Promise<string> {

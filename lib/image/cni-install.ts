@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { HostRuntimeManifest } from './host-runtime';
+
+export interface CniInstallOptions {
+  /** The host's CNI binary directory as mounted in the installer's container. */
+  readonly binDir: string;
+  /** The plugin's executable name, i.e. the `type` in the network configuration. */
+  readonly name: string;
+  /** The plugin bundle inside the image. */
+  readonly plugin: string;
+  /** The runtime manifest the image builder wrote (HOST_RUNTIME_MANIFEST). */
+  readonly runtimeManifest: string;
+  /** A network configuration to install, and where (the host's /etc/cni/net.d as mounted). */
+  readonly conf?: { readonly source: string; readonly dir: string; readonly fileName: string };
+}
+
+export interface CniInstallResult {
+  readonly launcher: string;
+  readonly payloadDir: string;
+  readonly copied: boolean;
+}
+
+/**
+ * Installs the plugin on the host: the bundle with the loader, Node and libraries it was built with go
+ * into `<binDir>/.<name>/<content hash>/`, then a small launcher replaces `<binDir>/<name>` by rename.
+ * A runtime invoking the plugin meanwhile runs either the old or the new one, never half of one; the
+ * host needs only /bin/sh. Running it again with the same image changes nothing.
+ */
+export async function installCniPlugin(options: CniInstallOptions): Promise<CniInstallResult> {
+  const manifest = JSON.parse(await readFile(options.runtimeManifest, 'utf8')) as HostRuntimeManifest;
+  const payload: [string, string][] = [
+    [options.plugin, 'plugin.js'],
+    [manifest.loader, 'ld.so'],
+    [manifest.node, 'node'],
+    ...manifest.libraries.map((lib): [string, string] => [lib, join('lib', basename(lib))]),
+  ];
+  const hash = createHash('sha256');
+  for (const [source, target] of payload) hash.update(target).update('\0').update(await readFile(source)).update('\0');
+  const version = hash.digest('hex').slice(0, 16);
+  const home = join(options.binDir, `.${options.name}`);
+  const payloadDir = join(home, version);
+
+  let copied = false;
+  if (!existsSync(payloadDir)) {
+    const staging = `${payloadDir}.tmp-${process.pid}`;
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(join(staging, 'lib'), { recursive: true });
+    for (const [source, target] of payload) {
+      await copyFile(source, join(staging, target));
+      await chmod(join(staging, target), target.endsWith('.js') ? 0o644 : 0o755);
+    }
+    await rename(staging, payloadDir);
+    copied = true;
+  }
+
+  const launcher = join(options.binDir, options.name);
+  const previous = existsSync(launcher) ? await readFile(launcher, 'utf8') : '';
+  await writeAtomically(launcher, launcherScript(options.name, version), 0o755);
+  // The payload the previous launcher named stays until the next install, so invocations that started
+  // before this one can finish; older ones and abandoned staging directories go.
+  for (const entry of await readdir(home)) {
+    if (entry !== version && !previous.includes(`/${entry}"`)) {
+      await rm(join(home, entry), { recursive: true, force: true });
+    }
+  }
+  if (options.conf !== undefined) {
+    await mkdir(options.conf.dir, { recursive: true });
+    await writeAtomically(join(options.conf.dir, options.conf.fileName), await readFile(options.conf.source), 0o644);
+  }
+  return { launcher, payloadDir, copied };
+}
+
+/** The launcher: finds the payload beside itself and runs Node through the shipped loader. */
+export function launcherScript(name: string, version: string): string {
+  return [
+    '#!/bin/sh',
+    `# cnikit CNI plugin "${name}", installed by cni-install: Node and its libraries are shipped beside it`,
+    '# so the plugin never depends on what the host has.',
+    `d="\${0%/*}/.${name}/${version}"`,
+    'exec "$d/ld.so" --library-path "$d/lib" "$d/node" "$d/plugin.js" "$@"',
+    '',
+  ].join('\n');
+}
+
+async function writeAtomically(path: string, content: string | Buffer, mode: number): Promise<void> {
+  const staging = `${path}.tmp-${process.pid}`;
+  const file = await open(staging, 'w', mode);
+  try {
+    await file.writeFile(content);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await chmod(staging, mode);
+  await rename(staging, path);
+}
