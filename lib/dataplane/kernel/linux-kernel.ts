@@ -5,7 +5,7 @@ import { parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes } fr
 import { parseNftJson, renderDeleteScript, renderNftScript, nftFamily } from './nft';
 import { assertOwned, ownsRuleSet, ownsSysctl } from './ownership';
 import {
-  Address, Family, FdbEntry, Kernel, KernelApplyError, KernelOp, LinkState, Neighbour, OpFailure, Ownership, Route,
+  Address, Family, FdbEntry, Kernel, KernelApplyError, KernelOp, LinkDetails, LinkState, Neighbour, OpFailure, Ownership, Route,
   RouteFilter, RuleSet,
 } from './types';
 
@@ -36,6 +36,16 @@ export class LinuxKernel implements Kernel {
 
   async links(): Promise<LinkState[]> {
     return parseLinks(await this.ip(['-j', '-d', 'link', 'show']));
+  }
+
+  async link(name: string): Promise<LinkDetails | undefined> {
+    const result = await run(iprouteArgv('ip', this.netns, ['-j', '-d', 'addr', 'show', 'dev', name]));
+    if (result.code !== 0) {
+      if (/does not exist|Cannot find device/.test(result.stderr)) return undefined;
+      throw new Error(`ip addr show dev ${name}: ${result.stderr.trim()}`);
+    }
+    const [link] = parseLinks(result.stdout);
+    return link ? { ...link, addresses: parseAddresses(result.stdout) } : undefined;
   }
 
   async addresses(dev?: string): Promise<Address[]> {

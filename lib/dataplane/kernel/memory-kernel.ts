@@ -2,7 +2,7 @@ import { Cidr, addressToBigInt } from '../../model/cidr';
 import { assertOwned, ownsRuleSet } from './ownership';
 import { addressKey, familyOf, normalizeRoute, randomMac, routeKey } from './normalize';
 import {
-  Address, Family, FdbEntry, Kernel, KernelApplyError, KernelOp, LinkSpec, LinkState, Neighbour, OpFailure,
+  Address, Family, FdbEntry, Kernel, KernelApplyError, KernelOp, LinkDetails, LinkSpec, LinkState, Neighbour, OpFailure,
   Ownership, Route, RouteFilter, RuleSet,
 } from './types';
 
@@ -122,6 +122,11 @@ export class MemoryKernel implements Kernel {
       const { peer: _peer, ...state } = l;
       return { ...state };
     });
+  }
+
+  async link(name: string): Promise<LinkDetails | undefined> {
+    const link = (await this.links()).find((l) => l.name === name);
+    return link ? { ...link, addresses: await this.addresses(name) } : undefined;
   }
 
   async addresses(dev?: string): Promise<Address[]> {

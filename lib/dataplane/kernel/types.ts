@@ -87,6 +87,10 @@ export interface LinkState {
   };
 }
 
+export interface LinkDetails extends LinkState {
+  readonly addresses: readonly Address[];
+}
+
 /** Attribute changes on an existing link. Unset fields are left alone. */
 export interface LinkChange {
   readonly name: string;
@@ -240,6 +244,8 @@ export interface Kernel {
   readonly ownership: Ownership;
 
   links(): Promise<LinkState[]>;
+  /** One link with its (global-scope) addresses in a single dump, or undefined when it does not exist. */
+  link(name: string): Promise<LinkDetails | undefined>;
   addresses(dev?: string): Promise<Address[]>;
   routes(filter?: RouteFilter): Promise<Route[]>;
   neighbours(dev?: string): Promise<Neighbour[]>;

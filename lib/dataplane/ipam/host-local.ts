@@ -1,0 +1,122 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Cidr, addressToBigInt, bigIntToAddress } from '../../model/cidr';
+
+/** One address range to allocate from: a subnet, its gateway (never handed out) and optional bounds. */
+export interface IpamRange {
+  readonly subnet: Cidr;
+  readonly gateway: string;
+  /** First address handed out. @default the subnet's network address + 1 (the gateway is skipped) */
+  readonly rangeStart?: string;
+  /** Last address handed out. @default the last address before the IPv4 broadcast / the IPv6 subnet's last address */
+  readonly rangeEnd?: string;
+}
+
+export interface IpamAllocation {
+  /** `10.244.1.5/24` */
+  readonly address: string;
+  readonly gateway: string;
+  readonly family: 4 | 6;
+}
+
+export interface Reservation {
+  readonly ip: string;
+  readonly containerId: string;
+  readonly ifname: string;
+}
+
+/** Thrown when a range has no free address; the CNI plugin maps it to its error JSON. */
+export class RangeFullError extends Error {
+  constructor(range: IpamRange) {
+    super(`no free address left in ${range.subnet.toString()}`);
+    this.name = 'RangeFullError';
+  }
+}
+
+/**
+ * host-local's on-disk store: one file per reserved address named by the address, holding
+ * `<containerID>\r\n<ifname>`, plus `last_reserved_ip.<range>` so allocation goes round-robin.
+ *
+ * Concurrency: the runtime calls ADD for different containers in parallel. host-local holds a
+ * flock on the directory; Node has no flock without a native addon, so a reservation is instead
+ * the exclusive creation (`O_CREAT|O_EXCL`) of the address's file, which the kernel makes atomic:
+ * two racing ADDs can never both create the same file, so they never share an address.
+ */
+export class HostLocalStore {
+  constructor(public readonly dir: string) {}
+
+  /** Reserves one address per range for (containerId, ifname); returns the existing ones when already reserved. */
+  async allocate(containerId: string, ifname: string, ranges: readonly IpamRange[]): Promise<IpamAllocation[]> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o755 });
+    const existing = await this.reservationsOf(containerId, ifname);
+    const out: IpamAllocation[] = [];
+    const taken: string[] = [];
+    try {
+      for (const [index, range] of ranges.entries()) {
+        const mine = existing.find((r) => range.subnet.containsAddress(r.ip));
+        const ip = mine?.ip ?? await this.reserveIn(range, index, containerId, ifname);
+        if (!mine) taken.push(ip);
+        out.push({ address: `${ip}/${range.subnet.prefix}`, gateway: range.gateway, family: range.subnet.family });
+      }
+    } catch (error) {
+      await Promise.all(taken.map((ip) => fs.rm(path.join(this.dir, ip), { force: true })));
+      throw error;
+    }
+    return out;
+  }
+
+  /** Releases every address of (containerId, ifname); nothing reserved is fine. Returns the released addresses. */
+  async release(containerId: string, ifname: string): Promise<string[]> {
+    const mine = await this.reservationsOf(containerId, ifname);
+    await Promise.all(mine.map((r) => fs.rm(path.join(this.dir, r.ip), { force: true })));
+    return mine.map((r) => r.ip);
+  }
+
+  async reservations(): Promise<Reservation[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const files = names.filter((name) => addressToBigInt(name) !== undefined);
+    const read = await Promise.all(files.map(async (ip) => {
+      try {
+        const [containerId = '', ifname = ''] = (await fs.readFile(path.join(this.dir, ip), 'utf8')).split(/\r?\n/);
+        return { ip, containerId: containerId.trim(), ifname: ifname.trim() };
+      } catch {
+        return undefined; // released while we were reading
+      }
+    }));
+    return read.filter((r): r is Reservation => r !== undefined);
+  }
+
+  async reservationsOf(containerId: string, ifname: string): Promise<Reservation[]> {
+    return (await this.reservations()).filter((r) => r.containerId === containerId && r.ifname === ifname);
+  }
+
+  private async reserveIn(range: IpamRange, index: number, containerId: string, ifname: string): Promise<string> {
+    const family = range.subnet.family;
+    const first = range.rangeStart ? addressToBigInt(range.rangeStart) ?? range.subnet.network + 1n : range.subnet.network + 1n;
+    const last = range.rangeEnd ? addressToBigInt(range.rangeEnd) ?? range.subnet.last : family === 4 ? range.subnet.last - 1n : range.subnet.last;
+    const gateway = addressToBigInt(range.gateway);
+    const lastFile = path.join(this.dir, `last_reserved_ip.${index}`);
+    const lastReserved = addressToBigInt((await fs.readFile(lastFile, 'utf8').catch(() => '')).trim());
+    let candidate = lastReserved !== undefined && lastReserved >= first && lastReserved < last ? lastReserved + 1n : first;
+    const size = last - first + 1n;
+    for (let tried = 0n; tried < size; tried++, candidate = candidate >= last ? first : candidate + 1n) {
+      if (candidate === gateway) continue;
+      const ip = bigIntToAddress(family, candidate);
+      try {
+        await fs.writeFile(path.join(this.dir, ip), `${containerId}\r\n${ifname}`, { flag: 'wx', mode: 0o644 });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw error;
+      }
+      await fs.writeFile(lastFile, ip).catch(() => undefined);
+      return ip;
+    }
+    throw new RangeFullError(range);
+  }
+}
