@@ -1,3 +1,8 @@
 // The public surface of cnikit. Only re-exports live here.
 export * from './model/errors';
 export * from './model/cidr';
+export * from './model/checks';
+export * from './model/images';
+export * from './model/flannel';
+export * from './constructs/common';
+export * from './constructs/flannel';

@@ -16,10 +16,10 @@ export const FLANNEL_AGENT = {
   runDir: '/run/cnikit-flannel',
   /** The agent writes the node's lease here; the CNI plugin reads it (flannel's subnet.env format). */
   subnetFile: '/run/cnikit-flannel/subnet.env',
-  /** Where the etcd client certificate Secret is mounted (`ca.crt`, `tls.crt`, `tls.key`). */
-  etcdTlsDir: '/etc/cnikit-flannel/etcd-tls',
+  /** Where the etcd client certificate Secret is mounted (outside configDir: a ConfigMap volume is read-only, so nothing can be mounted inside it) (`ca.crt`, `tls.crt`, `tls.key`). */
+  etcdTlsDir: '/etc/cnikit/etcd-tls',
   /** Where the WireGuard pre-shared key Secret is mounted (key `psk`). */
-  wireGuardPskDir: '/etc/cnikit-flannel/wireguard',
+  wireGuardPskDir: '/etc/cnikit/wireguard',
   /** `/healthz` (alive) and `/readyz` (rules in place and subnet file written) on the node's addresses. */
   healthPort: 8081,
   /** The executable name of the agent in its image. */

@@ -33,7 +33,7 @@ describe('flannelNetConf', () => {
     const wg = flannelNetConf(resolveFlannelNetwork({ backend: FlannelBackend.wireGuard({ pskSecretName: 'psk', persistentKeepaliveSeconds: 25 }) }));
     expect(wg.Backend).toEqual({
       Type: 'wireguard', ListenPort: 51820, ListenPortV6: 51821, PersistentKeepaliveInterval: 25, Mode: 'separate',
-      PSKFile: '/etc/cnikit-flannel/wireguard/psk',
+      PSKFile: '/etc/cnikit/wireguard/psk',
     });
   });
 });
@@ -54,8 +54,8 @@ describe('flannelAgentArgs', () => {
     expect(flannelAgentArgs(network)).toEqual([
       '--net-config-path=/etc/cnikit-flannel/net-conf.json', '--subnet-file=/run/cnikit-flannel/subnet.env', '--healthz-port=8081',
       '--etcd-endpoints=https://10.0.0.10:2379,https://10.0.0.11:2379', '--etcd-prefix=/cnikit/network',
-      '--etcd-cafile=/etc/cnikit-flannel/etcd-tls/ca.crt', '--etcd-certfile=/etc/cnikit-flannel/etcd-tls/tls.crt',
-      '--etcd-keyfile=/etc/cnikit-flannel/etcd-tls/tls.key', '--iface-regex=^eth[0-9]+$', '--iface-regex=^ens',
+      '--etcd-cafile=/etc/cnikit/etcd-tls/ca.crt', '--etcd-certfile=/etc/cnikit/etcd-tls/tls.crt',
+      '--etcd-keyfile=/etc/cnikit/etcd-tls/tls.key', '--iface-regex=^eth[0-9]+$', '--iface-regex=^ens',
     ]);
     expect(flannelAgentArgs(resolveFlannelNetwork({ interfaceName: 'eth1' }))).toContain('--iface=eth1');
     expect(flannelAgentArgs(resolveFlannelNetwork({ interfaceCanReach: '10.0.0.1' }))).toContain('--iface-can-reach=10.0.0.1');

@@ -1,0 +1,5 @@
+export * from './cluster-scoped';
+export * from './cni-installer';
+export * from './labels';
+export * from './node-agent';
+export * from './privileged-namespace';

@@ -1,0 +1,49 @@
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { clusterScoped } from '../common/cluster-scoped';
+
+export interface FlannelRbacProps {
+  /** Name of the ServiceAccount, ClusterRole and ClusterRoleBinding. */
+  readonly name: string;
+  /** Namespace of the ServiceAccount. */
+  readonly namespace: string;
+  readonly labels: Record<string, string>;
+}
+
+/**
+ * The agent's identity and the least privilege it needs. The ClusterRole is written with the L1
+ * class: cdk8s-plus's `allow()` emits one rule per resource with an empty `resourceNames`, and the
+ * rules here are clearer (and reviewable) exactly as the API server stores them.
+ */
+export class FlannelRbac extends Construct {
+  public readonly serviceAccount: kplus.ServiceAccount;
+  public readonly clusterRole: kplus.k8s.KubeClusterRole;
+  public readonly clusterRoleBinding: kplus.k8s.KubeClusterRoleBinding;
+
+  constructor(scope: Construct, id: string, props: FlannelRbacProps) {
+    super(scope, id);
+    this.serviceAccount = new kplus.ServiceAccount(this, 'ServiceAccount', {
+      metadata: { name: props.name, namespace: props.namespace, labels: props.labels },
+      // The agent talks to the API server with this account's token.
+      automountToken: true,
+    });
+
+    this.clusterRole = clusterScoped(new kplus.k8s.KubeClusterRole(this, 'ClusterRole', {
+      metadata: { name: props.name, labels: props.labels },
+      rules: [
+        // Its own pod: finds the node it runs on when NODE_NAME is not set.
+        { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+        // Every node: its own podCIDRs (the lease) and the peers' annotations (backend data, public IP).
+        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+        // Its own node's annotations and the NetworkUnavailable condition, both patched via the status subresource.
+        { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+      ],
+    }));
+
+    this.clusterRoleBinding = clusterScoped(new kplus.k8s.KubeClusterRoleBinding(this, 'ClusterRoleBinding', {
+      metadata: { name: props.name, labels: props.labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: this.clusterRole.name },
+      subjects: [{ kind: 'ServiceAccount', name: this.serviceAccount.name, namespace: props.namespace }],
+    }));
+  }
+}

@@ -1,0 +1,4 @@
+export * from './flannel-network';
+export * from './flannel-agent';
+export * from './flannel-config';
+export * from './flannel-rbac';
