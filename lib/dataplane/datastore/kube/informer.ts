@@ -30,6 +30,7 @@ export class Informer<T extends KubeObject> {
   private stream?: WatchStream;
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  private started = false;
   private syncedResolve?: () => void;
   /** Resolves once the first list is in the cache. */
   public readonly synced: Promise<void>;
@@ -40,9 +41,12 @@ export class Informer<T extends KubeObject> {
     });
   }
 
-  /** Starts listing and watching; resolves when the first list is in the cache (keeps retrying until then). */
+  /** Starts listing and watching (once; later calls only wait); resolves when the first list is in the cache. */
   public start(): Promise<void> {
-    void this.relist();
+    if (!this.started) {
+      this.started = true;
+      void this.relist();
+    }
     return this.synced;
   }
 
@@ -95,6 +99,7 @@ export class Informer<T extends KubeObject> {
   private watch(): void {
     if (this.stopped) return;
     let gone = false;
+    const openedAt = Date.now();
     this.stream = this.options.api.watch(this.resourceVersion, (event) => {
       if (this.stopped) return;
       if (event.type === 'ERROR') {
@@ -111,9 +116,11 @@ export class Informer<T extends KubeObject> {
       } else if (error) {
         this.options.onError?.(error);
         this.retry(() => this.watch());
-      } else {
+      } else if (Date.now() - openedAt > 1000) {
         // A normal end (server timeout): resume from the last version seen.
         this.watch();
+      } else {
+        this.retry(() => this.watch()); // ended at once: do not spin
       }
     }, this.options.query);
   }

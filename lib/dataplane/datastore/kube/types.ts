@@ -27,9 +27,10 @@ export interface ListMeta {
   readonly remainingItemCount?: number;
 }
 
+/** Any object. `apiVersion` and `kind` are absent on the items of list responses. */
 export interface KubeObject {
-  readonly apiVersion: string;
-  readonly kind: string;
+  readonly apiVersion?: string;
+  readonly kind?: string;
   readonly metadata: ObjectMeta;
 }
 
@@ -80,8 +81,6 @@ export interface NodeAddress {
 }
 
 export interface Node extends KubeObject {
-  readonly apiVersion: 'v1';
-  readonly kind: 'Node';
   readonly spec?: {
     readonly podCIDR?: string;
     readonly podCIDRs?: readonly string[];

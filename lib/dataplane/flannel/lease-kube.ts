@@ -1,0 +1,338 @@
+import { Cidr } from '../../model/cidr';
+import { KubeClient } from '../datastore/kube/client';
+import { CacheEvent, Informer } from '../datastore/kube/informer';
+import { ResourceApi, nodesApi } from '../datastore/kube/resource';
+import { NETWORK_UNAVAILABLE, Node } from '../datastore/kube/types';
+import { JsonValue } from '../datastore/types';
+import { KeepLeaseHandlers, Lease, LeaseAttrs, LeaseEvent, LeaseManager, Stoppable, WatchLeasesOptions } from './lease';
+import { FlannelNetConfig } from './net-config';
+
+export interface KubeLeaseManagerOptions {
+  readonly client: KubeClient;
+  /** This node's name (NODE_NAME, or the pod's spec.nodeName). */
+  readonly nodeName: string;
+  /** net-conf.json, read from the ConfigMap. */
+  readonly netConfig: FlannelNetConfig;
+  /** flannel's --kube-annotation-prefix. @default flannel.alpha.coreos.com */
+  readonly annotationPrefix?: string;
+  /** Set NetworkUnavailable=False in completeLease. @default true */
+  readonly setNodeNetworkUnavailable?: boolean;
+  /** Reason of the NetworkUnavailable=False condition. @default CnikitIsUp (flannel: FlannelIsUp) */
+  readonly conditionReason?: string;
+  /** @default "cnikit is running on this node" */
+  readonly conditionMessage?: string;
+  /** Poll for this node to appear every … @default 3000 ms (flannel's) */
+  readonly nodePollIntervalMs?: number;
+  /** … for at most. @default 30000 ms (flannel's) */
+  readonly nodeWaitTimeoutMs?: number;
+  /** Pause before the node informer retries after an API error. @default 1000 ms */
+  readonly retryDelayMs?: number;
+}
+
+/** The annotation keys under a prefix (flannel `pkg/subnet/kube/annotations.go`). */
+export interface FlannelAnnotations {
+  readonly kubeSubnetManager: string;
+  readonly backendType: string;
+  readonly backendData: string;
+  readonly backendV6Data: string;
+  readonly publicIp: string;
+  readonly publicIpv6: string;
+  readonly publicIpOverwrite: string;
+  readonly publicIpv6Overwrite: string;
+  readonly nodePublicIp: string;
+  readonly nodePublicIpv6: string;
+}
+
+export function flannelAnnotations(prefix = 'flannel.alpha.coreos.com'): FlannelAnnotations {
+  const p = prefix.endsWith('/') ? prefix : `${prefix}/`;
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/$/.test(p)) {
+    throw new Error(`kube annotation prefix ${JSON.stringify(prefix)} is not valid; expected a DNS subdomain such as flannel.alpha.coreos.com`);
+  }
+  return {
+    kubeSubnetManager: `${p}kube-subnet-manager`,
+    backendType: `${p}backend-type`,
+    backendData: `${p}backend-data`,
+    backendV6Data: `${p}backend-v6-data`,
+    publicIp: `${p}public-ip`,
+    publicIpv6: `${p}public-ipv6`,
+    publicIpOverwrite: `${p}public-ip-overwrite`,
+    publicIpv6Overwrite: `${p}public-ipv6-overwrite`,
+    nodePublicIp: `${p}node-public-ip`,
+    nodePublicIpv6: `${p}node-public-ipv6`,
+  };
+}
+
+/**
+ * flannel's Kubernetes subnet manager: the node's subnet is its `spec.podCIDRs` (allocated by
+ * kube-controller-manager, never by the agent), published attributes are node annotations patched
+ * through `nodes/status`, peers come from a node watch (only nodes annotated
+ * `kube-subnet-manager=true`), and a deleted node is a removed lease. Kubernetes-mode leases never
+ * expire, so nothing is renewed.
+ */
+export class KubeLeaseManager implements LeaseManager {
+  public readonly name: string;
+  public readonly annotations: FlannelAnnotations;
+  private readonly nodes: ResourceApi<Node>;
+  private nodeInformer?: Informer<Node>;
+  private readonly subscribers = new Set<(events: readonly CacheEvent<Node>[]) => void>();
+  private readonly errorSubscribers = new Set<(error: Error) => void>();
+
+  constructor(private readonly options: KubeLeaseManagerOptions) {
+    this.nodes = nodesApi(options.client);
+    this.annotations = flannelAnnotations(options.annotationPrefix);
+    this.name = `kubernetes ${options.nodeName}`;
+  }
+
+  public async getNetworkConfig(): Promise<FlannelNetConfig> {
+    return this.options.netConfig;
+  }
+
+  /** The admin-set `node-public-ip(v6)` annotations: the addresses the agent should use, if set. */
+  public async nodePublicIps(): Promise<{ publicIp?: string; publicIpv6?: string }> {
+    const node = await this.waitForNode();
+    const a = node.metadata.annotations ?? {};
+    return { publicIp: a[this.annotations.nodePublicIp] || undefined, publicIpv6: a[this.annotations.nodePublicIpv6] || undefined };
+  }
+
+  public async previousLease(): Promise<Lease | undefined> {
+    const node = await this.waitForNode();
+    try {
+      return this.nodeToLease(node);
+    } catch {
+      return undefined;
+    }
+  }
+
+  public async acquireLease(attrs: LeaseAttrs): Promise<Lease> {
+    const { nodeName, netConfig } = this.options;
+    const node = await this.waitForNode();
+    const { subnet, ipv6Subnet } = podSubnets(node, nodeName);
+    if (netConfig.ipv4) {
+      if (!subnet) throw new Error(`node "${nodeName}" has no IPv4 pod CIDR (podCIDRs ${JSON.stringify(node.spec?.podCIDRs ?? [])}) but IPv4 is enabled in the net config`);
+      if (!netConfig.ipv4.network.contains(subnet)) {
+        throw new Error(`subnet "${netConfig.ipv4.network}" specified in the flannel net config doesn't contain "${subnet}" PodCIDR of the "${nodeName}" node`);
+      }
+    }
+    if (netConfig.ipv6) {
+      if (!ipv6Subnet) throw new Error(`node "${nodeName}" has no IPv6 pod CIDR (podCIDRs ${JSON.stringify(node.spec?.podCIDRs ?? [])}) but IPv6 is enabled in the net config`);
+      if (!netConfig.ipv6.network.contains(ipv6Subnet)) {
+        throw new Error(`subnet "${netConfig.ipv6.network}" specified in the flannel net config doesn't contain "${ipv6Subnet}" IPv6 PodCIDR of the "${nodeName}" node`);
+      }
+    }
+
+    const a = this.annotations;
+    const current = node.metadata.annotations ?? {};
+    const published: { -readonly [K in keyof LeaseAttrs]: LeaseAttrs[K] } = { ...attrs };
+    const desired: Record<string, string> = { [a.kubeSubnetManager]: 'true', [a.backendType]: attrs.backendType };
+    if (netConfig.ipv4) {
+      published.publicIp = current[a.publicIpOverwrite] || attrs.publicIp;
+      if (!published.publicIp) throw new Error('acquireLease: IPv4 is enabled but the node has no public IPv4 address');
+      desired[a.publicIp] = published.publicIp;
+      desired[a.backendData] = JSON.stringify(attrs.backendData ?? null);
+    }
+    if (netConfig.ipv6) {
+      published.publicIpv6 = current[a.publicIpv6Overwrite] || attrs.publicIpv6;
+      if (!published.publicIpv6) throw new Error('acquireLease: IPv6 is enabled but the node has no public IPv6 address');
+      desired[a.publicIpv6] = published.publicIpv6;
+      desired[a.backendV6Data] = JSON.stringify(attrs.backendV6Data ?? null);
+    }
+    const changed = Object.fromEntries(Object.entries(desired).filter(([key, value]) => current[key] !== value));
+    if (Object.keys(changed).length > 0) {
+      await this.nodes.patch(nodeName, { metadata: { annotations: changed } }, { subresource: 'status' });
+    }
+    return { key: nodeName, subnet: netConfig.ipv4 ? subnet : undefined, ipv6Subnet: netConfig.ipv6 ? ipv6Subnet : undefined, attrs: published };
+  }
+
+  public async renewLease(lease: Lease): Promise<Lease> {
+    return lease; // Kubernetes-mode leases do not expire.
+  }
+
+  public async completeLease(): Promise<void> {
+    if (this.options.setNodeNetworkUnavailable === false) return;
+    const reason = this.options.conditionReason ?? 'CnikitIsUp';
+    const node = await this.waitForNode();
+    const existing = node.status?.conditions?.find((c) => c.type === NETWORK_UNAVAILABLE);
+    if (existing && existing.status === 'False' && existing.reason === reason) return;
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    await this.nodes.patch(this.options.nodeName, {
+      status: {
+        conditions: [{
+          type: NETWORK_UNAVAILABLE,
+          status: 'False',
+          reason,
+          message: this.options.conditionMessage ?? 'cnikit is running on this node',
+          lastTransitionTime: now,
+          lastHeartbeatTime: now,
+        }],
+      },
+    }, { subresource: 'status' });
+  }
+
+  /** Reports the lease revoked when this node is deleted. */
+  public keepLease(lease: Lease, handlers: KeepLeaseHandlers): Stoppable {
+    const subscriber = (events: readonly CacheEvent<Node>[]): void => {
+      if (events.some((e) => e.type === 'deleted' && e.object.metadata.name === this.options.nodeName)) {
+        this.subscribers.delete(subscriber);
+        handlers.onRevoked(lease);
+      }
+    };
+    this.subscribers.add(subscriber);
+    if (handlers.onError) this.errorSubscribers.add(handlers.onError);
+    void this.informer().start();
+    return {
+      stop: async () => {
+        this.subscribers.delete(subscriber);
+        if (handlers.onError) this.errorSubscribers.delete(handlers.onError);
+      },
+    };
+  }
+
+  public watchLeases(onEvents: (events: readonly LeaseEvent[]) => void, options: WatchLeasesOptions = {}): Stoppable {
+    const known = new Map<string, { lease: Lease; fingerprint: string }>();
+    let stopped = false;
+    const toLease = (node: Node): Lease | undefined => {
+      try {
+        return this.nodeToLease(node);
+      } catch (error) {
+        options.onError?.(error as Error);
+        return undefined;
+      }
+    };
+    const update = (node: Node, deleted: boolean, out: LeaseEvent[]): void => {
+      const name = node.metadata.name;
+      const previous = known.get(name);
+      const lease = deleted ? undefined : toLease(node);
+      if (!lease) {
+        if (previous) {
+          known.delete(name);
+          out.push({ type: 'removed', lease: previous.lease });
+        }
+        return;
+      }
+      const fingerprint = JSON.stringify([lease.subnet?.toString(), lease.ipv6Subnet?.toString(), lease.attrs]);
+      if (previous?.fingerprint === fingerprint) return; // flannel: only backend data, type or public IP changes matter
+      known.set(name, { lease, fingerprint });
+      out.push({ type: 'added', lease });
+    };
+    const subscriber = (events: readonly CacheEvent<Node>[]): void => {
+      if (stopped) return;
+      const out: LeaseEvent[] = [];
+      for (const event of events) update(event.object, event.type === 'deleted', out);
+      if (out.length > 0) onEvents(out);
+    };
+    if (options.onError) this.errorSubscribers.add(options.onError);
+    const informer = this.informer();
+    void informer.start();
+    void informer.synced.then(() => {
+      if (stopped) return;
+      const out: LeaseEvent[] = [];
+      for (const node of informer.list()) update(node, false, out);
+      onEvents(out);
+      this.subscribers.add(subscriber);
+    });
+    return {
+      stop: async () => {
+        stopped = true;
+        this.subscribers.delete(subscriber);
+        if (options.onError) this.errorSubscribers.delete(options.onError);
+      },
+    };
+  }
+
+  public async close(): Promise<void> {
+    this.nodeInformer?.stop();
+    this.nodeInformer = undefined;
+    this.subscribers.clear();
+    this.errorSubscribers.clear();
+  }
+
+  /** A node's lease as peers see it; undefined for nodes not managed by a flannel-style agent. */
+  public nodeToLease(node: Node): Lease | undefined {
+    const a = this.annotations;
+    const annotations = node.metadata.annotations ?? {};
+    if (annotations[a.kubeSubnetManager] !== 'true') return undefined;
+    const name = node.metadata.name;
+    const { subnet, ipv6Subnet } = podSubnets(node, name);
+    const json = (key: string): JsonValue | undefined => {
+      const text = annotations[key];
+      if (text === undefined || text === '' || text === 'null') return undefined;
+      try {
+        return JSON.parse(text) as JsonValue;
+      } catch {
+        throw new Error(`node "${name}": annotation ${key} is not JSON: ${text.slice(0, 80)}`);
+      }
+    };
+    const { netConfig } = this.options;
+    return {
+      key: name,
+      subnet: netConfig.ipv4 ? subnet : undefined,
+      ipv6Subnet: netConfig.ipv6 ? ipv6Subnet : undefined,
+      attrs: {
+        publicIp: netConfig.ipv4 ? annotations[a.publicIp] || undefined : undefined,
+        publicIpv6: netConfig.ipv6 ? annotations[a.publicIpv6] || undefined : undefined,
+        backendType: (annotations[a.backendType] ?? '').toLowerCase(),
+        backendData: netConfig.ipv4 ? json(a.backendData) : undefined,
+        backendV6Data: netConfig.ipv6 ? json(a.backendV6Data) : undefined,
+      },
+    };
+  }
+
+  private informer(): Informer<Node> {
+    if (!this.nodeInformer) {
+      this.nodeInformer = new Informer<Node>({
+        api: this.nodes,
+        retryDelayMs: this.options.retryDelayMs,
+        onEvents: (events) => {
+          for (const subscriber of [...this.subscribers]) subscriber(events);
+        },
+        onError: (error) => {
+          for (const subscriber of this.errorSubscribers) subscriber(error);
+        },
+      });
+    }
+    return this.nodeInformer;
+  }
+
+  /** This node from the informer cache, polled until it appears (flannel: every 3 s for 30 s). */
+  private async waitForNode(): Promise<Node> {
+    const informer = this.informer();
+    const interval = this.options.nodePollIntervalMs ?? 3000;
+    const deadline = Date.now() + (this.options.nodeWaitTimeoutMs ?? 30000);
+    await withTimeout(informer.start(), Math.max(0, deadline - Date.now()), `the node list from the Kubernetes API (${this.options.client.connection.server})`);
+    for (;;) {
+      const node = informer.get(this.options.nodeName);
+      if (node) return node;
+      if (Date.now() >= deadline) throw new Error(`node "${this.options.nodeName}" not found in the Kubernetes API; is NODE_NAME right?`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
+    }
+  }
+}
+
+/** First IPv4 and first IPv6 of `spec.podCIDRs` (or the legacy `spec.podCIDR`), with flannel's errors. */
+export function podSubnets(node: Node, nodeName: string): { subnet?: Cidr; ipv6Subnet?: Cidr } {
+  const list = node.spec?.podCIDRs?.length ? node.spec.podCIDRs : node.spec?.podCIDR ? [node.spec.podCIDR] : [];
+  if (list.length === 0) throw new Error(`node "${nodeName}" pod cidr not assigned`);
+  if (list.length > 2) throw new Error(`node "${nodeName}" pod cidrs should be IPv4/IPv6 only or dualstack`);
+  let subnet: Cidr | undefined;
+  let ipv6Subnet: Cidr | undefined;
+  for (const text of list) {
+    const cidr = Cidr.parse(text, `node "${nodeName}" spec.podCIDRs`);
+    if (cidr.family === 4) subnet ??= cidr;
+    else ipv6Subnet ??= cidr;
+  }
+  return { subnet, ipv6Subnet };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}

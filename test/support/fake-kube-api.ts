@@ -1,0 +1,462 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * An HTTP server on 127.0.0.1 that speaks the part of the Kubernetes API the agents use, with the
+ * real server's JSON shapes and status codes. Where each shape comes from:
+ *
+ * - Lists: `{"kind":"NodeList","apiVersion":"v1","metadata":{"resourceVersion":"…"},"items":[…]}`; items
+ *   carry no kind/apiVersion (apiserver's list encoding; `k8s.io/apimachinery` meta/v1 ListMeta).
+ * - Watch (`?watch=1&resourceVersion=N`): HTTP 200, chunked, one JSON object per line
+ *   `{"type":"ADDED"|"MODIFIED"|"DELETED"|"BOOKMARK","object":{…}}` (meta/v1 WatchEvent). Without a
+ *   resourceVersion (or "0") the current objects arrive first as synthetic ADDED events. A
+ *   resourceVersion older than the kept history gets `{"type":"ERROR","object":<Status 410 Expired>}`
+ *   and the stream ends, as etcd compaction makes the real server do. `timeoutSeconds` ends the stream.
+ *   BOOKMARK objects carry only kind, apiVersion and metadata.resourceVersion.
+ * - Errors are meta/v1 Status objects: 404 NotFound (`nodes "x" not found`), 409 AlreadyExists
+ *   (`… "x" already exists`), 409 Conflict (`Operation cannot be fulfilled on …: the object has been
+ *   modified; please apply your changes to the latest version and try again`), 422 Invalid (update
+ *   without metadata.resourceVersion for custom resources: their strategy forbids unconditional
+ *   updates), 415 UnsupportedMediaType for unknown patch types.
+ * - PATCH: `application/merge-patch+json` (RFC 7386) and `application/strategic-merge-patch+json`
+ *   (maps merged, `null` deletes, lists replaced except those with a patchMergeKey in core/v1
+ *   types.go: `status.conditions` and `status.addresses` merge by `type`).
+ * - Node subresources (pkg/registry/core/node/strategy.go): a write to `nodes/{name}` keeps the old
+ *   status; a write to `nodes/{name}/status` keeps the old spec (metadata, e.g. annotations, is
+ *   writable through both — which is why flannel patches its annotations via `nodes/status`).
+ *
+ * resourceVersions come from one counter for all objects, like etcd's revision.
+ */
+export interface FakeKubeApi {
+  /** e.g. `http://127.0.0.1:40123` */
+  readonly url: string;
+  /** Every request seen, in order (body parsed when JSON). */
+  readonly requests: RecordedRequest[];
+  /** Registers a resource type (nodes are registered already). */
+  defineResource(resource: ResourceType): void;
+  /** Creates or replaces an object as an admin would (bumps resourceVersion, emits ADDED/MODIFIED). */
+  upsert(plural: string, object: FakeObject, namespace?: string): FakeObject;
+  /** Deletes an object (emits DELETED); false when absent. */
+  remove(plural: string, name: string, namespace?: string): boolean;
+  get(plural: string, name: string, namespace?: string): FakeObject | undefined;
+  /** Forgets watch history up to now: older resourceVersions get 410 Gone. */
+  compact(): void;
+  /** Sends a BOOKMARK with the current resourceVersion on every open watch. */
+  bookmark(): void;
+  /** Ends every open watch stream (as an apiserver restart or a load balancer would). */
+  dropWatches(): void;
+  /** How many watch streams are open. */
+  openWatches(): number;
+  close(): Promise<void>;
+}
+
+export interface ResourceType {
+  /** API group; '' for core. */
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  readonly kind: string;
+  readonly namespaced?: boolean;
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: Record<string, string>;
+  readonly contentType?: string;
+  readonly body?: unknown;
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type FakeObject = { [key: string]: Json } & { metadata?: { [key: string]: Json } };
+
+interface Event {
+  readonly rv: number;
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  readonly plural: string;
+  readonly namespace?: string;
+  readonly object: FakeObject;
+}
+
+interface Watch {
+  readonly plural: string;
+  readonly namespace?: string;
+  readonly res: http.ServerResponse;
+  readonly bookmarks: boolean;
+}
+
+const NODE: ResourceType = { group: '', version: 'v1', plural: 'nodes', kind: 'Node' };
+const MERGE_KEYS: Record<string, string> = { 'status.conditions': 'type', 'status.addresses': 'type' };
+
+export async function startFakeKubeApi(): Promise<FakeKubeApi> {
+  const types = new Map<string, ResourceType>([[NODE.plural, NODE]]);
+  const objects = new Map<string, FakeObject>(); // `${plural}/${namespace}/${name}`
+  const history: Event[] = [];
+  const watches = new Set<Watch>();
+  const requests: RecordedRequest[] = [];
+  let revision = 100;
+  let compactedAt = 0;
+  let uid = 0;
+
+  const keyOf = (plural: string, name: string, namespace?: string): string => `${plural}/${namespace ?? ''}/${name}`;
+  const apiVersionOf = (t: ResourceType): string => (t.group ? `${t.group}/${t.version}` : t.version);
+  const qualified = (t: ResourceType): string => (t.group ? `${t.plural}.${t.group}` : t.plural);
+
+  function emit(type: Event['type'], t: ResourceType, object: FakeObject, namespace?: string): void {
+    const event: Event = { rv: revision, type, plural: t.plural, namespace, object: clone(object) };
+    history.push(event);
+    for (const w of watches) if (matches(w, event)) writeEvent(w.res, event);
+  }
+
+  function store(t: ResourceType, object: FakeObject, namespace: string | undefined, existing: FakeObject | undefined): FakeObject {
+    revision++;
+    const meta = { ...(object.metadata ?? {}) };
+    meta.resourceVersion = String(revision);
+    if (namespace) meta.namespace = namespace;
+    if (existing) {
+      meta.uid = existing.metadata?.uid ?? null;
+      meta.creationTimestamp = existing.metadata?.creationTimestamp ?? null;
+      meta.generation = (Number(existing.metadata?.generation ?? 1)) + (JSON.stringify(existing.spec) === JSON.stringify(object.spec) ? 0 : 1);
+    } else {
+      meta.uid = `00000000-0000-4000-8000-${String(++uid).padStart(12, '0')}`;
+      meta.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      meta.generation = 1;
+    }
+    const stored: FakeObject = { ...object, apiVersion: apiVersionOf(t), kind: t.kind, metadata: meta };
+    objects.set(keyOf(t.plural, String(meta.name), namespace), stored);
+    emit(existing ? 'MODIFIED' : 'ADDED', t, stored, namespace);
+    return stored;
+  }
+
+  function remove(t: ResourceType, name: string, namespace?: string): FakeObject | undefined {
+    const key = keyOf(t.plural, name, namespace);
+    const existing = objects.get(key);
+    if (!existing) return undefined;
+    objects.delete(key);
+    revision++;
+    const gone: FakeObject = { ...existing, metadata: { ...(existing.metadata ?? {}), resourceVersion: String(revision) } };
+    emit('DELETED', t, gone, namespace);
+    return gone;
+  }
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://fake');
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: unknown;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        sendStatus(res, 400, 'BadRequest', 'invalid JSON body');
+        return;
+      }
+      requests.push({
+        method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams),
+        contentType: req.headers['content-type'], body,
+      });
+      try {
+        handle(req.method ?? 'GET', url, req.headers['content-type'] ?? '', body, res);
+      } catch (error) {
+        sendStatus(res, 500, 'InternalError', (error as Error).message);
+      }
+    });
+  });
+
+  function handle(method: string, url: URL, contentType: string, body: unknown, res: http.ServerResponse): void {
+    const route = parsePath(url.pathname);
+    const t = route && types.get(route.plural);
+    if (!route || !t || route.group !== t.group || route.version !== t.version || Boolean(route.namespace) !== Boolean(t.namespaced)) {
+      sendStatus(res, 404, 'NotFound', 'the server could not find the requested resource');
+      return;
+    }
+    const notFound = (name: string): void => sendStatus(res, 404, 'NotFound', `${qualified(t)} "${name}" not found`, { name, group: t.group, kind: t.plural });
+    const conflict = (name: string): void => sendStatus(res, 409, 'Conflict',
+      `Operation cannot be fulfilled on ${qualified(t)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      { name, group: t.group, kind: t.plural });
+
+    if (!route.name) {
+      if (method === 'GET' && (url.searchParams.get('watch') === '1' || url.searchParams.get('watch') === 'true')) {
+        startWatch(t, route.namespace, url, res);
+        return;
+      }
+      if (method === 'GET') {
+        const items = [...objects.entries()]
+          .filter(([key]) => key.startsWith(`${t.plural}/${route.namespace ?? ''}/`))
+          .map(([, o]) => {
+            const item: FakeObject = { ...o };
+            delete item.kind;
+            delete item.apiVersion;
+            return item;
+          });
+        send(res, 200, { kind: `${t.kind}List`, apiVersion: apiVersionOf(t), metadata: { resourceVersion: String(revision) }, items });
+        return;
+      }
+      if (method === 'POST') {
+        const object = body as FakeObject;
+        const name = object?.metadata?.name;
+        if (typeof name !== 'string' || name === '') {
+          sendStatus(res, 422, 'Invalid', `${t.kind} "" is invalid: metadata.name: Required value: name or generateName is required`);
+          return;
+        }
+        if (objects.has(keyOf(t.plural, name, route.namespace))) {
+          sendStatus(res, 409, 'AlreadyExists', `${qualified(t)} "${name}" already exists`, { name, group: t.group, kind: t.plural });
+          return;
+        }
+        const { resourceVersion: _ignored, ...meta } = object.metadata ?? {};
+        send(res, 201, store(t, { ...object, metadata: meta }, route.namespace, undefined));
+        return;
+      }
+      sendStatus(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
+      return;
+    }
+
+    const key = keyOf(t.plural, route.name, route.namespace);
+    const existing = objects.get(key);
+    const subresource = route.subresource;
+    if (subresource && subresource !== 'status') {
+      sendStatus(res, 404, 'NotFound', 'the server could not find the requested resource');
+      return;
+    }
+    switch (method) {
+      case 'GET':
+        if (!existing) notFound(route.name);
+        else send(res, 200, existing);
+        return;
+      case 'PUT': {
+        if (!existing) {
+          notFound(route.name);
+          return;
+        }
+        const object = body as FakeObject;
+        const rv = object?.metadata?.resourceVersion;
+        if (rv === undefined || rv === null || rv === '') {
+          sendStatus(res, 422, 'Invalid', `${t.kind}.${t.group || 'core'} "${route.name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`);
+          return;
+        }
+        if (rv !== existing.metadata?.resourceVersion) {
+          conflict(route.name);
+          return;
+        }
+        send(res, 200, store(t, bySubresource(t, existing, object, subresource), route.namespace, existing));
+        return;
+      }
+      case 'PATCH': {
+        if (!existing) {
+          notFound(route.name);
+          return;
+        }
+        let patched: FakeObject;
+        if (contentType.startsWith('application/merge-patch+json')) {
+          patched = mergePatch(existing, body as Json, '', false) as FakeObject;
+        } else if (contentType.startsWith('application/strategic-merge-patch+json') && t.group === '') {
+          patched = mergePatch(existing, body as Json, '', true) as FakeObject;
+        } else {
+          sendStatus(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json${t.group === '' ? ', application/strategic-merge-patch+json' : ''}`);
+          return;
+        }
+        const rv = (body as FakeObject)?.metadata?.resourceVersion;
+        if (rv !== undefined && rv !== existing.metadata?.resourceVersion) {
+          conflict(route.name);
+          return;
+        }
+        const next = bySubresource(t, existing, patched, subresource);
+        if (JSON.stringify(next) === JSON.stringify(existing)) {
+          send(res, 200, existing); // a no-op patch does not bump the resourceVersion
+          return;
+        }
+        send(res, 200, store(t, next, route.namespace, existing));
+        return;
+      }
+      case 'DELETE': {
+        if (!existing) {
+          notFound(route.name);
+          return;
+        }
+        const preconditions = (body as { preconditions?: { resourceVersion?: string; uid?: string } } | undefined)?.preconditions;
+        if (preconditions?.resourceVersion !== undefined && preconditions.resourceVersion !== existing.metadata?.resourceVersion) {
+          sendStatus(res, 409, 'Conflict', `Operation cannot be fulfilled on ${qualified(t)} "${route.name}": Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${String(existing.metadata?.resourceVersion)}`, { name: route.name, group: t.group, kind: t.plural });
+          return;
+        }
+        const gone = remove(t, route.name, route.namespace)!;
+        if (t.group === '') send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: route.name, kind: t.plural, uid: gone.metadata?.uid ?? null } });
+        else send(res, 200, gone);
+        return;
+      }
+      default:
+        sendStatus(res, 405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+    }
+  }
+
+  /** Node-style subresource rules: the main resource keeps status, `/status` keeps spec. */
+  function bySubresource(t: ResourceType, existing: FakeObject, next: FakeObject, subresource?: string): FakeObject {
+    if (t.plural !== 'nodes') return next;
+    const out: FakeObject = { ...next };
+    if (subresource === 'status') {
+      if (existing.spec === undefined) delete out.spec;
+      else out.spec = existing.spec;
+    } else if (existing.status === undefined) delete out.status;
+    else out.status = existing.status;
+    return out;
+  }
+
+  function startWatch(t: ResourceType, namespace: string | undefined, url: URL, res: http.ServerResponse): void {
+    const rvText = url.searchParams.get('resourceVersion') ?? '';
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    const w: Watch = { plural: t.plural, namespace, res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true' };
+    if (rvText === '' || rvText === '0') {
+      for (const [key, object] of objects) {
+        if (key.startsWith(`${t.plural}/${namespace ?? ''}/`)) writeEvent(res, { rv: revision, type: 'ADDED', plural: t.plural, namespace, object });
+      }
+    } else {
+      const rv = Number(rvText);
+      if (!Number.isInteger(rv) || rv < compactedAt) {
+        res.write(`${JSON.stringify({ type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${rvText} (${compactedAt})`) })}\n`);
+        res.end();
+        return;
+      }
+      for (const event of history) if (event.rv > rv && matches(w, event)) writeEvent(res, event);
+    }
+    watches.add(w);
+    const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
+    const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
+    res.on('close', () => {
+      watches.delete(w);
+      if (timer) clearTimeout(timer);
+    });
+  }
+
+  function matches(w: Watch, event: Event): boolean {
+    return w.plural === event.plural && (w.namespace ?? '') === (event.namespace ?? '');
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    defineResource: (resource) => {
+      types.set(resource.plural, resource);
+    },
+    upsert: (plural, object, namespace) => {
+      const t = types.get(plural);
+      if (!t) throw new Error(`fake-kube-api: unknown resource ${plural}`);
+      const name = String(object.metadata?.name ?? '');
+      return store(t, object, namespace, objects.get(keyOf(plural, name, namespace)));
+    },
+    remove: (plural, name, namespace) => {
+      const t = types.get(plural);
+      if (!t) throw new Error(`fake-kube-api: unknown resource ${plural}`);
+      return remove(t, name, namespace) !== undefined;
+    },
+    get: (plural, name, namespace) => objects.get(keyOf(plural, name, namespace)),
+    compact: () => {
+      compactedAt = revision;
+      history.length = 0;
+    },
+    bookmark: () => {
+      for (const w of watches) {
+        if (!w.bookmarks) continue;
+        const t = types.get(w.plural)!;
+        w.res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: t.kind, apiVersion: apiVersionOf(t), metadata: { resourceVersion: String(revision) } } })}\n`);
+      }
+    },
+    dropWatches: () => {
+      for (const w of [...watches]) {
+        w.res.end();
+        w.res.socket?.destroy();
+      }
+      watches.clear();
+    },
+    openWatches: () => watches.size,
+    close: async () => {
+      for (const w of watches) w.res.socket?.destroy();
+      watches.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function writeEvent(res: http.ServerResponse, event: Event): void {
+  res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
+}
+
+function parsePath(path: string): { group: string; version: string; namespace?: string; plural: string; name?: string; subresource?: string } | undefined {
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  let group = '';
+  let version: string;
+  let rest: string[];
+  if (parts[0] === 'api' && parts.length >= 3) {
+    version = parts[1];
+    rest = parts.slice(2);
+  } else if (parts[0] === 'apis' && parts.length >= 4) {
+    group = parts[1];
+    version = parts[2];
+    rest = parts.slice(3);
+  } else {
+    return undefined;
+  }
+  let namespace: string | undefined;
+  if (rest[0] === 'namespaces' && rest.length >= 3) {
+    namespace = rest[1];
+    rest = rest.slice(2);
+  }
+  if (rest.length < 1 || rest.length > 3) return undefined;
+  return { group, version, namespace, plural: rest[0], name: rest[1], subresource: rest[2] };
+}
+
+function status(code: number, reason: string, message: string, details?: { [key: string]: Json }): { [key: string]: Json } {
+  const out: { [key: string]: Json } = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+  if (details) out.details = details;
+  return out;
+}
+
+function sendStatus(res: http.ServerResponse, code: number, reason: string, message: string, details?: { [key: string]: Json }): void {
+  send(res, code, status(code, reason, message, details));
+}
+
+function send(res: http.ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function clone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** RFC 7386 merge patch; with `strategic`, lists with a known merge key merge element-wise. */
+function mergePatch(target: Json | undefined, patch: Json, path: string, strategic: boolean): Json {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+    if (strategic && Array.isArray(patch) && Array.isArray(target) && MERGE_KEYS[path]) {
+      return mergeList(target, patch, MERGE_KEYS[path]);
+    }
+    return clone(patch);
+  }
+  const base: { [key: string]: Json } = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (strategic && key.startsWith('$')) continue; // directives such as $setElementOrder are ordering hints
+    if (value === null) delete base[key];
+    else base[key] = mergePatch(base[key], value, path ? `${path}.${key}` : key, strategic);
+  }
+  return base;
+}
+
+function mergeList(target: Json[], patch: Json[], mergeKey: string): Json[] {
+  const out = target.map((item) => clone(item));
+  for (const item of patch) {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) continue;
+    const index = out.findIndex((existing) => existing !== null && typeof existing === 'object' && !Array.isArray(existing) && existing[mergeKey] === item[mergeKey]);
+    if (item.$patch === 'delete') {
+      if (index >= 0) out.splice(index, 1);
+    } else if (index >= 0) {
+      out[index] = mergePatch(out[index], item, '', true);
+    } else {
+      out.push(clone(item));
+    }
+  }
+  return out;
+}
