@@ -109,7 +109,7 @@ export class EtcdLeaseManager implements LeaseManager {
     throw new LeaseRevokedError(lease.key);
   }
 
-  public async completeLease(): Promise<void> {
+  public async completeLease(_lease?: Lease): Promise<void> {
     // Nothing to announce in etcd mode: the lease itself is the announcement.
   }
 

@@ -147,7 +147,7 @@ export class KubeLeaseManager implements LeaseManager {
     return lease; // Kubernetes-mode leases do not expire.
   }
 
-  public async completeLease(): Promise<void> {
+  public async completeLease(_lease?: Lease): Promise<void> {
     if (this.options.setNodeNetworkUnavailable === false) return;
     const reason = this.options.conditionReason ?? 'CnikitIsUp';
     const node = await this.waitForNode();

@@ -22,6 +22,7 @@ function node(name: string, podCIDRs: string[] | undefined, annotations: Record<
   };
 }
 
+const annotationsOf = (api: FakeKubeApi, name: string) => (api.get('nodes', name)!.metadata!.annotations ?? {}) as Record<string, string>;
 const attrs = (ip: string, mac = '0a:58:0a:f4:01:01') => ({ publicIp: ip, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
 
 describe('Kubernetes-mode subnet leases against an API server speaking the real shapes', () => {
@@ -84,7 +85,7 @@ describe('Kubernetes-mode subnet leases against an API server speaking the real 
     expect(await m.nodePublicIps()).toEqual({ publicIp: '192.168.1.77' });
     const lease = await m.acquireLease(attrs('192.168.1.10'));
     expect(lease.attrs.publicIp).toBe('203.0.113.7');
-    expect(api.get('nodes', 'n1')!.metadata!.annotations![`${P}/public-ip`]).toBe('203.0.113.7');
+    expect(annotationsOf(api, 'n1')[`${P}/public-ip`]).toBe('203.0.113.7');
   });
 
   test('a custom annotation prefix is used for every key', async () => {
