@@ -42,6 +42,8 @@ export async function bundleLabBinaries(outDir: string): Promise<LabBinaries> {
     // Optional native/peer modules some dependencies probe for; never needed by these programs.
     external: ['pulumi', '@pulumi/*'],
   });
+  // etcd3 loads its .proto files at run time from `${__dirname}/../proto`: give the bundle that layout.
+  fs.cpSync(path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto'), path.join(outDir, '..', 'proto'), { recursive: true });
   const bin = (name: string) => path.join(outDir, `${name}.js`);
   const optional = (name: string) => (entries[name] ? bin(name) : undefined);
   return {
