@@ -1,0 +1,99 @@
+import { Construct } from 'constructs';
+import { CalicoNetworkSpec, ResolvedCalicoNetwork, resolveCalicoNetwork } from '../../model/calico/network';
+import { ImageSettings, KitImage, imageReference } from '../../model/images';
+import { kitLabels } from '../common/labels';
+import { PrivilegedNamespace } from '../common/privileged-namespace';
+import { CalicoConfig } from './config';
+import { CalicoControllers } from './controllers';
+import { CalicoCrds } from './crds';
+import { CalicoClusterResources } from './custom-resources';
+import { CALICO_NAMES, CALICO_STACK_NAME } from './names';
+import { CalicoNodeAgent } from './node-agent';
+import {
+  ComponentRbac, agentClusterRules, agentNamespaceRules, cniPluginClusterRules, controllersClusterRules, typhaClusterRules,
+} from './rbac';
+import { CalicoTypha } from './typha';
+
+export interface CalicoNetworkProps extends CalicoNetworkSpec {
+  /**
+   * Namespace of the agents, controllers and Typha. Any namespace other than `kube-system` is
+   * created, labelled for privileged Pod Security.
+   * @default "kube-system" (as the upstream manifest)
+   */
+  readonly namespace?: string;
+  /**
+   * Registry, version and digests of the kit's images.
+   * @default - ghcr.io/cnikit images tagged with the kit's version
+   */
+  readonly images?: ImageSettings;
+  /**
+   * Emit the Calico CRDs. Turn off when another stack (or an earlier install) owns them.
+   * @default true
+   */
+  readonly installCrds?: boolean;
+}
+
+/**
+ * A complete Calico-style pod network: CRDs, one least-privilege identity per component (agent,
+ * CNI plugin, controllers, Typha), the `calico-config` ConfigMap with the conflist, the node agent
+ * DaemonSet, the controllers, Typha when the cluster is large enough, the IP pools and the BGP,
+ * Felix, IPAM and controller settings. The props are validated here, at construction.
+ */
+export class CalicoNetwork extends Construct {
+  /** The validated model with every default applied and every derived value. */
+  public readonly network: ResolvedCalicoNetwork;
+  public readonly namespace: string;
+  public readonly crds?: CalicoCrds;
+  public readonly agent: CalicoNodeAgent;
+  public readonly controllers: CalicoControllers;
+  public readonly typha?: CalicoTypha;
+  public readonly resources: CalicoClusterResources;
+
+  constructor(scope: Construct, id: string, props: CalicoNetworkProps = {}) {
+    super(scope, id);
+    this.network = resolveCalicoNetwork(props);
+    const n = this.network;
+    this.namespace = props.namespace ?? 'kube-system';
+    const namespace = this.namespace;
+    const image = (kit: KitImage) => imageReference(kit, props.images, 'calico.images');
+
+    if (props.installCrds ?? true) this.crds = new CalicoCrds(this, 'Crds');
+    if (namespace !== 'kube-system') {
+      new PrivilegedNamespace(this, 'Namespace', { name: namespace, labels: kitLabels(CALICO_STACK_NAME) });
+    }
+
+    const passwordSecrets = [...new Set(n.bgp.peers.flatMap((p) => (p.password ? [p.password.secretName] : [])))].sort();
+    new ComponentRbac(this, 'AgentRbac', {
+      name: CALICO_NAMES.agent, namespace, labels: kitLabels(CALICO_STACK_NAME, 'node-agent'),
+      clusterRules: agentClusterRules(), namespaceRules: agentNamespaceRules(passwordSecrets),
+    });
+    new ComponentRbac(this, 'CniPluginRbac', {
+      name: CALICO_NAMES.cniPlugin, namespace, labels: kitLabels(CALICO_STACK_NAME, 'cni-plugin'), clusterRules: cniPluginClusterRules(),
+    });
+    new ComponentRbac(this, 'ControllersRbac', {
+      name: CALICO_NAMES.controllers, namespace, labels: kitLabels(CALICO_STACK_NAME, 'controllers'), clusterRules: controllersClusterRules(),
+    });
+    if (n.typha.enabled) {
+      new ComponentRbac(this, 'TyphaRbac', {
+        name: CALICO_NAMES.typha, namespace, labels: kitLabels(CALICO_STACK_NAME, 'typha'), clusterRules: typhaClusterRules(),
+      });
+    }
+
+    const config = new CalicoConfig(this, 'Config', {
+      namespace, network: n, labels: kitLabels(CALICO_STACK_NAME, 'config'),
+      typhaServiceName: n.typha.enabled ? CALICO_NAMES.typha : undefined,
+    });
+    if (n.typha.enabled) {
+      this.typha = new CalicoTypha(this, 'Typha', { namespace, image: image(KitImage.CONTROLLERS), replicas: n.typha.replicas });
+    }
+    this.agent = new CalicoNodeAgent(this, 'NodeAgent', {
+      namespace, network: n, configMap: config.configMap,
+      agentImage: image(KitImage.CALICO_AGENT), cniInstallerImage: image(KitImage.CNI_PLUGIN),
+    });
+    this.controllers = new CalicoControllers(this, 'Controllers', { namespace, image: image(KitImage.CONTROLLERS) });
+
+    this.resources = new CalicoClusterResources(this, 'Resources', n);
+    // Custom resources only after their definitions exist.
+    if (this.crds) this.resources.node.addDependency(this.crds);
+  }
+}

@@ -1,0 +1,35 @@
+import { ApiObject, JsonPatch } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+
+/**
+ * A cluster-level component (controllers, Typha) runs as a non-root user with no capabilities and
+ * a read-only root filesystem: it only talks to the API server.
+ */
+export function clusterComponentSecurityContext(): kplus.ContainerSecurityContextProps {
+  return {
+    ensureNonRoot: true,
+    privileged: false,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: [kplus.Capability.ALL] },
+    seccompProfile: { type: kplus.SeccompProfileType.RUNTIME_DEFAULT },
+  };
+}
+
+/** Pod-template settings cdk8s-plus has no prop for: priority class and the Linux node selector. */
+export function setPodTemplateExtras(workload: kplus.Deployment, priorityClassName: string): void {
+  ApiObject.of(workload).addJsonPatch(
+    JsonPatch.add('/spec/template/spec/priorityClassName', priorityClassName),
+    JsonPatch.add('/spec/template/spec/nodeSelector', { 'kubernetes.io/os': 'linux' }),
+  );
+}
+
+/** A PodDisruptionBudget allowing one pod down at a time (L1: cdk8s-plus-28 has no PDB). */
+export function podDisruptionBudget(scope: Construct, id: string, name: string, namespace: string,
+  selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): kplus.k8s.KubePodDisruptionBudget {
+  return new kplus.k8s.KubePodDisruptionBudget(scope, id, {
+    metadata: { name, namespace, labels: { ...labels } },
+    spec: { maxUnavailable: kplus.k8s.IntOrString.fromNumber(1), selector: { matchLabels: { ...selector } } },
+  });
+}
