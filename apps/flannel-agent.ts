@@ -60,12 +60,7 @@ async function main(): Promise<void> {
     const { publicIp } = await leases.nodePublicIps();
     if (publicIp) selection = { ...selection, publicIp };
   }
-  let agent: FlannelAgent | undefined;
-  const exit = async (code: number) => {
-    await agent?.stop().catch(() => undefined);
-    process.exit(code);
-  };
-  agent = new FlannelAgent({
+  const agent: FlannelAgent = new FlannelAgent({
     leases,
     kernel: new LinuxKernel({ ownership: FLANNEL_OWNERSHIP }),
     selection,
@@ -78,6 +73,10 @@ async function main(): Promise<void> {
     log,
     onFatal: () => void exit(1),
   });
+  async function exit(code: number): Promise<void> {
+    await agent.stop().catch(() => undefined);
+    process.exit(code);
+  }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       log.info('shutting down; routes stay in place', { signal });
