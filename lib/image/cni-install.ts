@@ -4,13 +4,16 @@ import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm } from 'nod
 import { basename, join } from 'node:path';
 import type { HostRuntimeManifest } from './host-runtime';
 
+/** The directory under the CNI binary directory that holds the shipped runtime and bundle. */
+export const PAYLOAD_HOME = '.cnikit';
+
 export interface CniInstallOptions {
   /** The host's CNI binary directory as mounted in the installer's container. */
   readonly binDir: string;
-  /** The plugin's executable name, i.e. the `type` in the network configuration. */
-  readonly name: string;
+  /** The plugin's executable names, i.e. the `type`s network configurations use; each gets a launcher. */
+  readonly names: readonly string[];
   /** The plugin bundle inside the image. */
-  readonly plugin: string;
+  readonly bundle: string;
   /** The runtime manifest the image builder wrote (HOST_RUNTIME_MANIFEST). */
   readonly runtimeManifest: string;
   /** A network configuration to install, and where (the host's /etc/cni/net.d as mounted). */
@@ -18,21 +21,22 @@ export interface CniInstallOptions {
 }
 
 export interface CniInstallResult {
-  readonly launcher: string;
+  readonly launchers: readonly string[];
   readonly payloadDir: string;
   readonly copied: boolean;
 }
 
 /**
  * Installs the plugin on the host: the bundle with the loader, Node and libraries it was built with go
- * into `<binDir>/.<name>/<content hash>/`, then a small launcher replaces `<binDir>/<name>` by rename.
+ * into `<binDir>/.cnikit/<content hash>/`, then for each name a small launcher replaces `<binDir>/<name>`
+ * by rename, and last the network configuration, so it never names a plugin that is not there yet.
  * A runtime invoking the plugin meanwhile runs either the old or the new one, never half of one; the
  * host needs only /bin/sh. Running it again with the same image changes nothing.
  */
 export async function installCniPlugin(options: CniInstallOptions): Promise<CniInstallResult> {
   const manifest = JSON.parse(await readFile(options.runtimeManifest, 'utf8')) as HostRuntimeManifest;
   const payload: [string, string][] = [
-    [options.plugin, 'plugin.js'],
+    [options.bundle, 'plugin.js'],
     [manifest.loader, 'ld.so'],
     [manifest.node, 'node'],
     ...manifest.libraries.map((lib): [string, string] => [lib, join('lib', basename(lib))]),
@@ -40,7 +44,7 @@ export async function installCniPlugin(options: CniInstallOptions): Promise<CniI
   const hash = createHash('sha256');
   for (const [source, target] of payload) hash.update(target).update('\0').update(await readFile(source)).update('\0');
   const version = hash.digest('hex').slice(0, 16);
-  const home = join(options.binDir, `.${options.name}`);
+  const home = join(options.binDir, PAYLOAD_HOME);
   const payloadDir = join(home, version);
 
   let copied = false;
@@ -56,13 +60,16 @@ export async function installCniPlugin(options: CniInstallOptions): Promise<CniI
     copied = true;
   }
 
-  const launcher = join(options.binDir, options.name);
-  const previous = existsSync(launcher) ? await readFile(launcher, 'utf8') : '';
-  await writeAtomically(launcher, launcherScript(options.name, version), 0o755);
-  // The payload the previous launcher named stays until the next install, so invocations that started
+  const launchers = options.names.map((name) => join(options.binDir, name));
+  const previous = launchers.filter((l) => existsSync(l));
+  const previousText = (await Promise.all(previous.map((l) => readFile(l, 'utf8')))).join('\n');
+  for (const [i, launcher] of launchers.entries()) {
+    await writeAtomically(launcher, launcherScript(options.names[i] ?? '', version), 0o755);
+  }
+  // Payloads the previous launchers named stay until the next install, so invocations that started
   // before this one can finish; older ones and abandoned staging directories go.
   for (const entry of await readdir(home)) {
-    if (entry !== version && !previous.includes(`/${entry}"`)) {
+    if (entry !== version && !previousText.includes(`/${PAYLOAD_HOME}/${entry}"`)) {
       await rm(join(home, entry), { recursive: true, force: true });
     }
   }
@@ -70,7 +77,7 @@ export async function installCniPlugin(options: CniInstallOptions): Promise<CniI
     await mkdir(options.conf.dir, { recursive: true });
     await writeAtomically(join(options.conf.dir, options.conf.fileName), await readFile(options.conf.source), 0o644);
   }
-  return { launcher, payloadDir, copied };
+  return { launchers, payloadDir, copied };
 }
 
 /** The launcher: finds the payload beside itself and runs Node through the shipped loader. */
@@ -79,7 +86,7 @@ export function launcherScript(name: string, version: string): string {
     '#!/bin/sh',
     `# cnikit CNI plugin "${name}", installed by cni-install: Node and its libraries are shipped beside it`,
     '# so the plugin never depends on what the host has.',
-    `d="\${0%/*}/.${name}/${version}"`,
+    `d="\${0%/*}/${PAYLOAD_HOME}/${version}"`,
     'exec "$d/ld.so" --library-path "$d/lib" "$d/node" "$d/plugin.js" "$@"',
     '',
   ].join('\n');

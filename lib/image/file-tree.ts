@@ -21,7 +21,7 @@ export class FileTree {
 
   static normalise(path: string): string {
     const normal = posix.normalize(`/${path}`).replace(/^\/+/, '').replace(/\/+$/, '');
-    if (normal === '' || normal.split('/').includes('..')) {
+    if (normal === '' || path.split('/').includes('..')) {
       throw new Error(`image path ${JSON.stringify(path)} is not a path below the root`);
     }
     return normal;
