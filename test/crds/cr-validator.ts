@@ -34,8 +34,9 @@ export function isCalicoResource(object: { apiVersion?: string }): boolean {
 
 /** Returns the schema errors of one Calico custom resource ([] when valid). */
 export function calicoResourceErrors(object: { apiVersion?: string; kind?: string }): string[] {
-  const validate = validators.get(object.kind ?? '');
-  if (!validate) return [`no CRD for kind ${object.kind}`];
+  const kind = object.kind ?? '';
+  const validate = validators.get(kind);
+  if (!validate) return [`no CRD for kind ${kind}`];
   if (validate(object)) return [];
-  return (validate.errors ?? []).map((e) => `${object.kind}${e.instancePath} ${e.message}${e.params ? ' ' + JSON.stringify(e.params) : ''}`);
+  return (validate.errors ?? []).map((e) => `${kind}${e.instancePath} ${e.message}${e.params ? ' ' + JSON.stringify(e.params) : ''}`);
 }
