@@ -1,0 +1,93 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { ENVIRONMENTS, Environment } from '../../apps/environments';
+import { synthEnvironments } from '../../apps/synth';
+
+const root = path.resolve(__dirname, '../..');
+let work: string;
+
+beforeEach(() => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'cnikit-synth-'));
+});
+afterEach(() => fs.rmSync(work, { recursive: true, force: true }));
+
+/** Every file under `dir`, relative, with its content. */
+function tree(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) {
+      const file = path.join(entry.parentPath, entry.name);
+      files[path.relative(dir, file)] = fs.readFileSync(file, 'utf8');
+    }
+  }
+  return files;
+}
+
+const bigCluster: Environment = {
+  name: 'big', description: 'too many nodes', stack: { kind: 'flannel', props: { podNetwork: '10.244.0.0/16', expectedNodeCount: 400 } },
+};
+const bigClusterMessage = 'big.flannel.expectedNodeCount: 400 is not valid; expected at most 256: 10.244.0.0/16 split into /24 subnets holds 256 node subnets';
+
+test('writes one directory per environment and leaves the rest of the output directory alone', () => {
+  const out = path.join(work, 'dist');
+  fs.mkdirSync(path.join(out, 'images'), { recursive: true });
+  fs.writeFileSync(path.join(out, 'images', 'digests.json'), '{}');
+  fs.mkdirSync(path.join(out, 'dev'));
+  fs.writeFileSync(path.join(out, 'dev', 'stale.k8s.yaml'), 'old');
+
+  synthEnvironments(ENVIRONMENTS, out);
+  expect(Object.keys(tree(out)).sort()).toEqual([
+    'dev/cnikit-flannel.k8s.yaml', 'images/digests.json', 'prod/cnikit-flannel.k8s.yaml', 'staging/cnikit-flannel.k8s.yaml',
+  ]);
+  expect(fs.readdirSync(work)).toEqual(['dist']); // no temporary directory left beside it
+});
+
+test('bad input fails before anything is written: the previous output survives untouched', () => {
+  const out = path.join(work, 'dist');
+  synthEnvironments(ENVIRONMENTS.slice(0, 1), out);
+  const before = tree(out);
+  expect(() => synthEnvironments([...ENVIRONMENTS, bigCluster], out)).toThrow(bigClusterMessage);
+  expect(tree(out)).toEqual(before);
+  expect(fs.readdirSync(work)).toEqual(['dist']);
+});
+
+function runSynth(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [require.resolve('ts-node/dist/bin.js'), '--transpile-only', 'apps/synth.ts', ...args], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, ...env },
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test('the synth command exits 1 with one line on bad input and writes nothing', () => {
+  const out = path.join(work, 'dist');
+  const result = runSynth([`--out=${out}`, '--environments=test/apps/fixtures/bad-environments.ts']);
+  expect(result.status).toBe(1);
+  expect(result.stderr).toBe(`cnikit synth: ${bigClusterMessage}\n`);
+  expect(fs.existsSync(out)).toBe(false);
+  expect(fs.readdirSync(work)).toEqual([]);
+});
+
+test('the synth command writes every bundled environment (CDK8S_OUTDIR as cdk8s synth sets it)', () => {
+  const out = path.join(work, 'cdk8s-out');
+  const result = runSynth([], { CDK8S_OUTDIR: out });
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  expect(fs.readdirSync(out).sort()).toEqual(['dev', 'prod', 'staging']);
+});
+
+test('npx cdk8s synth works with the repository\'s cdk8s.yaml and prints no upgrade-check noise', () => {
+  const out = path.join(work, 'cdk8s');
+  // The CLI checks npm for a newer version before anything else; CDK8S_CHECK_UPGRADE=false (or
+  // --no-check-upgrade) turns that off, as the README says.
+  const result = spawnSync('npx', ['--no-install', 'cdk8s', 'synth', '--output', out], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, CDK8S_CHECK_UPGRADE: 'false' },
+  });
+  // npm itself may warn about the machine's npmrc; nothing may come from cdk8s.
+  expect(result.stderr.split('\n').filter((line) => line !== '' && !line.startsWith('npm warn'))).toEqual([]);
+  expect(result.stdout).not.toMatch(/new version|http error/i);
+  expect(result.status).toBe(0);
+  expect(fs.readdirSync(out).sort()).toEqual(['dev', 'prod', 'staging']);
+  expect(fs.readFileSync(path.join(out, 'prod', 'cnikit-flannel.k8s.yaml'), 'utf8')).toContain('kind: DaemonSet');
+});
