@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { KubeObject, KubeStatus, KubeWatchEvent } from './types';
 
 /**
@@ -41,6 +43,65 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env, dir = 
   }
   const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
   return { server, tokenFile: `${dir}/token`, ca: fs.readFileSync(`${dir}/ca.crt`, 'utf8') };
+}
+
+/**
+ * The connection a kubeconfig file describes (flannel's --kubeconfig-file): the current context (or
+ * `context`), its cluster's server and CA, its user's token, token file or client certificate.
+ * `*-data` fields are base64 PEM; file paths are relative to the kubeconfig's directory. Exec and
+ * auth-provider plugins are not supported (an error says so).
+ */
+export function kubeconfigConnection(file: string, context?: string): KubeConnection {
+  const fail = (what: string): never => {
+    throw new Error(`kubeconfig ${file}: ${what}`);
+  };
+  const config = parseYaml(fs.readFileSync(file, 'utf8')) as KubeconfigFile | null;
+  if (!config || typeof config !== 'object') fail('not a kubeconfig (expected a YAML mapping)');
+  const contextName = context ?? config!['current-context'] ?? fail('no current-context and no context given');
+  const named = <T>(list: { name: string }[] | undefined, name: string, what: string): T => {
+    const entry = (list ?? []).find((e) => e.name === name) as ({ name: string } & Record<string, T>) | undefined;
+    return entry?.[what] ?? fail(`${what} ${JSON.stringify(name)} not found`);
+  };
+  const ctx = named<{ cluster: string; user: string }>(config!.contexts, contextName, 'context');
+  const cluster = named<KubeconfigCluster>(config!.clusters, ctx.cluster, 'cluster');
+  const user: KubeconfigUser = ctx.user ? named<KubeconfigUser>(config!.users, ctx.user, 'user') : {};
+  if (user.exec || user['auth-provider']) fail(`user ${JSON.stringify(ctx.user)} uses an exec or auth-provider plugin, which cnikit does not run; use a token or client certificate`);
+  const dir = path.dirname(file);
+  const pem = (data: string | undefined, ref: string | undefined): string | undefined => (data ? Buffer.from(data, 'base64').toString('utf8')
+    : ref ? fs.readFileSync(path.resolve(dir, ref), 'utf8') : undefined);
+  const server = cluster.server || fail(`cluster ${JSON.stringify(ctx.cluster)} has no server`);
+  return {
+    server,
+    ca: pem(cluster['certificate-authority-data'], cluster['certificate-authority']),
+    insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
+    token: user.token,
+    tokenFile: user.tokenFile ? path.resolve(dir, user.tokenFile) : undefined,
+    cert: pem(user['client-certificate-data'], user['client-certificate']),
+    key: pem(user['client-key-data'], user['client-key']),
+  };
+}
+
+interface KubeconfigCluster {
+  readonly server?: string;
+  readonly 'certificate-authority'?: string;
+  readonly 'certificate-authority-data'?: string;
+  readonly 'insecure-skip-tls-verify'?: boolean;
+}
+interface KubeconfigUser {
+  readonly token?: string;
+  readonly tokenFile?: string;
+  readonly 'client-certificate'?: string;
+  readonly 'client-certificate-data'?: string;
+  readonly 'client-key'?: string;
+  readonly 'client-key-data'?: string;
+  readonly exec?: unknown;
+  readonly 'auth-provider'?: unknown;
+}
+interface KubeconfigFile {
+  readonly 'current-context'?: string;
+  readonly contexts?: { name: string; context: { cluster: string; user: string } }[];
+  readonly clusters?: { name: string; cluster: KubeconfigCluster }[];
+  readonly users?: { name: string; user: KubeconfigUser }[];
 }
 
 /** An API error: the server's Status object, or a transport failure with code 0. */
