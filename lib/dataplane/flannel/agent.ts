@@ -61,12 +61,15 @@ export class FlannelAgent {
   private ownLease!: Lease;
   private external!: ExternalInterface;
   private ready = false;
+  /** The watch delivered the full list of leases at least once: removals are now safe. */
+  private synced = false;
   private stopped = false;
   private timer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
   private running?: Promise<void>;
   private again = false;
   private reportedRefusals = new Set<string>();
+  private lastConfigWarning?: string;
 
   constructor(private readonly options: FlannelAgentOptions) {
     this.metrics = options.metrics ?? new AgentMetrics();
@@ -123,17 +126,27 @@ export class FlannelAgent {
     this.metrics.leaseExpiry.set(this.ownLease.expiration ? this.ownLease.expiration.getTime() / 1000 : 0);
     log.info('lease acquired', { lease: this.ownLease.key, subnet: String(this.ownLease.subnet), backend: this.backend.type });
 
+    // The first pass only adds (device, address, rules): peers' routes from before a restart stay
+    // until the full list of leases says whether they are still wanted.
     await this.reconcileNow('start');
     await this.writeSubnetFile();
     this.ready = true;
     log.info('ready', { subnet: String(this.ownLease.subnet), mtu: this.backend.mtu, subnetFile: this.options.subnetFile });
 
-    this.stoppables.push(leases.watchLeases((events) => this.onLeaseEvents(events), {
+    let listed!: () => void;
+    const firstList = new Promise<void>((resolve) => (listed = resolve));
+    this.stoppables.push(leases.watchLeases((events) => {
+      this.onLeaseEvents(events);
+      listed();
+    }, {
       onError: (error) => {
         this.metrics.errors.inc({ source: 'watch' });
         log.warn('lease watch error; retrying', { error: error.message });
       },
     }));
+    await firstList;
+    this.synced = true;
+    await this.reconcileNow('initial-list');
     this.stoppables.push(leases.keepLease(this.ownLease, {
       onRenewed: (lease) => {
         this.ownLease = lease;
@@ -191,7 +204,7 @@ export class FlannelAgent {
       this.options.log.info(type === 'added' ? 'lease added' : 'lease removed', { lease: lease.key, publicIp: lease.attrs.publicIp });
     }
     if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.reconcileNow('watch').catch(() => undefined), 50);
+    if (this.synced) this.debounce = setTimeout(() => void this.reconcileNow('watch').catch(() => undefined), 50);
   }
 
   private async resync(): Promise<void> {
@@ -207,7 +220,7 @@ export class FlannelAgent {
       const leases = [...this.leaseMap.values()];
       const desired = this.backend.desired(this.ownLease, leases);
       this.reportRefusals(desired.refusals);
-      const result = await this.reconciler.reconcile(desired);
+      const result = await this.reconciler.reconcile(desired, { prune: this.synced });
       const ruleChanged = await reconcileRuleSet(kernel, flannelRuleSet({
         network: this.config.ipv4!.network,
         podCidr: this.ownLease.subnet!,
@@ -251,13 +264,16 @@ export class FlannelAgent {
     try {
       const latest = await this.options.leases.getNetworkConfig();
       const before = JSON.stringify(netConfigToJson(this.config));
-      if (JSON.stringify(netConfigToJson(latest)) !== before) {
+      const after = JSON.stringify(netConfigToJson(latest));
+      if (after !== before && after !== this.lastConfigWarning) {
+        this.lastConfigWarning = after;
         this.metrics.errors.inc({ source: 'config' });
         this.options.log.warn('network config changed; Network and Backend changes need an agent restart, keeping the running config', {
           running: before,
         });
       }
     } catch (error) {
+      this.lastConfigWarning = undefined;
       this.metrics.errors.inc({ source: 'config' });
       this.options.log.warn('network config unreadable; keeping the last good one', { error: (error as Error).message });
     }

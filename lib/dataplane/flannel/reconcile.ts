@@ -88,7 +88,12 @@ export interface ReconcileResult {
 export class Reconciler {
   constructor(private readonly kernel: Kernel, private readonly routeProtocol: number) {}
 
-  public async reconcile(desired: DesiredDataplane): Promise<ReconcileResult> {
+  /**
+   * `prune: false` only adds and fixes, never removes: used before the first full list of leases
+   * has arrived, when "not desired" may just mean "not heard of yet".
+   */
+  public async reconcile(desired: DesiredDataplane, options: { prune?: boolean } = {}): Promise<ReconcileResult> {
+    const prune = options.prune ?? true;
     const applied: KernelOp[] = [];
     const failures: { op: KernelOp; message: string }[] = [];
     const apply = async (ops: KernelOp[]) => {
@@ -115,7 +120,7 @@ export class Reconciler {
       Promise.all(devices.map((d) => this.kernel.neighbours(d))).then((n) => n.flat()),
       Promise.all(devices.map((d) => this.kernel.fdb(d))).then((f) => f.flat()),
     ]);
-    const ops = forwardingOps(desired, { routes, neighbours, fdb });
+    const ops = forwardingOps(desired, { routes, neighbours, fdb }).filter((op) => prune || !op.op.endsWith('.del'));
     await apply(ops);
     const failedRoutes = failures.filter((f) => f.op.op === 'route.replace').length;
     return { ops: applied, failures, routes: desired.routes.length - failedRoutes };
