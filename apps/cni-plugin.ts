@@ -1,10 +1,12 @@
 /**
  * The CNI plugin executable (`cnikit-flannel` in /opt/cni/bin). Bundled by esbuild into one
  * file (`npm run build:cni`) so the runtime starts no TypeScript tooling: `node` + one script.
+ * Start-up is most of a per-pod executable's cost (BENCHMARKS.md): VERSION answers before
+ * anything is loaded, and the rest of the plugin is loaded only for the other commands.
  */
 import { readFileSync } from 'node:fs';
-import { linuxPluginKernels } from '../lib/dataplane/cni/linux-kernels';
-import { runCni } from '../lib/dataplane/cni/main';
+
+const SUPPORTED = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
 function readStdin(): string {
   try {
@@ -14,13 +16,31 @@ function readStdin(): string {
   }
 }
 
-runCni(process.env, process.env.CNI_COMMAND === 'VERSION' && process.stdin.isTTY ? '' : readStdin(), linuxPluginKernels).then(
-  (outcome) => {
-    if (outcome.stdout) process.stdout.write(outcome.stdout + '\n');
-    process.exitCode = outcome.exitCode;
-  },
-  (error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  },
-);
+function requestedVersion(stdin: string): string {
+  try {
+    const v = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
+    return typeof v === 'string' && v ? v : '1.1.0';
+  } catch {
+    return '1.1.0';
+  }
+}
+
+async function main(): Promise<void> {
+  const stdin = readStdin();
+  if (process.env.CNI_COMMAND === 'VERSION') {
+    process.stdout.write(`${JSON.stringify({ cniVersion: requestedVersion(stdin), supportedVersions: SUPPORTED })}\n`);
+    return;
+  }
+  const [{ runCni }, { linuxPluginKernels }] = await Promise.all([
+    import('../lib/dataplane/cni/main'),
+    import('../lib/dataplane/cni/linux-kernels'),
+  ]);
+  const outcome = await runCni(process.env, stdin, linuxPluginKernels);
+  if (outcome.stdout) process.stdout.write(`${outcome.stdout}\n`);
+  process.exitCode = outcome.exitCode;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -4,7 +4,7 @@ import { Cidr } from '../../model/cidr';
 import { ValidationError } from '../../model/errors';
 import { PartialSubnetEnv, readSubnetEnv } from '../flannel/subnet-env';
 import { HostLocalStore, IpamAllocation, IpamRange, RangeFullError } from '../ipam/host-local';
-import { Kernel, KernelApplyError, KernelOp, LinkDetails, RTPROT, Route, randomMac } from '../kernel';
+import { Kernel, KernelApplyError, KernelOp, LinkDetails, RTPROT, Route, familyOf, randomMac } from '../kernel';
 import { CnikitNetConf } from './config';
 import { CniError, CNI_ERROR } from './errors';
 import { mergeResults, resultForVersion, versionAtLeast } from './result';
@@ -51,22 +51,28 @@ export class CnikitPlugin {
     const store = this.store(conf);
     const vethName = hostVethName(containerId, ifname);
 
-    const [allocations, bridge] = await Promise.all([
-      store.allocate(containerId, ifname, ranges).catch((error: unknown) => {
-        if (error instanceof RangeFullError) throw new CniError(CNI_ERROR.tryAgainLater, `IPAM: ${error.message}`);
-        throw error;
-      }),
-      host.link(conf.bridge),
-      ensureForwarding(host, node),
-    ]);
     const podMac = randomMac();
     const vethMac = randomMac();
+    let bridge: LinkDetails | undefined;
+    let allocations: IpamAllocation[] = [];
     try {
-      await host.apply([...bridgeOps(conf, node, mtu, bridge), {
-        op: 'link.add',
-        link: { kind: 'veth', name: vethName, mac: vethMac, mtu, master: conf.bridge, up: true, peer: { name: ifname, netns, mac: podMac, mtu } },
-      }, ...(conf.hairpinMode ? [{ op: 'link.set', change: { name: vethName, hairpin: true } } as const] : [])]);
-      await this.kernels.container(netns, ifname).apply(podOps(conf, node, ifname, allocations));
+      // The IPAM reservation (files) and the host batch (one `ip` process) run side by side;
+      // only the pod's batch needs the address.
+      [allocations, bridge] = await Promise.all([
+        store.allocate(containerId, ifname, ranges).catch((error: unknown) => {
+          if (error instanceof RangeFullError) throw new CniError(CNI_ERROR.tryAgainLater, `IPAM: ${error.message}`);
+          throw error;
+        }),
+        host.applyAndRead([...bridgeOps(conf, node, mtu), {
+          op: 'link.add',
+          link: { kind: 'veth', name: vethName, mac: vethMac, mtu, master: conf.bridge, up: true, peer: { name: ifname, netns, mac: podMac, mtu } },
+        }, ...(conf.hairpinMode ? [{ op: 'link.set', change: { name: vethName, hairpin: true } } as const] : [])], conf.bridge),
+        ensureForwarding(host, node),
+      ]);
+      await Promise.all([
+        this.kernels.container(netns, ifname).apply(podOps(conf, node, ifname, allocations)),
+        removeStaleBridgeAddresses(host, conf, node, bridge),
+      ]);
     } catch (error) {
       await this.rollback(conf, containerId, ifname);
       if (error instanceof KernelApplyError && error.failures.some((f) => f.op.op === 'link.add' && f.op.link.kind === 'veth' && /File exists/.test(f.message))) {
@@ -154,13 +160,9 @@ export class CnikitPlugin {
   /** Releases every reservation (and its host veth) not in `cni.dev/valid-attachments`. */
   async gc(conf: CnikitNetConf): Promise<void> {
     const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerID}\n${a.ifname}`));
-    const store = this.store(conf);
-    const stale = (await store.reservations()).filter((r) => !valid.has(`${r.containerId}\n${r.ifname}`));
-    const owners = [...new Map(stale.map((r) => [`${r.containerId}\n${r.ifname}`, r])).values()];
-    await Promise.all(owners.map((r) => store.release(r.containerId, r.ifname)));
-    if (owners.length) {
-      await this.host(conf).apply(owners.map((r) => ({ op: 'link.del', name: hostVethName(r.containerId, r.ifname) } as const)));
-    }
+    const released = await this.store(conf).releaseAllExcept(valid);
+    const veths = [...new Set(released.map((r) => hostVethName(r.containerId, r.ifname)))];
+    if (veths.length) await this.host(conf).apply(veths.map((name) => ({ op: 'link.del', name } as const)));
   }
 }
 
@@ -190,16 +192,21 @@ export async function readNodeNetwork(file: string): Promise<NodeNetwork> {
   return { mtu: env.mtu ?? 1500, families };
 }
 
-/** The bridge: created if missing, up, with the gateway addresses; other addresses of the same families removed (a re-joined node's old subnet). */
-function bridgeOps(conf: CnikitNetConf, node: NodeNetwork, mtu: number, bridge: LinkDetails | undefined): KernelOp[] {
-  const wanted = node.families.map((f) => `${f.gateway}/${f.subnet.prefix}`);
-  const stale = (bridge?.addresses ?? []).filter((a) => !wanted.includes(a.cidr));
+/** The bridge: created if missing, up, holding the gateway addresses. */
+function bridgeOps(conf: CnikitNetConf, node: NodeNetwork, mtu: number): KernelOp[] {
   return [
-    ...(bridge ? [] : [{ op: 'link.add', mayExist: true, link: { kind: 'bridge', name: conf.bridge, mtu, mac: bridgeMacFor(node) } } as const]),
-    ...stale.map((address) => ({ op: 'addr.del', address } as const)),
+    { op: 'link.add', mayExist: true, link: { kind: 'bridge', name: conf.bridge, mtu, mac: bridgeMacFor(node) } },
     ...node.families.map((f) => ({ op: 'addr.replace', address: { dev: conf.bridge, cidr: `${f.gateway}/${f.subnet.prefix}`, nodad: f.subnet.family === 6 } } as const)),
-    ...(bridge?.up ? [] : [{ op: 'link.set', change: { name: conf.bridge, up: true } } as const]),
+    { op: 'link.set', change: { name: conf.bridge, up: true } },
   ];
+}
+
+/** Addresses of a re-joined node's old subnet on the bridge ("cni0 already has an IP address different from …", flannel #1850). */
+async function removeStaleBridgeAddresses(host: Kernel, conf: CnikitNetConf, node: NodeNetwork, bridge: LinkDetails | undefined): Promise<void> {
+  const wanted = node.families.map((f) => `${f.gateway}/${f.subnet.prefix}`);
+  const families = new Set(node.families.map((f) => f.subnet.family));
+  const stale = (bridge?.addresses ?? []).filter((a) => families.has(familyOf(a.cidr)) && !wanted.includes(a.cidr));
+  if (stale.length) await host.apply(stale.map((address) => ({ op: 'addr.del', address: { dev: conf.bridge, cidr: address.cidr } } as const)));
 }
 
 function podOps(conf: CnikitNetConf, node: NodeNetwork, ifname: string, allocations: readonly IpamAllocation[]): KernelOp[] {

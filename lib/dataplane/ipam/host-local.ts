@@ -36,18 +36,23 @@ export class RangeFullError extends Error {
 /**
  * host-local's on-disk store: one file per reserved address named by the address, holding
  * `<containerID>\r\n<ifname>`, plus `last_reserved_ip.<range>` so allocation goes round-robin.
+ * Unlike host-local, an owner index `owners/<containerID>@<ifname>` lists the addresses of each
+ * attachment, so ADD and DEL read one file instead of every reservation (a per-pod process
+ * cannot afford a directory scan on a full node); GC scans the reservations themselves.
  *
  * Concurrency: the runtime calls ADD for different containers in parallel. host-local holds a
  * flock on the directory; Node has no flock without a native addon, so a reservation is instead
  * the exclusive creation (`O_CREAT|O_EXCL`) of the address's file, which the kernel makes atomic:
- * two racing ADDs can never both create the same file, so they never share an address.
+ * two racing ADDs can never both create the same file, so they never share an address. The
+ * runtime never runs two operations for the same container at once, so an owner's index file
+ * has a single writer.
  */
 export class HostLocalStore {
   constructor(public readonly dir: string) {}
 
   /** Reserves one address per range for (containerId, ifname); returns the existing ones when already reserved. */
   async allocate(containerId: string, ifname: string, ranges: readonly IpamRange[]): Promise<IpamAllocation[]> {
-    await fs.mkdir(this.dir, { recursive: true, mode: 0o755 });
+    await fs.mkdir(path.join(this.dir, 'owners'), { recursive: true, mode: 0o755 });
     const existing = await this.reservationsOf(containerId, ifname);
     const out: IpamAllocation[] = [];
     const taken: string[] = [];
@@ -58,6 +63,7 @@ export class HostLocalStore {
         if (!mine) taken.push(ip);
         out.push({ address: `${ip}/${range.subnet.prefix}`, gateway: range.gateway, family: range.subnet.family });
       }
+      if (taken.length) await fs.writeFile(this.ownerFile(containerId, ifname), out.map((a) => a.address.split('/')[0]).join('\n'));
     } catch (error) {
       await Promise.all(taken.map((ip) => fs.rm(path.join(this.dir, ip), { force: true })));
       throw error;
@@ -69,9 +75,24 @@ export class HostLocalStore {
   async release(containerId: string, ifname: string): Promise<string[]> {
     const mine = await this.reservationsOf(containerId, ifname);
     await Promise.all(mine.map((r) => fs.rm(path.join(this.dir, r.ip), { force: true })));
+    await fs.rm(this.ownerFile(containerId, ifname), { force: true });
     return mine.map((r) => r.ip);
   }
 
+  /** The addresses reserved for (containerId, ifname), from the owner index, each confirmed by its reservation file. */
+  async reservationsOf(containerId: string, ifname: string): Promise<Reservation[]> {
+    let listed: string[];
+    try {
+      listed = (await fs.readFile(this.ownerFile(containerId, ifname), 'utf8')).split('\n').filter(Boolean);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const confirmed = await Promise.all(listed.map((ip) => this.read(ip)));
+    return confirmed.filter((r): r is Reservation => r !== undefined && r.containerId === containerId && r.ifname === ifname);
+  }
+
+  /** Every reservation, read from the address files themselves (a directory scan: for GC, not per pod). */
   async reservations(): Promise<Reservation[]> {
     let names: string[];
     try {
@@ -80,20 +101,30 @@ export class HostLocalStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
-    const files = names.filter((name) => addressToBigInt(name) !== undefined);
-    const read = await Promise.all(files.map(async (ip) => {
-      try {
-        const [containerId = '', ifname = ''] = (await fs.readFile(path.join(this.dir, ip), 'utf8')).split(/\r?\n/);
-        return { ip, containerId: containerId.trim(), ifname: ifname.trim() };
-      } catch {
-        return undefined; // released while we were reading
-      }
-    }));
+    const read = await Promise.all(names.filter((name) => addressToBigInt(name) !== undefined).map((ip) => this.read(ip)));
     return read.filter((r): r is Reservation => r !== undefined);
   }
 
-  async reservationsOf(containerId: string, ifname: string): Promise<Reservation[]> {
-    return (await this.reservations()).filter((r) => r.containerId === containerId && r.ifname === ifname);
+  /** Releases every reservation whose owner is not in `keep` (keys `<containerID>\n<ifname>`); returns the released ones. */
+  async releaseAllExcept(keep: ReadonlySet<string>): Promise<Reservation[]> {
+    const stale = (await this.reservations()).filter((r) => !keep.has(`${r.containerId}\n${r.ifname}`));
+    await Promise.all(stale.map((r) => fs.rm(path.join(this.dir, r.ip), { force: true })));
+    const owners = new Set(stale.map((r) => this.ownerFile(r.containerId, r.ifname)));
+    await Promise.all([...owners].map((file) => fs.rm(file, { force: true })));
+    return stale;
+  }
+
+  private ownerFile(containerId: string, ifname: string): string {
+    return path.join(this.dir, 'owners', `${containerId}@${encodeURIComponent(ifname)}`);
+  }
+
+  private async read(ip: string): Promise<Reservation | undefined> {
+    try {
+      const [containerId = '', ifname = ''] = (await fs.readFile(path.join(this.dir, ip), 'utf8')).split(/\r?\n/);
+      return { ip, containerId: containerId.trim(), ifname: ifname.trim() };
+    } catch {
+      return undefined; // released meanwhile
+    }
   }
 
   private async reserveIn(range: IpamRange, index: number, containerId: string, ifname: string): Promise<string> {

@@ -46,6 +46,9 @@ export function netnsPath(netns: string): string {
 export function iprouteArgv(tool: 'ip' | 'bridge', netns: string | undefined, args: readonly string[]): string[] {
   if (netns === undefined) return [tool, ...args];
   if (!netns.includes('/')) return [tool, '-n', netns, ...args];
+  // runtimes pin namespaces under /var/run/netns (containerd, CRI-O): `-n` saves the nsenter exec
+  const pinned = /^\/(?:var\/)?run\/netns\/([^/]+)$/.exec(netns);
+  if (pinned) return [tool, '-n', pinned[1], ...args];
   return ['nsenter', `--net=${netns}`, tool, ...args];
 }
 

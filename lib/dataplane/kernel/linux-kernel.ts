@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { inNetns, iprouteArgv, run, runChecked } from './exec';
+import { ExecResult, inNetns, iprouteArgv, run, runChecked } from './exec';
 import { batchFailures, commandLines, isAlreadyGone, isAlreadyThere, toolOf } from './ip-commands';
 import { parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes } from './ip-json';
 import { parseNftJson, renderDeleteScript, renderNftScript, nftFamily } from './nft';
@@ -79,20 +79,32 @@ export class LinuxKernel implements Kernel {
   }
 
   async apply(ops: readonly KernelOp[]): Promise<void> {
+    await this.applyAndRead(ops, undefined);
+  }
+
+  async applyAndRead(ops: readonly KernelOp[], link: string | undefined): Promise<LinkDetails | undefined> {
     assertOwned(this.ownership, ops);
     const failures: OpFailure[] = [];
+    let shown: string | undefined;
     let start = 0;
-    while (start < ops.length) {
-      const tool = toolOf(ops[start]);
+    while (start < ops.length || (link !== undefined && shown === undefined)) {
+      const tool = start < ops.length ? toolOf(ops[start]) : 'ip';
       let end = start;
       while (end < ops.length && toolOf(ops[end]) === tool) end++;
-      failures.push(...await this.runBatch(tool, ops.slice(start, end)));
+      // the read rides on the last ip batch
+      const read = tool === 'ip' && link !== undefined && !ops.slice(end).some((op) => toolOf(op) === 'ip') ? link : undefined;
+      const batch = await this.runBatch(tool, ops.slice(start, end), read);
+      failures.push(...batch.failures);
+      if (read !== undefined) shown = batch.stdout;
       start = end;
     }
     if (failures.length) throw new KernelApplyError(failures, this.netns);
+    if (link === undefined || !shown?.trim()) return undefined;
+    const [state] = parseLinks(shown);
+    return state ? { ...state, addresses: parseAddresses(shown) } : undefined;
   }
 
-  private async runBatch(tool: 'ip' | 'bridge', ops: readonly KernelOp[]): Promise<OpFailure[]> {
+  private async runBatch(tool: 'ip' | 'bridge', ops: readonly KernelOp[], read?: string): Promise<{ failures: OpFailure[]; stdout: string }> {
     const lines: string[] = [];
     const opOfLine: number[] = [];
     ops.forEach((op, i) => {
@@ -101,14 +113,21 @@ export class LinuxKernel implements Kernel {
         opOfLine.push(i);
       }
     });
-    if (!lines.length) return [];
-    const result = await run(iprouteArgv(tool, this.netns, ['-force', '-batch', '-']), lines.join('\n') + '\n');
-    if (result.code === 0) return [];
+    if (read !== undefined) lines.push(`addr show dev ${read}`);
+    if (!lines.length) return { failures: [], stdout: '' };
+    const flags = read !== undefined ? ['-j', '-d', '-force', '-batch', '-'] : ['-force', '-batch', '-'];
+    const result = await run(iprouteArgv(tool, this.netns, flags), lines.join('\n') + '\n');
+    return { failures: result.code === 0 ? [] : this.failuresOf(tool, ops, opOfLine, result), stdout: result.stdout };
+  }
+
+  private failuresOf(tool: string, ops: readonly KernelOp[], opOfLine: readonly number[], result: ExecResult): OpFailure[] {
     const byLine = batchFailures(result.stderr);
+    if (!ops.length) return [];
     if (!byLine.size) return [{ op: ops[0], message: result.stderr.trim() || `${tool} exited ${result.code}` }];
     const failures: OpFailure[] = [];
     const seen = new Set<number>();
     for (const [line, message] of byLine) {
+      if (line > opOfLine.length) continue; // the trailing read: a missing link reads as undefined
       const index = opOfLine[line - 1] ?? 0;
       const op = ops[index];
       if (op.op.endsWith('.del') && isAlreadyGone(message)) continue;

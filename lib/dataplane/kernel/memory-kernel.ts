@@ -162,6 +162,11 @@ export class MemoryKernel implements Kernel {
     if (failures.length) throw new KernelApplyError(failures, this.netns);
   }
 
+  async applyAndRead(ops: readonly KernelOp[], link: string): Promise<LinkDetails | undefined> {
+    await this.apply(ops);
+    return this.link(link);
+  }
+
   async sysctl(key: string): Promise<string | undefined> {
     return this.ns.sysctls.get(key.replace(/\//g, '.'));
   }

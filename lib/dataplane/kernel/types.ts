@@ -258,6 +258,12 @@ export interface Kernel {
    * unless `mayExist`.
    */
   apply(ops: readonly KernelOp[]): Promise<void>;
+  /**
+   * `apply`, then reads one link with its addresses in the same batch (one process in the real
+   * kernel): for hot paths such as a CNI ADD that must check what it changed. Failures throw as in
+   * `apply`, and the read is lost with them.
+   */
+  applyAndRead(ops: readonly KernelOp[], link: string): Promise<LinkDetails | undefined>;
 
   /** Reads `net/ipv4/ip_forward`-style keys (slash or dot separated); undefined when absent. */
   sysctl(key: string): Promise<string | undefined>;

@@ -1,0 +1,117 @@
+/**
+ * CNI ADD/DEL latency: cnikit's plugin against Debian's reference `bridge` + `host-local`
+ * (/usr/lib/cni), same machine, same run, interleaved pod by pod so background noise hits both.
+ * Each plugin runs in its own throw-away "node" namespace, as a runtime would run it in the host's;
+ * every pod gets its own namespace (created before timing). Also times start-up alone (VERSION).
+ *
+ *   npx ts-node --transpile-only bench/cni.bench.ts [pods=200]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { bundlePlugin } from '../test/integration/cni/harness';
+import { createNetns, destroyNetns } from '../test/support/netns';
+import { machine, percentile, writeBenchmarkSection } from './report';
+
+const PODS = Number(process.argv[2] ?? 200);
+const REFERENCE_DIR = '/usr/lib/cni';
+
+function exec(argv: string[], env: Record<string, string>, stdin: string): Promise<{ ms: number; code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, code: code ?? 1, out }));
+    child.stdin.end(stdin);
+  });
+}
+
+interface Subject {
+  readonly label: string;
+  readonly node: string;
+  readonly binary: string;
+  readonly conf: string;
+  readonly pods: string[];
+  readonly add: number[];
+  readonly del: number[];
+  readonly version: number[];
+}
+
+async function call(s: Subject, command: string, pod?: number): Promise<number> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin', CNI_COMMAND: command, CNI_PATH: REFERENCE_DIR,
+    ...(pod !== undefined ? { CNI_CONTAINERID: `bench-${pod}`, CNI_NETNS: `/var/run/netns/${s.pods[pod]}`, CNI_IFNAME: 'eth0' } : {}),
+  };
+  const r = await exec(['nsenter', `--net=/var/run/netns/${s.node}`, s.binary], env, s.conf);
+  if (r.code !== 0) throw new Error(`${s.label} ${command} ${pod ?? ''} failed: ${r.out}`);
+  return r.ms;
+}
+
+function stats(values: number[]) {
+  return { p50: percentile(values, 50), p99: percentile(values, 99), mean: values.reduce((a, b) => a + b, 0) / values.length };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cnikit-bench-cni-'));
+  const made: string[] = [];
+  const netns = (role: string) => {
+    const n = createNetns(role);
+    made.push(n);
+    return n;
+  };
+  try {
+    writeFileSync(path.join(dir, 'subnet.env'), 'FLANNEL_NETWORK=10.253.0.0/16\nFLANNEL_SUBNET=10.253.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+    const ours: Subject = {
+      label: 'cnikit', node: netns('bn-ours'), binary: bundlePlugin(dir), add: [], del: [], version: [], pods: [],
+      conf: JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type: 'cnikit-flannel', subnetFile: path.join(dir, 'subnet.env'), dataDir: path.join(dir, 'ours') }),
+    };
+    const reference: Subject = {
+      label: 'bridge+host-local', node: netns('bn-ref'), binary: path.join(REFERENCE_DIR, 'bridge'), add: [], del: [], version: [], pods: [],
+      conf: JSON.stringify({
+        cniVersion: '1.0.0', name: 'bench', type: 'bridge', bridge: 'cni0', isGateway: true, isDefaultGateway: true, hairpinMode: true, mtu: 1450,
+        ipam: { type: 'host-local', ranges: [[{ subnet: '10.253.1.0/24' }]], routes: [{ dst: '10.253.0.0/16' }], dataDir: path.join(dir, 'ref') },
+      }),
+    };
+    for (let i = 0; i < PODS; i++) {
+      ours.pods.push(netns(`o${i}`));
+      reference.pods.push(netns(`r${i}`));
+    }
+    const subjects = [reference, ours];
+    // warm the page cache for both binaries and node itself
+    for (const s of subjects) await call(s, 'VERSION');
+    for (let i = 0; i < 30; i++) for (const s of subjects) s.version.push(await call(s, 'VERSION'));
+    for (let i = 0; i < PODS; i++) for (const s of (i % 2 ? subjects : [...subjects].reverse())) s.add.push(await call(s, 'ADD', i));
+    for (let i = 0; i < PODS; i++) for (const s of (i % 2 ? subjects : [...subjects].reverse())) s.del.push(await call(s, 'DEL', i));
+
+    const rows = subjects.map((s) => ({ label: s.label, add: stats(s.add), del: stats(s.del), version: stats(s.version) }));
+    const [ref, me] = rows;
+    const f = (n: number) => n.toFixed(1);
+    const table = [
+      '| plugin | ADD p50 ms | ADD p99 ms | DEL p50 ms | DEL p99 ms | start-up (VERSION) p50 ms |',
+      '|---|---|---|---|---|---|',
+      ...rows.map((r) => `| ${r.label} | ${f(r.add.p50)} | ${f(r.add.p99)} | ${f(r.del.p50)} | ${f(r.del.p99)} | ${f(r.version.p50)} |`),
+      `| **ratio cnikit / reference** | **${(me.add.p50 / ref.add.p50).toFixed(2)}×** | ${(me.add.p99 / ref.add.p99).toFixed(2)}× | ${(me.del.p50 / ref.del.p50).toFixed(2)}× | ${(me.del.p99 / ref.del.p99).toFixed(2)}× | ${(me.version.p50 / ref.version.p50).toFixed(2)}× |`,
+    ];
+    const text = [
+      `${PODS} pods, sequential, interleaved cnikit/reference per pod; each call is \`nsenter --net=<node ns> <plugin>\` (the nsenter exec is in both).`,
+      `Reference: Debian containernetworking-plugins \`bridge\` + \`host-local\` (${REFERENCE_DIR}), same MTU, hairpin, gateway and routes.`,
+      'Target: ADD p50 within 1.5× of the reference.',
+      '',
+      ...table,
+    ].join('\n');
+    console.log(text);
+    writeBenchmarkSection('cni', 'CNI ADD/DEL latency (`bench/cni.bench.ts`)', `${machine()}\n\n${text}`);
+  } finally {
+    for (const n of made) destroyNetns(n);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
