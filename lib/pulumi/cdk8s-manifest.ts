@@ -24,7 +24,7 @@ export class Cdk8sManifest extends pulumi.ComponentResource {
 
   constructor(name: string, args: Cdk8sManifestArgs, opts?: pulumi.ComponentResourceOptions) {
     super('cnikit:index:Cdk8sManifest', name, {}, opts);
-    this.objects = registerObjects(this, name, synthesizeObjects(args.source));
+    this.objects = registerObjects(this, name, synthesizeObjects(args.source), opts?.dependsOn);
     this.objectKeys = settledValue(this.objects, this.objects.map((o) => o.key));
     const namespaces = this.objects.filter((o) => o.tier === 'namespaces');
     this.namespaces = settledValue(namespaces, namespaces.map((o) => o.object.metadata.name));

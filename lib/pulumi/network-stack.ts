@@ -42,7 +42,7 @@ export abstract class NetworkStackComponent extends pulumi.ComponentResource {
     // Synthesize before registering anything, so bad props leave no half-registered component.
     const objects = synthesizeObjects(built.chart);
     super(type, name, {}, opts);
-    this.objects = registerObjects(this, name, objects);
+    this.objects = registerObjects(this, name, objects, opts?.dependsOn);
     const { summary } = built;
     const namespaceObject = this.objects.filter((o) => o.key === `Namespace/${summary.namespace}`);
     this.namespace = settledValue(namespaceObject, summary.namespace);

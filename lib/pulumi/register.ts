@@ -22,18 +22,21 @@ export interface RegisteredObject {
  * each with `dependsOn` on the tier it follows. The Kubernetes provider is the parent's (its `provider`
  * or `providers` option), inherited through `parent`.
  * @param component prefix of every resource name, normally the component's own name
+ * @param after the component's own `dependsOn`: Pulumi does not pass it on to children, so the
+ *   first tier gets it (and every later tier waits for the first)
  */
 export function registerObjects(
   parent: pulumi.Resource,
   component: string,
   objects: readonly KubeObject[],
+  after?: pulumi.ResourceOptions['dependsOn'],
 ): RegisteredObject[] {
   const registered: RegisteredObject[] = [];
   for (const planned of planRegistration(component, objects)) {
     const dependsOn = planned.dependsOn.map((index) => registered[index]);
     const resource = createResource(planned.name, planned.object, {
       parent,
-      dependsOn: dependsOn.map((dependency) => dependency.resource),
+      dependsOn: planned.dependsOn.length === 0 ? after : dependsOn.map((dependency) => dependency.resource),
     });
     registered.push({
       name: planned.name,

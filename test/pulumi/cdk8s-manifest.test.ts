@@ -73,6 +73,19 @@ describe('Cdk8sManifest under Pulumi mocks', () => {
     expect(before('m3-widget-demo-default')).not.toContain('m3-daemonset-demo-agent');
   });
 
+  test("the component's own dependsOn reaches the first tier, so every child waits for it", async () => {
+    const recorder = new DependsOnRecorder();
+    const earlier = new k8s.core.v1.Namespace('earlier', { metadata: { name: 'earlier' } });
+    const manifest = await deploy('m7', { dependsOn: [earlier], transformations: [recorder.transformation] });
+    const nameOf = (resource: pulumi.Resource): string =>
+      resource === earlier ? 'earlier' : (manifest.objects.find((o) => o.resource === resource)?.name ?? '(outside)');
+    const crd = manifest.objects.find((o) => o.tier === 'crds');
+    expect(recorder.dependenciesOf(crd?.name ?? '', nameOf)).toEqual(['earlier']);
+    for (const o of manifest.objects) {
+      expect(reachable(o.name, (n) => (n === 'earlier' ? [] : recorder.dependenciesOf(n, nameOf)))).toContain('earlier');
+    }
+  });
+
   test('the provider option reaches every child', async () => {
     const provider = new k8s.Provider('target', { context: 'kind-cnikit' });
     await deploy('m4', { provider });
