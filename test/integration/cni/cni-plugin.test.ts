@@ -83,6 +83,34 @@ describeRoot('cnikit CNI plugin on a real kernel', () => {
     expect(client.stdout).toBe('pong');
   });
 
+  it('chains with Debian\'s portmap after it: a hostPort reaches the pod, and DEL through the chain cleans up', async () => {
+    const p = pod('pm');
+    const chainConf = (extra: Record<string, unknown>) => conf({ cniVersion: '1.0.0', ...extra });
+    const ours = await add(p, 'ctr-portmap', { cniVersion: '1.0.0' });
+    expect(ours.code).toBe(0);
+    const portmapConf = {
+      cniVersion: '1.0.0', name: 'cnikit-test', type: 'portmap', capabilities: { portMappings: true },
+      runtimeConfig: { portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }] }, prevResult: ours.json,
+    };
+    const pm = await invoke({ plugin: '/usr/lib/cni/portmap', node, command: 'ADD', conf: portmapConf, containerId: 'ctr-portmap', netns: p, ifname: 'eth0' });
+    expect(pm.stderr).toBe('');
+    expect(pm.code).toBe(0);
+    // portmap passes our result through unchanged
+    expect((pm.json as { ips: unknown[] }).ips).toEqual((ours.json as { ips: unknown[] }).ips);
+    const { spawn } = await import('node:child_process');
+    const srv = spawn('ip', ['netns', 'exec', p, process.execPath, '-e',
+      "require('net').createServer((s)=>{s.end('via-hostport');}).listen(8080,()=>console.log('up'));setTimeout(()=>process.exit(0),8000)"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => srv.stdout.once('data', () => resolve()));
+    const client = execIn(node, [process.execPath, '-e', "require('net').connect(18080,'10.251.3.1').on('data',(d)=>{process.stdout.write(d);process.exit(0)}).on('error',(e)=>{console.error(e.message);process.exit(1)})"]);
+    srv.kill();
+    expect(client.stdout).toBe('via-hostport');
+    expect(execIn(node, ['iptables-save', '-t', 'nat']).stdout).toContain('18080');
+    const pmDel = await invoke({ plugin: '/usr/lib/cni/portmap', node, command: 'DEL', conf: portmapConf, containerId: 'ctr-portmap', netns: p, ifname: 'eth0' });
+    expect(pmDel.code).toBe(0);
+    expect((await invoke({ plugin, node, command: 'DEL', conf: chainConf({ prevResult: ours.json }), containerId: 'ctr-portmap', netns: p, ifname: 'eth0' })).code).toBe(0);
+    expect(execIn(node, ['iptables-save', '-t', 'nat']).stdout).not.toContain('18080');
+  });
+
   it('DEL twice and DEL of an unknown container succeed, and release the address', async () => {
     const p = pod('pd');
     const r = await add(p, 'ctr-del');

@@ -1,0 +1,55 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { HostLocalStore, IpamRange, RangeFullError } from '../../../lib/dataplane/ipam/host-local';
+import { Cidr } from '../../../lib/model/cidr';
+
+describe('HostLocalStore', () => {
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(path.join(tmpdir(), 'cnikit-ipam-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const v4: IpamRange = { subnet: Cidr.parse('10.9.1.0/29', 'test'), gateway: '10.9.1.1' };
+  const v6: IpamRange = { subnet: Cidr.parse('fd00:9:1::/120', 'test'), gateway: 'fd00:9:1::1' };
+
+  it('hands out addresses round-robin, skipping the network, the gateway and the broadcast address', async () => {
+    const store = new HostLocalStore(dir);
+    const got: string[] = [];
+    for (let i = 0; i < 5; i++) got.push((await store.allocate(`c${i}`, 'eth0', [v4]))[0].address);
+    expect(got).toEqual(['10.9.1.2/29', '10.9.1.3/29', '10.9.1.4/29', '10.9.1.5/29', '10.9.1.6/29']);
+    await expect(store.allocate('c5', 'eth0', [v4])).rejects.toBeInstanceOf(RangeFullError);
+    await store.release('c1', 'eth0');
+    expect((await store.allocate('c6', 'eth0', [v4]))[0].address).toBe('10.9.1.3/29');
+    expect(readFileSync(path.join(dir, '10.9.1.3'), 'utf8')).toBe('c6\r\neth0');
+  });
+
+  it('gives racing allocations distinct addresses', async () => {
+    const store = new HostLocalStore(dir);
+    const range: IpamRange = { subnet: Cidr.parse('10.9.2.0/24', 'test'), gateway: '10.9.2.1' };
+    const all = await Promise.all(Array.from({ length: 40 }, (_, i) => new HostLocalStore(dir).allocate(`r${i}`, 'eth0', [range])));
+    expect(new Set(all.map((a) => a[0].address)).size).toBe(40);
+    expect((await store.reservations()).length).toBe(40);
+  });
+
+  it('is idempotent per (container, ifname), dual-stack, and releases by owner', async () => {
+    const store = new HostLocalStore(dir);
+    const first = await store.allocate('c', 'eth0', [v4, v6]);
+    expect(first).toEqual([
+      { address: '10.9.1.2/29', gateway: '10.9.1.1', family: 4 },
+      { address: 'fd00:9:1::2/120', gateway: 'fd00:9:1::1', family: 6 },
+    ]);
+    expect(await store.allocate('c', 'eth0', [v4, v6])).toEqual(first);
+    expect((await store.allocate('c', 'net1', [v4]))[0].address).toBe('10.9.1.3/29');
+    expect((await store.release('c', 'eth0')).sort()).toEqual(['10.9.1.2', 'fd00:9:1::2']);
+    expect(await store.release('c', 'eth0')).toEqual([]);
+    expect((await store.reservations()).map((r) => r.ip)).toEqual(['10.9.1.3']);
+  });
+
+  it('GC keeps only the listed attachments', async () => {
+    const store = new HostLocalStore(dir);
+    for (const id of ['a', 'b', 'c']) await store.allocate(id, 'eth0', [v4]);
+    const released = await store.releaseAllExcept(new Set(['b\neth0']));
+    expect(released.map((r) => r.containerId).sort()).toEqual(['a', 'c']);
+    expect((await store.reservations()).map((r) => r.containerId)).toEqual(['b']);
+    expect(await store.reservationsOf('a', 'eth0')).toEqual([]);
+  });
+});
