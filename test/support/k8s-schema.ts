@@ -58,6 +58,30 @@ function strict(value: unknown): unknown {
   return copy;
 }
 
+const JSON_SCHEMA_PROPS = 'io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps';
+
+/**
+ * kubernetes-models' JSONSchemaProps lacks fields the API server accepts in a CRD schema:
+ * `description` and the `x-kubernetes-*` extensions. Added so closing the schema does not reject them.
+ */
+function withCrdExtensions(schema: Schema): Schema {
+  const flag = { type: 'boolean', nullable: true };
+  return {
+    ...schema,
+    properties: {
+      ...(schema.properties as Schema),
+      description: { type: 'string', nullable: true },
+      'x-kubernetes-int-or-string': flag,
+      'x-kubernetes-preserve-unknown-fields': flag,
+      'x-kubernetes-embedded-resource': flag,
+      'x-kubernetes-list-type': { type: 'string', nullable: true },
+      'x-kubernetes-list-map-keys': { type: 'array', items: { type: 'string' }, nullable: true },
+      'x-kubernetes-map-type': { type: 'string', nullable: true },
+      'x-kubernetes-validations': { type: 'array', items: { type: 'object' }, nullable: true },
+    },
+  };
+}
+
 function enumOf(schema: Schema, property: string): string | undefined {
   const values = ((schema.properties as Record<string, Schema> | undefined)?.[property]?.enum) as string[] | undefined;
   return values?.length === 1 ? values[0] : undefined;
@@ -74,7 +98,7 @@ function load(): { ajv: Ajv; kinds: Map<string, string> } {
   ajv.addFormat('double', { type: 'number', validate: () => true });
   const kinds = new Map<string, string>();
   for (const [id, schema] of collectSchemas()) {
-    ajv.addSchema(strict(schema) as Schema, id);
+    ajv.addSchema(strict(id === JSON_SCHEMA_PROPS ? withCrdExtensions(schema) : schema) as Schema, id);
     const apiVersion = enumOf(schema, 'apiVersion');
     const kind = enumOf(schema, 'kind');
     if (apiVersion !== undefined && kind !== undefined) kinds.set(`${apiVersion}/${kind}`, id);

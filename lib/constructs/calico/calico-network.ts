@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { CalicoNetworkSpec, ResolvedCalicoNetwork, resolveCalicoNetwork } from '../../model/calico/network';
-import { ImageSettings, KitImage, imageReference } from '../../model/images';
+import { KitImage, imageReference } from '../../model/images';
 import { kitLabels } from '../common/labels';
 import { PrivilegedNamespace } from '../common/privileged-namespace';
 import { CalicoConfig } from './config';
@@ -22,10 +22,20 @@ export interface CalicoNetworkProps extends CalicoNetworkSpec {
    */
   readonly namespace?: string;
   /**
-   * Registry, version and digests of the kit's images.
-   * @default - ghcr.io/cnikit images tagged with the kit's version
+   * Registry and path prefix of the kit's images.
+   * @default 'ghcr.io/cnikit'
    */
-  readonly images?: ImageSettings;
+  readonly imageRegistry?: string;
+  /**
+   * Tag of the kit's images, used for images without a known digest.
+   * @default KIT_VERSION
+   */
+  readonly imageVersion?: string;
+  /**
+   * Digests by image name (the content of IMAGE_DIGESTS_FILE); a known digest pins that image.
+   * @default none: images are referenced by tag
+   */
+  readonly imageDigests?: Readonly<Record<string, string>>;
   /**
    * Emit the Calico CRDs. Turn off when another stack (or an earlier install) owns them.
    * @default true
@@ -55,7 +65,8 @@ export class CalicoNetwork extends Construct {
     const n = this.network;
     this.namespace = props.namespace ?? 'kube-system';
     const namespace = this.namespace;
-    const image = (kit: KitImage) => imageReference(kit, props.images, 'calico.images');
+    const images = { registry: props.imageRegistry, version: props.imageVersion, digests: props.imageDigests };
+    const image = (kit: KitImage) => imageReference(kit, images, 'calico.images');
 
     if (props.installCrds ?? true) this.crds = new CalicoCrds(this, 'Crds');
     if (namespace !== 'kube-system') {

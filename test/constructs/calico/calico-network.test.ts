@@ -212,7 +212,7 @@ describe('bad input fails at construction', () => {
   test.each<[CalicoNetworkProps, string]>([
     [{ pools: [{ name: 'a', cidr: '10.96.0.0/16' }] }, 'calico.pools[0].cidr: "10.96.0.0/16" is not valid; expected a range that does not overlap the service network 10.96.0.0/12'],
     [{ bgpPeers: [{ name: 'tor', peerIp: '10.0.0.1' }] }, 'calico.bgpPeers[0].asNumber: (unset) is not valid'],
-    [{ images: { registry: 'Bad Registry' } }, 'calico.images.registry: "Bad Registry" is not valid'],
+    [{ imageRegistry: 'Bad Registry' }, 'calico.images.registry: "Bad Registry" is not valid'],
   ])('%#', (props, message) => {
     expect(() => new CalicoNetwork(Testing.chart(), 'calico', props)).toThrow(message);
   });

@@ -1,6 +1,6 @@
 import { Chart, Testing } from 'cdk8s';
 import { calicoResourceErrors, isCalicoResource } from '../../crds/cr-validator';
-import { builtInObjectErrors } from './k8s-schema';
+import { k8sSchemaErrors } from '../../support/k8s-schema';
 
 /** A synthesized object, as plain JSON. */
 export interface KubeJson {
@@ -24,7 +24,7 @@ export function synthValid(build: (chart: Chart) => void, chartNamespace?: strin
 }
 
 function check(objects: KubeJson[]): KubeJson[] {
-  const errors = objects.flatMap((o) => (isCalicoResource(o) ? calicoResourceErrors(o) : builtInObjectErrors(o)));
+  const errors = objects.flatMap((o) => (isCalicoResource(o) ? calicoResourceErrors(o) : k8sSchemaErrors(o)));
   expect(errors).toEqual([]);
   return objects;
 }
