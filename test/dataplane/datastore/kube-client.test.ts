@@ -45,6 +45,20 @@ describe('KubeClient', () => {
     client.close();
   });
 
+  test('a server that never answers fails the request after requestTimeoutMs', async () => {
+    const server = http.createServer(() => undefined); // accepts, never responds
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = new KubeClient({ server: `http://127.0.0.1:${port}`, requestTimeoutMs: 200 });
+    try {
+      await expect(nodesApi(client).get('n1')).rejects.toMatchObject({ code: 0, message: expect.stringContaining('no answer in time') });
+    } finally {
+      client.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   test('HTTPS with a CA bundle and a bearer token re-read from its file (rotated service-account tokens)', async () => {
     const key = path.join(dir, 'key.pem');
     const cert = path.join(dir, 'cert.pem');

@@ -30,6 +30,8 @@ export interface KubeConnection {
   readonly insecureSkipTlsVerify?: boolean;
   /** @default `cnikit` */
   readonly userAgent?: string;
+  /** Give up on a request after this long without an answer. @default 30000 ms */
+  readonly requestTimeoutMs?: number;
 }
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -184,6 +186,7 @@ export class KubeClient {
           }
         });
       });
+      req.setTimeout(this.connection.requestTimeoutMs ?? 30000, () => req.destroy(new Error('no answer in time')));
       req.on('error', (error) => reject(new KubeApiError(0, 'Unreachable', `kubernetes: ${method} ${path}: ${error.message}`)));
       req.end(body);
     });
@@ -237,6 +240,9 @@ export class KubeClient {
       res.on('end', () => finish());
       res.on('close', () => finish());
     });
+    // A watch is told to end after timeoutSeconds; silence well past that means a dead connection.
+    const timeoutSeconds = Number(query.timeoutSeconds ?? 0);
+    if (timeoutSeconds > 0) req.setTimeout((timeoutSeconds + 60) * 1000, () => req.destroy(new Error('watch stream went silent')));
     req.on('error', (error) => finish(new KubeApiError(0, 'Unreachable', `kubernetes: WATCH ${path}: ${error.message}`)));
     req.end();
     return {

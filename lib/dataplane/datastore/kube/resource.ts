@@ -40,14 +40,18 @@ export class ResourceApi<T extends KubeObject> {
     return this.client.request<KubeList<T>>('GET', this.collection, { query: { ...query } });
   }
 
-  /** Watches changes after `resourceVersion` (bookmarks requested). */
+  /**
+   * Watches changes after `resourceVersion` (bookmarks requested). Like client-go, asks the server to
+   * end the stream after 5–10 minutes so that connections are renewed; the caller re-watches.
+   */
   public watch(
     resourceVersion: string,
     onEvent: (event: KubeWatchEvent<T>) => void,
     onEnd: (error?: Error) => void,
     query: ListQuery = {},
   ): WatchStream {
-    return this.client.watch<T>(this.collection, { ...query, resourceVersion, allowWatchBookmarks: true }, onEvent, onEnd);
+    const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+    return this.client.watch<T>(this.collection, { ...query, resourceVersion, allowWatchBookmarks: true, timeoutSeconds }, onEvent, onEnd);
   }
 
   /** POST; throws KubeApiError 409 (AlreadyExists) when the name is taken. */
