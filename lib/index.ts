@@ -6,3 +6,8 @@ export * from './model/images';
 export * from './model/flannel';
 export * from './constructs/common';
 export * from './constructs/flannel';
+export * from './model/calico';
+export * from './crds';
+export * as calicoResources from './imports/crd.projectcalico.org';
+export * from './constructs/calico';
+export * from './constructs/policy';

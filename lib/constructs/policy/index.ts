@@ -1,0 +1,4 @@
+export * from './calico-global-network-policy';
+export * from './calico-network-policy';
+export * from './default-deny';
+export * from './network-set';

@@ -1,0 +1,3 @@
+export * from './calico';
+export * from './schema';
+export * from './render';
