@@ -1,5 +1,5 @@
 import { App, Chart } from 'cdk8s';
-import { FlannelNetwork as FlannelNetworkConstruct } from '../../lib/constructs/flannel/flannel-network';
+import { FLANNEL_STACK_NAME, FlannelNetwork as FlannelNetworkConstruct } from '../../lib/constructs/flannel/flannel-network';
 import { FlannelBackend } from '../../lib/model/flannel/backend';
 import { FlannelNetwork } from '../../lib/pulumi/flannel-network';
 import { normalized, recordRegistrations, Registration, valueOf } from './harness';
@@ -20,7 +20,7 @@ const PROPS = {
 
 /** What the construct alone synthesizes for the same props. */
 function synthesizedByConstruct(): Record<string, unknown>[] {
-  const chart = new Chart(new App(), 'reference', { disableResourceNameHashes: true });
+  const chart = new Chart(new App(), FLANNEL_STACK_NAME, { disableResourceNameHashes: true });
   new FlannelNetworkConstruct(chart, 'Network', PROPS);
   return chart.toJson() as Record<string, unknown>[];
 }
