@@ -9,6 +9,7 @@ export { KubeClient, KubeApiError, isKubeApiError, inClusterConnection, kubeconf
 export type { KubeConnection, PatchType, RequestOptions, WatchStream } from './kube/client';
 export { ResourceApi, nodesApi, calicoResourceApi, CALICO_CRD_GROUP, CALICO_CRD_VERSION } from './kube/resource';
 export type { ResourcePath, ListQuery } from './kube/resource';
+export { patchNodeAnnotations, markNetworkAvailable } from './kube/nodes';
 export { Informer } from './kube/informer';
 export type { InformerOptions, CacheEvent } from './kube/informer';
 export { KubeCrdStore, CALICO_KINDS } from './kube/store';

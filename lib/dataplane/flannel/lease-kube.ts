@@ -2,7 +2,8 @@ import { Cidr } from '../../model/cidr';
 import { KubeClient } from '../datastore/kube/client';
 import { CacheEvent, Informer } from '../datastore/kube/informer';
 import { ResourceApi, nodesApi } from '../datastore/kube/resource';
-import { NETWORK_UNAVAILABLE, Node } from '../datastore/kube/types';
+import { markNetworkAvailable, patchNodeAnnotations } from '../datastore/kube/nodes';
+import { Node } from '../datastore/kube/types';
 import { JsonValue } from '../datastore/types';
 import { KeepLeaseHandlers, Lease, LeaseAttrs, LeaseEvent, LeaseManager, Stoppable, WatchLeasesOptions } from './lease';
 import { FlannelNetConfig } from './net-config';
@@ -136,10 +137,7 @@ export class KubeLeaseManager implements LeaseManager {
       desired[a.publicIpv6] = published.publicIpv6;
       desired[a.backendV6Data] = JSON.stringify(attrs.backendV6Data ?? null);
     }
-    const changed = Object.fromEntries(Object.entries(desired).filter(([key, value]) => current[key] !== value));
-    if (Object.keys(changed).length > 0) {
-      await this.nodes.patch(nodeName, { metadata: { annotations: changed } }, { subresource: 'status' });
-    }
+    await patchNodeAnnotations(this.nodes, node, desired);
     return { key: nodeName, subnet: netConfig.ipv4 ? subnet : undefined, ipv6Subnet: netConfig.ipv6 ? ipv6Subnet : undefined, attrs: published };
   }
 
@@ -149,23 +147,8 @@ export class KubeLeaseManager implements LeaseManager {
 
   public async completeLease(_lease?: Lease): Promise<void> {
     if (this.options.setNodeNetworkUnavailable === false) return;
-    const reason = this.options.conditionReason ?? 'CnikitIsUp';
     const node = await this.waitForNode();
-    const existing = node.status?.conditions?.find((c) => c.type === NETWORK_UNAVAILABLE);
-    if (existing && existing.status === 'False' && existing.reason === reason) return;
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    await this.nodes.patch(this.options.nodeName, {
-      status: {
-        conditions: [{
-          type: NETWORK_UNAVAILABLE,
-          status: 'False',
-          reason,
-          message: this.options.conditionMessage ?? 'cnikit is running on this node',
-          lastTransitionTime: now,
-          lastHeartbeatTime: now,
-        }],
-      },
-    }, { subresource: 'status' });
+    await markNetworkAvailable(this.nodes, node, this.options.conditionReason ?? 'CnikitIsUp', this.options.conditionMessage ?? 'cnikit is running on this node');
   }
 
   /** Reports the lease revoked when this node is deleted. */
