@@ -7,3 +7,4 @@ export { LinuxKernel, LinuxKernelOptions } from './linux-kernel';
 export { renderNftScript, parseNftJson, ruleSetsEqual } from './nft';
 export { parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes } from './ip-json';
 export { commandLines, batchFailures } from './ip-commands';
+export { renderIptablesRestore, parseIptablesSave, iptablesChainName } from './iptables';

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ExecResult, inNetns, iprouteArgv, run, runChecked } from './exec';
 import { batchFailures, commandLines, isAlreadyGone, isAlreadyThere, toolOf } from './ip-commands';
 import { parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes } from './ip-json';
+import { iptablesTools, parseIptablesSave, presentJumps, renderIptablesDelete, renderIptablesRestore } from './iptables';
 import { parseNftJson, renderDeleteScript, renderNftScript, nftFamily } from './nft';
 import { assertOwned, ownsRuleSet, ownsSysctl } from './ownership';
 import {
@@ -13,6 +14,8 @@ export interface LinuxKernelOptions {
   /** A name under /var/run/netns or a path (e.g. a CNI_NETNS); undefined means this process's namespace. */
   readonly netns?: string;
   readonly ownership: Ownership;
+  /** How rule sets are programmed. @default 'nftables' when `nft` is installed, else 'iptables' */
+  readonly ruleBackend?: 'nftables' | 'iptables';
 }
 
 /**
@@ -24,10 +27,12 @@ export interface LinuxKernelOptions {
 export class LinuxKernel implements Kernel {
   readonly netns?: string;
   readonly ownership: Ownership;
+  readonly ruleBackend: 'nftables' | 'iptables';
 
   constructor(options: LinuxKernelOptions) {
     this.netns = options.netns;
     this.ownership = options.ownership;
+    this.ruleBackend = options.ruleBackend ?? (findNft() ? 'nftables' : 'iptables');
   }
 
   private ip(args: readonly string[], input?: string) {
@@ -169,6 +174,9 @@ export class LinuxKernel implements Kernel {
   }
 
   async ruleSet(name: string, family: Family): Promise<RuleSet | undefined> {
+    if (this.ruleBackend === 'iptables') {
+      return parseIptablesSave(await runChecked(inNetns(this.netns, [iptablesTools(family).save])), { name, family });
+    }
     const result = await run(inNetns(this.netns, [nftBinary(), '-j', 'list', 'table', nftFamily(family), name]));
     if (result.code !== 0) {
       if (/No such file or directory/.test(result.stderr)) return undefined;
@@ -179,16 +187,38 @@ export class LinuxKernel implements Kernel {
 
   async replaceRuleSet(set: RuleSet): Promise<void> {
     if (!ownsRuleSet(this.ownership, set.name)) throw new Error(`kernel: refusing to replace rule set ${set.name}: not owned`);
+    if (this.ruleBackend === 'iptables') {
+      const tools = iptablesTools(set.family);
+      const saved = await runChecked(inNetns(this.netns, [tools.save]));
+      // chains of the set that are no longer wanted go first, then one restore per table refills the rest
+      const current = parseIptablesSave(saved, set);
+      const gone = (current?.chains ?? []).filter((c) => !set.chains.some((d) => d.name === c.name));
+      if (gone.length) await this.deleteRuleSet(set.name, set.family);
+      const jumps = gone.length ? new Set<string>() : presentJumps(saved);
+      await runChecked(inNetns(this.netns, [tools.restore, '--noflush']), renderIptablesRestore(set, jumps));
+      return;
+    }
     await runChecked(inNetns(this.netns, [nftBinary(), '-f', '-']), renderNftScript(set));
   }
 
   async deleteRuleSet(name: string, family: Family): Promise<void> {
     if (!ownsRuleSet(this.ownership, name)) throw new Error(`kernel: refusing to delete rule set ${name}: not owned`);
+    if (this.ruleBackend === 'iptables') {
+      const tools = iptablesTools(family);
+      const script = renderIptablesDelete(name, await runChecked(inNetns(this.netns, [tools.save])));
+      if (script) await runChecked(inNetns(this.netns, [tools.restore, '--noflush']), script);
+      return;
+    }
     await runChecked(inNetns(this.netns, [nftBinary(), '-f', '-']), renderDeleteScript(name, family));
   }
 }
 
+function findNft(): string | undefined {
+  return ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((path) => existsSync(path));
+}
+
 function nftBinary(): string {
-  for (const path of ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft']) if (existsSync(path)) return path;
-  throw new Error('kernel: rule sets need nftables (`nft`, Debian package nftables); it was not found');
+  const nft = findNft();
+  if (!nft) throw new Error('kernel: rule sets need nftables (`nft`, Debian package nftables) or ruleBackend "iptables"; nft was not found');
+  return nft;
 }

@@ -117,13 +117,13 @@ function parseRule(r: Json): Rule {
   return comment ? { ...rule, comment } : rule;
 }
 
-/** Compares rule sets by value (field order and absent-vs-default differences ignored). */
+/** Compares rule sets by value (chain order, field order and absent-vs-default differences ignored; rule order matters). */
 export function ruleSetsEqual(a: RuleSet | undefined, b: RuleSet | undefined): boolean {
   if (!a || !b) return a === b;
   const canon = (s: RuleSet) => JSON.stringify({
     name: s.name,
     family: s.family,
-    chains: s.chains.map((c) => ({
+    chains: [...s.chains].sort((x, y) => x.name.localeCompare(y.name)).map((c) => ({
       name: c.name, type: c.type, hook: c.hook, policy: c.policy ?? 'accept',
       rules: c.rules.map((r) => ({
         saddr: r.saddr ? { cidr: normalizeDst(r.saddr.cidr), not: !!r.saddr.not } : null,

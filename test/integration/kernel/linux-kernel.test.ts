@@ -87,7 +87,8 @@ describeRoot('LinuxKernel in throw-away namespaces', () => {
     expect((await kernel.routes({ protocol: PROTO })).map((r) => r.dst)).not.toContain('10.250.8.0/24');
   });
 
-  it('replaces an nftables rule set atomically and reads it back equal', async () => {
+  it.each(['nftables', 'iptables'] as const)('replaces a rule set atomically with %s and reads it back equal', async (backend) => {
+    const rules = new LinuxKernel({ netns: host, ruleBackend: backend, ownership: { ruleSetPrefixes: ['cnikit-'] } });
     const set: RuleSet = {
       name: 'cnikit-test', family: 4, chains: [
         {
@@ -101,18 +102,25 @@ describeRoot('LinuxKernel in throw-away namespaces', () => {
         { name: 'forward', type: 'filter', hook: 'forward', rules: [{ iifname: 't-br', saddr: { cidr: '10.250.0.0/16' }, verdict: 'accept' }] },
       ],
     };
-    expect(await kernel.ruleSet('cnikit-test', 4)).toBeUndefined();
-    await kernel.replaceRuleSet(set);
-    await kernel.replaceRuleSet(set);
-    expect(ruleSetsEqual(await kernel.ruleSet('cnikit-test', 4), set)).toBe(true);
-    execIn(host, ['nft', 'add', 'rule', 'ip', 'cnikit-test', 'forward', 'tcp', 'dport', '22', 'drop']);
-    expect(ruleSetsEqual(await kernel.ruleSet('cnikit-test', 4), set)).toBe(false);
-    await kernel.replaceRuleSet(set);
-    expect(ruleSetsEqual(await kernel.ruleSet('cnikit-test', 4), set)).toBe(true);
-    await expect(kernel.replaceRuleSet({ ...set, name: 'other' })).rejects.toThrow(/not owned/);
-    await kernel.deleteRuleSet('cnikit-test', 4);
-    await kernel.deleteRuleSet('cnikit-test', 4);
-    expect(await kernel.ruleSet('cnikit-test', 4)).toBeUndefined();
+    expect(await rules.ruleSet('cnikit-test', 4)).toBeUndefined();
+    await rules.replaceRuleSet(set);
+    await rules.replaceRuleSet(set);
+    expect(ruleSetsEqual(await rules.ruleSet('cnikit-test', 4), set)).toBe(true);
+    if (backend === 'nftables') execIn(host, ['nft', 'add', 'rule', 'ip', 'cnikit-test', 'forward', 'tcp', 'dport', '22', 'drop']);
+    else execIn(host, ['iptables', '-A', 'CNIKIT-TEST-FORWARD', '-p', 'tcp', '--dport', '22', '-j', 'DROP']);
+    expect(ruleSetsEqual(await rules.ruleSet('cnikit-test', 4), set)).toBe(false);
+    await rules.replaceRuleSet(set);
+    expect(ruleSetsEqual(await rules.ruleSet('cnikit-test', 4), set)).toBe(true);
+    if (backend === 'iptables') {
+      const saved = execIn(host, ['iptables-save']).stdout;
+      expect(saved.match(/-A POSTROUTING -j CNIKIT-TEST-POSTRTG/g)).toHaveLength(1);
+      expect(saved.match(/-A FORWARD -j CNIKIT-TEST-FORWARD/g)).toHaveLength(1);
+    }
+    await expect(rules.replaceRuleSet({ ...set, name: 'other' })).rejects.toThrow(/not owned/);
+    await rules.deleteRuleSet('cnikit-test', 4);
+    await rules.deleteRuleSet('cnikit-test', 4);
+    expect(await rules.ruleSet('cnikit-test', 4)).toBeUndefined();
+    if (backend === 'iptables') expect(execIn(host, ['iptables-save']).stdout).not.toContain('CNIKIT');
   });
 
   it('reads and writes sysctls inside the namespace only', async () => {
