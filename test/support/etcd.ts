@@ -1,6 +1,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -37,6 +38,19 @@ export interface StartEtcdOptions {
   readonly startTimeoutMs?: number;
   /** Extra command-line flags. @default none */
   readonly extraArgs?: readonly string[];
+  /**
+   * Serve clients over TLS with this certificate; with `clientCaFile`, require client certificates
+   * signed by it (`--client-cert-auth`). `healthCa`/`healthCert`/`healthKey` are used for the
+   * readiness probe. @default plain HTTP
+   */
+  readonly tls?: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly clientCaFile?: string;
+    readonly healthCa: string;
+    readonly healthCert?: string;
+    readonly healthKey?: string;
+  };
 }
 
 const running = new Set<{ child: ChildProcess; dir: string }>();
@@ -64,7 +78,8 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
 }
 
 async function launch(binary: string, dataDir: string, clientPort: number, peerPort: number, options: StartEtcdOptions): Promise<EtcdServer> {
-  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const tls = options.tls;
+  const endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const name = `cnikit-${process.pid}`;
   const args = [
@@ -78,6 +93,8 @@ async function launch(binary: string, dataDir: string, clientPort: number, peerP
     '--initial-cluster-state', 'new',
     '--logger', 'zap',
     '--log-level', 'error',
+    ...(tls ? ['--cert-file', tls.certFile, '--key-file', tls.keyFile] : []),
+    ...(tls?.clientCaFile ? ['--client-cert-auth', '--trusted-ca-file', tls.clientCaFile] : []),
     ...(options.extraArgs ?? []),
   ];
   let entry: { child: ChildProcess; dir: string } | undefined;
@@ -92,7 +109,7 @@ async function launch(binary: string, dataDir: string, clientPort: number, peerP
     running.add(entry);
     startWatchdog(child.pid ?? 0, dataDir);
     const deadline = Date.now() + (options.startTimeoutMs ?? 20000);
-    while (!(await healthy(endpoint))) {
+    while (!(await healthy(endpoint, tls))) {
       if (child.exitCode !== null || child.signalCode !== null) {
         running.delete(entry);
         throw new Error(`etcd exited (${child.exitCode ?? child.signalCode}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
@@ -176,13 +193,16 @@ function installHandlers(): void {
   }
 }
 
-function healthy(endpoint: string): Promise<boolean> {
+function healthy(endpoint: string, tls: StartEtcdOptions['tls']): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.get(`${endpoint}/health`, { timeout: 1000 }, (res) => {
+    const onResponse = (res: http.IncomingMessage): void => {
       let body = '';
       res.on('data', (chunk: Buffer) => (body += chunk.toString()));
       res.on('end', () => resolve(res.statusCode === 200 && body.includes('"true"')));
-    });
+    };
+    const req = tls
+      ? https.get(`${endpoint}/health`, { timeout: 1000, ca: tls.healthCa, cert: tls.healthCert, key: tls.healthKey }, onResponse)
+      : http.get(`${endpoint}/health`, { timeout: 1000 }, onResponse);
     req.on('error', () => resolve(false));
     req.on('timeout', () => {
       req.destroy();
