@@ -41,6 +41,10 @@ describe('flannel subnet leases on a real etcd', () => {
     await etcd?.stop();
   });
 
+  test('a renew margin that is not below the TTL is refused (it would renew in a tight loop)', () => {
+    expect(() => agent('/x', { ttlSeconds: 60, renewMarginSeconds: 60 })).toThrow('lease renew margin must be between 0 and the TTL (60 s), got 60 s');
+  });
+
   test('a missing config key is an explicit error that points at the etcd v3 API', async () => {
     const manager = agent('/nothing-here');
     await expect(manager.acquireLease(vxlan('192.168.50.1'))).rejects.toThrow(/\/nothing-here\/config not found\. Did you create your config using etcdv3 API\?/);

@@ -58,6 +58,11 @@ export class EtcdLeaseManager implements LeaseManager {
     this.prefix = (options.prefix ?? '/coreos.com/network').replace(/\/+$/, '');
     this.subnetsPrefix = `${this.prefix}/subnets/`;
     this.ttlSeconds = options.ttlSeconds ?? 86400;
+    const margin = options.renewMarginSeconds ?? 3600;
+    if (!(this.ttlSeconds >= 1)) throw new RangeError(`lease TTL must be at least 1 second, got ${this.ttlSeconds}`);
+    if (!(margin >= 0 && margin < this.ttlSeconds)) {
+      throw new RangeError(`lease renew margin must be between 0 and the TTL (${this.ttlSeconds} s), got ${margin} s`);
+    }
     this.name = `etcd ${this.prefix}`;
   }
 
