@@ -109,7 +109,7 @@ describe('flannel subnet leases on a real etcd', () => {
 
   test('after its lease expired, an agent gets back the subnet from its subnet file', async () => {
     const prefix = await network({ Network: '10.8.0.0/16' });
-    const first = await agent(prefix, { ttlSeconds: 1 }).acquireLease(vxlan('192.168.80.1'));
+    const first = await agent(prefix, { ttlSeconds: 1, renewMarginSeconds: 0 }).acquireLease(vxlan('192.168.80.1'));
     await waitFor(async () => (await admin.list(`${prefix}/subnets/`)).items.length === 0, 'the lease to expire');
     // New public IP (the node was re-addressed): the lease cannot be matched by IP, only by subnet.env.
     const back = await agent(prefix, { previous: { subnet: first.subnet } }).acquireLease(vxlan('192.168.80.2'));
