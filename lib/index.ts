@@ -11,3 +11,5 @@ export * from './crds';
 export * as calicoResources from './imports/crd.projectcalico.org';
 export * from './constructs/calico';
 export * from './constructs/policy';
+export * as kernel from './dataplane/kernel';
+export * as cni from './dataplane/cni';
