@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { cachedLayer } from './cache';
 import { listTree, type ContentFile, type LayerContents } from './contents';
-import { describePackage, dropDocumentation, fetchPackage, resolveDependencies, unpackPackage, type DebianPackage } from './debian';
+import { describePackages, dropDocumentation, fetchPackage, resolveDependencies, unpackPackage, type DebianPackage } from './debian';
 import { FileTree, type Origin } from './file-tree';
 import { buildLayer, type Layer } from './layer';
 import { fetchNode, RUNTIME_PACKAGES, unpackNode, type NodeDistribution } from './node-runtime';
@@ -47,8 +47,18 @@ function toBuilt(layer: Layer, meta: LayerMeta): BuiltLayer {
   };
 }
 
-async function describeAll(names: readonly string[]): Promise<DebianPackage[]> {
-  return Promise.all(names.map((n) => describePackage(n)));
+/** apt answers the same within one build run; asking once keeps `npm run images` and the tests quick. */
+const resolved = new Map<string, Promise<{ names: string[]; debs: DebianPackage[] }>>();
+
+function resolvePackages(roots: readonly string[], exclude: readonly string[]): Promise<{ names: string[]; debs: DebianPackage[] }> {
+  const key = JSON.stringify([roots, [...exclude].sort()]);
+  let result = resolved.get(key);
+  if (result === undefined) {
+    result = resolveDependencies(roots, new Set(exclude)).then(async (names) => ({ names, debs: await describePackages(names) }));
+    resolved.set(key, result);
+    result.catch(() => resolved.delete(key));
+  }
+  return result;
 }
 
 /**
@@ -56,8 +66,7 @@ async function describeAll(names: readonly string[]): Promise<DebianPackage[]> {
  * the Node binary, plus users and NSS configuration.
  */
 export async function runtimeLayer(node: NodeDistribution, cacheDir: string, epochSeconds: number): Promise<BuiltLayer & { packages: readonly string[] }> {
-  const names = await resolveDependencies(RUNTIME_PACKAGES, new Set(NEVER));
-  const debs = await describeAll(names);
+  const { names, debs } = await resolvePackages(RUNTIME_PACKAGES, NEVER);
   const key = { LAYER_FORMAT, layer: 'runtime', node, debs, epochSeconds };
   const { layer, meta } = await cachedLayer<LayerMeta>(cacheDir, key, async () => {
     const tree = new FileTree();
@@ -83,8 +92,7 @@ export async function toolsLayer(
   cacheDir: string,
   epochSeconds: number,
 ): Promise<BuiltLayer> {
-  const names = await resolveDependencies(roots, new Set([...NEVER, ...exclude, ...runtimePackages]));
-  const debs = await describeAll(names);
+  const { debs } = await resolvePackages(roots, [...NEVER, ...exclude, ...runtimePackages]);
   const key = { LAYER_FORMAT, layer: 'tools', debs, tools: [...tools].sort(), epochSeconds };
   const { layer, meta } = await cachedLayer<LayerMeta>(cacheDir, key, async () => {
     const tree = new FileTree();

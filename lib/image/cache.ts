@@ -16,6 +16,18 @@ export function defaultCacheDir(): string {
  */
 export async function cachedLayer<T>(cacheDir: string, key: unknown, make: () => Promise<{ layer: Layer; meta: T }>): Promise<{ layer: Layer; meta: T }> {
   const dir = join(cacheDir, 'layers', sha256Digest(canonicalJson(key)).slice('sha256:'.length));
+  const inMemory = loaded.get(dir) as Promise<{ layer: Layer; meta: T }> | undefined;
+  if (inMemory !== undefined) return inMemory;
+  const result = loadOrMake(dir, make);
+  loaded.set(dir, result);
+  result.catch(() => loaded.delete(dir));
+  return result;
+}
+
+/** Layers this process already has, so building several images reads each shared layer once. */
+const loaded = new Map<string, Promise<unknown>>();
+
+async function loadOrMake<T>(dir: string, make: () => Promise<{ layer: Layer; meta: T }>): Promise<{ layer: Layer; meta: T }> {
   const metaFile = join(dir, 'layer.json');
   if (existsSync(metaFile)) {
     const stored = JSON.parse(await readFile(metaFile, 'utf8')) as { diffId: string; digest: string; size: number; meta: T };

@@ -66,15 +66,25 @@ export function parseDependencyGroups(output: string): string[][] {
   return groups.filter((g) => g.length > 0);
 }
 
-/** The candidate version apt would install, with the checksum of its .deb. */
-export async function describePackage(name: string): Promise<DebianPackage> {
-  const text = (await run('apt-cache', ['show', '--no-all-versions', name])).toString();
-  const field = (key: string): string => {
-    const match = new RegExp(`^${key}: (.+)$`, 'm').exec(text);
-    if (match?.[1] === undefined) throw new Error(`apt-cache show ${name} has no ${key} field: run apt-get update first`);
-    return match[1].trim();
-  };
-  return { name, version: field('Version'), sha256: field('SHA256'), filename: basename(field('Filename')) };
+/** The candidate versions apt would install, with the checksums of their .deb files (one apt-cache call). */
+export async function describePackages(names: readonly string[]): Promise<DebianPackage[]> {
+  if (names.length === 0) return [];
+  const text = (await run('apt-cache', ['show', '--no-all-versions', ...names])).toString();
+  const stanzas = new Map<string, DebianPackage>();
+  for (const stanza of text.split(/\n\n+/)) {
+    const field = (key: string): string | undefined => new RegExp(`^${key}: (.+)$`, 'm').exec(stanza)?.[1]?.trim();
+    const name = field('Package');
+    const version = field('Version');
+    const sha256 = field('SHA256');
+    const filename = field('Filename');
+    if (name === undefined || version === undefined || sha256 === undefined || filename === undefined) continue;
+    if (!stanzas.has(name)) stanzas.set(name, { name, version, sha256, filename: basename(filename) });
+  }
+  return names.map((name) => {
+    const pkg = stanzas.get(name);
+    if (pkg === undefined) throw new Error(`apt-cache show has no downloadable candidate for ${name}: run apt-get update first`);
+    return pkg;
+  });
 }
 
 /** The .deb file in the cache, downloaded with `apt-get download` when missing; its SHA-256 is checked. */

@@ -15,8 +15,8 @@ async function tarHeaders(blob: Buffer): Promise<{ name: string; mtime: number; 
     stream.on('end', () => next());
     stream.resume();
   });
-  const done = new Promise((resolve, reject) => {
-    reader.on('finish', resolve);
+  const done = new Promise<void>((resolve, reject) => {
+    reader.on('finish', () => resolve());
     reader.on('error', reject);
   });
   Readable.from([gunzipSync(blob)]).pipe(reader);
