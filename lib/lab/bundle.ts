@@ -6,6 +6,7 @@ export interface LabBinaries {
   readonly echoServer: string;
   readonly probe: string;
   readonly stream: string;
+  readonly forward: string;
   /** Undefined when apps/flannel-agent.ts is absent (a lab with `startAgents: false` still works). */
   readonly agent?: string;
   /** Undefined when apps/cni-plugin.ts is absent. */
@@ -26,6 +27,7 @@ export async function bundleLabBinaries(outDir: string): Promise<LabBinaries> {
     'echo-server': path.join(__dirname, 'programs', 'echo-server.ts'),
     probe: path.join(__dirname, 'programs', 'probe.ts'),
     stream: path.join(__dirname, 'programs', 'stream.ts'),
+    forward: path.join(__dirname, 'programs', 'forward.ts'),
     'flannel-agent': path.join(REPO_ROOT, 'apps', 'flannel-agent.ts'),
     'cni-plugin': path.join(REPO_ROOT, 'apps', 'cni-plugin.ts'),
   };
@@ -50,6 +52,7 @@ export async function bundleLabBinaries(outDir: string): Promise<LabBinaries> {
     echoServer: bin('echo-server'),
     probe: bin('probe'),
     stream: bin('stream'),
+    forward: bin('forward'),
     agent: optional('flannel-agent'),
     cniPlugin: optional('cni-plugin'),
   };

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Etcd3 } from 'etcd3';
@@ -30,6 +31,12 @@ export interface LabOptions {
   readonly ipMasq?: boolean;
   /** Extra agent flags for every node. @default none */
   readonly agentArgs?: readonly string[];
+  /**
+   * Run the agents in Kubernetes mode against this API server (e.g. a test double on the
+   * harness's loopback) instead of etcd mode: each node reaches it through a port forward on its
+   * own 127.0.0.1:6443, and the net-conf.json is written to a file. @default etcd mode
+   */
+  readonly kubeApiUrl?: string;
   /** Keep the temp dir (logs) after destroy. @default false */
   readonly keepFiles?: boolean;
 }
@@ -61,6 +68,8 @@ export interface LabStream {
 }
 
 export const ECHO_PORT = 7777;
+/** Where a node's agent finds the Kubernetes API in kubeApiUrl mode. */
+export const KUBE_API_PORT = 6443;
 const AGENT_HEALTH_PORT = 8081;
 
 /**
@@ -80,6 +89,7 @@ export class Lab {
       lab.binaries = await bundleLabBinaries(path.join(dir, 'bin'));
       await lab.startEtcd();
       await lab.writeNetworkConfig();
+      if (options.kubeApiUrl) await Promise.all(lab.nodes.map((node) => lab.forwardToHarness(node, KUBE_API_PORT, new URL(options.kubeApiUrl!))));
       if (options.startAgents ?? true) await lab.startAgents();
     } catch (error) {
       await lab.destroy();
@@ -95,6 +105,7 @@ export class Lab {
   private etcdClient?: Etcd3;
   private readonly agents = new Map<string, LabProcess>();
   private readonly processes = new Set<LabProcess>();
+  private readonly servers: net.Server[] = [];
   /** Every namespace the lab created and still owns. */
   public readonly namespaces: string[];
   private destroyed = false;
@@ -134,9 +145,11 @@ export class Lab {
 
   /** The flags the lab gives a node's agent. */
   public agentArgs(node: LabNode): string[] {
+    const datastore = this.options.kubeApiUrl
+      ? ['--kube-subnet-mgr', `--kube-api-url=http://127.0.0.1:${KUBE_API_PORT}`, `--net-config-path=${path.join(this.dir, 'net-conf.json')}`]
+      : [`--etcd-endpoints=${this.plan.etcdEndpoint}`, `--etcd-prefix=${this.etcdPrefix}`];
     return [
-      `--etcd-endpoints=${this.plan.etcdEndpoint}`,
-      `--etcd-prefix=${this.etcdPrefix}`,
+      ...datastore,
       `--iface=${node.uplink}`,
       `--subnet-file=${node.subnetFile}`,
       `--state-dir=${path.join(node.dir, 'state')}`,
@@ -354,6 +367,7 @@ export class Lab {
     this.destroyed = true;
     untrack(this);
     for (const proc of this.processes) proc.killSync();
+    for (const server of this.servers) server.close();
     for (const netns of [...this.namespaces].reverse()) destroyNetnsSync(netns);
     if (!this.options.keepFiles) fs.rmSync(this.dir, { recursive: true, force: true });
   }
@@ -407,8 +421,31 @@ export class Lab {
   }
 
   private async writeNetworkConfig(): Promise<void> {
-    const config = { Network: this.options.network ?? '10.244.0.0/16', Backend: this.options.backend ?? { Type: 'vxlan' } };
-    await this.etcd.put(`${this.etcdPrefix}/config`).value(JSON.stringify(config));
+    const config = JSON.stringify({ Network: this.options.network ?? '10.244.0.0/16', Backend: this.options.backend ?? { Type: 'vxlan' } });
+    await this.etcd.put(`${this.etcdPrefix}/config`).value(config);
+    fs.writeFileSync(path.join(this.dir, 'net-conf.json'), config);
+  }
+
+  /**
+   * Makes `target` (a TCP service of the harness, e.g. on its loopback) reachable from inside the
+   * node at 127.0.0.1:`port`: a unix socket served here, a forwarder in the namespace.
+   */
+  public async forwardToHarness(node: LabNode, port: number, target: URL): Promise<void> {
+    const socketPath = path.join(this.dir, `fwd-${node.name}-${port}.sock`);
+    const server = net.createServer((inbound) => {
+      const outbound = net.connect(Number(target.port), target.hostname);
+      inbound.pipe(outbound).pipe(inbound);
+      const close = () => {
+        inbound.destroy();
+        outbound.destroy();
+      };
+      inbound.on('error', close);
+      outbound.on('error', close);
+    });
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, () => resolve()));
+    this.servers.push(server);
+    const forward = this.spawn(`forward-${node.name}-${port}`, node.netns, ['node', this.binaries.forward, String(port), socketPath], node.dir);
+    await forward.waitForLine(/^listening$/);
   }
 }
 
