@@ -177,6 +177,13 @@ describe('flannel subnet leases on a real etcd', () => {
     expect(await admin.get(`${prefix}/subnets/10.13.99.0-24`)).toBeUndefined();
   });
 
+  test('a lease of another length (an older SubnetLen) still blocks every subnet it overlaps', async () => {
+    const prefix = await network({ Network: '10.16.0.0/16' });
+    await admin.put(`${prefix}/subnets/10.16.0.0-20`, JSON.stringify({ PublicIP: '192.168.160.99', BackendType: 'vxlan' }), { ttlSeconds: 3600 });
+    const lease = await agent(prefix, { candidates: 1 }).acquireLease(vxlan('192.168.160.1'));
+    expect(lease.subnet!.toString()).toBe('10.16.16.0/24');
+  });
+
   test('dual-stack leases use the & key form and both families', async () => {
     const prefix = await network({ Network: '10.14.0.0/16', EnableIPv6: true, IPv6Network: 'fd00:14::/56' });
     const lease = await agent(prefix).acquireLease({ ...vxlan('192.168.140.1'), publicIpv6: 'fd00:1::1', backendV6Data: { VNI: 1, VtepMAC: '0a:58:0a:f4:00:02' } });

@@ -307,11 +307,15 @@ export class EtcdLeaseManager implements LeaseManager {
   private pick(range: SubnetRange, taken: readonly Lease[], subnetOf: (l: Lease) => Cidr | undefined): Cidr {
     const limit = this.options.candidates ?? 100;
     const used = taken.map(subnetOf).filter((s): s is Cidr => s !== undefined);
+    // Leases of the configured length are looked up by address; others (an old SubnetLen) by overlap.
+    const sameLength = new Set(used.filter((u) => u.prefix === range.subnetLen).map((u) => u.network));
+    const otherLengths = used.filter((u) => u.prefix !== range.subnetLen);
     const step = 1n << BigInt(range.network.bits - range.subnetLen);
     const free: Cidr[] = [];
     for (let at = range.subnetMin.network; at <= range.subnetMax.network && free.length < limit; at += step) {
+      if (sameLength.has(at)) continue;
       const candidate = Cidr.fromBigInt(range.network.family, at, range.subnetLen);
-      if (!used.some((u) => u.overlaps(candidate))) free.push(candidate);
+      if (!otherLengths.some((u) => u.overlaps(candidate))) free.push(candidate);
     }
     if (free.length === 0) {
       throw new Error(`out of subnets: every /${range.subnetLen} of ${range.network} between ${range.subnetMin.address()} and ${range.subnetMax.address()} is leased`);
