@@ -1,5 +1,8 @@
 import { App, Chart, YamlOutputType } from 'cdk8s';
+import { CalicoNetwork } from '../../lib/constructs/calico/calico-network';
+import { CalicoCrds } from '../../lib/constructs/calico/crds';
 import { FlannelNetwork } from '../../lib/constructs/flannel/flannel-network';
+import { CalicoPolicySet } from '../../lib/constructs/policy/policy-set';
 import { checkDnsLabel } from '../../lib/model/checks';
 import { ValidationError } from '../../lib/model/errors';
 import { Environment } from './environment';
@@ -48,8 +51,29 @@ export function buildEnvironment(environment: Environment, options: BuildOptions
         charts.push(chart);
         break;
       }
+      case 'calico': {
+        // CRDs in the first file, so `kubectl apply` has them established before any custom resource.
+        const crds = new Chart(app, 'cnikit-calico-crds', { disableResourceNameHashes: true });
+        new CalicoCrds(crds, 'Crds');
+        const chart = new Chart(app, 'cnikit-calico', { disableResourceNameHashes: true });
+        new CalicoNetwork(chart, 'Network', {
+          ...stack.props,
+          installCrds: false,
+          ...(environment.imageRegistry !== undefined ? { imageRegistry: environment.imageRegistry } : {}),
+          ...(options.imageDigests !== undefined ? { imageDigests: options.imageDigests } : {}),
+        });
+        chart.addDependency(crds);
+        charts.push(crds, chart);
+        if (stack.policies !== undefined) {
+          const policies = new Chart(app, 'cnikit-calico-policies', { disableResourceNameHashes: true });
+          new CalicoPolicySet(policies, 'Policies', stack.policies);
+          policies.addDependency(chart);
+          charts.push(policies);
+        }
+        break;
+      }
       default:
-        throw new ValidationError(`${name}.stack.kind`, (stack as { kind: unknown }).kind, 'flannel');
+        throw new ValidationError(`${name}.stack.kind`, (stack as { kind: unknown }).kind, 'flannel or calico');
     }
   } catch (error) {
     if (error instanceof ValidationError && !error.message.startsWith(`${name}.`)) {

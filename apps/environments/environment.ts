@@ -1,12 +1,25 @@
+import { CalicoNetworkProps } from '../../lib/constructs/calico/calico-network';
 import { FlannelNetworkProps } from '../../lib/constructs/flannel/flannel-network';
+import { CalicoPolicySetProps } from '../../lib/constructs/policy/policy-set';
 
-/** Which network stack an environment runs, with that stack's props. A Calico-style variant joins this union. */
-export type StackDefinition = FlannelStackDefinition;
+/** Which network stack an environment runs, with that stack's props. */
+export type StackDefinition = FlannelStackDefinition | CalicoStackDefinition;
 
 export interface FlannelStackDefinition {
   readonly kind: 'flannel';
   /** Props of `FlannelNetwork` (image settings come from the environment). */
   readonly props: Omit<FlannelNetworkProps, 'imageRegistry' | 'imageVersion' | 'imageDigests'>;
+}
+
+export interface CalicoStackDefinition {
+  readonly kind: 'calico';
+  /** Props of `CalicoNetwork` (image settings come from the environment; the CRDs get a chart of their own). */
+  readonly props: Omit<CalicoNetworkProps, 'imageRegistry' | 'imageVersion' | 'imageDigests' | 'installCrds'>;
+  /**
+   * Policies and network sets deployed with the network.
+   * @default none
+   */
+  readonly policies?: CalicoPolicySetProps;
 }
 
 /** One deployment target: its name (also its output directory), stack and image registry. */

@@ -1,28 +1,68 @@
-import { FlannelBackend } from '../../lib/model/flannel/backend';
+import { IpAutodetection } from '../../lib/model/calico/autodetection';
+import { PolicyAction, PolicyPort, Protocol } from '../../lib/model/calico/policy';
+import { EncapsulationMode } from '../../lib/model/calico/pool';
+import { Selector } from '../../lib/model/calico/selector';
 import { Environment } from './environment';
 
+const app = (name: string) => Selector.label('app').eq(name);
+const shop = 'shop';
+
 /**
- * Production: dual-stack, VXLAN across racks with direct routing inside a rack, room for 1,000 nodes
- * (/14 split into /24s = 1,024 subnets).
+ * Production: Calico-style on a routed fabric, dual-stack, up to 1,000 nodes. No encapsulation: BGP
+ * carries the pod routes. Nodes labelled `route-reflector=true` reflect routes (no full mesh of
+ * ~500,000 sessions) and peer with the rack routers; Typha fans the datastore out (7 replicas for
+ * 1,000 nodes). A default-deny baseline keeps DNS working; the example shop application opens
+ * exactly frontend → api → postgres and api → partner APIs.
  */
 export const prod: Environment = {
   name: 'prod',
-  description: 'production: dual-stack VXLAN with direct routing, up to 1,000 nodes',
+  description: 'production: Calico-style BGP with route reflectors and Typha, dual-stack, default deny, up to 1,000 nodes',
   imageRegistry: 'registry.example.com/cnikit',
   stack: {
-    kind: 'flannel',
+    kind: 'calico',
     props: {
-      podNetwork: '10.128.0.0/14',
-      podNetworkV6: 'fd00:10:128::/48',
-      subnetLengthV6: 64,
-      backend: FlannelBackend.vxlan({ vni: 4096, directRouting: true }),
-      expectedNodeCount: 1000,
+      pools: [
+        { name: 'prod-ipv4', cidr: '10.128.0.0/14', blockSize: 26, ipipMode: EncapsulationMode.NEVER, natOutgoing: true },
+        { name: 'prod-ipv6', cidr: 'fd00:10:128::/48', blockSize: 122 },
+      ],
       serviceNetwork: '10.96.0.0/16',
       serviceNetworkV6: 'fd00:10:96::/112',
-      nodeNetwork: '10.0.0.0/16',
-      agentCpuRequestMillis: 200,
-      agentMemoryRequestMebibytes: 100,
-      maxUnavailable: 5,
+      nodeCount: 1000,
+      bgpAsNumber: 64512,
+      bgpRouteReflectorSelector: Selector.label('route-reflector').eq('true'),
+      bgpRouteReflectorClusterId: '244.0.0.1',
+      bgpServiceClusterIps: ['10.96.0.0/16'],
+      bgpPeers: [{
+        name: 'rack-routers', peerIp: '10.0.255.1', asNumber: 65000,
+        nodeSelector: Selector.label('route-reflector').eq('true'),
+        passwordSecretName: 'bgp-peer-secrets', passwordSecretKey: 'rack-routers',
+      }],
+      ipAutodetection: IpAutodetection.cidrs('10.0.0.0/16'),
+    },
+    policies: {
+      defaultDeny: {},
+      networkSets: [{ name: 'partner-apis', namespace: shop, labels: { role: 'partner-api' }, nets: ['203.0.113.0/24'] }],
+      networkPolicies: [
+        {
+          name: 'frontend', namespace: shop, order: 100, selector: app('frontend'),
+          ingress: [{ action: PolicyAction.ALLOW, protocol: Protocol.TCP,
+            source: { namespaceSelector: Selector.label('kubernetes.io/metadata.name').eq('ingress-nginx') },
+            destination: { ports: [PolicyPort.named('http')] } }],
+          egress: [{ action: PolicyAction.ALLOW, protocol: Protocol.TCP, destination: { selector: app('api'), ports: [PolicyPort.number(8080)] } }],
+        },
+        {
+          name: 'api', namespace: shop, order: 100, selector: app('api'),
+          ingress: [{ action: PolicyAction.ALLOW, protocol: Protocol.TCP, source: { selector: app('frontend') }, destination: { ports: [PolicyPort.number(8080)] } }],
+          egress: [
+            { action: PolicyAction.ALLOW, protocol: Protocol.TCP, destination: { selector: app('postgres'), ports: [PolicyPort.number(5432)] } },
+            { action: PolicyAction.ALLOW, protocol: Protocol.TCP, destination: { selector: Selector.label('role').eq('partner-api'), ports: [PolicyPort.number(443)] } },
+          ],
+        },
+        {
+          name: 'postgres', namespace: shop, order: 100, selector: app('postgres'),
+          ingress: [{ action: PolicyAction.ALLOW, protocol: Protocol.TCP, source: { selector: app('api'), serviceAccountNames: ['api'] }, destination: { ports: [PolicyPort.number(5432)] } }],
+        },
+      ],
     },
   },
 };

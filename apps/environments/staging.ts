@@ -1,20 +1,22 @@
-import { FlannelBackend } from '../../lib/model/flannel/backend';
+import { IpAutodetection } from '../../lib/model/calico/autodetection';
+import { EncapsulationMode } from '../../lib/model/calico/pool';
 import { Environment } from './environment';
 
-/** Staging: nodes share one L2 segment, so host-gw routes pods without encapsulation. */
+/**
+ * Staging: Calico-style, VXLAN only between subnets (CrossSubnet): nodes on the same L2 segment route
+ * pods directly, nodes in other subnets tunnel; no BGP needed.
+ */
 export const staging: Environment = {
   name: 'staging',
-  description: 'staging cluster on one L2 segment: host-gw',
+  description: 'staging cluster: Calico-style, VXLAN CrossSubnet, no BGP',
   imageRegistry: 'registry.staging.example.com/cnikit',
   stack: {
-    kind: 'flannel',
+    kind: 'calico',
     props: {
-      podNetwork: '10.44.0.0/16',
-      backend: FlannelBackend.hostGw(),
-      expectedNodeCount: 40,
+      pools: [{ name: 'staging-ipv4', cidr: '10.44.0.0/16', vxlanMode: EncapsulationMode.CROSS_SUBNET, natOutgoing: true }],
       serviceNetwork: '10.45.0.0/16',
-      nodeNetwork: '10.40.0.0/22',
-      interfaceRegex: ['^(eth|ens)[0-9]+$'],
+      nodeCount: 40,
+      ipAutodetection: IpAutodetection.interface('^(eth|ens)[0-9]+$'),
     },
   },
 };

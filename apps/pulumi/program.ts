@@ -33,6 +33,9 @@ export function withOverrides(environment: Environment, settings: StackSettings)
       case 'flannel':
         result = { ...result, stack: { ...stack, props: { ...stack.props, expectedNodeCount: settings.expectedNodes } } };
         break;
+      case 'calico':
+        result = { ...result, stack: { ...stack, props: { ...stack.props, nodeCount: settings.expectedNodes } } };
+        break;
     }
   }
   return result;

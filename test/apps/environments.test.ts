@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ENVIRONMENTS, buildEnvironment, environment, environmentObjects } from '../../apps/environments';
+import { calicoResourceErrors, isCalicoResource } from '../crds/cr-validator';
 import { validateK8sObjects } from '../support/k8s-schema';
 
 type K8sObject = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -23,31 +24,39 @@ test('dev: VXLAN on a small cluster', () => {
   expect(netConf('dev')).toMatchObject({ Network: '10.244.0.0/16', EnableIPv6: false, Backend: { Type: 'vxlan', VNI: 1, DirectRouting: false } });
 });
 
-test('staging: host-gw, its own registry', () => {
-  expect(netConf('staging')).toMatchObject({ Network: '10.44.0.0/16', Backend: { Type: 'host-gw' } });
-  const ds = objects('staging').find((o) => o.kind === 'DaemonSet')!;
-  expect(ds.spec.template.spec.containers[0].image).toBe('registry.staging.example.com/cnikit/flannel-agent:0.1.0');
-  expect(ds.spec.template.spec.containers[0].args).toContain('--iface-regex=^(eth|ens)[0-9]+$');
+test('staging: Calico-style VXLAN CrossSubnet without BGP, its own registry', () => {
+  const all = objects('staging');
+  expect(all.find((o) => o.kind === 'IPPool')!.spec).toMatchObject({ cidr: '10.44.0.0/16', vxlanMode: 'CrossSubnet', ipipMode: 'Never' });
+  expect(all.some((o) => o.kind === 'BGPConfiguration')).toBe(false);
+  const ds = all.find((o) => o.kind === 'DaemonSet')!;
+  expect(ds.spec.template.spec.containers[0].image).toBe('registry.staging.example.com/cnikit/calico-agent:0.1.0');
+  expect(all.find((o) => o.kind === 'ConfigMap')!.data).toMatchObject({ calico_backend: 'vxlan', ip_autodetection_method: 'interface=^(eth|ens)[0-9]+$' });
 });
 
-test('prod: dual-stack VXLAN with direct routing, room for 1,000 nodes', () => {
-  expect(netConf('prod')).toMatchObject({
-    Network: '10.128.0.0/14', IPv6Network: 'fd00:10:128::/48', EnableIPv6: true, SubnetLen: 24, IPv6SubnetLen: 64,
-    Backend: { Type: 'vxlan', VNI: 4096, DirectRouting: true },
-  });
+test('prod: Calico-style BGP with route reflectors and Typha, dual-stack, default deny, room for 1,000 nodes', () => {
   const built = buildEnvironment(environment('prod'));
-  expect(built.charts).toHaveLength(1);
-  expect(built.environment.stack.props.expectedNodeCount).toBe(1000);
+  expect(built.charts.map((c) => c.node.id)).toEqual(['cnikit-calico-crds', 'cnikit-calico', 'cnikit-calico-policies']);
+  const all = environmentObjects(built) as K8sObject[];
+  expect(all.filter((o) => o.kind === 'IPPool').map((o) => o.spec.cidr)).toEqual(['10.128.0.0/14', 'fd00:10:128::/48']);
+  expect(all.find((o) => o.kind === 'BGPConfiguration')!.spec).toMatchObject({ asNumber: 64512, nodeToNodeMeshEnabled: false });
+  expect(all.find((o) => o.kind === 'BGPPeer' && o.metadata.name === 'cnikit-route-reflectors')!.spec.peerSelector).toBe("route-reflector == 'true'");
+  expect(all.find((o) => o.kind === 'Deployment' && o.metadata.name === 'calico-typha')!.spec.replicas).toBe(7);
+  expect(all.find((o) => o.kind === 'GlobalNetworkPolicy')!.metadata.name).toBe('default-deny');
+  expect(all.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)).toEqual(['frontend', 'api', 'postgres']);
 });
 
-test('every environment synthesizes objects valid against the strict Kubernetes schema', () => {
-  for (const env of ENVIRONMENTS) expect(validateK8sObjects(objects(env.name))).toEqual([]);
+test('every environment synthesizes objects valid against the strict Kubernetes schema (custom resources: their CRD\'s)', () => {
+  for (const env of ENVIRONMENTS) {
+    const all = objects(env.name);
+    expect(validateK8sObjects(all.filter((o) => !isCalicoResource(o)))).toEqual([]);
+    expect(all.filter((o) => isCalicoResource(o)).flatMap((o) => calicoResourceErrors(o))).toEqual([]);
+  }
 });
 
 test('image digests pin the images', () => {
   const digest = `sha256:${'1'.repeat(64)}`;
-  const ds = objects('prod', { 'flannel-agent': digest }).find((o) => o.kind === 'DaemonSet')!;
-  expect(ds.spec.template.spec.containers[0].image).toBe(`registry.example.com/cnikit/flannel-agent@${digest}`);
+  const ds = objects('prod', { 'calico-agent': digest }).find((o) => o.kind === 'DaemonSet')!;
+  expect(ds.spec.template.spec.containers[0].image).toBe(`registry.example.com/cnikit/calico-agent@${digest}`);
   expect(ds.spec.template.spec.initContainers[0].image).toBe('registry.example.com/cnikit/cni-plugin:0.1.0');
 });
 

@@ -39,7 +39,9 @@ test('writes one directory per environment and leaves the rest of the output dir
 
   synthEnvironments(ENVIRONMENTS, out);
   expect(Object.keys(tree(out)).sort()).toEqual([
-    'dev/cnikit-flannel.k8s.yaml', 'images/digests.json', 'prod/cnikit-flannel.k8s.yaml', 'staging/cnikit-flannel.k8s.yaml',
+    'dev/cnikit-flannel.k8s.yaml', 'images/digests.json',
+    'prod/0000-cnikit-calico-crds.k8s.yaml', 'prod/0001-cnikit-calico.k8s.yaml', 'prod/0002-cnikit-calico-policies.k8s.yaml',
+    'staging/0000-cnikit-calico-crds.k8s.yaml', 'staging/0001-cnikit-calico.k8s.yaml',
   ]);
   expect(fs.readdirSync(work)).toEqual(['dist']); // no temporary directory left beside it
 });
@@ -89,5 +91,5 @@ test('npx cdk8s synth works with the repository\'s cdk8s.yaml and prints no upgr
   expect(result.stdout).not.toMatch(/new version|http error/i);
   expect(result.status).toBe(0);
   expect(fs.readdirSync(out).sort()).toEqual(['dev', 'prod', 'staging']);
-  expect(fs.readFileSync(path.join(out, 'prod', 'cnikit-flannel.k8s.yaml'), 'utf8')).toContain('kind: DaemonSet');
+  expect(fs.readFileSync(path.join(out, 'prod', '0001-cnikit-calico.k8s.yaml'), 'utf8')).toContain('kind: DaemonSet');
 });

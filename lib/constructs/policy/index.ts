@@ -2,3 +2,4 @@ export * from './calico-global-network-policy';
 export * from './calico-network-policy';
 export * from './default-deny';
 export * from './network-set';
+export * from './policy-set';

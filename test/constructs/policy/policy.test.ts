@@ -5,6 +5,7 @@ import { CalicoGlobalNetworkPolicy } from '../../../lib/constructs/policy/calico
 import { CalicoNetworkPolicy, CalicoNetworkPolicyProps } from '../../../lib/constructs/policy/calico-network-policy';
 import { DefaultDenyBaseline } from '../../../lib/constructs/policy/default-deny';
 import { CalicoGlobalNetworkSet, CalicoNetworkSet } from '../../../lib/constructs/policy/network-set';
+import { CalicoPolicySet } from '../../../lib/constructs/policy/policy-set';
 import { PolicyAction, PolicyPort, PolicyType, Protocol } from '../../../lib/model/calico/policy';
 import { Selector } from '../../../lib/model/calico/selector';
 import { parseSelector } from '../../../lib/model/calico/selector-parser';
@@ -166,5 +167,20 @@ describe('Calico GlobalNetworkPolicy, network sets and the default-deny baseline
         { action: 'Allow', protocol: 'TCP', destination: { selector: "k8s-app == 'kube-dns'", namespaceSelector: "kubernetes.io/metadata.name == 'kube-system'", ports: [53] } },
       ],
     });
+  });
+});
+
+describe('CalicoPolicySet', () => {
+  test('renders a set described as data and rejects a duplicate name', () => {
+    const objects = synthValid((chart) => new CalicoPolicySet(chart, 'Set', {
+      defaultDeny: {},
+      networkPolicies: [{ name: 'a', namespace: 'x' }, { name: 'a', namespace: 'y' }],
+      globalNetworkSets: [{ name: 'n', nets: ['192.0.2.0/24'] }],
+    }));
+    expect(objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toEqual([
+      'GlobalNetworkPolicy//default-deny', 'NetworkPolicy/x/a', 'NetworkPolicy/y/a', 'GlobalNetworkSet//n',
+    ]);
+    expect(() => new CalicoPolicySet(Testing.chart(), 'Set', { networkPolicies: [{ name: 'a', namespace: 'x' }, { name: 'a', namespace: 'x' }] }))
+      .toThrow('policies.networkPolicies[1].name: "a" is not valid; expected a NetworkPolicy name not used twice in namespace x');
   });
 });
