@@ -48,25 +48,36 @@ const REGISTRY = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(\/[a-z0-9]+([._-
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
+/** The names errors give the three settings, for props that are not nested as `ImageSettings`. */
+export interface ImageFieldNames {
+  readonly registry: string;
+  readonly version: string;
+  readonly digests: string;
+}
+
 /**
  * The reference of one of the kit's images: `<registry>/<name>@sha256:<digest>` when its digest is
- * known, else `<registry>/<name>:<version>`.
+ * known, else `<registry>/<name>:<version>`. `field` names the settings in errors: a prefix
+ * (`images` → `images.registry`) or each name.
  */
-export function imageReference(image: KitImage, settings: ImageSettings = {}, field = 'images'): string {
+export function imageReference(image: KitImage, settings: ImageSettings = {}, field: string | ImageFieldNames = 'images'): string {
+  const fields: ImageFieldNames = typeof field === 'string'
+    ? { registry: `${field}.registry`, version: `${field}.version`, digests: `${field}.digests` }
+    : field;
   const registry = settings.registry ?? DEFAULT_IMAGE_REGISTRY;
   if (typeof registry !== 'string' || !REGISTRY.test(registry)) {
-    throw new ValidationError(`${field}.registry`, registry, 'a registry and optional path such as ghcr.io/cnikit or registry.example.com:5000/platform');
+    throw new ValidationError(fields.registry, registry, 'a registry and optional path such as ghcr.io/cnikit or registry.example.com:5000/platform');
   }
   const digest = settings.digests?.[image];
   if (digest !== undefined) {
     if (typeof digest !== 'string' || !DIGEST.test(digest)) {
-      throw new ValidationError(`${field}.digests.${image}`, digest, 'a digest such as sha256:<64 lower-case hex digits>');
+      throw new ValidationError(`${fields.digests}.${image}`, digest, 'a digest such as sha256:<64 lower-case hex digits>');
     }
     return `${registry}/${image}@${digest}`;
   }
   const version = settings.version ?? KIT_VERSION;
   if (typeof version !== 'string' || !TAG.test(version)) {
-    throw new ValidationError(`${field}.version`, version, 'an image tag such as 0.1.0 (letters, digits, ".", "_", "-")');
+    throw new ValidationError(fields.version, version, 'an image tag such as 0.1.0 (letters, digits, ".", "_", "-")');
   }
   return `${registry}/${image}:${version}`;
 }

@@ -98,8 +98,9 @@ export class FlannelNetwork extends Construct {
 
     const namespace = checkDnsLabel(field('namespace'), props.namespace ?? FLANNEL_STACK_NAME);
     const images: ImageSettings = { registry: props.imageRegistry, version: props.imageVersion, digests: props.imageDigests };
-    const agentImage = imageReference(KitImage.FLANNEL_AGENT, images, field('image'));
-    const installerImage = imageReference(KitImage.CNI_PLUGIN, images, field('image'));
+    const imageFields = { registry: field('imageRegistry'), version: field('imageVersion'), digests: field('imageDigests') };
+    const agentImage = imageReference(KitImage.FLANNEL_AGENT, images, imageFields);
+    const installerImage = imageReference(KitImage.CNI_PLUGIN, images, imageFields);
     const cpuRequestMillis = checkInteger(field('agentCpuRequestMillis'), props.agentCpuRequestMillis ?? 100, 1, 64000, 'millicores');
     const memoryRequestMebibytes = checkInteger(field('agentMemoryRequestMebibytes'), props.agentMemoryRequestMebibytes ?? 50, 1, 65536, 'MiB');
     const memoryLimitMebibytes = props.agentMemoryLimitMebibytes === undefined ? undefined

@@ -183,7 +183,8 @@ describe('FlannelNetwork', () => {
     [{ podNetwork: '10.244.0.0/33' }, 'flannel.podNetwork: "10.244.0.0/33" is not valid; expected an IPv4 CIDR such as 10.244.0.0/16'],
     [{ namespace: 'Kube_Flannel' }, 'flannel.namespace: "Kube_Flannel" is not valid; expected a DNS-1123 label (lower-case letters, digits and "-", at most 63 characters)'],
     [{ agentMemoryRequestMebibytes: 100, agentMemoryLimitMebibytes: 50 }, 'flannel.agentMemoryLimitMebibytes: 50 is not valid; expected an integer from 100 to 65536 MiB (at least the request)'],
-    [{ imageRegistry: 'https://ghcr.io' }, 'flannel.image.registry: "https://ghcr.io" is not valid; expected a registry and optional path such as ghcr.io/cnikit or registry.example.com:5000/platform'],
+    [{ imageRegistry: 'https://ghcr.io' }, 'flannel.imageRegistry: "https://ghcr.io" is not valid; expected a registry and optional path such as ghcr.io/cnikit or registry.example.com:5000/platform'],
+    [{ imageDigests: { 'flannel-agent': 'latest' } }, 'flannel.imageDigests.flannel-agent: "latest" is not valid; expected a digest such as sha256:<64 lower-case hex digits>'],
     [{ maxUnavailable: 0 }, 'flannel.maxUnavailable: 0 is not valid; expected an integer from 1 to 10000'],
     [{ replicas: 3 } as FlannelNetworkProps, 'flannel.replicas: "replicas" is not valid; expected a prop of FlannelNetwork: enableIpv4, podNetwork, subnetLength, subnetMin, subnetMax, podNetworkV6, subnetLengthV6, subnetMinV6, subnetMaxV6, backend, datastore, masquerade, nftables, interfaceName, interfaceRegex, interfaceCanReach, expectedNodeCount, serviceNetwork, serviceNetworkV6, nodeNetwork, nodeNetworkV6, namespace, imageRegistry, imageVersion, imageDigests, agentCpuRequestMillis, agentMemoryRequestMebibytes, agentMemoryLimitMebibytes, priorityClassName, maxUnavailable'],
   ])('fails at construction on %j', (props, message) => {
