@@ -84,18 +84,30 @@ describe.each(ENVIRONMENTS.map((env) => [env.name, env] as const))('the Pulumi p
   test('ordering: CRDs before the custom resources they serve, namespaces before everything in them', () => {
     const nameOf = new Map(children().map((r) => [identity(r.inputs), r.name]));
     const before = (resource: string): Set<string> => reachable(resource, (n) => run.dependsOn.get(n) ?? []);
-    const crdGroups = new Map(
-      docs.filter((d) => d.kind === 'CustomResourceDefinition').map((d) => [(d.spec as { group: string }).group, nameOf.get(identity(d)) as string]),
+    // The CRD serving each group/kind.
+    const crdOf = new Map(
+      docs
+        .filter((d) => d.kind === 'CustomResourceDefinition')
+        .map((d) => {
+          const spec = d.spec as { group: string; names: { kind: string } };
+          return [`${spec.group}/${spec.names.kind}`, nameOf.get(identity(d)) as string];
+        }),
     );
     const namespaces = new Map(docs.filter((d) => d.kind === 'Namespace').map((d) => [d.metadata.name, nameOf.get(identity(d)) as string]));
+    let customResources = 0;
     for (const doc of docs) {
       const resource = nameOf.get(identity(doc)) as string;
       expect(run.dependsOn.has(resource)).toBe(true);
       const namespace = doc.metadata.namespace === undefined ? undefined : namespaces.get(doc.metadata.namespace);
       if (namespace !== undefined) expect(before(resource)).toContain(namespace);
-      const crd = crdGroups.get(doc.apiVersion.split('/')[0]);
-      if (crd !== undefined && doc.apiVersion.includes('/')) expect(before(resource)).toContain(crd);
+      const crd = crdOf.get(`${doc.apiVersion.split('/')[0]}/${doc.kind}`);
+      if (crd !== undefined) {
+        expect(before(resource)).toContain(crd);
+        customResources++;
+      }
     }
+    // Calico-style environments carry their CRDs and custom resources; Flannel-style ones have none.
+    expect(customResources > 0).toBe(docs.some((d) => d.kind === 'CustomResourceDefinition'));
     // Every edge points at a resource of this stack.
     for (const deps of run.dependsOn.values()) for (const dep of deps) expect(dep).not.toBe('(unknown resource)');
   });
@@ -121,6 +133,15 @@ describe('the Pulumi program with stack overrides', () => {
     const images = run.outputs.images as string[];
     expect(images.length).toBeGreaterThan(0);
     for (const image of images) expect(image.startsWith('mirror.example.org:5000/cnikit/')).toBe(true);
+  });
+
+  test('cnikit:expectedNodes reaches the model: a Calico-style staging sized for 400 nodes runs Typha', async () => {
+    const typha = (run: ProgramRun): Registration | undefined =>
+      run.registrations.find((r) => r.type === 'kubernetes:apps/v1:Deployment' && (r.inputs.metadata as { name: string }).name === 'calico-typha');
+    const run = await runProgram('staging', { 'cnikit:environment': 'staging', 'cnikit:expectedNodes': '400' });
+    expect((typha(run)?.inputs.spec as { replicas: number }).replicas).toBeGreaterThanOrEqual(3);
+    const small = await runProgram('staging', { 'cnikit:environment': 'staging', 'cnikit:expectedNodes': '3' });
+    expect(typha(small)).toBeUndefined();
   });
 
   test('cnikit:kubeContext builds an explicit provider every object is deployed with', async () => {
