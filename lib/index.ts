@@ -13,3 +13,5 @@ export * from './constructs/calico';
 export * from './constructs/policy';
 export * as kernel from './dataplane/kernel';
 export * as cni from './dataplane/cni';
+// Pulumi components live in the cnikit/pulumi entry point (lib/pulumi/index.ts), not here, so that
+// cdk8s-only users never load @pulumi/pulumi (an optional peer dependency).
