@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { ENVIRONMENTS, Environment } from '../../apps/environments';
 import { synthEnvironments } from '../../apps/synth';
+import { FlannelBackend } from '../../lib/model/flannel';
 
 const root = path.resolve(__dirname, '../..');
 let work: string;
@@ -53,6 +54,29 @@ test('bad input fails before anything is written: the previous output survives u
   expect(() => synthEnvironments([...ENVIRONMENTS, bigCluster], out)).toThrow(bigClusterMessage);
   expect(tree(out)).toEqual(before);
   expect(fs.readdirSync(work)).toEqual(['dist']);
+});
+
+// The issue's bad-input cases, each through synth: one exact line, nothing written.
+const badEnvironments: [string, Environment['stack']['props'], string][] = [
+  ['invalid CIDR', { podNetwork: '10.244.0.0/33' },
+    'bad.flannel.podNetwork: "10.244.0.0/33" is not valid; expected an IPv4 CIDR such as 10.244.0.0/16'],
+  ['subnet too small', { subnetLength: 31 },
+    'bad.flannel.subnetLength: 31 is not valid; expected an integer from 18 to 30: at least 4 subnets of 10.244.0.0/16, each with room for pods'],
+  ['overlapping ranges', { podNetwork: '10.96.0.0/16' },
+    'bad.flannel.podNetwork: "10.96.0.0/16" is not valid; expected a range that does not overlap flannel.serviceNetwork (10.96.0.0/12)'],
+  ['unknown backend option', { backend: FlannelBackend.vxlan({ vnid: 7 } as never) },
+    'bad.flannel.backend.vnid: "vnid" is not valid; expected an option of the vxlan backend: vni, port, mtu, directRouting, gbp'],
+  ['conflicting backend option', { backend: FlannelBackend.hostGw({ directRouting: true } as never) },
+    'bad.flannel.backend.directRouting: "directRouting" is not valid; expected no options for the host-gw backend'],
+  ['backend option out of range', { backend: FlannelBackend.vxlan({ vni: 16777216 }) },
+    'bad.flannel.backend.vni: 16777216 is not valid; expected an integer from 1 to 16777215'],
+];
+
+test.each(badEnvironments)('synth fails on %s with one line and writes nothing', (_name, props, message) => {
+  const out = path.join(work, 'dist');
+  const bad: Environment = { name: 'bad', description: 'bad input', stack: { kind: 'flannel', props } };
+  expect(() => synthEnvironments([...ENVIRONMENTS, bad], out)).toThrow(message);
+  expect(fs.readdirSync(work)).toEqual([]);
 });
 
 function runSynth(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
