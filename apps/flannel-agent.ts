@@ -12,6 +12,7 @@ import { readSubnetEnv } from '../lib/dataplane/flannel/subnet-env';
 import { AGENT_USAGE, AgentConfig, parseAgentConfig } from '../lib/dataplane/flannel/agent-config';
 import { FLANNEL_OWNERSHIP, FlannelAgent } from '../lib/dataplane/flannel/agent';
 import { jsonLogger, Logger } from '../lib/dataplane/flannel/agent-log';
+import { connectionFromKubeconfig } from '../lib/dataplane/flannel/agent-kubeconfig';
 
 const VERSION = 'cnikit-flannel-agent 0.1.0';
 
@@ -33,7 +34,9 @@ async function leaseManager(config: AgentConfig, log: Logger): Promise<LeaseMana
   const netConfig = parseNetConfig(fs.readFileSync(config.netConfigPath, 'utf8'), config.netConfigPath);
   const connection = config.datastore.apiUrl
     ? { server: config.datastore.apiUrl, token: process.env.KUBE_TOKEN }
-    : inClusterConnection();
+    : config.datastore.kubeconfig
+      ? connectionFromKubeconfig(config.datastore.kubeconfig)
+      : inClusterConnection();
   return new KubeLeaseManager({
     client: new KubeClient(connection),
     nodeName: config.nodeName,

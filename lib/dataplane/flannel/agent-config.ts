@@ -160,7 +160,9 @@ export const AGENT_USAGE = `Usage: flannel-agent [flags]   (every flag also read
   --etcd-prefix=PATH           key prefix (default /coreos.com/network)
   --etcd-cafile/--etcd-certfile/--etcd-keyfile   TLS material
   --kube-subnet-mgr            use the Kubernetes API instead of etcd (node podCIDR + annotations)
-  --kubeconfig-file, --kube-api-url, --kube-annotation-prefix
+  --kubeconfig-file=PATH       kubeconfig (current context) instead of the in-cluster service account
+  --kube-api-url=URL           API server URL (bearer token from env KUBE_TOKEN, if set)
+  --kube-annotation-prefix     default flannel.alpha.coreos.com
   --node-name=NAME             this node (default env NODE_NAME)
   --iface=NAME|IP              uplink (repeatable); then --iface-regex (repeatable), --iface-can-reach=IP, else the default route's
   --public-ip=IP               address advertised to peers (default the interface's)

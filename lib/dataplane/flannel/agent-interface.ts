@@ -42,8 +42,8 @@ export function selectInterface(selection: InterfaceSelection, facts: InterfaceF
     const prefixes = v4(name);
     if (!link) throw new ValidationError(flag, value, 'an existing interface name or address');
     if (prefixes.length === 0) throw new ValidationError(flag, value, `an interface with an IPv4 address (${name} has none)`);
-    const publicIp = selection.publicIp ?? prefixes[0].split('/')[0];
-    return { name, address: publicIp, prefixes, mtu: link.mtu };
+    const own = prefixes[0].split('/')[0];
+    return { name, address: selection.publicIp ?? own, localAddress: own, prefixes, mtu: link.mtu };
   };
   if (selection.publicIp !== undefined && !isIpAddress(selection.publicIp, 4)) {
     throw new ValidationError('--public-ip', selection.publicIp, 'an IPv4 address such as 192.168.1.10');

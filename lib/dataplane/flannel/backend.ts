@@ -18,8 +18,10 @@ export const FLANNEL_ROUTE_PROTOCOL = 76;
 /** The node's uplink, as chosen by interface selection (agent-interface.ts). */
 export interface ExternalInterface {
   readonly name: string;
-  /** The address the node advertises (flannel PublicIP) and sends tunnels from. */
+  /** The address the node advertises (flannel PublicIP; --public-ip may set a NAT address). */
   readonly address: string;
+  /** The interface's own address, which tunnels are sent from. @default `address` */
+  readonly localAddress?: string;
   /** Every IPv4 prefix configured on the interface, e.g. `10.99.0.11/24`: what counts as on-link. */
   readonly prefixes: readonly string[];
   readonly mtu: number;

@@ -18,7 +18,7 @@ const facts: InterfaceFacts = {
 
 describe('selectInterface (flanneld order: --iface, --iface-regex, --iface-can-reach, default route)', () => {
   it('falls back to the default route\'s interface', () => {
-    expect(selectInterface({}, facts)).toEqual({ name: 'eth0', address: '192.168.1.10', prefixes: ['192.168.1.10/24'], mtu: 1500 });
+    expect(selectInterface({}, facts)).toEqual({ name: 'eth0', address: '192.168.1.10', localAddress: '192.168.1.10', prefixes: ['192.168.1.10/24'], mtu: 1500 });
   });
 
   it('takes --iface by name or by address, first existing wins', () => {
@@ -38,7 +38,7 @@ describe('selectInterface (flanneld order: --iface, --iface-regex, --iface-can-r
   });
 
   it('advertises --public-ip while keeping the interface\'s prefixes', () => {
-    expect(selectInterface({ publicIp: '203.0.113.7' }, facts)).toMatchObject({ name: 'eth0', address: '203.0.113.7', prefixes: ['192.168.1.10/24'] });
+    expect(selectInterface({ publicIp: '203.0.113.7' }, facts)).toMatchObject({ name: 'eth0', address: '203.0.113.7', localAddress: '192.168.1.10', prefixes: ['192.168.1.10/24'] });
     expect(() => selectInterface({ publicIp: 'x' }, facts)).toThrow('--public-ip: "x" is not valid; expected an IPv4 address such as 192.168.1.10');
   });
 

@@ -123,7 +123,7 @@ export class VxlanBackend implements Backend {
     const o = this.options;
     return {
       links: [{
-        kind: 'vxlan', name: dev, vni: o.vni, port: o.port, local: this.external.address, device: this.external.name,
+        kind: 'vxlan', name: dev, vni: o.vni, port: o.port, local: this.external.localAddress ?? this.external.address, device: this.external.name,
         learning: o.learning, gbp: o.gbp, mtu: this.mtu, mac: this.vtepMac, up: true,
       }],
       addresses: own.subnet ? [{ dev, cidr: `${own.subnet.address(0n)}/32` }] : [],
