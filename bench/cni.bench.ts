@@ -26,6 +26,7 @@ function exec(argv: string[], env: Record<string, string>, stdin: string): Promi
     child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
     child.on('error', reject);
     child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, code: code ?? 1, out }));
+    child.stdin.on('error', () => undefined);
     child.stdin.end(stdin);
   });
 }
@@ -81,10 +82,18 @@ async function main(): Promise<void> {
       reference.pods.push(netns(`r${i}`));
     }
     const subjects = [reference, ours];
+    // Node's own start-up, the floor under any Node-per-invocation plugin, sampled in the same loop
+    const nodeFloor: number[] = [];
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
     // warm the page cache for both binaries and node itself
     for (const s of subjects) await call(s, 'VERSION');
-    for (let i = 0; i < 30; i++) for (const s of subjects) s.version.push(await call(s, 'VERSION'));
-    for (let i = 0; i < PODS; i++) for (const s of (i % 2 ? subjects : [...subjects].reverse())) s.add.push(await call(s, 'ADD', i));
+    for (let i = 0; i < PODS; i++) {
+      for (const s of (i % 2 ? subjects : [...subjects].reverse())) {
+        s.add.push(await call(s, 'ADD', i));
+        s.version.push(await call(s, 'VERSION'));
+      }
+      nodeFloor.push((await exec(['nsenter', `--net=/var/run/netns/${ours.node}`, process.execPath, '-e', '0'], env, '')).ms);
+    }
     for (let i = 0; i < PODS; i++) for (const s of (i % 2 ? subjects : [...subjects].reverse())) s.del.push(await call(s, 'DEL', i));
 
     const rows = subjects.map((s) => ({ label: s.label, add: stats(s.add), del: stats(s.del), version: stats(s.version) }));
@@ -94,10 +103,12 @@ async function main(): Promise<void> {
       '| plugin | ADD p50 ms | ADD p99 ms | DEL p50 ms | DEL p99 ms | start-up (VERSION) p50 ms |',
       '|---|---|---|---|---|---|',
       ...rows.map((r) => `| ${r.label} | ${f(r.add.p50)} | ${f(r.add.p99)} | ${f(r.del.p50)} | ${f(r.del.p99)} | ${f(r.version.p50)} |`),
+      `| \`node -e 0\` (Node start-up floor) | | | | | ${f(percentile(nodeFloor, 50))} |`,
       `| **ratio cnikit / reference** | **${(me.add.p50 / ref.add.p50).toFixed(2)}×** | ${(me.add.p99 / ref.add.p99).toFixed(2)}× | ${(me.del.p50 / ref.del.p50).toFixed(2)}× | ${(me.del.p99 / ref.del.p99).toFixed(2)}× | ${(me.version.p50 / ref.version.p50).toFixed(2)}× |`,
     ];
     const text = [
-      `${PODS} pods, sequential, interleaved cnikit/reference per pod; each call is \`nsenter --net=<node ns> <plugin>\` (the nsenter exec is in both).`,
+      `${PODS} pods, sequential, interleaved cnikit/reference per pod (with one VERSION call of each and one \`node -e 0\` per pod, so all columns share the same conditions);`,
+      'each call is `nsenter --net=<node ns> <plugin>` (the nsenter exec is in both). The machine is shared; ratios matter more than absolute figures.',
       `Reference: Debian containernetworking-plugins \`bridge\` + \`host-local\` (${REFERENCE_DIR}), same MTU, hairpin, gateway and routes.`,
       'Target: ADD p50 within 1.5× of the reference.',
       '',
