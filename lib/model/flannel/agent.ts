@@ -14,6 +14,8 @@ export const FLANNEL_AGENT = {
   cniConfSourcePath: '/etc/cnikit-flannel/cni-conf.json',
   /** Host directory the agent writes its state into (shared with the CNI plugin). */
   runDir: '/run/cnikit-flannel',
+  /** State kept across agent restarts (the VXLAN device's MAC), on the host like the subnet file. */
+  stateDir: '/run/cnikit-flannel',
   /** The agent writes the node's lease here; the CNI plugin reads it (flannel's subnet.env format). */
   subnetFile: '/run/cnikit-flannel/subnet.env',
   /** Where the etcd client certificate Secret is mounted (outside configDir: a ConfigMap volume is read-only, so nothing can be mounted inside it) (`ca.crt`, `tls.crt`, `tls.key`). */
@@ -44,6 +46,7 @@ export function flannelAgentArgs(network: ResolvedFlannelNetwork): string[] {
   const args = [
     `--net-config-path=${FLANNEL_AGENT.netConfPath}`,
     `--subnet-file=${FLANNEL_AGENT.subnetFile}`,
+    `--state-dir=${FLANNEL_AGENT.stateDir}`,
     `--healthz-port=${FLANNEL_AGENT.healthPort}`,
   ];
   if (network.masquerade) args.push('--ip-masq');

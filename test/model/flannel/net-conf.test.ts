@@ -42,7 +42,7 @@ describe('flannelAgentArgs', () => {
   test('Kubernetes API mode with masquerade', () => {
     expect(flannelAgentArgs(resolveFlannelNetwork())).toEqual([
       '--net-config-path=/etc/cnikit-flannel/net-conf.json', '--subnet-file=/run/cnikit-flannel/subnet.env',
-      '--healthz-port=8081', '--ip-masq', '--kube-subnet-mgr',
+      '--state-dir=/run/cnikit-flannel', '--healthz-port=8081', '--ip-masq', '--kube-subnet-mgr',
     ]);
   });
 
@@ -52,7 +52,7 @@ describe('flannelAgentArgs', () => {
       datastore: FlannelDatastore.etcd({ endpoints: ['https://10.0.0.10:2379', 'https://10.0.0.11:2379'], keyPrefix: '/cnikit/network', tlsSecretName: 'etcd-client' }),
     });
     expect(flannelAgentArgs(network)).toEqual([
-      '--net-config-path=/etc/cnikit-flannel/net-conf.json', '--subnet-file=/run/cnikit-flannel/subnet.env', '--healthz-port=8081',
+      '--net-config-path=/etc/cnikit-flannel/net-conf.json', '--subnet-file=/run/cnikit-flannel/subnet.env', '--state-dir=/run/cnikit-flannel', '--healthz-port=8081',
       '--etcd-endpoints=https://10.0.0.10:2379,https://10.0.0.11:2379', '--etcd-prefix=/cnikit/network',
       '--etcd-cafile=/etc/cnikit/etcd-tls/ca.crt', '--etcd-certfile=/etc/cnikit/etcd-tls/tls.crt',
       '--etcd-keyfile=/etc/cnikit/etcd-tls/tls.key', '--iface-regex=^eth[0-9]+$', '--iface-regex=^ens',
