@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
-import { CalicoNetworkSpec, ResolvedCalicoNetwork, resolveCalicoNetwork } from '../../model/calico/network';
+import { CALICO_NETWORK_SPEC_KEYS, CalicoNetworkSpec, ResolvedCalicoNetwork, resolveCalicoNetwork } from '../../model/calico/network';
+import { checkKnownKeys } from '../../model/checks';
 import { KitImage, imageReference } from '../../model/images';
 import { kitLabels } from '../common/labels';
 import { PrivilegedNamespace } from '../common/privileged-namespace';
@@ -43,6 +44,8 @@ export interface CalicoNetworkProps extends CalicoNetworkSpec {
   readonly installCrds?: boolean;
 }
 
+const DEPLOYMENT_KEYS: readonly (keyof CalicoNetworkProps)[] = ['namespace', 'imageRegistry', 'imageVersion', 'imageDigests', 'installCrds'];
+
 /**
  * A complete Calico-style pod network: CRDs, one least-privilege identity per component (agent,
  * CNI plugin, controllers, Typha), the `calico-config` ConfigMap with the conflist, the node agent
@@ -61,14 +64,16 @@ export class CalicoNetwork extends Construct {
 
   constructor(scope: Construct, id: string, props: CalicoNetworkProps = {}) {
     super(scope, id);
-    this.network = resolveCalicoNetwork(props);
+    checkKnownKeys('calico', props, [...CALICO_NETWORK_SPEC_KEYS, ...DEPLOYMENT_KEYS], 'CalicoNetwork');
+    const { namespace: namespaceProp, imageRegistry, imageVersion, imageDigests, installCrds, ...spec } = props;
+    this.network = resolveCalicoNetwork(spec);
     const n = this.network;
-    this.namespace = props.namespace ?? 'kube-system';
+    this.namespace = namespaceProp ?? 'kube-system';
     const namespace = this.namespace;
-    const images = { registry: props.imageRegistry, version: props.imageVersion, digests: props.imageDigests };
+    const images = { registry: imageRegistry, version: imageVersion, digests: imageDigests };
     const image = (kit: KitImage) => imageReference(kit, images, 'calico.images');
 
-    if (props.installCrds ?? true) this.crds = new CalicoCrds(this, 'Crds');
+    if (installCrds ?? true) this.crds = new CalicoCrds(this, 'Crds');
     if (namespace !== 'kube-system') {
       new PrivilegedNamespace(this, 'Namespace', { name: namespace, labels: kitLabels(CALICO_STACK_NAME) });
     }

@@ -27,6 +27,7 @@ export class CalicoConfig extends Construct {
         calico_backend: n.networkingBackend,
         veth_mtu: String(n.podMtu),
         ip_autodetection_method: n.ipAutodetection,
+        ip6_autodetection_method: n.ipv6Autodetection,
         route_reflector_selector: n.bgp.routeReflector?.selector.toString() ?? '',
         route_reflector_cluster_id: n.bgp.routeReflector?.clusterId ?? '',
         cni_network_config: `${JSON.stringify(calicoCniConfList(n), null, 2)}\n`,

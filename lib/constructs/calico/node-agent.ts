@@ -107,6 +107,7 @@ export class CalicoNodeAgent extends Construct {
         IP: kplus.EnvValue.fromValue(n.families.includes(4) ? 'autodetect' : 'none'),
         IP6: kplus.EnvValue.fromValue(n.families.includes(6) ? 'autodetect' : 'none'),
         IP_AUTODETECTION_METHOD: fromConfig('ip_autodetection_method'),
+        IP6_AUTODETECTION_METHOD: fromConfig('ip6_autodetection_method'),
         // Pools, BGP and Felix settings are declared as custom resources by this stack.
         NO_DEFAULT_POOLS: kplus.EnvValue.fromValue('true'),
         FELIX_TYPHAK8SSERVICENAME: fromConfig('typha_service_name'),

@@ -1,4 +1,5 @@
 import { isIpAddress } from '../cidr';
+import { checkKnownKeys } from '../checks';
 import { ValidationError } from '../errors';
 import { checkObjectName, toSelector } from './pool';
 import { Selector } from './selector';
@@ -73,7 +74,13 @@ export function isPeerAddress(text: string): boolean {
   return v4 !== null && isIpAddress(v4[1], 4) && Number(v4[2]) >= 1 && Number(v4[2]) <= 65535;
 }
 
+const PEER_KEYS: Record<keyof BgpPeerSpec, true> = {
+  name: true, peerIp: true, peerSelector: true, asNumber: true, node: true, nodeSelector: true, passwordSecretName: true,
+  passwordSecretKey: true, nextHopMode: true, maxRestartTimeSeconds: true, filters: true,
+};
+
 export function resolvePeer(spec: BgpPeerSpec, field: string): ResolvedBgpPeer {
+  checkKnownKeys(field, spec, Object.keys(PEER_KEYS), 'a BGP peer');
   const name = checkObjectName(`${field}.name`, spec.name);
   if ((spec.peerIp === undefined) === (spec.peerSelector === undefined)) {
     throw new ValidationError(`${field}.peerIp`, spec.peerIp,

@@ -1,4 +1,5 @@
 import { Cidr, IpFamily } from '../cidr';
+import { checkKnownKeys } from '../checks';
 import { ValidationError } from '../errors';
 import { IpAutodetection } from './autodetection';
 import { BgpPeerSpec, DEFAULT_AS_NUMBER, NextHopMode, ResolvedBgpPeer, checkAsNumber, resolvePeer } from './bgp';
@@ -80,8 +81,10 @@ export interface CalicoNetworkSpec {
   /** Route-reflector cluster ID (a dotted quad). @default "244.0.0.1" */
   readonly bgpRouteReflectorClusterId?: string;
 
-  /** How nodes find their own address. @default IpAutodetection.firstFound() */
+  /** How nodes find their own IPv4 address. @default IpAutodetection.firstFound() */
   readonly ipAutodetection?: IpAutodetection;
+  /** How nodes find their own IPv6 address (IPv6 pools only). @default IpAutodetection.firstFound() */
+  readonly ipv6Autodetection?: IpAutodetection;
   /** Pod MTU. @default Mtu.auto() */
   readonly mtu?: Mtu;
 
@@ -152,6 +155,7 @@ export interface ResolvedCalicoNetwork {
   readonly bgp: ResolvedBgp;
   readonly felix: ResolvedFelix;
   readonly ipAutodetection: string;
+  readonly ipv6Autodetection: string;
   /** The largest encapsulation in use, which sets the MTU overhead. */
   readonly encapsulation: Encapsulation;
   /** Pod MTU; 0 = detected on each node. */
@@ -170,6 +174,19 @@ export const DEFAULT_POOL: IpPoolSpec = {
 };
 
 const F = 'calico';
+
+const SPEC_KEYS: Record<keyof CalicoNetworkSpec, true> = {
+  pools: true, serviceNetwork: true, serviceNetworkV6: true, nodeCount: true, typha: true, typhaNodeThreshold: true, typhaReplicas: true,
+  bgpEnabled: true, bgpAsNumber: true, bgpNodeMesh: true, bgpListenPort: true, bgpLogSeverity: true, bgpServiceClusterIps: true,
+  bgpServiceExternalIps: true, bgpServiceLoadBalancerIps: true, bgpPeers: true, bgpRouteReflectorSelector: true,
+  bgpRouteReflectorClusterId: true, ipAutodetection: true, ipv6Autodetection: true, mtu: true, felixDefaultEndpointToHostAction: true,
+  felixLogSeverity: true, felixHealthPort: true, felixPrometheusMetricsEnabled: true, felixPrometheusMetricsPort: true,
+  felixVxlanPort: true, felixVxlanVni: true, felixRouteRefreshIntervalSeconds: true, felixPolicyRefreshIntervalSeconds: true,
+  ipamStrictAffinity: true, ipamMaxBlocksPerHost: true,
+};
+
+/** Every field of CalicoNetworkSpec (kept complete by the compiler). */
+export const CALICO_NETWORK_SPEC_KEYS = Object.keys(SPEC_KEYS) as readonly (keyof CalicoNetworkSpec)[];
 
 function checkInt(field: string, value: number, min: number, max: number, what = 'an integer'): number {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -190,6 +207,7 @@ function cidrs(field: string, list: readonly string[] | undefined): Cidr[] {
 
 /** Applies every default, validates the whole network and computes the derived values. */
 export function resolveCalicoNetwork(spec: CalicoNetworkSpec = {}): ResolvedCalicoNetwork {
+  checkKnownKeys(F, spec, CALICO_NETWORK_SPEC_KEYS, 'the Calico-style network');
   const serviceNetworks = [Cidr.parse(spec.serviceNetwork ?? '10.96.0.0/12', `${F}.serviceNetwork`, 4)];
   if (spec.serviceNetworkV6 !== undefined) serviceNetworks.push(Cidr.parse(spec.serviceNetworkV6, `${F}.serviceNetworkV6`, 6));
   const pools = resolvePools(spec.pools ?? [DEFAULT_POOL], `${F}.pools`, serviceNetworks);
@@ -307,6 +325,7 @@ export function resolveCalicoNetwork(spec: CalicoNetworkSpec = {}): ResolvedCali
     bgp,
     felix,
     ipAutodetection: (spec.ipAutodetection ?? IpAutodetection.firstFound()).toString(),
+    ipv6Autodetection: (spec.ipv6Autodetection ?? IpAutodetection.firstFound()).toString(),
     encapsulation,
     podMtu,
     networkingBackend: bgpEnabled ? 'bird' : 'vxlan',

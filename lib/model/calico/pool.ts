@@ -1,4 +1,5 @@
 import { Cidr, IpFamily } from '../cidr';
+import { checkKnownKeys } from '../checks';
 import { ValidationError } from '../errors';
 import { Selector } from './selector';
 import { parseSelector } from './selector-parser';
@@ -68,6 +69,11 @@ export interface ResolvedIpPool {
   readonly allowedUses: readonly PoolUse[];
 }
 
+const POOL_KEYS: Record<keyof IpPoolSpec, true> = {
+  name: true, cidr: true, blockSize: true, ipipMode: true, vxlanMode: true, natOutgoing: true,
+  nodeSelector: true, disabled: true, disableBgpExport: true, allowedUses: true,
+};
+
 export const BLOCK_SIZE = {
   4: { min: 20, max: 32, default: 26 },
   6: { min: 116, max: 128, default: 122 },
@@ -98,6 +104,7 @@ function checkEnum<T extends string>(field: string, value: T | undefined, values
 
 /** Applies defaults to one pool and validates it on its own. */
 export function resolvePool(spec: IpPoolSpec, field: string): ResolvedIpPool {
+  checkKnownKeys(field, spec, Object.keys(POOL_KEYS), 'an IP pool');
   const name = checkObjectName(`${field}.name`, spec.name);
   const cidr = Cidr.parse(spec.cidr, `${field}.cidr`);
   const family = cidr.family;

@@ -217,3 +217,18 @@ describe('bad input fails at construction', () => {
     expect(() => new CalicoNetwork(Testing.chart(), 'calico', props)).toThrow(message);
   });
 });
+
+test('fails on an unknown prop', () => {
+  expect(() => new CalicoNetwork(Testing.chart(), 'calico', { namespaces: 'x' } as CalicoNetworkProps))
+    .toThrow('calico.namespaces: "namespaces" is not valid; expected an option of CalicoNetwork: pools,');
+});
+
+test('dual-stack: IPv6 autodetection and assignment', () => {
+  const objects = stack({ pools: [{ name: 'v4', cidr: '10.244.0.0/16' }, { name: 'v6', cidr: 'fd00:10:244::/48' }], serviceNetworkV6: 'fd00:10:96::/112' });
+  const data = at<Record<string, string>>(find(objects, 'ConfigMap', 'calico-config'), 'data');
+  expect(data.ip6_autodetection_method).toBe('first-found');
+  expect(JSON.parse(data.cni_network_config).plugins[0].ipam).toMatchObject({ assign_ipv4: 'true', assign_ipv6: 'true' });
+  const env = at<{ name: string; value?: string }[]>(container(find(objects, 'DaemonSet', 'calico-node'), 'calico-node'), 'env');
+  expect(env.find((e) => e.name === 'IP6')?.value).toBe('autodetect');
+  expect(at(find(objects, 'FelixConfiguration', 'default'), 'spec', 'ipv6Support')).toBe(true);
+});

@@ -170,3 +170,13 @@ describe('helpers', () => {
     expect(blockName(Cidr.parse('100.80.6.0/26', 'b'))).toBe('100-80-6-0-26');
   });
 });
+
+describe('unknown fields (JavaScript callers, object spreads) are errors, not silently ignored', () => {
+  test.each<[object, string]>([
+    [{ bgpASNumber: 65000 }, 'calico.bgpASNumber: "bgpASNumber" is not valid; expected an option of the Calico-style network: pools, '],
+    [{ pools: [{ name: 'a', cidr: '10.244.0.0/16', ipipmode: 'Always' }] }, 'calico.pools[0].ipipmode: "ipipmode" is not valid; expected an option of an IP pool: name, cidr'],
+    [{ bgpPeers: [{ name: 'p', peerIp: '10.0.0.1', asNumber: 1, password: 'x' }] }, 'calico.bgpPeers[0].password: "password" is not valid; expected an option of a BGP peer'],
+  ])('%#', (spec, message) => {
+    expect(failure(spec as CalicoNetworkSpec)).toContain(message);
+  });
+});
