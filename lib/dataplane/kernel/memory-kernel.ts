@@ -232,9 +232,12 @@ export class MemoryKernel implements Kernel {
         ns.routes.set(routeKey(r), { ...op.route, dst: r.dst });
         return undefined;
       }
-      case 'route.del':
-        ns.routes.delete(routeKey(op.route));
+      case 'route.del': {
+        // like the kernel, a delete naming a protocol only matches a route of that protocol
+        const existing = ns.routes.get(routeKey(op.route));
+        if (existing && normalizeRoute(existing).protocol === normalizeRoute(op.route).protocol) ns.routes.delete(routeKey(op.route));
         return undefined;
+      }
       case 'neigh.replace':
         if (!ns.links.has(op.neighbour.dev)) return `Cannot find device "${op.neighbour.dev}"`;
         ns.neighbours.set(`${op.neighbour.dev}|${op.neighbour.address}`, { ...op.neighbour });

@@ -44,6 +44,8 @@ describe('MemoryKernel (the twin)', () => {
     const routes = await host.routes();
     expect(routes).toHaveLength(1);
     expect(routesEqual(routes[0], { dst: '10.2.0.0/24', via: '10.2.0.0', dev: 'cni.1', onlink: true, protocol: 201 })).toBe(true);
+    await net.kernel({ everything: true }).apply([{ op: 'route.del', route: { dst: '10.2.0.0/24', protocol: 3 } }]);
+    expect(await host.routes()).toHaveLength(1);
     await host.apply([{ op: 'route.del', route: { dst: '10.2.0.0/24', protocol: 201 } }, { op: 'route.del', route: { dst: '10.2.0.0/24', protocol: 201 } }]);
     expect(await host.routes()).toEqual([]);
   });
