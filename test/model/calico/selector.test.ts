@@ -120,3 +120,45 @@ describe('matches() follows Calico semantics', () => {
     expect(parseSelector(text).matches(labels)).toBe(expected);
   });
 });
+
+describe('round trip over generated selectors', () => {
+  // A small deterministic PRNG (mulberry32) so failures reproduce.
+  function rng(seed: number): () => number {
+    let a = seed;
+    return () => {
+      a = (a + 0x6d2b79f5) | 0;
+      let t = Math.imul(a ^ (a >>> 15), 1 | a);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const keys = ['app', 'tier', 'projectcalico.org/namespace', 'a-b_c.d', 'in', 'has', 'all'];
+  const values = ['web', '', 'it\'s', 'say "hi"', 'a b', '&&', '||', ')', '{x}'];
+
+  function generate(next: () => number, depth: number): Selector {
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)];
+    const leafOnly = depth <= 0;
+    switch (Math.floor(next() * (leafOnly ? 6 : 9))) {
+      case 0: return S.all();
+      case 1: return S.has(pick(keys));
+      case 2: return S.label(pick(keys))[pick(['eq', 'notEq', 'contains', 'startsWith', 'endsWith'] as const)](pick(values));
+      case 3: return S.label(pick(keys)).in(values.slice(0, Math.floor(next() * 4)));
+      case 4: return S.label(pick(keys)).notIn(values.slice(2, 2 + Math.floor(next() * 4)));
+      case 5: return S.global();
+      case 6: return S.not(generate(next, depth - 1));
+      case 7: return S.and(generate(next, depth - 1), generate(next, depth - 1), generate(next, depth - 1));
+      default: return S.or(generate(next, depth - 1), generate(next, depth - 1));
+    }
+  }
+
+  test('300 random selectors: build → render → parse → equal, and evaluation agrees', () => {
+    const next = rng(20261121);
+    const labelSets = [{}, { app: 'web' }, { tier: 'it\'s', 'a-b_c.d': 'a b' }, { in: '&&', has: '', all: '{x}' }];
+    for (let i = 0; i < 300; i++) {
+      const built = generate(next, 4);
+      const parsed = parseSelector(built.toString());
+      expect(parsed.node).toEqual(built.node);
+      for (const labels of labelSets) expect(parsed.matches(labels)).toBe(built.matches(labels));
+    }
+  });
+});
