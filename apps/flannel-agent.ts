@@ -2,34 +2,38 @@
 // agent; SIGTERM/SIGINT stop it and leave every route in place.
 import * as fs from 'fs';
 import { LinuxKernel } from '../lib/dataplane/kernel';
-import { EtcdStore } from '../lib/dataplane/datastore/etcd';
-import { KubeClient, inClusterConnection } from '../lib/dataplane/datastore/kube/client';
-import { EtcdLeaseManager } from '../lib/dataplane/flannel/lease-etcd';
-import { KubeLeaseManager } from '../lib/dataplane/flannel/lease-kube';
 import { LeaseManager } from '../lib/dataplane/flannel/lease';
 import { parseNetConfig } from '../lib/dataplane/flannel/net-config';
 import { readSubnetEnv } from '../lib/dataplane/flannel/subnet-env';
 import { AGENT_USAGE, AgentConfig, parseAgentConfig } from '../lib/dataplane/flannel/agent-config';
 import { FLANNEL_OWNERSHIP, FlannelAgent } from '../lib/dataplane/flannel/agent';
 import { jsonLogger, Logger } from '../lib/dataplane/flannel/agent-log';
-import { connectionFromKubeconfig } from '../lib/dataplane/flannel/agent-kubeconfig';
 
 const VERSION = 'cnikit-flannel-agent 0.1.0';
 
-async function leaseManager(config: AgentConfig, log: Logger): Promise<LeaseManager> {
+// The datastore clients are loaded only for the mode in use: etcd3's gRPC stack costs ~23 MiB
+// and reads its .proto files when loaded, which --version and Kubernetes mode must not depend on.
+async function leaseManager(config: AgentConfig, log: Logger): Promise<{ leases: LeaseManager; nodePublicIp?: () => Promise<string | undefined> }> {
   if (config.datastore.kind === 'etcd') {
+    const { EtcdStore } = await import('../lib/dataplane/datastore/etcd');
+    const { EtcdLeaseManager } = await import('../lib/dataplane/flannel/lease-etcd');
     const ds = config.datastore;
     const read = (file?: string) => (file ? fs.readFileSync(file) : undefined);
     const store = EtcdStore.connect({ endpoints: ds.endpoints, tls: ds.caFile ? { ca: read(ds.caFile), cert: read(ds.certFile), key: read(ds.keyFile) } : undefined });
     const previous = await readSubnetEnv(config.subnetFile).catch(() => undefined);
-    return new EtcdLeaseManager({
-      store,
-      prefix: ds.prefix,
-      renewMarginSeconds: config.renewMarginMinutes * 60,
-      previous: previous ? { subnet: previous.subnet, ipv6Subnet: previous.ipv6Subnet } : undefined,
-      log: (message) => log.info(message),
-    });
+    return {
+      leases: new EtcdLeaseManager({
+        store,
+        prefix: ds.prefix,
+        renewMarginSeconds: config.renewMarginMinutes * 60,
+        previous: previous ? { subnet: previous.subnet, ipv6Subnet: previous.ipv6Subnet } : undefined,
+        log: (message) => log.info(message),
+      }),
+    };
   }
+  const { KubeClient, inClusterConnection } = await import('../lib/dataplane/datastore/kube/client');
+  const { KubeLeaseManager } = await import('../lib/dataplane/flannel/lease-kube');
+  const { connectionFromKubeconfig } = await import('../lib/dataplane/flannel/agent-kubeconfig');
   if (!config.nodeName) throw new Error('--node-name: (unset) is not valid; expected this node\'s name (or env NODE_NAME) in Kubernetes mode');
   const netConfig = parseNetConfig(fs.readFileSync(config.netConfigPath, 'utf8'), config.netConfigPath);
   const connection = config.datastore.apiUrl
@@ -37,12 +41,14 @@ async function leaseManager(config: AgentConfig, log: Logger): Promise<LeaseMana
     : config.datastore.kubeconfig
       ? connectionFromKubeconfig(config.datastore.kubeconfig)
       : inClusterConnection();
-  return new KubeLeaseManager({
+  const leases = new KubeLeaseManager({
     client: new KubeClient(connection),
     nodeName: config.nodeName,
     netConfig,
     annotationPrefix: config.datastore.annotationPrefix,
   });
+  // flannel: the admin-set node-public-ip annotation wins over interface addresses.
+  return { leases, nodePublicIp: async () => (await leases.nodePublicIps()).publicIp };
 }
 
 async function main(): Promise<void> {
@@ -56,11 +62,10 @@ async function main(): Promise<void> {
     return;
   }
   const log = jsonLogger(config.logLevel);
-  const leases = await leaseManager(config, log);
+  const { leases, nodePublicIp } = await leaseManager(config, log);
   let selection = config.selection;
-  if (leases instanceof KubeLeaseManager && !selection.publicIp) {
-    // flannel: the admin-set node-public-ip annotation wins over interface addresses.
-    const { publicIp } = await leases.nodePublicIps();
+  if (nodePublicIp && !selection.publicIp) {
+    const publicIp = await nodePublicIp();
     if (publicIp) selection = { ...selection, publicIp };
   }
   const agent: FlannelAgent = new FlannelAgent({
