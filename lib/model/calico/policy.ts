@@ -1,4 +1,5 @@
 import { Cidr, IpFamily } from '../cidr';
+import { checkKnownKeys } from '../checks';
 import { ValidationError } from '../errors';
 import { checkObjectName, toSelector } from './pool';
 import { Selector } from './selector';
@@ -195,6 +196,21 @@ export interface ResolvedGlobalPolicy extends ResolvedPolicy {
   readonly applyOnForward: boolean;
 }
 
+const ENTITY_KEYS: Record<keyof EntityRuleSpec, true> = {
+  nets: true, notNets: true, selector: true, notSelector: true, namespaceSelector: true, ports: true, notPorts: true,
+  serviceAccountNames: true, serviceAccountSelector: true,
+};
+const RULE_KEYS: Record<keyof PolicyRuleSpec, true> = {
+  action: true, protocol: true, notProtocol: true, ipVersion: true, icmpType: true, icmpCode: true, notIcmpType: true,
+  notIcmpCode: true, source: true, destination: true,
+};
+const POLICY_KEYS: Record<keyof PolicySpec, true> = {
+  name: true, order: true, selector: true, serviceAccountSelector: true, types: true, ingress: true, egress: true,
+};
+const GLOBAL_POLICY_KEYS: Record<keyof GlobalNetworkPolicySpec, true> = {
+  ...POLICY_KEYS, namespaceSelector: true, doNotTrack: true, preDNAT: true, applyOnForward: true,
+};
+
 function selectorText(field: string, value: Selector | string | undefined): string | undefined {
   return value === undefined ? undefined : toSelector(field, value, Selector.all()).toString();
 }
@@ -214,6 +230,7 @@ function nets(field: string, list: readonly string[] | undefined, family: IpFami
 
 function resolveEntity(e: EntityRuleSpec | undefined, field: string, rule: PolicyRuleSpec): ResolvedEntityRule | undefined {
   if (e === undefined) return undefined;
+  checkKnownKeys(field, e, Object.keys(ENTITY_KEYS), 'a rule source or destination');
   const portsGiven = (e.ports?.length ?? 0) + (e.notPorts?.length ?? 0) > 0;
   if (portsGiven && !(rule.protocol?.hasPorts ?? false)) {
     throw new ValidationError(`${field}.ports`, (e.ports ?? e.notPorts ?? []).map((p) => p.value),
@@ -250,6 +267,7 @@ function icmpMatch(field: string, rule: PolicyRuleSpec, type: number | undefined
 }
 
 export function resolveRule(rule: PolicyRuleSpec, field: string): ResolvedRule {
+  checkKnownKeys(field, rule, Object.keys(RULE_KEYS), 'a policy rule');
   if (!Object.values(PolicyAction).includes(rule.action)) {
     throw new ValidationError(`${field}.action`, rule.action, `one of ${Object.values(PolicyAction).join(', ')}`);
   }
@@ -270,7 +288,8 @@ export function resolveRule(rule: PolicyRuleSpec, field: string): ResolvedRule {
   });
 }
 
-export function resolvePolicy(spec: PolicySpec, field: string): ResolvedPolicy {
+export function resolvePolicy(spec: PolicySpec, field: string, knownKeys: readonly string[] = Object.keys(POLICY_KEYS)): ResolvedPolicy {
+  checkKnownKeys(field, spec, knownKeys, 'a policy');
   const name = checkObjectName(`${field}.name`, spec.name);
   if (spec.order !== undefined && (!Number.isFinite(spec.order) || spec.order < 0)) {
     throw new ValidationError(`${field}.order`, spec.order, 'a number of at least 0');
@@ -300,11 +319,11 @@ export function resolvePolicy(spec: PolicySpec, field: string): ResolvedPolicy {
 }
 
 export function resolveNetworkPolicy(spec: NetworkPolicySpec, field = 'networkPolicy'): ResolvedPolicy & { readonly namespace: string } {
-  return { ...resolvePolicy(spec, field), namespace: checkObjectName(`${field}.namespace`, spec.namespace) };
+  return { ...resolvePolicy(spec, field, [...Object.keys(POLICY_KEYS), 'namespace']), namespace: checkObjectName(`${field}.namespace`, spec.namespace) };
 }
 
 export function resolveGlobalNetworkPolicy(spec: GlobalNetworkPolicySpec, field = 'globalNetworkPolicy'): ResolvedGlobalPolicy {
-  const base = resolvePolicy(spec, field);
+  const base = resolvePolicy(spec, field, Object.keys(GLOBAL_POLICY_KEYS));
   const doNotTrack = spec.doNotTrack ?? false;
   const preDNAT = spec.preDNAT ?? false;
   const applyOnForward = spec.applyOnForward ?? (doNotTrack || preDNAT);

@@ -184,3 +184,10 @@ describe('CalicoPolicySet', () => {
       .toThrow('policies.networkPolicies[1].name: "a" is not valid; expected a NetworkPolicy name not used twice in namespace x');
   });
 });
+
+test('unknown fields in policies and rules are errors', () => {
+  expect(() => new CalicoNetworkPolicy(Testing.chart(), 'P', { name: 'p', namespace: 'x', ingress: [{ action: PolicyAction.ALLOW, port: 80 } as never] }))
+    .toThrow('networkPolicy[p].ingress[0].port: "port" is not valid; expected an option of a policy rule: action, protocol');
+  expect(() => new CalicoGlobalNetworkPolicy(Testing.chart(), 'G', { name: 'g', namespace: 'x' } as never))
+    .toThrow('globalNetworkPolicy[g].namespace: "namespace" is not valid; expected an option of a policy');
+});

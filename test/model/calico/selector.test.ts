@@ -153,7 +153,7 @@ describe('round trip over generated selectors', () => {
 
   test('300 random selectors: build → render → parse → equal, and evaluation agrees', () => {
     const next = rng(20261121);
-    const labelSets = [{}, { app: 'web' }, { tier: 'it\'s', 'a-b_c.d': 'a b' }, { in: '&&', has: '', all: '{x}' }];
+    const labelSets: Record<string, string>[] = [{}, { app: 'web' }, { tier: 'it\'s', 'a-b_c.d': 'a b' }, { in: '&&', has: '', all: '{x}' }];
     for (let i = 0; i < 300; i++) {
       const built = generate(next, 4);
       const parsed = parseSelector(built.toString());
