@@ -232,3 +232,7 @@ test('dual-stack: IPv6 autodetection and assignment', () => {
   expect(env.find((e) => e.name === 'IP6')?.value).toBe('autodetect');
   expect(at(find(objects, 'FelixConfiguration', 'default'), 'spec', 'ipv6Support')).toBe(true);
 });
+
+test('snapshot of the default stack (CRDs aside: their schemas are pinned by test/crds)', () => {
+  expect(stack().filter((o) => o.kind !== 'CustomResourceDefinition')).toMatchSnapshot();
+});
