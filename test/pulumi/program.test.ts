@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { ENVIRONMENTS, Environment } from '../../apps/environments';
 import { readImageDigests } from '../../apps/image-digests';
 import { synthEnvironments } from '../../apps/synth';
@@ -24,6 +24,12 @@ function synthesizedYaml(environment: Environment): Doc[] {
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
+}
+
+/** The configuration a committed `Pulumi.<stack>.yaml` gives the program, as the CLI passes it (strings). */
+function stackFileConfig(stack: string): Record<string, string> {
+  const file = parse(fs.readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), 'utf8')) as { config?: Record<string, unknown> };
+  return Object.fromEntries(Object.entries(file.config ?? {}).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)]));
 }
 
 const identity = (o: { apiVersion?: unknown; kind?: unknown; metadata?: unknown }): string => {
@@ -55,10 +61,14 @@ describe.each(ENVIRONMENTS.map((env) => [env.name, env] as const))('the Pulumi p
   let run: ProgramRun;
   let docs: Doc[];
   beforeAll(async () => {
-    run = await runProgram(name, { 'cnikit:environment': name });
+    run = await runProgram(name, stackFileConfig(name));
     docs = synthesizedYaml(environment);
   });
   const children = (): Registration[] => run.registrations.filter((r) => r.custom && r.name.startsWith(`cnikit-${name}-`));
+
+  test(`the committed Pulumi.${name}.yaml selects the ${name} environment`, () => {
+    expect(stackFileConfig(name)['cnikit:environment']).toBe(name);
+  });
 
   test('runs under one component, with the default Kubernetes provider', () => {
     const components = run.registrations.filter((r) => !r.custom && r.type !== 'pulumi:pulumi:Stack');
@@ -125,6 +135,19 @@ describe.each(ENVIRONMENTS.map((env) => [env.name, env] as const))('the Pulumi p
     expect(outputs.images).toEqual([...new Set(images)].sort());
     expect((outputs.objects as string[]).length).toBe(docs.length);
   });
+});
+
+test('Pulumi.yaml runs the program in apps/pulumi with the project\'s TypeScript', () => {
+  const project = parse(fs.readFileSync(path.join(ROOT, 'Pulumi.yaml'), 'utf8')) as {
+    name: string;
+    main: string;
+    runtime: { name: string; options: { typescript: boolean } };
+    config: Record<string, unknown>;
+  };
+  expect(project).toMatchObject({ name: 'cnikit', runtime: { name: 'nodejs', options: { typescript: true } } });
+  expect(fs.existsSync(path.join(ROOT, project.main, 'index.ts'))).toBe(true);
+  // Pulumi makes every declared key without a default required: only the environment is declared.
+  expect(Object.keys(project.config)).toEqual(['environment']);
 });
 
 describe('the Pulumi program with stack overrides', () => {
