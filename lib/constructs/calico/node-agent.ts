@@ -6,7 +6,8 @@ import { ResolvedCalicoNetwork } from '../../model/calico/network';
 import { addCniInstaller, CNI_HOST_PATHS } from '../common/cni-installer';
 import { kitLabels, kitSelectorLabels } from '../common/labels';
 import {
-  downwardApiEnv, hostPathVolume, nodeAgentResources, nodeAgentSecurityContext, setPriorityClassName, setRollingUpdate,
+  downwardApiEnv, hostPathVolume, nodeAgentResources, nodeAgentSecurityContext, removeConstructPathLabel, setPriorityClassName,
+  setRollingUpdate,
 } from '../common/node-agent';
 import { CALICO_NAMES, CALICO_STACK_NAME, UPSTREAM_APP_LABEL } from './names';
 
@@ -144,6 +145,7 @@ export class CalicoNodeAgent extends Construct {
 
     setRollingUpdate(ds, 1);
     setPriorityClassName(ds, 'system-node-critical');
+    removeConstructPathLabel(ds);
     ApiObject.of(ds).addJsonPatch(JsonPatch.add('/spec/template/spec/nodeSelector', { 'kubernetes.io/os': 'linux' }));
   }
 }

@@ -17,11 +17,16 @@ export function clusterComponentSecurityContext(): kplus.ContainerSecurityContex
   };
 }
 
-/** Pod-template settings cdk8s-plus has no prop for: priority class and the Linux node selector. */
+/**
+ * Pod-template settings cdk8s-plus has no prop for: priority class and the Linux node selector; and
+ * without the `cdk8s.io/metadata.addr` label (it encodes the construct path, so moving the construct
+ * would relabel and restart the pods).
+ */
 export function setPodTemplateExtras(workload: kplus.Deployment, priorityClassName: string): void {
   ApiObject.of(workload).addJsonPatch(
     JsonPatch.add('/spec/template/spec/priorityClassName', priorityClassName),
     JsonPatch.add('/spec/template/spec/nodeSelector', { 'kubernetes.io/os': 'linux' }),
+    JsonPatch.remove('/spec/template/metadata/labels/cdk8s.io~1metadata.addr'),
   );
 }
 
