@@ -19,6 +19,8 @@ export interface FlannelAgentProps {
   readonly network: ResolvedFlannelNetwork;
   readonly serviceAccount: kplus.IServiceAccount;
   readonly configMap: kplus.IConfigMap;
+  /** A digest of the ConfigMap's content; changing it rolls the agents so they read the new configuration. */
+  readonly configHash: string;
   readonly agentImage: string;
   readonly installerImage: string;
   readonly cpuRequestMillis: number;
@@ -36,7 +38,14 @@ export class FlannelAgent extends Construct {
     super(scope, id);
     const ds = new kplus.DaemonSet(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels: props.labels },
-      podMetadata: { labels: { ...props.labels, ...props.selectorLabels } },
+      podMetadata: {
+        labels: { ...props.labels, ...props.selectorLabels },
+        annotations: {
+          'kubectl.kubernetes.io/default-container': 'agent',
+          // flanneld reads net-conf.json only at start; a changed ConfigMap must restart the agents.
+          'cnikit.io/config-hash': props.configHash,
+        },
+      },
       // Select by the stable labels only (the default adds a construct-path label).
       select: false,
       serviceAccount: props.serviceAccount,

@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { flannelCniConfList } from '../../model/flannel/cni-conf';
@@ -18,15 +19,19 @@ export class FlannelConfig extends Construct {
   public static readonly NET_CONF_KEY = 'net-conf.json';
 
   public readonly configMap: kplus.ConfigMap;
+  /** The first 16 hex digits of the SHA-256 of the ConfigMap's data. */
+  public readonly contentHash: string;
 
   constructor(scope: Construct, id: string, props: FlannelConfigProps) {
     super(scope, id);
+    const data = {
+      [FlannelConfig.CNI_CONF_KEY]: `${JSON.stringify(flannelCniConfList(), null, 2)}\n`,
+      [FlannelConfig.NET_CONF_KEY]: `${JSON.stringify(flannelNetConf(props.network), null, 2)}\n`,
+    };
+    this.contentHash = createHash('sha256').update(JSON.stringify(data)).digest('hex').slice(0, 16);
     this.configMap = new kplus.ConfigMap(this, 'Resource', {
       metadata: { name: props.name, namespace: props.namespace, labels: props.labels },
-      data: {
-        [FlannelConfig.CNI_CONF_KEY]: `${JSON.stringify(flannelCniConfList(), null, 2)}\n`,
-        [FlannelConfig.NET_CONF_KEY]: `${JSON.stringify(flannelNetConf(props.network), null, 2)}\n`,
-      },
+      data,
     });
   }
 }

@@ -120,6 +120,7 @@ export class FlannelNetwork extends Construct {
       network: this.network,
       serviceAccount: rbac.serviceAccount,
       configMap: config.configMap,
+      configHash: config.contentHash,
       agentImage,
       installerImage,
       cpuRequestMillis,

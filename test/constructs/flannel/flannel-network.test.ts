@@ -97,6 +97,16 @@ describe('FlannelNetwork', () => {
       expect(pod.automountServiceAccountToken).toBe(true);
     });
 
+    test('names the agent the default container and rolls the agents when the configuration changes', () => {
+      const annotations = ds.spec.template.metadata.annotations;
+      expect(annotations['kubectl.kubernetes.io/default-container']).toBe('agent');
+      expect(annotations['cnikit.io/config-hash']).toMatch(/^[0-9a-f]{16}$/);
+      const hash = (props: FlannelNetworkProps) => find(synth(props).objects, 'DaemonSet').spec.template.metadata.annotations['cnikit.io/config-hash'];
+      expect(hash({})).toBe(annotations['cnikit.io/config-hash']);
+      expect(hash({ subnetLength: 25 })).not.toBe(annotations['cnikit.io/config-hash']);
+      expect(hash({ agentCpuRequestMillis: 300 })).toBe(annotations['cnikit.io/config-hash']);
+    });
+
     test('rolls out one node at a time', () => {
       expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
       expect(find(synth({ maxUnavailable: 3 }).objects, 'DaemonSet').spec.updateStrategy.rollingUpdate.maxUnavailable).toBe(3);
