@@ -4,14 +4,14 @@
 import { parseArgs } from 'node:util';
 import { installCniPlugin } from '../lib/image/cni-install';
 import { HOST_RUNTIME_MANIFEST } from '../lib/image/host-runtime';
-import { IMAGE_ROOT } from '../lib/image/image-spec';
+import { BUNDLE_DIR } from '../lib/image/image-spec';
 import { KIT_VERSION } from '../lib/model/images';
 
 const usage = `usage: cni-install install --plugin=NAME... [--bin-dir=DIR] [--bundle=FILE] [--conf-source=FILE --conf-name=NAME [--conf-dir=DIR]]
        cni-install --version
   --plugin       an executable name for the plugin in the CNI binary directory (the conflist's "type"); repeatable
   --bin-dir      the host's CNI binary directory as mounted here (default /host/opt/cni/bin)
-  --bundle       the plugin bundle (default ${IMAGE_ROOT}/cni-plugin.js)
+  --bundle       the plugin bundle (default ${BUNDLE_DIR}/cni-plugin.js)
   --conf-source  a network configuration to install into --conf-dir (default /host/etc/cni/net.d) as --conf-name`;
 
 async function main(): Promise<void> {
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     options: {
       'bin-dir': { type: 'string', default: '/host/opt/cni/bin' },
       plugin: { type: 'string', multiple: true, default: [] },
-      bundle: { type: 'string', default: `${IMAGE_ROOT}/cni-plugin.js` },
+      bundle: { type: 'string', default: `${BUNDLE_DIR}/cni-plugin.js` },
       'conf-source': { type: 'string' },
       'conf-dir': { type: 'string', default: '/host/etc/cni/net.d' },
       'conf-name': { type: 'string' },

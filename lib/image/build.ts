@@ -1,10 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { toolsLayer, runtimeLayer, type BuiltLayer } from './base-layers';
 import { bundleExecutable } from './bundle';
 import { listTree, type ContentFile, type ImageContents } from './contents';
 import { FileTree } from './file-tree';
-import { DEFAULT_PATH, IMAGE_ROOT, type ImageSpec } from './image-spec';
+import { BUNDLE_DIR, COMMAND_DIR, DEFAULT_PATH, type ImageSpec } from './image-spec';
 import { buildLayer } from './layer';
 import { writeOciLayout } from './layout';
 import { HOST_RUNTIME_MANIFEST, hostRuntimeManifest } from './host-runtime';
@@ -92,7 +92,13 @@ async function appLayer(spec: ImageSpec, options: BuildOptions, runtimeFiles: re
   const bundled = [];
   for (const executable of spec.executables) {
     const bundle = await bundleExecutable(options.repoRoot, executable.entry);
-    tree.addFile(`${IMAGE_ROOT}/${executable.output}`, bundle.code, 0o755, { kind: 'bundle', name: executable.entry, version: options.version });
+    const origin = { kind: 'bundle', name: executable.entry, version: options.version } as const;
+    tree.addFile(`${BUNDLE_DIR}/${executable.output}`, bundle.code, 0o755, origin);
+    if (executable.command !== undefined) tree.addSymlink(`${COMMAND_DIR}/${executable.command}`, `${BUNDLE_DIR}/${executable.output}`, origin);
+    for (const asset of bundle.assets) {
+      const version = bundle.packages.find((p) => p.name === asset.package)?.version ?? 'unknown';
+      tree.addFile(`${posix.dirname(BUNDLE_DIR)}/${asset.path}`, asset.content, 0o644, { kind: 'npm', name: asset.package, version });
+    }
     bundled.push(...bundle.packages.map((p) => ({ kind: 'npm' as const, ...p })));
   }
   if (spec.installsRuntimeOnHost === true) {

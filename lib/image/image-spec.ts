@@ -2,8 +2,14 @@
 export interface ExecutableSpec {
   /** The TypeScript entrypoint, relative to the repository root (e.g. `apps/flannel-agent.ts`). */
   readonly entry: string;
-  /** File name of the bundle under `/opt/cnikit/`. */
+  /** File name of the bundle under `/opt/cnikit/bin/`. */
   readonly output: string;
+  /**
+   * The name the manifests run it by (`command: [name]`): a symlink in /usr/local/bin to the bundle,
+   * which starts with `#!/usr/bin/node`, so no shell is needed.
+   * @default none: run as `node /opt/cnikit/bin/<output>`
+   */
+  readonly command?: string;
 }
 
 /** What one image is made of and how it runs. */
@@ -48,4 +54,7 @@ export interface ImageSpec {
 }
 
 export const IMAGE_ROOT = '/opt/cnikit';
+/** Where bundles go; packages' run-time files go beside this directory (see RUNTIME_ASSETS). */
+export const BUNDLE_DIR = `${IMAGE_ROOT}/bin`;
+export const COMMAND_DIR = '/usr/local/bin';
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

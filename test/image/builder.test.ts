@@ -18,16 +18,16 @@ const FIXTURE: ImageSpec = {
   name: 'fixture',
   description: 'image builder test fixture',
   executables: [
-    { entry: 'test/image/fixtures/hello.ts', output: 'cni-plugin.js' },
+    { entry: 'test/image/fixtures/hello.ts', output: 'cni-plugin.js', command: 'hello' },
     { entry: 'apps/cni-install.ts', output: 'cni-install.js' },
   ],
   debianPackages: ['iproute2', 'nftables'],
   systemTools: ['ip', 'bridge', 'nft'],
   excludePackages: ['libcap2-bin', 'libdb5.3', 'libtirpc3', 'libselinux1'],
   installsRuntimeOnHost: true,
-  entrypoint: ['/usr/bin/node', '/opt/cnikit/cni-install.js'],
+  entrypoint: ['/usr/bin/node', '/opt/cnikit/bin/cni-install.js'],
   user: '65532:65532',
-  smokeTest: { argv: ['/usr/bin/node', '/opt/cnikit/cni-plugin.js', '--version'] },
+  smokeTest: { argv: ['/usr/bin/node', '/opt/cnikit/bin/cni-plugin.js', '--version'] },
 };
 
 describe('image builder (fixture image)', () => {
@@ -76,6 +76,8 @@ describe('image builder (fixture image)', () => {
     const hello = runInChroot(rootfs, FIXTURE.smokeTest.argv);
     expect(hello).toMatchObject({ status: 0, stderr: '' });
     expect(hello.stdout).toBe('hello-fixture 10.244.0.0/16 node v20.20.2\n');
+    // By its command name on PATH, as a manifest's `command:` runs it: symlink, shebang, no shell.
+    expect(runInChroot(rootfs, ['hello', '--version'])).toEqual({ status: 0, stdout: hello.stdout, stderr: '' });
     expect(runInChroot(rootfs, ['ip', '-V']).stdout).toMatch(/^ip utility, iproute2-/);
     expect(runInChroot(rootfs, ['bridge', '-V']).status).toBe(0);
     expect(runInChroot(rootfs, ['nft', '--version']).stdout).toMatch(/^nftables v1\./);
@@ -105,7 +107,7 @@ describe('image builder (fixture image)', () => {
     const hostConf = join(rootfs, 'host/etc/cni/net.d');
     mkdirSync(hostBin, { recursive: true });
     writeFileSync(join(rootfs, 'tmp/conflist.json'), '{"cniVersion":"1.0.0","name":"test","plugins":[{"type":"cnikit-test"}]}\n');
-    const args = ['/usr/bin/node', '/opt/cnikit/cni-install.js', 'install', '--bin-dir=/host/opt/cni/bin', '--conf-dir=/host/etc/cni/net.d', '--plugin=cnikit-test', '--plugin=cnikit-other', '--conf-source=/tmp/conflist.json', '--conf-name=10-test.conflist'];
+    const args = ['/usr/bin/node', '/opt/cnikit/bin/cni-install.js', 'install', '--bin-dir=/host/opt/cni/bin', '--conf-dir=/host/etc/cni/net.d', '--plugin=cnikit-test', '--plugin=cnikit-other', '--conf-source=/tmp/conflist.json', '--conf-name=10-test.conflist'];
     const install = runInChroot(rootfs, args);
     expect(install).toMatchObject({ status: 0, stderr: '' });
     expect(install.stdout).toMatch(/new payload/);
@@ -123,7 +125,7 @@ describe('image builder (fixture image)', () => {
   });
 
   it('rejects an install without a plugin name, naming the flag', () => {
-    const result = runInChroot(rootfs, ['/usr/bin/node', '/opt/cnikit/cni-install.js', 'install']);
+    const result = runInChroot(rootfs, ['/usr/bin/node', '/opt/cnikit/bin/cni-install.js', 'install']);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/^cni-install: --plugin is missing/);
   });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultCacheDir } from '../../lib/image/cache';
 import type { BuildOptions } from '../../lib/image/build';
+import { DEFAULT_PATH } from '../../lib/image/image-spec';
 
 export const REPO_ROOT = join(__dirname, '..', '..');
 
@@ -50,8 +51,8 @@ export function umociUnpack(layoutDir: string, tag: string, bundleDir: string): 
   return join(bundleDir, 'rootfs');
 }
 
-/** Runs a program of the unpacked image inside it, with nothing of the caller's environment. */
+/** Runs a program of the unpacked image inside it, with the image's PATH and nothing of the caller's environment. */
 export function runInChroot(rootfs: string, argv: readonly string[], env: Readonly<Record<string, string>> = {}, stdin = ''): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync('chroot', [rootfs, ...argv], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...env }, input: stdin, encoding: 'utf8' });
+  const result = spawnSync('chroot', [rootfs, ...argv], { env: { PATH: DEFAULT_PATH, ...env }, input: stdin, encoding: 'utf8' });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
