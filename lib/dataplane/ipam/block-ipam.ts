@@ -1,0 +1,353 @@
+import { Cidr, IpFamily } from '../../model/cidr';
+import { isRevisionConflict } from '../datastore/errors';
+import { KeyValue, KeyValueStore } from '../datastore/types';
+import {
+  BlockAffinitySpec, IpReservationSpec, IpPoolSpec, IpamBlockSpec, IpamConfig, IpamConfigSpec, IpamHandleSpec, Pool,
+  addressOrdinal, adjustHandle, affinityName, assignFromBlock, blockHost, blockName, emptyBlock, freeBlockCandidates, freeCount,
+  isEmptyBlock, releaseAddresses, releaseHandle, reservedTest, resolveIpamConfig, resolvePool, whollyReserved,
+} from './block-model';
+import { HostLock, InProcessLock } from './calico-host-lock';
+import { CALICO_KEYS, parseJson } from './calico-store';
+
+/** The request cannot be served: pools exhausted, block limit reached, no pool for the family. */
+export class IpamExhaustedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'IpamExhaustedError';
+  }
+}
+
+/** Too many compare-and-swap conflicts in a row (the datastore is very contended). */
+export class IpamConflictError extends Error {
+  constructor(what: string, attempts: number) {
+    super(`IPAM: gave up ${what} after ${attempts} compare-and-swap conflicts`);
+    this.name = 'IpamConflictError';
+  }
+}
+
+export interface AssignRequest {
+  readonly node: string;
+  /** `<network>.<containerID>` for pods, `vxlan-tunnel-addr-<node>` for tunnels. */
+  readonly handleId: string;
+  readonly family: IpFamily;
+  /** @default 1 */
+  readonly count?: number;
+  /** Stored with each allocation (node, pod, namespace, timestamp, type). @default { node } */
+  readonly attributes?: Readonly<Record<string, string>>;
+  /** Restrict to these pools (names or CIDRs). @default every enabled pool of the family */
+  readonly pools?: readonly string[];
+  /** Only pools whose allowedUses contain this. @default 'Workload' */
+  readonly use?: 'Workload' | 'Tunnel';
+}
+
+export interface BlockIpamOptions {
+  /** Compare-and-swap attempts per operation (Calico: 100). @default 100 */
+  readonly maxAttempts?: number;
+  /** @default Math.random */
+  readonly random?: () => number;
+  /** Serialises assignments on this host (see calico-host-lock.ts). @default one queue per BlockIpam */
+  readonly hostLock?: HostLock;
+}
+
+interface Snapshot {
+  readonly config: IpamConfig;
+  readonly pools: readonly Pool[];
+  readonly reservations: readonly IpReservationSpec[];
+}
+
+/**
+ * Calico's block IPAM (libcalico-go `ipam.go` AutoAssign / ReleaseByHandle) over a
+ * `KeyValueStore` holding Calico-shaped resources. Every write is a compare-and-swap; a lost race
+ * re-reads and retries with a small random back-off. Order of writes per assignment follows
+ * Calico: the handle is incremented first, then the block; so a crash in between leaves a handle
+ * that claims too much (harmless, released with it), never an allocation nobody can release.
+ */
+export class BlockIpam {
+  private readonly maxAttempts: number;
+  private readonly random: () => number;
+  private readonly hostLock: HostLock;
+
+  constructor(private readonly store: KeyValueStore, options: BlockIpamOptions = {}) {
+    this.maxAttempts = options.maxAttempts ?? 100;
+    this.random = options.random ?? Math.random;
+    this.hostLock = options.hostLock ?? new InProcessLock();
+  }
+
+  async pools(): Promise<Pool[]> {
+    const { items } = await this.store.list(CALICO_KEYS.pools);
+    return items.map((kv) => resolvePool(kv.key.slice(CALICO_KEYS.pools.length), parseJson<IpPoolSpec>(kv)));
+  }
+
+  async config(): Promise<IpamConfig> {
+    const kv = await this.store.get(CALICO_KEYS.config);
+    return resolveIpamConfig(kv ? parseJson<IpamConfigSpec>(kv) : undefined);
+  }
+
+  private async snapshot(): Promise<Snapshot> {
+    const [config, pools, reservations] = await Promise.all([
+      this.config(),
+      this.pools(),
+      this.store.list(CALICO_KEYS.reservations).then((r) => r.items.map((kv) => parseJson<IpReservationSpec>(kv))),
+    ]);
+    return { config, pools, reservations };
+  }
+
+  /** Assigns `count` addresses of one family to the handle; returns them (without prefix length). */
+  autoAssign(request: AssignRequest): Promise<string[]> {
+    return this.hostLock.run(() => this.assignUnlocked(request));
+  }
+
+  private async assignUnlocked(request: AssignRequest): Promise<string[]> {
+    const count = request.count ?? 1;
+    const snap = await this.snapshot();
+    const pools = snap.pools.filter((p) => p.cidr.family === request.family && !p.disabled
+      && p.allowedUses.includes(request.use ?? 'Workload')
+      && (!request.pools || request.pools.some((n) => n === p.name || n === p.cidr.toString())));
+    if (!pools.length) {
+      throw new IpamExhaustedError(`IPAM: no enabled IPv${request.family} pool${request.pools ? ` among ${request.pools.join(', ')}` : ''} to assign from`);
+    }
+    const reserved = reservedTest(snap.reservations);
+    const attributes = request.attributes ?? { node: request.node };
+    const inPools = (cidr: string) => pools.some((p) => p.cidr.contains(Cidr.parse(cidr, 'block.cidr')));
+    const assigned: string[] = [];
+
+    for (let attempt = 0; assigned.length < count; attempt++) {
+      if (attempt >= this.maxAttempts) throw new IpamConflictError(`assigning for ${request.handleId}`, attempt);
+      if (attempt > 0) await this.backoff(attempt);
+      const affinities = (await this.affinities(request.node)).filter((a) => inPools(a.spec.cidr));
+      // 1. The node's own blocks.
+      const outcome = await this.tryBlocks(
+        affinities.filter((a) => a.spec.state === 'confirmed').map((a) => a.spec.cidr), request, count - assigned.length, attributes, reserved,
+      );
+      assigned.push(...outcome.addresses);
+      if (outcome.conflict || assigned.length >= count) continue;
+      // 2. A new block for the node.
+      if (snap.config.autoAllocateBlocks) {
+        if (affinities.length >= snap.config.maxBlocksPerHost) {
+          throw new IpamExhaustedError(`IPAM: cannot allocate new block due to per host block limit (${snap.config.maxBlocksPerHost} blocks on node ${request.node})`);
+        }
+        const claimed = await this.claimBlock(request.node, pools, snap);
+        if (claimed !== 'none') continue;
+      }
+      // 3. Borrow from other nodes' blocks.
+      if (snap.config.strictAffinity) {
+        throw new IpamExhaustedError(`IPAM: no free block left in ${pools.map((p) => p.cidr.toString()).join(', ')} for node ${request.node} and strictAffinity forbids borrowing`);
+      }
+      const blocks = (await this.store.list(CALICO_KEYS.blocks)).items
+        .map((kv) => parseJson<IpamBlockSpec>(kv))
+        .filter((b) => inPools(b.cidr) && blockHost(b) !== request.node && freeCount(b, reserved) > 0);
+      if (!blocks.length) {
+        throw new IpamExhaustedError(`IPAM: the IPv${request.family} pools ${pools.map((p) => p.cidr.toString()).join(', ')} have no free address left`);
+      }
+      const borrowed = await this.tryBlocks(shuffle(blocks.map((b) => b.cidr), this.random), request, count - assigned.length, attributes, reserved);
+      assigned.push(...borrowed.addresses);
+    }
+    return assigned;
+  }
+
+  /** Tries the blocks in order; stops at the first conflict so the caller re-reads. */
+  private async tryBlocks(
+    cidrs: readonly string[], request: AssignRequest, wanted: number, attributes: Readonly<Record<string, string>>,
+    reserved: (a: string) => boolean,
+  ): Promise<{ addresses: string[]; conflict: boolean }> {
+    const addresses: string[] = [];
+    for (const cidr of cidrs) {
+      if (addresses.length >= wanted) break;
+      const kv = await this.store.get(CALICO_KEYS.blocks + blockName(cidr));
+      if (!kv) continue;
+      const block = parseJson<IpamBlockSpec>(kv);
+      if (block.deleted) continue;
+      const result = assignFromBlock(block, wanted - addresses.length, request.handleId, attributes, reserved);
+      if (!result.addresses.length) continue;
+      await this.adjustHandle(request.handleId, cidr, result.addresses.length);
+      try {
+        await this.store.update(kv.key, JSON.stringify(result.block), kv.revision);
+      } catch (error) {
+        await this.adjustHandle(request.handleId, cidr, -result.addresses.length);
+        if (isRevisionConflict(error)) return { addresses, conflict: true };
+        throw error;
+      }
+      addresses.push(...result.addresses);
+    }
+    return { addresses, conflict: false };
+  }
+
+  /**
+   * Claims a free block for the node: affinity `pending` → block created (compare-and-swap on
+   * absence, so two nodes can never both create it) → affinity `confirmed`. Returns the CIDR,
+   * 'raced' when another node won the block (try again), or 'none' when no block is free.
+   */
+  private async claimBlock(node: string, pools: readonly Pool[], snap: Snapshot): Promise<string | 'raced' | 'none'> {
+    const taken = new Set((await this.store.list(CALICO_KEYS.blocks)).items.map((kv) => parseJson<IpamBlockSpec>(kv).cidr));
+    for (const pool of pools) {
+      for (const cidr of freeBlockCandidates(pool, taken, this.random)) {
+        if (whollyReserved(cidr, snap.reservations)) continue;
+        const text = cidr.toString();
+        const affinityKey = CALICO_KEYS.affinities + affinityName(node, text);
+        const pending: BlockAffinitySpec = { node, cidr: text, state: 'pending', deleted: 'false' };
+        let affinity: KeyValue;
+        try {
+          affinity = await this.store.create(affinityKey, JSON.stringify(pending));
+        } catch (error) {
+          if (isRevisionConflict(error)) return 'raced';
+          throw error;
+        }
+        try {
+          await this.store.create(CALICO_KEYS.blocks + blockName(text), JSON.stringify(emptyBlock(cidr, node, snap.config.strictAffinity)));
+        } catch (error) {
+          await this.store.delete(affinityKey, affinity.revision).catch(() => undefined);
+          if (isRevisionConflict(error)) return 'raced';
+          throw error;
+        }
+        await this.store.update(affinityKey, JSON.stringify({ ...pending, state: 'confirmed' }), affinity.revision);
+        return text;
+      }
+    }
+    return 'none';
+  }
+
+  /** The node's block affinities (any state). */
+  async affinities(node: string): Promise<{ key: string; revision: string; spec: BlockAffinitySpec }[]> {
+    const { items } = await this.store.list(CALICO_KEYS.affinities + node + '-');
+    return items.map((kv) => ({ key: kv.key, revision: kv.revision, spec: parseJson<BlockAffinitySpec>(kv) }))
+      .filter((a) => a.spec.node === node);
+  }
+
+  async blocks(): Promise<IpamBlockSpec[]> {
+    return (await this.store.list(CALICO_KEYS.blocks)).items.map((kv) => parseJson<IpamBlockSpec>(kv));
+  }
+
+  async handle(handleId: string): Promise<IpamHandleSpec | undefined> {
+    const kv = await this.store.get(CALICO_KEYS.handles + handleId);
+    return kv ? parseJson<IpamHandleSpec>(kv) : undefined;
+  }
+
+  /** The addresses held by a handle (read from its blocks). */
+  async addressesOf(handleId: string): Promise<string[]> {
+    const handle = await this.handle(handleId);
+    if (!handle) return [];
+    const out: string[] = [];
+    for (const cidr of Object.keys(handle.block)) {
+      const kv = await this.store.get(CALICO_KEYS.blocks + blockName(cidr));
+      if (!kv) continue;
+      const block = parseJson<IpamBlockSpec>(kv);
+      block.allocations.forEach((a, ordinal) => {
+        if (a !== null && block.attributes[a]?.handle_id === handleId) out.push(Cidr.parse(block.cidr, 'block.cidr').address(BigInt(ordinal)));
+      });
+    }
+    return out;
+  }
+
+  /** Releases everything the handle holds and deletes it; a missing handle is not an error. Returns the freed addresses. */
+  async releaseByHandle(handleId: string): Promise<string[]> {
+    const handle = await this.handle(handleId);
+    if (!handle) return [];
+    const released: string[] = [];
+    for (const cidr of Object.keys(handle.block)) {
+      released.push(...await this.updateBlock(cidr, (block) => releaseHandle(block, handleId)));
+    }
+    await this.store.delete(CALICO_KEYS.handles + handleId).catch(() => undefined);
+    return released;
+  }
+
+  /** Releases single addresses (GC); the handles they belonged to are decremented. */
+  async releaseAddresses(addresses: readonly string[]): Promise<string[]> {
+    const blocks = await this.blocks();
+    const released: string[] = [];
+    for (const block of blocks) {
+      const cidr = Cidr.parse(block.cidr, 'block.cidr');
+      const mine = addresses.filter((a) => cidr.containsAddress(a));
+      if (!mine.length) continue;
+      const owners = new Map<string, number>();
+      const freed = await this.updateBlock(block.cidr, (b) => {
+        owners.clear();
+        for (const address of mine) {
+          const ordinal = addressOrdinal(b, address);
+          const attrIndex = ordinal === undefined ? null : b.allocations[ordinal];
+          const handleId = attrIndex === null || attrIndex === undefined ? undefined : b.attributes[attrIndex]?.handle_id;
+          if (handleId) owners.set(handleId, (owners.get(handleId) ?? 0) + 1);
+        }
+        return releaseAddresses(b, mine);
+      });
+      for (const [handleId, n] of owners) {
+        const next = await this.adjustHandle(handleId, block.cidr, -n);
+        if (!Object.keys(next.block).length) await this.store.delete(CALICO_KEYS.handles + handleId).catch(() => undefined);
+      }
+      released.push(...freed);
+    }
+    return released;
+  }
+
+  /** Removes a node's affinities and its empty blocks; non-empty blocks lose their affinity (Calico's node cleanup). */
+  async releaseNodeBlocks(node: string): Promise<string[]> {
+    const removed: string[] = [];
+    for (const affinity of await this.affinities(node)) {
+      const key = CALICO_KEYS.blocks + blockName(affinity.spec.cidr);
+      for (let attempt = 0; ; attempt++) {
+        if (attempt >= this.maxAttempts) throw new IpamConflictError(`releasing block ${affinity.spec.cidr}`, attempt);
+        const kv = await this.store.get(key);
+        if (!kv) break;
+        const block = parseJson<IpamBlockSpec>(kv);
+        try {
+          if (isEmptyBlock(block)) await this.store.delete(key, kv.revision);
+          else await this.store.update(key, JSON.stringify({ ...block, affinity: null, sequenceNumber: (block.sequenceNumber ?? 0) + 1 }), kv.revision);
+          break;
+        } catch (error) {
+          if (!isRevisionConflict(error)) throw error;
+        }
+      }
+      await this.store.delete(affinity.key).catch(() => undefined);
+      removed.push(affinity.spec.cidr);
+    }
+    return removed;
+  }
+
+  /** Read-modify-CAS loop on one block; returns the addresses `change` freed. */
+  private async updateBlock(cidr: string, change: (block: IpamBlockSpec) => { block: IpamBlockSpec; addresses: readonly string[] }): Promise<string[]> {
+    const key = CALICO_KEYS.blocks + blockName(cidr);
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      if (attempt > 0) await this.backoff(attempt);
+      const kv = await this.store.get(key);
+      if (!kv) return [];
+      const result = change(parseJson<IpamBlockSpec>(kv));
+      if (!result.addresses.length) return [];
+      try {
+        await this.store.update(key, JSON.stringify(result.block), kv.revision);
+        return [...result.addresses];
+      } catch (error) {
+        if (!isRevisionConflict(error)) throw error;
+      }
+    }
+    throw new IpamConflictError(`updating block ${cidr}`, this.maxAttempts);
+  }
+
+  private async adjustHandle(handleId: string, blockCidr: string, delta: number): Promise<IpamHandleSpec> {
+    const key = CALICO_KEYS.handles + handleId;
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      const kv = await this.store.get(key);
+      const next = adjustHandle(kv ? parseJson<IpamHandleSpec>(kv) : undefined, handleId, blockCidr, delta);
+      try {
+        if (kv) await this.store.update(key, JSON.stringify(next), kv.revision);
+        else if (delta > 0) await this.store.create(key, JSON.stringify(next));
+        return next;
+      } catch (error) {
+        if (!isRevisionConflict(error)) throw error;
+      }
+    }
+    throw new IpamConflictError(`updating handle ${handleId}`, this.maxAttempts);
+  }
+
+  private backoff(attempt: number): Promise<void> {
+    const ms = Math.floor(this.random() * Math.min(50, 2 * attempt));
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}
+
+function shuffle<T>(items: readonly T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
