@@ -21,6 +21,8 @@ export interface LabOptions {
   readonly backend?: Readonly<Record<string, string | number | boolean>>;
   /** @default '10.244.0.0/16' */
   readonly network?: string;
+  /** Dual-stack: the IPv6 pod network (net-conf.json `IPv6Network`, `EnableIPv6: true`). @default IPv4 only */
+  readonly ipv6Network?: string;
   /** @default '/coreos.com/network' */
   readonly etcdPrefix?: string;
   /** Start one agent per node during `create`. @default true */
@@ -53,6 +55,8 @@ export interface LabPod {
   readonly node: LabNode;
   /** The pod's IPv4 address (without prefix). */
   readonly ip: string;
+  /** The pod's IPv6 address in a dual-stack lab. */
+  readonly ip6?: string;
   readonly containerId: string;
 }
 
@@ -218,7 +222,8 @@ export class Lab {
     const ips = (result as { ips?: Array<{ address: string }> }).ips ?? [];
     const v4 = ips.map((i) => i.address.split('/')[0]).find((a) => !a.includes(':'));
     if (!v4) throw new Error(`lab: CNI ADD for ${name} returned no IPv4 address: ${JSON.stringify(result)}`);
-    const pod: LabPod = { name, netns, node, ip: v4, containerId };
+    const v6 = ips.map((i) => i.address.split('/')[0]).find((a) => a.includes(':'));
+    const pod: LabPod = { name, netns, node, ip: v4, ...(v6 ? { ip6: v6 } : {}), containerId };
     const echo = this.spawn(`echo-${name}`, netns, ['node', this.binaries.echoServer, String(ECHO_PORT)], node.dir);
     await echo.waitForLine(/^listening$/);
     this.pods.push(pod);
@@ -265,24 +270,29 @@ export class Lab {
   // ---------- connectivity ----------
 
   /** Probes every pod from every other pod (ICMP and/or TCP echo) and reports each pair. */
-  public async connectivity(options: { icmp?: boolean; tcp?: boolean; timeoutMs?: number } = {}): Promise<ConnectivityReport> {
+  public async connectivity(options: { icmp?: boolean; tcp?: boolean; timeoutMs?: number; family?: 4 | 6 } = {}): Promise<ConnectivityReport> {
     const icmp = options.icmp ?? true;
     const tcp = options.tcp ?? true;
+    const ipOf = (pod: LabPod): string => {
+      if (options.family !== 6) return pod.ip;
+      if (!pod.ip6) throw new Error(`lab: pod ${pod.name} has no IPv6 address (create the lab with ipv6Network)`);
+      return pod.ip6;
+    };
     const pairs = await Promise.all(
       this.pods.map(async (from): Promise<PairResult[]> => {
         const targets = this.pods.filter((p) => p !== from);
         if (targets.length === 0) return [];
-        const request = { targets: targets.map((t) => ({ ip: t.ip, port: ECHO_PORT })), icmp, tcp, timeoutMs: options.timeoutMs ?? 2000 };
+        const request = { targets: targets.map((t) => ({ ip: ipOf(t), port: ECHO_PORT })), icmp, tcp, timeoutMs: options.timeoutMs ?? 2000 };
         const out = await run(inNetns(from.netns, ['node', this.binaries.probe, JSON.stringify(request)]));
         const results = (JSON.parse(out.stdout) as { results: Array<{ ip: string; icmp?: boolean; tcp?: boolean; error?: string }> }).results;
-        return results.map((r) => ({ from: from.name, to: targets.find((t) => t.ip === r.ip)?.name ?? r.ip, icmp: r.icmp, tcp: r.tcp, error: r.error }));
+        return results.map((r) => ({ from: from.name, to: targets.find((t) => ipOf(t) === r.ip)?.name ?? r.ip, icmp: r.icmp, tcp: r.tcp, error: r.error }));
       }),
     );
     return allPairs(pairs.flat());
   }
 
   /** Polls `connectivity` until every pair passes or `timeoutMs` runs out; returns the last report. */
-  public async waitForConnectivity(timeoutMs = 20_000, options: { icmp?: boolean; tcp?: boolean } = {}): Promise<ConnectivityReport> {
+  public async waitForConnectivity(timeoutMs = 20_000, options: { icmp?: boolean; tcp?: boolean; family?: 4 | 6 } = {}): Promise<ConnectivityReport> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const report = await this.connectivity({ ...options, timeoutMs: 1000 });
@@ -334,8 +344,8 @@ export class Lab {
   }
 
   /** `ip -j route show` (main table) inside the node namespace. */
-  public async routes(node: LabNode): Promise<Array<{ dst: string; gateway?: string; dev?: string; protocol?: string; flags?: string[] }>> {
-    const out = await run(['ip', '-n', node.netns, '-j', 'route', 'show']);
+  public async routes(node: LabNode, family: 4 | 6 = 4): Promise<Array<{ dst: string; gateway?: string; dev?: string; protocol?: string; flags?: string[] }>> {
+    const out = await run(['ip', '-n', node.netns, `-${family}`, '-j', 'route', 'show']);
     return JSON.parse(out.stdout || '[]');
   }
 
@@ -421,7 +431,11 @@ export class Lab {
   }
 
   private async writeNetworkConfig(): Promise<void> {
-    const config = JSON.stringify({ Network: this.options.network ?? '10.244.0.0/16', Backend: this.options.backend ?? { Type: 'vxlan' } });
+    const config = JSON.stringify({
+      Network: this.options.network ?? '10.244.0.0/16',
+      ...(this.options.ipv6Network ? { EnableIPv6: true, IPv6Network: this.options.ipv6Network } : {}),
+      Backend: this.options.backend ?? { Type: 'vxlan' },
+    });
     await this.etcd.put(`${this.etcdPrefix}/config`).value(config);
     fs.writeFileSync(path.join(this.dir, 'net-conf.json'), config);
   }

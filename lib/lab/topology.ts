@@ -19,6 +19,8 @@ export interface LabNodePlan {
   readonly segment: number;
   /** The node's address on its segment (its public IP), e.g. `10.99.0.11`. */
   readonly address: string;
+  /** The node's IPv6 address on its segment, e.g. `fd99:0:0:0::11` (prefix /64). */
+  readonly address6: string;
   readonly prefixLength: number;
   readonly gateway: string;
   /** The node end of the uplink veth (inside the node namespace). */
@@ -32,6 +34,8 @@ export interface LabSegmentPlan {
   readonly cidr: string;
   readonly bridge: string;
   readonly gateway: string;
+  readonly cidr6: string;
+  readonly gateway6: string;
   /** The gw namespace's leg on this segment, and its switch-side peer. */
   readonly gwLink: string;
   readonly gwSwitchPort: string;
@@ -72,6 +76,8 @@ export function planLab(options: PlanOptions): LabPlan {
       cidr: `${SEGMENT_BASE}.${i}.0/24`,
       bridge: `br${i}`,
       gateway: `${SEGMENT_BASE}.${i}.1`,
+      cidr6: `fd99:0:0:${i}::/64`,
+      gateway6: `fd99:0:0:${i}::1`,
       gwLink: `seg${i}`,
       gwSwitchPort: `gw${i}`,
     });
@@ -94,6 +100,7 @@ export function planLab(options: PlanOptions): LabPlan {
       netns: `${options.id}-${name}`,
       segment: segment.index,
       address: `${SEGMENT_BASE}.${segment.index}.${FIRST_NODE_HOST + i}`,
+      address6: `fd99:0:0:${segment.index}::${FIRST_NODE_HOST + i}`,
       prefixLength: 24,
       gateway: segment.gateway,
       uplink: 'eth0',
@@ -135,11 +142,13 @@ export function wiringSteps(plan: LabPlan): WiringStep[] {
     gwLines.push(
       `link add ${seg.gwLink} type veth peer name ${seg.gwSwitchPort} netns ${sw}`,
       `addr add ${seg.gateway}/24 dev ${seg.gwLink}`,
+      `addr add ${seg.gateway6}/64 dev ${seg.gwLink} nodad`,
       `link set ${seg.gwLink} up`,
     );
   }
   steps.push({ kind: 'batch', netns: gw, lines: gwLines });
   steps.push({ kind: 'sysctl', netns: gw, key: 'net.ipv4.ip_forward', value: '1' });
+  steps.push({ kind: 'sysctl', netns: gw, key: 'net.ipv6.conf.all.forwarding', value: '1' });
   for (const node of plan.nodes) steps.push(...nodeWiring(plan, node));
   const portLines: string[] = [];
   for (const seg of plan.segments) portLines.push(`link set ${seg.gwSwitchPort} master ${seg.bridge} up`);
@@ -157,8 +166,10 @@ export function nodeWiring(plan: LabPlan, node: LabNodePlan): WiringStep[] {
         'link set lo up',
         `link add ${node.uplink} type veth peer name ${node.switchPort} netns ${plan.switchNetns}`,
         `addr add ${node.address}/${node.prefixLength} dev ${node.uplink}`,
+        `addr add ${node.address6}/64 dev ${node.uplink} nodad`,
         `link set ${node.uplink} up`,
         `route add default via ${node.gateway} dev ${node.uplink}`,
+        `route add default via ${plan.segments[node.segment].gateway6} dev ${node.uplink}`,
       ],
     },
     { kind: 'batch', netns: plan.switchNetns, lines: [`link set ${node.switchPort} master ${plan.segments[node.segment].bridge} up`] },

@@ -56,6 +56,7 @@ const FLAGS = {
   'iface-regex': { type: 'string', multiple: true },
   'iface-can-reach': { type: 'string' },
   'public-ip': { type: 'string' },
+  'public-ipv6': { type: 'string' },
   'ip-masq': { type: 'boolean', default: false },
   'iptables-forward-rules': { type: 'string', default: 'true' },
   'subnet-file': { type: 'string', default: '/run/flannel/subnet.env' },
@@ -132,6 +133,7 @@ export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<s
       ifaceRegex: list('iface-regex'),
       ifaceCanReach: str('iface-can-reach'),
       publicIp: str('public-ip'),
+      publicIpv6: str('public-ipv6'),
     },
     ipMasq: bool('ip-masq'),
     forwardRules: bool('iptables-forward-rules'),
@@ -165,7 +167,7 @@ export const AGENT_USAGE = `Usage: flannel-agent [flags]   (every flag also read
   --kube-annotation-prefix     default flannel.alpha.coreos.com
   --node-name=NAME             this node (default env NODE_NAME)
   --iface=NAME|IP              uplink (repeatable); then --iface-regex (repeatable), --iface-can-reach=IP, else the default route's
-  --public-ip=IP               address advertised to peers (default the interface's)
+  --public-ip=IP, --public-ipv6=IP   addresses advertised to peers (default the interface's)
   --ip-masq                    masquerade pod traffic leaving the pod network
   --iptables-forward-rules=BOOL  accept pod-network traffic in FORWARD (default true)
   --subnet-file=PATH           written for the CNI plugin (default /run/flannel/subnet.env)

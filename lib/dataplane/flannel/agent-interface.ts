@@ -14,6 +14,8 @@ export interface InterfaceSelection {
   readonly ifaceCanReach?: string;
   /** --public-ip: the address advertised to peers. @default the interface's first IPv4 address */
   readonly publicIp?: string;
+  /** --public-ipv6. @default the interface's first global IPv6 address */
+  readonly publicIpv6?: string;
 }
 
 /** What interface selection reads from the kernel. */
@@ -43,10 +45,19 @@ export function selectInterface(selection: InterfaceSelection, facts: InterfaceF
     if (!link) throw new ValidationError(flag, value, 'an existing interface name or address');
     if (prefixes.length === 0) throw new ValidationError(flag, value, `an interface with an IPv4 address (${name} has none)`);
     const own = prefixes[0].split('/')[0];
-    return { name, address: selection.publicIp ?? own, localAddress: own, prefixes, mtu: link.mtu };
+    const v6 = facts.addresses.filter((a) => a.dev === name && a.cidr.includes(':') && !a.cidr.toLowerCase().startsWith('fe80:')).map((a) => a.cidr);
+    const own6 = v6[0]?.split('/')[0];
+    const address6 = selection.publicIpv6 ?? own6;
+    return {
+      name, address: selection.publicIp ?? own, localAddress: own, prefixes: [...prefixes, ...v6], mtu: link.mtu,
+      ...(address6 ? { address6, localAddress6: own6 ?? address6 } : {}),
+    };
   };
   if (selection.publicIp !== undefined && !isIpAddress(selection.publicIp, 4)) {
     throw new ValidationError('--public-ip', selection.publicIp, 'an IPv4 address such as 192.168.1.10');
+  }
+  if (selection.publicIpv6 !== undefined && !isIpAddress(selection.publicIpv6, 6)) {
+    throw new ValidationError('--public-ipv6', selection.publicIpv6, 'an IPv6 address such as fd00::10');
   }
   for (const value of selection.iface ?? []) {
     const name = isIpAddress(value) ? byAddress(value) : value;

@@ -19,6 +19,8 @@ export async function chooseVtepMac(options: {
   readonly links: readonly LinkState[];
   readonly stateDir: string;
   readonly previousLease?: Lease;
+  /** Which of the previous lease's backend data to read (BackendData or BackendV6Data). @default 4 */
+  readonly family?: 4 | 6;
 }): Promise<{ mac: string; source: VtepMacSource }> {
   const file = path.join(options.stateDir, `${options.device}.mac`);
   const existing = options.links.find((l) => l.name === options.device && l.kind === 'vxlan')?.mac.toLowerCase();
@@ -29,7 +31,7 @@ export async function chooseVtepMac(options: {
     if (saved && MAC.test(saved)) chosen = { mac: saved, source: 'state-file' };
   }
   if (!chosen && options.previousLease) {
-    const mac = peerVtepMac(options.previousLease);
+    const mac = peerVtepMac(options.previousLease, options.family ?? 4);
     if (mac) chosen = { mac, source: 'previous-lease' };
   }
   chosen ??= { mac: randomMac(), source: 'random' };

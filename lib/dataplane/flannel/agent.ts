@@ -39,7 +39,7 @@ export interface FlannelAgentOptions {
 
 /** The kernel objects a flannel agent may change; everything else in the namespace is left alone. */
 export const FLANNEL_OWNERSHIP = {
-  linkPrefixes: ['flannel.'],
+  linkPrefixes: ['flannel.', 'flannel-v6.'],
   routeProtocol: FLANNEL_ROUTE_PROTOCOL,
   ruleSetPrefixes: ['flannel'],
   sysctlPrefixes: ['net.ipv4.conf.flannel', 'net.ipv6.conf.flannel'],
@@ -95,36 +95,41 @@ export class FlannelAgent {
       log.info('health server listening', { port });
     }
     this.config = await leases.getNetworkConfig();
-    if (!this.config.ipv4) throw new ValidationError('net-conf.json.EnableIPv4', false, 'IPv4 enabled: this agent programs IPv4 only');
-    if (this.config.ipv6) log.warn('IPv6Network is configured but this agent programs IPv4 only; IPv6 is ignored');
+    if (!this.config.ipv4) throw new ValidationError('net-conf.json.EnableIPv4', false, 'IPv4 enabled (IPv6-only networks are not supported; use dual-stack)');
 
     const facts = await gatherInterfaceFacts(kernel);
     this.external = selectInterface(this.options.selection, facts);
-    log.info('using interface', { iface: this.external.name, publicIp: this.external.address, mtu: this.external.mtu });
+    log.info('using interface', { iface: this.external.name, publicIp: this.external.address, publicIpv6: this.external.address6, mtu: this.external.mtu });
+    if (this.config.ipv6 && !this.external.address6) {
+      throw new ValidationError('--public-ipv6', undefined, `an IPv6 address on ${this.external.name} (IPv6Network is configured) or --public-ipv6`);
+    }
     const ifaceIps = this.external.prefixes.map((p) => p.split('/')[0]);
     if (this.config.backend.type === 'host-gw' && !ifaceIps.includes(this.external.address)) {
       throw new ValidationError('--public-ip', this.external.address, `an address of ${this.external.name} (${ifaceIps.join(', ')}): host-gw routes via the interface address`);
     }
 
-    let vtepMac: string | undefined;
+    const macs: { 4?: string; 6?: string } = {};
     if (this.config.backend.type === 'vxlan') {
-      const device = vxlanDeviceName(parseVxlanOptions(this.config.backend.options).vni);
-      const previousLease = await leases.previousLease(this.external.address);
-      const chosen = await chooseVtepMac({ device, links: facts.links, stateDir: this.options.stateDir, previousLease });
-      vtepMac = chosen.mac;
-      log.info('vtep mac', { device, mac: chosen.mac, source: chosen.source });
+      const previousLease = await leases.previousLease(this.external.address, this.config.ipv6 ? this.external.address6 : undefined);
+      for (const family of this.config.ipv6 ? [4, 6] as const : [4] as const) {
+        const device = vxlanDeviceName(parseVxlanOptions(this.config.backend.options).vni, family);
+        const chosen = await chooseVtepMac({ device, links: facts.links, stateDir: this.options.stateDir, previousLease, family });
+        macs[family] = chosen.mac;
+        log.info('vtep mac', { device, mac: chosen.mac, source: chosen.source });
+      }
     }
-    this.backend = createBackend(this.config.backend, { external: this.external, vtepMac });
+    this.backend = createBackend(this.config.backend, { external: this.external, vtepMac: macs[4], vtepMac6: macs[6] });
     this.reconciler = new Reconciler(kernel, FLANNEL_ROUTE_PROTOCOL);
 
     this.ownLease = await leases.acquireLease({
       publicIp: this.external.address,
       backendType: this.backend.type,
       backendData: this.backend.backendData,
+      ...(this.config.ipv6 ? { publicIpv6: this.external.address6, backendV6Data: this.backend.backendV6Data } : {}),
     });
     this.leaseMap.set(this.ownLease.key, this.ownLease);
     this.metrics.leaseExpiry.set(this.ownLease.expiration ? this.ownLease.expiration.getTime() / 1000 : 0);
-    log.info('lease acquired', { lease: this.ownLease.key, subnet: String(this.ownLease.subnet), backend: this.backend.type });
+    log.info('lease acquired', { lease: this.ownLease.key, subnet: String(this.ownLease.subnet), ipv6Subnet: this.ownLease.ipv6Subnet?.toString(), backend: this.backend.type });
 
     // The first pass only adds (device, address, rules): peers' routes from before a restart stay
     // until the full list of leases says whether they are still wanted.
@@ -221,12 +226,14 @@ export class FlannelAgent {
       const desired = this.backend.desired(this.ownLease, leases);
       this.reportRefusals(desired.refusals);
       const result = await this.reconciler.reconcile(desired, { prune: this.synced });
-      const ruleChanged = await reconcileRuleSet(kernel, flannelRuleSet({
-        network: this.config.ipv4!.network,
-        podCidr: this.ownLease.subnet!,
-        ipMasq: this.options.ipMasq,
-        forwardRules: this.options.forwardRules,
-      }));
+      let ruleChanged = false;
+      for (const [range, podCidr, family] of [[this.config.ipv4, this.ownLease.subnet, 4], [this.config.ipv6, this.ownLease.ipv6Subnet, 6]] as const) {
+        if (!range) continue;
+        const desiredRules = podCidr
+          ? flannelRuleSet({ network: range.network, podCidr, ipMasq: this.options.ipMasq, forwardRules: this.options.forwardRules })
+          : undefined;
+        if (await reconcileRuleSet(kernel, desiredRules, family)) ruleChanged = true;
+      }
       for (const op of result.ops) this.metrics.changes.inc({ op: op.op });
       if (ruleChanged) this.metrics.changes.inc({ op: 'ruleset.replace' });
       this.metrics.leases.set(leases.length);
@@ -283,6 +290,8 @@ export class FlannelAgent {
     await writeSubnetEnv(this.options.subnetFile, {
       network: this.config.ipv4!.network,
       subnet: this.ownLease.subnet,
+      ipv6Network: this.config.ipv6?.network,
+      ipv6Subnet: this.config.ipv6 ? this.ownLease.ipv6Subnet : undefined,
       mtu: this.backend.mtu,
       ipMasq: this.options.ipMasq,
     });

@@ -1,4 +1,4 @@
-import { addressToBigInt } from '../../model/cidr';
+import { addressToBigInt, Cidr } from '../../model/cidr';
 import { Address, FdbEntry, LinkSpec, Neighbour, Route } from '../kernel/types';
 import { JsonValue } from '../datastore/types';
 import { Lease } from './lease';
@@ -22,7 +22,11 @@ export interface ExternalInterface {
   readonly address: string;
   /** The interface's own address, which tunnels are sent from. @default `address` */
   readonly localAddress?: string;
-  /** Every IPv4 prefix configured on the interface, e.g. `10.99.0.11/24`: what counts as on-link. */
+  /** The IPv6 address the node advertises (flannel PublicIPv6). @default none: no IPv6 */
+  readonly address6?: string;
+  /** The interface's own IPv6 address, which IPv6 tunnels are sent from. @default `address6` */
+  readonly localAddress6?: string;
+  /** Every prefix configured on the interface (IPv4, and global IPv6), e.g. `10.99.0.11/24`: what counts as on-link. */
   readonly prefixes: readonly string[];
   readonly mtu: number;
 }
@@ -52,6 +56,8 @@ export interface Backend {
   readonly mtu: number;
   /** BackendData to publish in this node's lease. */
   readonly backendData?: JsonValue;
+  /** BackendV6Data to publish (dual-stack). */
+  readonly backendV6Data?: JsonValue;
   /** The kernel state for this node's lease and the current set of leases (own lease included or not). */
   desired(own: Lease, leases: readonly Lease[]): DesiredDataplane;
 }
@@ -69,12 +75,35 @@ export function isOnLink(address: string, prefixes: readonly string[]): boolean 
   });
 }
 
-/** The peers a backend programs: every lease but our own, of the same backend type, with an IPv4 subnet. */
-export function remoteLeases(own: Lease, leases: readonly Lease[], backendType: string): Lease[] {
-  return leases
-    .filter((l) => l.key !== own.key && !(l.subnet && own.subnet && l.subnet.equals(own.subnet)))
-    .filter((l) => l.attrs.backendType.toLowerCase() === backendType && l.subnet !== undefined && l.attrs.publicIp !== undefined)
-    .sort((a, b) => (a.subnet!.network < b.subnet!.network ? -1 : 1));
+/** A remote node as one family sees it. */
+export interface Peer {
+  readonly lease: Lease;
+  readonly subnet: Cidr;
+  readonly publicIp: string;
+}
+
+/**
+ * The peers a backend programs for one family: every lease but our own, of the same backend
+ * type, with a subnet and a public address of that family; ordered by subnet.
+ */
+export function remotePeers(own: Lease, leases: readonly Lease[], backendType: string, family: 4 | 6): Peer[] {
+  const subnetOf = (l: Lease) => (family === 4 ? l.subnet : l.ipv6Subnet);
+  const ipOf = (l: Lease) => (family === 4 ? l.attrs.publicIp : l.attrs.publicIpv6);
+  const ownSubnet = subnetOf(own);
+  const peers: Peer[] = [];
+  for (const lease of leases) {
+    const subnet = subnetOf(lease);
+    const publicIp = ipOf(lease);
+    if (lease.key === own.key || !subnet || !publicIp || (ownSubnet && subnet.equals(ownSubnet))) continue;
+    if (lease.attrs.backendType.toLowerCase() !== backendType) continue;
+    peers.push({ lease, subnet, publicIp });
+  }
+  return peers.sort((a, b) => (a.subnet.network < b.subnet.network ? -1 : a.subnet.network > b.subnet.network ? 1 : 0));
+}
+
+/** The families this node's lease has a subnet for. */
+export function leaseFamilies(own: Lease): (4 | 6)[] {
+  return [...(own.subnet ? [4 as const] : []), ...(own.ipv6Subnet ? [6 as const] : [])];
 }
 
 export const EMPTY_DATAPLANE: DesiredDataplane = { links: [], addresses: [], routes: [], neighbours: [], fdb: [], refusals: [] };

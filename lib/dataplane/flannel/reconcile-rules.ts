@@ -2,13 +2,14 @@ import { Cidr } from '../../model/cidr';
 import { Kernel, Rule, RuleSet } from '../kernel/types';
 import { ruleSetsEqual } from '../kernel/nft';
 
-/** Where flannel's nftables mode puts its rules: table `ip flannel-ipv4`. */
+/** Where flannel's nftables mode puts its rules: tables `ip flannel-ipv4` and `ip6 flannel-ipv6`. */
 export const FLANNEL_RULESET = 'flannel-ipv4';
+export const FLANNEL_RULESET_V6 = 'flannel-ipv6';
 /** kube-proxy's masquerade mark: packets it already marked are left to it. */
 const KUBE_MASQ_MARK = 0x4000;
 
 export interface MasqueradeOptions {
-  /** The pod network (FLANNEL_NETWORK). */
+  /** The pod network (FLANNEL_NETWORK or FLANNEL_IPV6_NETWORK); its family decides the rule set's. */
   readonly network: Cidr;
   /** This node's subnet (FLANNEL_SUBNET's network). */
   readonly podCidr: Cidr;
@@ -21,7 +22,7 @@ export interface MasqueradeOptions {
 }
 
 /**
- * flannel's masquerade and forward rules (reference flannel.md §9, nftables flavour): traffic
+ * flannel's masquerade and forward rules for one family (reference flannel.md §9, nftables flavour): traffic
  * inside the pod network keeps its source; pod traffic leaving the network is masqueraded,
  * except multicast; traffic from outside to this node's pods is left alone; the forward chain
  * accepts pod-network traffic even when the FORWARD policy drops.
@@ -29,6 +30,8 @@ export interface MasqueradeOptions {
 export function flannelRuleSet(options: MasqueradeOptions): RuleSet | undefined {
   const net = options.network.toString();
   const pod = options.podCidr.toString();
+  const family = options.network.family;
+  const multicast = family === 6 ? 'ff00::/8' : '224.0.0.0/4';
   const masq = { comment: 'flanneld masq' };
   const randomFully = options.randomFully ?? true;
   const postrouting: Rule[] = [
@@ -36,7 +39,7 @@ export function flannelRuleSet(options: MasqueradeOptions): RuleSet | undefined 
     { saddr: { cidr: pod }, daddr: { cidr: net }, verdict: 'return', ...masq },
     { saddr: { cidr: net }, daddr: { cidr: pod }, verdict: 'return', ...masq },
     { saddr: { cidr: pod, not: true }, daddr: { cidr: net }, verdict: 'return', ...masq },
-    { saddr: { cidr: net }, daddr: { cidr: '224.0.0.0/4', not: true }, verdict: 'masquerade', randomFully, ...masq },
+    { saddr: { cidr: net }, daddr: { cidr: multicast, not: true }, verdict: 'masquerade', randomFully, ...masq },
     { saddr: { cidr: net, not: true }, daddr: { cidr: net }, verdict: 'masquerade', randomFully, ...masq },
   ];
   const forward: Rule[] = [
@@ -47,7 +50,7 @@ export function flannelRuleSet(options: MasqueradeOptions): RuleSet | undefined 
     ...(options.ipMasq ? [{ name: 'postrtg', type: 'nat' as const, hook: 'postrouting' as const, rules: postrouting }] : []),
     ...((options.forwardRules ?? true) ? [{ name: 'forward', type: 'filter' as const, hook: 'forward' as const, policy: 'accept' as const, rules: forward }] : []),
   ];
-  return chains.length ? { name: FLANNEL_RULESET, family: 4, chains } : undefined;
+  return chains.length ? { name: family === 6 ? FLANNEL_RULESET_V6 : FLANNEL_RULESET, family, chains } : undefined;
 }
 
 /**
@@ -55,11 +58,12 @@ export function flannelRuleSet(options: MasqueradeOptions): RuleSet | undefined 
  * when something had to change: the set is read back and compared first, so a resync that finds
  * everything in place writes nothing.
  */
-export async function reconcileRuleSet(kernel: Kernel, desired: RuleSet | undefined): Promise<boolean> {
-  const current = await kernel.ruleSet(FLANNEL_RULESET, 4);
+export async function reconcileRuleSet(kernel: Kernel, desired: RuleSet | undefined, family: 4 | 6 = desired?.family ?? 4): Promise<boolean> {
+  const name = family === 6 ? FLANNEL_RULESET_V6 : FLANNEL_RULESET;
+  const current = await kernel.ruleSet(name, family);
   if (desired === undefined) {
     if (current === undefined) return false;
-    await kernel.deleteRuleSet(FLANNEL_RULESET, 4);
+    await kernel.deleteRuleSet(name, family);
     return true;
   }
   if (ruleSetsEqual(current, desired)) return false;

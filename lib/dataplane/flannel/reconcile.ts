@@ -116,7 +116,7 @@ export class Reconciler {
       await apply(linkOps(desired, links, addresses));
     }
     const [routes, neighbours, fdb] = await Promise.all([
-      this.kernel.routes({ family: 4, protocol: this.routeProtocol }),
+      Promise.all([4, 6].map((family) => this.kernel.routes({ family: family as 4 | 6, protocol: this.routeProtocol }))).then((r) => r.flat()),
       Promise.all(devices.map((d) => this.kernel.neighbours(d))).then((n) => n.flat()),
       Promise.all(devices.map((d) => this.kernel.fdb(d))).then((f) => f.flat()),
     ]);

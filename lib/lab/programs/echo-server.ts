@@ -9,5 +9,6 @@ const server = net.createServer((socket) => {
   socket.on('error', () => socket.destroy());
   socket.pipe(socket);
 });
-server.listen(port, '0.0.0.0', () => process.stdout.write('listening\n'));
+// '::' accepts IPv4 too (dual-stack socket).
+server.listen(port, '::', () => process.stdout.write('listening\n'));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -13,7 +13,7 @@ describe('parseAgentConfig', () => {
       ['--iface=eth1', '--iface', '10.0.0.5', '--ip-masq', '--healthz-port=8081', '--kube-subnet-mgr'],
       { FLANNELD_IFACE_REGEX: 'en.*,eth[0-9]', FLANNELD_IFACE: 'ignored', FLANNELD_PUBLIC_IP: '10.0.0.9', NODE_NAME: 'node-a' },
     );
-    expect(c.selection).toEqual({ iface: ['eth1', '10.0.0.5'], ifaceRegex: ['en.*', 'eth[0-9]'], ifaceCanReach: undefined, publicIp: '10.0.0.9' });
+    expect(c.selection).toEqual({ iface: ['eth1', '10.0.0.5'], ifaceRegex: ['en.*', 'eth[0-9]'], ifaceCanReach: undefined, publicIp: '10.0.0.9', publicIpv6: undefined });
     expect(c.datastore.kind).toBe('kubernetes');
     expect(c).toMatchObject({ ipMasq: true, healthzPort: 8081, nodeName: 'node-a' });
     expect(envName('iface-can-reach')).toBe('FLANNELD_IFACE_CAN_REACH');

@@ -24,6 +24,8 @@ describe('selectInterface (flanneld order: --iface, --iface-regex, --iface-can-r
   it('takes --iface by name or by address, first existing wins', () => {
     expect(selectInterface({ iface: ['nope', 'eth1'] }, facts).name).toBe('eth1');
     expect(selectInterface({ iface: ['10.20.0.5'] }, facts)).toMatchObject({ name: 'eth1', address: '10.20.0.5', mtu: 9000 });
+    // Its global IPv6 address comes along (dual-stack): same interface for both families, as flanneld requires.
+    expect(selectInterface({ iface: ['eth1'] }, facts)).toMatchObject({ address6: 'fd00::5', localAddress6: 'fd00::5', prefixes: ['10.20.0.5/16', 'fd00::5/64'] });
   });
 
   it('matches --iface-regex against names and addresses, never flannel\'s own device', () => {

@@ -10,3 +10,17 @@ export function lease(subnet: string, publicIp: string, backendType = 'vxlan', v
   };
 }
 
+
+/** A dual-stack lease: IPv4 and IPv6 subnets and public addresses, with per-family VTEP MACs for vxlan. */
+export function dualLease(subnet: string, publicIp: string, ipv6Subnet: string, publicIpv6: string, backendType = 'vxlan', macs?: [string, string]): Lease {
+  return {
+    key: `${subnet.replace('/', '-')}&${ipv6Subnet.replace('/', '-')}`,
+    subnet: Cidr.parse(subnet, 'subnet', 4),
+    ipv6Subnet: Cidr.parse(ipv6Subnet, 'ipv6Subnet', 6),
+    attrs: {
+      publicIp, publicIpv6, backendType,
+      backendData: macs ? { VNI: 1, VtepMAC: macs[0] } : undefined,
+      backendV6Data: macs ? { VNI: 1, VtepMAC: macs[1] } : undefined,
+    },
+  };
+}

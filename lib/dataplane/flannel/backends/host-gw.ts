@@ -1,11 +1,11 @@
 import { Route } from '../../kernel/types';
 import { Lease } from '../lease';
-import { Backend, DesiredDataplane, ExternalInterface, FLANNEL_ROUTE_PROTOCOL, isOnLink, Refusal, remoteLeases } from '../backend';
+import { Backend, DesiredDataplane, ExternalInterface, FLANNEL_ROUTE_PROTOCOL, isOnLink, leaseFamilies, Peer, Refusal, remotePeers } from '../backend';
 
 /**
  * host-gw: no device, no encapsulation. Each remote subnet is routed via the remote node's
- * PublicIP on the uplink, which only works when that address is on-link (same L2 segment);
- * other peers are refused with a one-line reason instead of programming a route that blackholes.
+ * public address on the uplink (per family), which only works when that address is on-link (same
+ * L2 segment); other peers are refused with a one-line reason instead of a route that blackholes.
  */
 export class HostGwBackend implements Backend {
   public readonly type = 'host-gw';
@@ -18,19 +18,22 @@ export class HostGwBackend implements Backend {
   public desired(own: Lease, leases: readonly Lease[]): DesiredDataplane {
     const routes: Route[] = [];
     const refusals: Refusal[] = [];
-    for (const peer of remoteLeases(own, leases, this.type)) {
-      const via = peer.attrs.publicIp!;
-      if (!isOnLink(via, this.external.prefixes)) {
-        refusals.push({ lease: peer.key, reason: hostGwRefusal(peer, this.external) });
-        continue;
+    for (const family of leaseFamilies(own)) {
+      for (const peer of remotePeers(own, leases, this.type, family)) {
+        if (!isOnLink(peer.publicIp, this.external.prefixes)) {
+          refusals.push({ lease: peer.lease.key, reason: hostGwRefusal(peer, this.external) });
+          continue;
+        }
+        routes.push({ dst: peer.subnet.toString(), via: peer.publicIp, dev: this.external.name, protocol: FLANNEL_ROUTE_PROTOCOL });
       }
-      routes.push({ dst: peer.subnet!.toString(), via, dev: this.external.name, protocol: FLANNEL_ROUTE_PROTOCOL });
     }
     return { links: [], addresses: [], routes, neighbours: [], fdb: [], refusals };
   }
 }
 
-export function hostGwRefusal(peer: Lease, external: ExternalInterface): string {
-  return `host-gw: peer ${peer.attrs.publicIp} (subnet ${peer.subnet}) is not on-link for ${external.name} `
-    + `(${external.prefixes.join(', ') || 'no IPv4 prefix'}); host-gw needs every node on one L2 segment, use the vxlan backend across subnets`;
+export function hostGwRefusal(peer: Peer, external: ExternalInterface): string {
+  const v6 = peer.publicIp.includes(':');
+  const prefixes = external.prefixes.filter((p) => p.includes(':') === v6);
+  return `host-gw: peer ${peer.publicIp} (subnet ${peer.subnet}) is not on-link for ${external.name} `
+    + `(${prefixes.join(', ') || `no IPv${v6 ? 6 : 4} prefix`}); host-gw needs every node on one L2 segment, use the vxlan backend across subnets`;
 }

@@ -6,7 +6,7 @@ import { parseVxlanOptions, VxlanBackend } from './vxlan';
 
 export { HostGwBackend, hostGwRefusal } from './host-gw';
 export {
-  VxlanBackend, VxlanOptions, parseVxlanOptions, vxlanDeviceName, vxlanBackendData, peerVtepMac, VXLAN_OVERHEAD, FLANNEL_VXLAN_PORT,
+  VxlanBackend, VxlanOptions, parseVxlanOptions, vxlanDeviceName, vxlanBackendData, peerVtepMac, VXLAN_OVERHEAD, VXLAN_OVERHEAD_V6, FLANNEL_VXLAN_PORT,
 } from './vxlan';
 
 export const SUPPORTED_BACKENDS = ['vxlan', 'host-gw'] as const;
@@ -16,6 +16,8 @@ export interface BackendContext {
   readonly external: ExternalInterface;
   /** Decided by the agent: the existing device's, the persisted one, the previous lease's, or a new random one. */
   readonly vtepMac?: string;
+  /** The IPv6 device's VTEP MAC; given only when IPv6 is enabled and the uplink has an IPv6 address. */
+  readonly vtepMac6?: string;
 }
 
 /** Builds the configured backend; an unsupported type is a one-line ValidationError. */
@@ -29,7 +31,7 @@ export function createBackend(config: BackendConfig, context: BackendContext, fi
     case 'vxlan': {
       const options = parseVxlanOptions(config.options, field);
       if (!context.vtepMac) throw new Error('vxlan backend: the agent must decide the VTEP MAC before creating the backend');
-      return new VxlanBackend(context.external, options, context.vtepMac);
+      return new VxlanBackend(context.external, options, context.vtepMac, context.vtepMac6);
     }
     default:
       throw new ValidationError(`${field}.Type`, config.type, `one of ${SUPPORTED_BACKENDS.join(', ')} (udp, ipip, wireguard, ipsec are not supported here)`);

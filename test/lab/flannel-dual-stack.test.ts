@@ -1,0 +1,38 @@
+import * as fs from 'fs';
+import { formatReport, Lab } from '../../lib/lab';
+import { RESYNC } from './flannel-suite';
+
+// Dual-stack (the prod environment's shape): IPv4 and IPv6 pod networks over both underlays.
+describe.each([
+  ['vxlan', 'flannel-v6.1'],
+  ['host-gw', 'eth0'],
+])('lab: dual-stack %s across three nodes', (type, v6Dev) => {
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await Lab.create({ nodes: 3, backend: { Type: type }, ipv6Network: 'fd00:10:244::/56', resyncSeconds: RESYNC });
+    for (const node of lab.nodes) await lab.addPod(node);
+  }, 90_000);
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  it('writes both subnets to the subnet file and gives pods both families', () => {
+    const text = fs.readFileSync(lab.nodes[0].subnetFile, 'utf8');
+    expect(text).toMatch(/^FLANNEL_IPV6_NETWORK=fd00:10:244::\/56$/m);
+    expect(text).toMatch(/^FLANNEL_IPV6_SUBNET=fd00:10:244:[0-9a-f]+::1\/64$/m);
+    expect(lab.pods.every((p) => p.ip6?.startsWith('fd00:10:244:'))).toBe(true);
+  });
+
+  it('connects every pod to every other pod over IPv4 and over IPv6', async () => {
+    for (const family of [4, 6] as const) {
+      const report = await lab.waitForConnectivity(20_000, { family });
+      if (!report.ok) throw new Error(`IPv${family}\n${formatReport(report)}`);
+    }
+  });
+
+  it('programs the IPv6 routes with its protocol', async () => {
+    const ours = (await lab.routes(lab.nodes[0], 6)).filter((r) => r.protocol === '76');
+    expect(ours).toHaveLength(2);
+    expect(ours.every((r) => r.dev === v6Dev)).toBe(true);
+  });
+});
