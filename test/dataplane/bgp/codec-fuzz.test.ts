@@ -51,7 +51,7 @@ function duplicateAttribute(m: Uint8Array, r: Rand): Uint8Array {
 }
 
 function mutate(base: Uint8Array, r: Rand): Uint8Array {
-  let m = Uint8Array.from(base);
+  let m: Uint8Array = Uint8Array.from(base);
   const steps = 1 + int(r, 3);
   for (let s = 0; s < steps; s++) {
     switch (int(r, 7)) {

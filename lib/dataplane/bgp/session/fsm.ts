@@ -1,0 +1,358 @@
+import { AddressFamily, AFI_IPV4, AFI_IPV6, SAFI_UNICAST, afiOf, familyOfAfi } from '../wire/address';
+import {
+  BgpError, BgpMessage, CeaseSubcode, ErrorCode, NotificationMessage, OpenMessage, OpenSubcode, SessionCodecContext,
+} from '../wire/types';
+import { myAsField } from '../wire/open';
+
+/** RFC 4271 §8.2.2 states. */
+export type SessionState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
+
+export type TimerName = 'connect-retry' | 'hold' | 'keepalive' | 'idle-hold';
+
+export interface SessionConfig {
+  readonly localAs: number;
+  /** Undefined accepts any AS (not used by the speaker; tests). */
+  readonly peerAs?: number;
+  readonly routerId: string;
+  /** Wait for the peer to connect (Calico mesh: the side with the higher address). @default false */
+  readonly passive?: boolean;
+  /** @default 90 (RFC 4271) */
+  readonly holdTime?: number;
+  /** @default a third of the negotiated hold time */
+  readonly keepaliveTime?: number;
+  /** @default 120 (RFC 4271; Calico's BIRD uses 5) */
+  readonly connectRetryTime?: number;
+  /** Wait after an error before starting again. @default 5 */
+  readonly idleHoldTime?: number;
+  /** @default ['ipv4'] */
+  readonly families?: readonly AddressFamily[];
+  /** Our graceful-restart time to advertise (RFC 4724); undefined advertises no capability. @default undefined */
+  readonly gracefulRestartTime?: number;
+  /** We kept forwarding state (kernel routes) across our own restart. @default true */
+  readonly forwardingPreserved?: boolean;
+}
+
+/** What both OPENs agreed. */
+export interface Negotiated {
+  readonly peerAs: number;
+  readonly peerRouterId: string;
+  readonly holdTime: number;
+  readonly keepaliveTime: number;
+  readonly families: readonly AddressFamily[];
+  readonly fourOctetAs: boolean;
+  readonly routeRefresh: boolean;
+  /** The peer's graceful-restart capability, when it sent one. */
+  readonly peerGracefulRestart?: { readonly restartTime: number; readonly preserved: readonly AddressFamily[]; readonly restarting: boolean };
+  readonly codec: SessionCodecContext;
+}
+
+export type SessionEvent =
+  | { readonly type: 'start' }
+  | { readonly type: 'stop'; readonly reason?: string }
+  /** The TCP connection (ours or the peer's, accepted) is up. */
+  | { readonly type: 'tcp-connected' }
+  | { readonly type: 'tcp-failed'; readonly reason?: string }
+  | { readonly type: 'tcp-closed'; readonly reason?: string }
+  | { readonly type: 'message'; readonly message: BgpMessage }
+  /** The codec rejected a message: we owe the peer this NOTIFICATION. */
+  | { readonly type: 'decode-error'; readonly error: BgpError }
+  | { readonly type: 'timer'; readonly timer: TimerName };
+
+export type SessionAction =
+  | { readonly type: 'connect' }
+  | { readonly type: 'disconnect' }
+  | { readonly type: 'send'; readonly message: BgpMessage }
+  | { readonly type: 'set-timer'; readonly timer: TimerName; readonly seconds: number }
+  | { readonly type: 'clear-timer'; readonly timer: TimerName }
+  | { readonly type: 'established'; readonly negotiated: Negotiated }
+  /** Routes from the peer are to be handed to the RIB. */
+  | { readonly type: 'update'; readonly message: Extract<BgpMessage, { type: 'update' }> }
+  | { readonly type: 'route-refresh'; readonly family: AddressFamily }
+  /**
+   * The session left Established. `graceful` when the peer advertised graceful restart and the
+   * session ended without a NOTIFICATION (RFC 4724 §4.2): keep its routes as stale.
+   */
+  | { readonly type: 'down'; readonly reason: string; readonly graceful: boolean };
+
+const OPEN_SENT_HOLD = 240; // RFC 4271 §8.2.2 "large value" while waiting for OPEN
+
+/**
+ * One BGP connection's finite state machine (RFC 4271 §8), pure: events in, actions out. Timers
+ * are actions (`set-timer`/`clear-timer`) and come back as `timer` events, so tests drive time
+ * and the transport edge owns the real clock.
+ */
+export class SessionFsm {
+  private current: SessionState = 'Idle';
+  private agreed?: Negotiated;
+
+  constructor(readonly config: SessionConfig) {}
+
+  get state(): SessionState {
+    return this.current;
+  }
+
+  get negotiated(): Negotiated | undefined {
+    return this.agreed;
+  }
+
+  /** Our OPEN for this session. */
+  open(): OpenMessage {
+    const c = this.config;
+    const families = c.families ?? ['ipv4'];
+    return {
+      type: 'open', version: 4, myAs: myAsField(c.localAs), holdTime: c.holdTime ?? 90, routerId: c.routerId,
+      capabilities: {
+        multiprotocol: families.map((f) => ({ afi: afiOf(f), safi: SAFI_UNICAST })),
+        fourOctetAs: c.localAs,
+        routeRefresh: true,
+        ...(c.gracefulRestartTime === undefined ? {} : {
+          gracefulRestart: {
+            restartTime: Math.min(4095, c.gracefulRestartTime), restarting: false,
+            families: families.map((f) => ({ afi: afiOf(f), safi: SAFI_UNICAST, forwardingPreserved: c.forwardingPreserved ?? true })),
+          },
+        }),
+        unknown: [],
+      },
+    };
+  }
+
+  handle(event: SessionEvent): SessionAction[] {
+    const out: SessionAction[] = [];
+    const state = this.current;
+    if (event.type === 'stop') {
+      if (state === 'OpenSent' || state === 'OpenConfirm' || state === 'Established') {
+        out.push(send(notification(ErrorCode.CEASE, CeaseSubcode.ADMINISTRATIVE_SHUTDOWN)));
+      }
+      this.toIdle(out, event.reason ?? 'stopped', false, false);
+      return out;
+    }
+    switch (state) {
+      case 'Idle':
+        if (event.type === 'start' || (event.type === 'timer' && event.timer === 'idle-hold')) this.begin(out);
+        break;
+      case 'Connect':
+      case 'Active':
+        this.connecting(event, out);
+        break;
+      case 'OpenSent':
+        this.openSent(event, out);
+        break;
+      case 'OpenConfirm':
+        this.openConfirm(event, out);
+        break;
+      case 'Established':
+        this.established(event, out);
+        break;
+    }
+    return out;
+  }
+
+  private begin(out: SessionAction[]): void {
+    out.push({ type: 'set-timer', timer: 'connect-retry', seconds: this.config.connectRetryTime ?? 120 });
+    if (this.config.passive) {
+      this.current = 'Active';
+    } else {
+      this.current = 'Connect';
+      out.push({ type: 'connect' });
+    }
+  }
+
+  private connecting(event: SessionEvent, out: SessionAction[]): void {
+    switch (event.type) {
+      case 'tcp-connected':
+        out.push({ type: 'clear-timer', timer: 'connect-retry' }, send(this.open()), { type: 'set-timer', timer: 'hold', seconds: OPEN_SENT_HOLD });
+        this.current = 'OpenSent';
+        return;
+      case 'tcp-failed':
+      case 'tcp-closed':
+        out.push({ type: 'disconnect' });
+        this.current = 'Active';
+        return;
+      case 'timer':
+        if (event.timer === 'connect-retry') {
+          out.push({ type: 'set-timer', timer: 'connect-retry', seconds: this.config.connectRetryTime ?? 120 });
+          if (!this.config.passive) {
+            out.push({ type: 'disconnect' }, { type: 'connect' });
+            this.current = 'Connect';
+          }
+        }
+        return;
+      default:
+        // A message or decode error without a session is noise on a half-open connection.
+        return;
+    }
+  }
+
+  private openSent(event: SessionEvent, out: SessionAction[]): void {
+    switch (event.type) {
+      case 'message':
+        if (event.message.type === 'open') {
+          const checked = this.checkOpen(event.message);
+          if ('code' in checked) return this.fail(out, checked);
+          this.agreed = checked;
+          out.push(send({ type: 'keepalive' }));
+          this.armTimers(out);
+          this.current = 'OpenConfirm';
+          return;
+        }
+        if (event.message.type === 'notification') return this.toIdle(out, describeNotification(event.message), false, true);
+        return this.fail(out, { code: ErrorCode.FSM, subcode: 1, data: new Uint8Array(0), reason: `${event.message.type} in OpenSent` });
+      case 'decode-error':
+        return this.fail(out, event.error);
+      case 'tcp-closed':
+      case 'tcp-failed':
+        out.push({ type: 'disconnect' }, { type: 'clear-timer', timer: 'hold' }, { type: 'set-timer', timer: 'connect-retry', seconds: this.config.connectRetryTime ?? 120 });
+        this.current = 'Active';
+        return;
+      case 'timer':
+        if (event.timer === 'hold') return this.fail(out, { code: ErrorCode.HOLD_TIMER_EXPIRED, subcode: 0, data: new Uint8Array(0), reason: 'hold timer expired in OpenSent' });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private openConfirm(event: SessionEvent, out: SessionAction[]): void {
+    switch (event.type) {
+      case 'message':
+        if (event.message.type === 'keepalive') {
+          this.current = 'Established';
+          this.restartHold(out);
+          out.push({ type: 'established', negotiated: this.agreed as Negotiated });
+          return;
+        }
+        if (event.message.type === 'notification') return this.toIdle(out, describeNotification(event.message), false, true);
+        return this.fail(out, { code: ErrorCode.FSM, subcode: 2, data: new Uint8Array(0), reason: `${event.message.type} in OpenConfirm` });
+      case 'decode-error':
+        return this.fail(out, event.error);
+      case 'tcp-closed':
+      case 'tcp-failed':
+        return this.toIdle(out, event.reason ?? 'connection closed in OpenConfirm', false, true);
+      case 'timer':
+        if (event.timer === 'keepalive') this.keepalive(out);
+        else if (event.timer === 'hold') this.fail(out, { code: ErrorCode.HOLD_TIMER_EXPIRED, subcode: 0, data: new Uint8Array(0), reason: 'hold timer expired' });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private established(event: SessionEvent, out: SessionAction[]): void {
+    switch (event.type) {
+      case 'message': {
+        const m = event.message;
+        if (m.type === 'notification') return this.toIdle(out, describeNotification(m), false, true);
+        if (m.type === 'open') return this.fail(out, { code: ErrorCode.FSM, subcode: 3, data: new Uint8Array(0), reason: 'OPEN in Established' });
+        this.restartHold(out);
+        if (m.type === 'update') out.push({ type: 'update', message: m });
+        else if (m.type === 'route-refresh') {
+          const family = familyOfAfi(m.afi);
+          if (family && m.safi === SAFI_UNICAST) out.push({ type: 'route-refresh', family });
+        }
+        return;
+      }
+      case 'decode-error':
+        return this.fail(out, event.error);
+      case 'tcp-closed':
+      case 'tcp-failed':
+        return this.toIdle(out, event.reason ?? 'connection closed', this.agreed?.peerGracefulRestart !== undefined, true);
+      case 'timer':
+        if (event.timer === 'keepalive') this.keepalive(out);
+        else if (event.timer === 'hold') this.fail(out, { code: ErrorCode.HOLD_TIMER_EXPIRED, subcode: 0, data: new Uint8Array(0), reason: 'hold timer expired' });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private checkOpen(open: OpenMessage): Negotiated | BgpError {
+    const c = this.config;
+    const peerAs = open.capabilities.fourOctetAs ?? open.myAs;
+    const bad = (subcode: number, reason: string, data = new Uint8Array(0)): BgpError => ({ code: ErrorCode.OPEN_MESSAGE, subcode, data, reason });
+    if (c.peerAs !== undefined && peerAs !== c.peerAs) return bad(OpenSubcode.BAD_PEER_AS, `peer AS ${peerAs}, expected ${c.peerAs}`);
+    if (open.routerId === c.routerId && peerAs === c.localAs) return bad(OpenSubcode.BAD_BGP_IDENTIFIER, `peer uses our router id ${c.routerId}`);
+    const holdTime = Math.min(c.holdTime ?? 90, open.holdTime);
+    const ours = c.families ?? ['ipv4'];
+    const offered = open.capabilities.multiprotocol.length
+      ? open.capabilities.multiprotocol.filter((m) => m.safi === SAFI_UNICAST).map((m) => familyOfAfi(m.afi))
+      : ['ipv4' as const]; // RFC 4760 §8: no capability means IPv4 unicast only
+    const families = ours.filter((f) => offered.includes(f));
+    const fourOctetAs = open.capabilities.fourOctetAs !== undefined;
+    const gr = open.capabilities.gracefulRestart;
+    return {
+      peerAs,
+      peerRouterId: open.routerId,
+      holdTime,
+      keepaliveTime: holdTime === 0 ? 0 : Math.max(1, Math.min(c.keepaliveTime ?? Math.floor(holdTime / 3), Math.floor(holdTime / 3))),
+      families,
+      fourOctetAs,
+      routeRefresh: open.capabilities.routeRefresh,
+      ...(gr ? {
+        peerGracefulRestart: {
+          restartTime: gr.restartTime,
+          restarting: gr.restarting,
+          preserved: gr.families.filter((f) => f.forwardingPreserved && f.safi === SAFI_UNICAST && (f.afi === AFI_IPV4 || f.afi === AFI_IPV6))
+            .map((f) => familyOfAfi(f.afi) as AddressFamily),
+        },
+      } : {}),
+      codec: { fourOctetAs, ebgp: peerAs !== c.localAs },
+    };
+  }
+
+  private armTimers(out: SessionAction[]): void {
+    const n = this.agreed as Negotiated;
+    if (n.holdTime === 0) {
+      out.push({ type: 'clear-timer', timer: 'hold' }, { type: 'clear-timer', timer: 'keepalive' });
+      return;
+    }
+    out.push({ type: 'set-timer', timer: 'hold', seconds: n.holdTime }, { type: 'set-timer', timer: 'keepalive', seconds: n.keepaliveTime });
+  }
+
+  private restartHold(out: SessionAction[]): void {
+    const n = this.agreed;
+    if (n && n.holdTime > 0) out.push({ type: 'set-timer', timer: 'hold', seconds: n.holdTime });
+  }
+
+  private keepalive(out: SessionAction[]): void {
+    const n = this.agreed as Negotiated;
+    out.push(send({ type: 'keepalive' }), { type: 'set-timer', timer: 'keepalive', seconds: n.keepaliveTime });
+  }
+
+  /** Sends the NOTIFICATION an error demands and goes to Idle. */
+  private fail(out: SessionAction[], error: BgpError): void {
+    out.push(send(notification(error.code, error.subcode, error.data)));
+    this.toIdle(out, `sent NOTIFICATION ${error.code}/${error.subcode}: ${error.reason}`, false, true);
+  }
+
+  private toIdle(out: SessionAction[], reason: string, graceful: boolean, restart: boolean): void {
+    const wasEstablished = this.current === 'Established';
+    out.push({ type: 'disconnect' });
+    for (const timer of ['connect-retry', 'hold', 'keepalive', 'idle-hold'] as const) out.push({ type: 'clear-timer', timer });
+    if (wasEstablished) out.push({ type: 'down', reason, graceful });
+    if (restart) out.push({ type: 'set-timer', timer: 'idle-hold', seconds: this.config.idleHoldTime ?? 5 });
+    this.current = 'Idle';
+  }
+}
+
+function send(message: BgpMessage): SessionAction {
+  return { type: 'send', message };
+}
+
+export function notification(code: number, subcode: number, data: Uint8Array = new Uint8Array(0)): NotificationMessage {
+  return { type: 'notification', code, subcode, data };
+}
+
+export function describeNotification(n: NotificationMessage): string {
+  return `received NOTIFICATION ${n.code}/${n.subcode}`;
+}
+
+/**
+ * RFC 4271 §6.8: when both sides opened a connection, the one initiated by the speaker with the
+ * higher BGP Identifier survives.
+ */
+export function collisionWinner(localRouterId: string, remoteRouterId: string): 'outbound' | 'inbound' {
+  const n = (id: string) => id.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  return n(localRouterId) > n(remoteRouterId) ? 'outbound' : 'inbound';
+}
+
+export const CONNECTION_COLLISION = notification(ErrorCode.CEASE, CeaseSubcode.CONNECTION_COLLISION);
