@@ -8,7 +8,7 @@ import { fetchNode, RUNTIME_PACKAGES, unpackNode, type NodeDistribution } from '
 import type { PathMapper } from './tar-reader';
 
 /** Bump when the way layers are assembled changes, so cached layers are rebuilt. */
-const LAYER_FORMAT = 1;
+const LAYER_FORMAT = 2;
 
 /**
  * Packages no layer carries: debconf is only read by maintainer scripts, which never run in an image
@@ -70,7 +70,7 @@ export async function runtimeLayer(node: NodeDistribution, cacheDir: string, epo
   const key = { LAYER_FORMAT, layer: 'runtime', node, debs, epochSeconds };
   const { layer, meta } = await cachedLayer<LayerMeta>(cacheDir, key, async () => {
     const tree = new FileTree();
-    for (const pkg of debs) await unpackPackage(pkg, await fetchPackage(pkg, cacheDir), tree);
+    for (const pkg of debs) await unpackPackage(pkg, await fetchPackage(pkg, cacheDir), tree, withoutGconv);
     await unpackNode(node, await fetchNode(node, cacheDir), tree);
     addBaseFiles(tree);
     const listed = listTree(tree);
@@ -104,6 +104,13 @@ export async function toolsLayer(
   });
   return toBuilt(layer, meta);
 }
+
+/**
+ * glibc's iconv character-set modules (8 MB) go: Node converts text with its own ICU, and no program in
+ * the images calls iconv(3). The Node binary itself is kept byte for byte as published (not stripped),
+ * so it matches the pinned integrity and native crash stacks keep their symbols.
+ */
+const withoutGconv: PathMapper = (path) => (/^usr\/lib\/[^/]+-linux-gnu\/gconv(\/|$)/.test(path) ? undefined : dropDocumentation(path));
 
 /** Documentation goes, and so does every program under a bin/ or sbin/ directory that is not listed. */
 function keepPrograms(tools: readonly string[]): PathMapper {

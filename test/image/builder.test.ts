@@ -83,10 +83,11 @@ describe('image builder (fixture image)', () => {
     expect(runInChroot(rootfs, ['nft', '--version']).stdout).toMatch(/^nftables v1\./);
   });
 
-  it('keeps only the listed programs and no documentation beyond copyright files', () => {
+  it('keeps only the listed programs, no iconv modules and no documentation beyond copyright files', () => {
     expect(existsSync(join(rootfs, 'bin/ss'))).toBe(false);
     expect(existsSync(join(rootfs, 'sbin/tc'))).toBe(false);
     expect(existsSync(join(rootfs, 'usr/share/man'))).toBe(false);
+    expect(existsSync(join(rootfs, 'usr/lib/x86_64-linux-gnu/gconv'))).toBe(false);
     expect(existsSync(join(rootfs, 'usr/share/doc/libc6/copyright'))).toBe(true);
   });
 
