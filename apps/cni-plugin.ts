@@ -31,6 +31,17 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ cniVersion: requestedVersion(stdin), supportedVersions: SUPPORTED })}\n`);
     return;
   }
+  if (/"type"\s*:\s*"cnikit-calico(-ipam)?"/.test(stdin)) {
+    // Calico mode (the same bundle installed as cnikit-calico and cnikit-calico-ipam).
+    const [{ runCalicoCni }, { linuxCalicoKernels }] = await Promise.all([
+      import('../lib/dataplane/cni/calico-main'),
+      import('../lib/dataplane/cni/calico-kernels'),
+    ]);
+    const outcome = await runCalicoCni(process.env, stdin, linuxCalicoKernels());
+    if (outcome.stdout) process.stdout.write(`${outcome.stdout}\n`);
+    process.exitCode = outcome.exitCode;
+    return;
+  }
   const [{ runCni }, { linuxPluginKernels }] = await Promise.all([
     import('../lib/dataplane/cni/main'),
     import('../lib/dataplane/cni/linux-kernels'),
