@@ -1,0 +1,257 @@
+import { createHash } from 'crypto';
+import { Cidr } from '../../model/cidr';
+import { PolicyAction, ResolvedEntityRule, ResolvedRule } from '../../model/calico/policy';
+import { Members, PolicyIndex, policyId } from './selection';
+import { Action, CompiledChain, CompiledMap, CompiledRule, CompiledRuleSet, CompiledSet, DispatchKey, Match, Side } from './ruleset';
+import { Direction, Policy, PolicyEndpoint, PolicyWorld, protocolNumber } from './types';
+
+/**
+ * Where the engine sees pod traffic. `interface`: per host-side veth (`cali*`, the Calico-style
+ * stack: every pod packet is routed through the node). `address`: per pod address, for the
+ * Flannel-style bridge, where same-node pod traffic is bridged and reaches the forward hook only
+ * through br_netfilter (`net.bridge.bridge-nf-call-iptables=1`).
+ */
+export type HookMode = 'interface' | 'address';
+
+export interface PortProtocol {
+  readonly protocol: 'TCP' | 'UDP';
+  readonly port: number;
+}
+
+export interface CompileOptions {
+  readonly mode: HookMode;
+  /** Endpoints enforced on this node, as `namespace/name`. @default - every endpoint of the world */
+  readonly localEndpoints?: readonly string[];
+  /** @default 'cnikit-policy' */
+  readonly table?: string;
+  /** Node ports pods can always reach, whatever their egress policy says. @default FAILSAFE_INBOUND */
+  readonly failsafeInbound?: readonly PortProtocol[];
+}
+
+/** Calico's failsafe inbound ports (ssh, dhcp, BGP, etcd, Typha, the API server, …). */
+export const FAILSAFE_INBOUND: readonly PortProtocol[] = [
+  { protocol: 'TCP', port: 22 }, { protocol: 'UDP', port: 68 }, { protocol: 'TCP', port: 179 }, { protocol: 'TCP', port: 2379 },
+  { protocol: 'TCP', port: 2380 }, { protocol: 'TCP', port: 5473 }, { protocol: 'TCP', port: 6443 }, { protocol: 'TCP', port: 6666 },
+  { protocol: 'TCP', port: 6667 },
+];
+
+export const DEFAULT_TABLE = 'cnikit-policy';
+
+function hash(text: string): string {
+  return createHash('sha1').update(text).digest('hex').slice(0, 12);
+}
+
+export function endpointKey(ep: PolicyEndpoint): string {
+  return `${ep.namespace}/${ep.name}`;
+}
+
+/** `tw.<ns>.<pod>` / `fw.<ns>.<pod>`: to-workload (ingress) and from-workload (egress); a namespace has no dots, so the name is unique. */
+export function endpointChainName(ep: PolicyEndpoint, direction: Direction): string {
+  return `${direction === 'ingress' ? 'tw' : 'fw'}.${ep.namespace}.${ep.name}`;
+}
+
+export function policyChainName(p: Policy, direction: Direction): string {
+  const kind = p.kind === 'KubernetesNetworkPolicy' ? 'knp.' : p.kind === 'GlobalNetworkPolicy' ? 'gnp.' : 'np.';
+  return `${direction === 'ingress' ? 'pi' : 'po'}-${kind}${p.namespace ? `${p.namespace}.` : ''}${p.name}`;
+}
+
+/** Drops CIDRs contained in another, so an interval set never holds overlapping elements. */
+export function normalizeCidrs(cidrs: readonly string[]): string[] {
+  const parsed = [...new Set(cidrs)].map((c) => Cidr.parse(c.includes('/') ? c : `${c}/${c.includes(':') ? 128 : 32}`, 'set element'));
+  parsed.sort((a, b) => a.prefix - b.prefix);
+  const kept: Cidr[] = [];
+  for (const c of parsed) if (!kept.some((k) => k.family === c.family && k.contains(c))) kept.push(c);
+  return kept.map((c) => (c.prefix === c.bits ? c.address() : c.toString())).sort();
+}
+
+/** Compiles the world into the rule set one node enforces. Pure. */
+export function compilePolicy(world: PolicyWorld | PolicyIndex, options: CompileOptions): CompiledRuleSet {
+  return new Compiler(world instanceof PolicyIndex ? world : new PolicyIndex(world), options).compile();
+}
+
+class Compiler {
+  private readonly sets = new Map<string, CompiledSet>();
+  private readonly chains = new Map<string, CompiledChain>();
+
+  constructor(private readonly index: PolicyIndex, private readonly options: CompileOptions) {}
+
+  public compile(): CompiledRuleSet {
+    const local = this.options.localEndpoints ? new Set(this.options.localEndpoints) : undefined;
+    const endpoints = this.index.world.endpoints.filter((ep) => !local || local.has(endpointKey(ep)));
+    const maps: Record<'from' | 'to', Record<'if' | '4' | '6', Record<string, string>>> = {
+      from: { if: {}, 4: {}, 6: {} }, to: { if: {}, 4: {}, 6: {} },
+    };
+    for (const ep of endpoints) {
+      for (const direction of ['ingress', 'egress'] as const) {
+        const policies = this.index.policiesFor(ep, direction);
+        if (policies.length === 0) continue; // open: the namespace profile allows
+        const chain = endpointChainName(ep, direction);
+        const rules: CompiledRule[] = [{ matches: [], action: { kind: 'clearMark' } }];
+        for (const p of policies) {
+          rules.push({ matches: [], action: { kind: 'jump', chain: this.policyChain(p, direction) } });
+          rules.push({ matches: [{ kind: 'mark', bits: 0x10000 }], action: { kind: 'return' } });
+        }
+        rules.push({ matches: [], action: { kind: 'drop' }, comment: 'end of tier' });
+        this.chains.set(chain, { name: chain, rules });
+        const side = direction === 'ingress' ? maps.to : maps.from;
+        if (this.options.mode === 'interface') {
+          if (!ep.interfaceName) throw new Error(`policy: endpoint ${endpointKey(ep)} has no interfaceName (needed in interface mode)`);
+          side.if[ep.interfaceName] = chain;
+        } else {
+          for (const a of ep.addresses) side[a.includes(':') ? 6 : 4][a] = chain;
+        }
+      }
+    }
+    const mapList: CompiledMap[] = [];
+    const dispatch: CompiledRule[] = [];
+    for (const dir of ['from', 'to'] as const) {
+      if (this.options.mode === 'interface') {
+        mapList.push({ name: `${dir}-wl`, keyType: 'ifname', elements: maps[dir].if });
+        dispatch.push({ matches: [], action: { kind: 'dispatch', key: dir === 'from' ? 'iifname' : 'oifname', map: `${dir}-wl` } });
+      } else {
+        for (const fam of [4, 6] as const) {
+          mapList.push({ name: `${dir}-wl-${fam}`, keyType: fam === 4 ? 'ipv4_addr' : 'ipv6_addr', elements: maps[dir][fam] });
+          const key = `${dir === 'from' ? 'saddr' : 'daddr'}${fam}` as DispatchKey;
+          dispatch.push({ matches: [], action: { kind: 'dispatch', key, map: `${dir}-wl-${fam}` } });
+        }
+      }
+    }
+    const established: CompiledRule = { matches: [{ kind: 'ct', states: ['established', 'related'] }], action: { kind: 'accept' } };
+    const failsafe = this.options.failsafeInbound ?? FAILSAFE_INBOUND;
+    const base: CompiledChain[] = [
+      {
+        name: 'forward', hook: 'forward', rules: [
+          established,
+          { matches: [{ kind: 'ct', states: ['invalid'] }], action: { kind: 'drop' } },
+          ...dispatch,
+        ],
+      },
+      {
+        name: 'input', hook: 'input', rules: [
+          established,
+          ...(failsafe.length ? [{ matches: [{ kind: 'protocolPort', pairs: failsafe.map((f) => ({ protocol: protocolNumber(f.protocol), port: f.port })) }], action: { kind: 'accept' }, comment: 'failsafe' } as CompiledRule] : []),
+          // Pod → node traffic obeys the pod's egress policy (then the node accepts it).
+          ...dispatch.filter((d) => d.action.kind === 'dispatch' && (d.action.key === 'iifname' || d.action.key.startsWith('saddr'))),
+        ],
+      },
+    ];
+    const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    return {
+      table: this.options.table ?? DEFAULT_TABLE,
+      sets: [...this.sets.values()].sort(byName),
+      maps: mapList,
+      chains: [...base, ...[...this.chains.values()].sort(byName)],
+    };
+  }
+
+  private policyChain(p: Policy, direction: Direction): string {
+    const name = policyChainName(p, direction);
+    if (this.chains.has(name)) return name;
+    const rules = (direction === 'ingress' ? p.ingress : p.egress).flatMap((r, i) => this.rule(p, r, `${policyId(p)} ${direction}[${i}]`));
+    this.chains.set(name, { name, rules });
+    return name;
+  }
+
+  /** The set of addresses a rule entity selects (shared by every rule with the same scope and selector). */
+  private addressSet(p: Policy, entity: ResolvedEntityRule, negated: boolean, family: 4 | 6, members: Members): string {
+    const scope = {
+      scope: entity.namespaceSelector !== undefined ? `ns:${entity.namespaceSelector}` : p.namespace ?? '*global*',
+      selector: negated ? entity.notSelector : entity.selector,
+      serviceAccounts: negated ? undefined : entity.serviceAccounts,
+    };
+    const key = JSON.stringify(scope);
+    const name = `s${family}-${hash(key)}`;
+    if (!this.sets.has(name)) {
+      const addresses = members.endpoints.flatMap((ep) => ep.addresses).concat(members.nets);
+      this.sets.set(name, {
+        name, type: family === 4 ? 'ipv4_addr' : 'ipv6_addr', interval: true,
+        elements: normalizeCidrs(addresses.filter((a) => a.includes(':') === (family === 6))),
+        comment: key,
+      });
+    }
+    return name;
+  }
+
+  private namedPortSet(p: Policy, entity: ResolvedEntityRule, family: 4 | 6, names: readonly string[], members: Members | undefined): string {
+    const key = JSON.stringify({
+      scope: members ? (entity.namespaceSelector !== undefined ? `ns:${entity.namespaceSelector}` : p.namespace ?? '*global*') : '*any*',
+      selector: members ? entity.selector : undefined, serviceAccounts: members ? entity.serviceAccounts : undefined, names: [...names].sort(),
+    });
+    const name = `n${family}-${hash(key)}`;
+    if (!this.sets.has(name)) {
+      const endpoints = members ? members.endpoints : this.index.world.endpoints;
+      const elements = new Set<string>();
+      for (const ep of endpoints) {
+        for (const np of ep.ports ?? []) {
+          if (!names.includes(np.name)) continue;
+          for (const a of ep.addresses) if (a.includes(':') === (family === 6)) elements.add(`${a} . ${protocolNumber(np.protocol ?? 'TCP')} . ${np.port}`);
+        }
+      }
+      this.sets.set(name, {
+        name, type: family === 4 ? 'ipv4_addr . inet_proto . inet_service' : 'ipv6_addr . inet_proto . inet_service',
+        interval: false, elements: [...elements].sort(), comment: key,
+      });
+    }
+    return name;
+  }
+
+  /** One Calico rule → nft rules: one per address family it can match, times port variants (numbers | names). */
+  private rule(p: Policy, r: ResolvedRule, comment: string): CompiledRule[] {
+    const action: Action = r.action === PolicyAction.ALLOW || r.action === PolicyAction.PASS ? { kind: 'allow' }
+      : r.action === PolicyAction.DENY ? { kind: 'drop' } : { kind: 'log', prefix: `cnikit ${comment}: `.slice(0, 127) };
+    const proto = r.protocol !== undefined ? protocolNumber(r.protocol) : undefined;
+    const familySpecific = r.ipVersion !== undefined || proto === 1 || proto === 58 || r.icmp !== undefined || r.notIcmp !== undefined
+      || [r.source, r.destination].some((e) => e && (e.nets || e.notNets || e.selector || e.notSelector || e.namespaceSelector
+        || e.serviceAccounts || [...(e.ports ?? []), ...(e.notPorts ?? [])].some((x) => typeof x === 'string' && !/^\d+:\d+$/.test(x))));
+    let families: (4 | 6 | undefined)[] = familySpecific ? [4, 6] : [undefined];
+    if (r.ipVersion !== undefined) families = [r.ipVersion];
+    if (proto === 1) families = families.filter((f) => f === 4);
+    if (proto === 58) families = families.filter((f) => f === 6);
+    const out: CompiledRule[] = [];
+    for (const family of families) {
+      if (family !== undefined && [r.source, r.destination].some((e) => e?.nets && !e.nets.some((n) => n.includes(':') === (family === 6)))) continue;
+      const common: Match[] = [];
+      if (family !== undefined) common.push({ kind: 'family', family });
+      if (proto !== undefined) common.push({ kind: 'protocol', protocol: proto });
+      if (r.notProtocol !== undefined) common.push({ kind: 'protocol', protocol: protocolNumber(r.notProtocol), not: true });
+      if (r.icmp?.type !== undefined && family) common.push({ kind: 'icmp', family, type: r.icmp.type, code: r.icmp.code });
+      if (r.notIcmp?.type !== undefined && family) common.push({ kind: 'icmp', family, type: r.notIcmp.type, code: r.notIcmp.code, not: true });
+      let variants: Match[][] = [common];
+      for (const side of ['source', 'destination'] as const) {
+        const e = side === 'source' ? r.source : r.destination;
+        if (!e) continue;
+        const sideVariants = this.entity(p, e, side, family);
+        if (sideVariants === undefined) { variants = []; break; }
+        variants = variants.flatMap((v) => sideVariants.map((s) => [...v, ...s]));
+      }
+      for (const matches of variants) out.push({ matches, action, comment });
+    }
+    return out;
+  }
+
+  /** Matches for one side; several variants are ORed (numbered vs named ports). Undefined: cannot match in this family. */
+  private entity(p: Policy, e: ResolvedEntityRule, side: Side, family: 4 | 6 | undefined): Match[][] | undefined {
+    const m: Match[] = [];
+    if (family !== undefined) {
+      const fam = (list: readonly string[] | undefined) => (list ?? []).filter((n) => n.includes(':') === (family === 6));
+      if (e.nets) m.push({ kind: 'address', side, family, cidrs: normalizeCidrs(fam(e.nets)) });
+      if (fam(e.notNets).length) m.push({ kind: 'address', side, family, cidrs: normalizeCidrs(fam(e.notNets)), not: true });
+    }
+    const members = this.index.members(p, e);
+    if (members && family !== undefined) m.push({ kind: 'address', side, family, set: this.addressSet(p, e, false, family, members) });
+    const excluded = this.index.members(p, e, true);
+    if (excluded && family !== undefined) m.push({ kind: 'address', side, family, set: this.addressSet(p, e, true, family, excluded), not: true });
+    const isNumeric = (x: string | number) => typeof x === 'number' || /^\d+:\d+$/.test(x);
+    const numeric = (list: readonly (string | number)[]) => list.filter(isNumeric).map((x) => String(x).replace(':', '-'));
+    const named = (list: readonly (string | number)[]) => list.filter((x): x is string => !isNumeric(x));
+    if (e.notPorts) {
+      if (numeric(e.notPorts).length) m.push({ kind: 'port', side, ports: numeric(e.notPorts), not: true });
+      if (named(e.notPorts).length && family !== undefined) m.push({ kind: 'namedPort', side, family, set: this.namedPortSet(p, e, family, named(e.notPorts), members), not: true });
+    }
+    if (!e.ports) return [m];
+    const variants: Match[][] = [];
+    if (numeric(e.ports).length) variants.push([...m, { kind: 'port', side, ports: numeric(e.ports) }]);
+    if (named(e.ports).length && family !== undefined) variants.push([...m, { kind: 'namedPort', side, family, set: this.namedPortSet(p, e, family, named(e.ports), members) }]);
+    return variants;
+  }
+}

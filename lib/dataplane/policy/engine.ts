@@ -1,0 +1,78 @@
+import { compilePolicy, CompileOptions } from './compile';
+import { findDrift, NftRunner, nftRunner, parseKernelView } from './nft';
+import { diffRuleSets, isEmptyDiff, renderNftDelete, renderNftDiff, renderNftFull, RuleSetDiff } from './render-nft';
+import { CompiledRuleSet } from './ruleset';
+import { PolicyWorld } from './types';
+
+export interface PolicyEngineOptions extends CompileOptions {
+  /** Namespace to enforce in (the node's). @default - the caller's own */
+  readonly netns?: string;
+  /** @default nftRunner(netns) */
+  readonly runner?: NftRunner;
+}
+
+export interface SyncResult {
+  /** True when the whole table was (re)written, false for an incremental transaction. */
+  readonly full: boolean;
+  /** The incremental change (undefined after a full write). */
+  readonly diff?: RuleSetDiff;
+  /** The nft script applied ('' when nothing changed). */
+  readonly script: string;
+}
+
+/**
+ * The reconciler: compiles the world, diffs it against what it last applied and applies only the
+ * difference (sets' elements, the affected chains, map entries) in one nft transaction. The first
+ * sync and `resync()` after drift write the whole table, also in one transaction.
+ */
+export class PolicyEngine {
+  private applied: CompiledRuleSet | undefined;
+  private readonly runner: NftRunner;
+
+  constructor(private readonly options: PolicyEngineOptions) {
+    this.runner = options.runner ?? nftRunner(options.netns);
+  }
+
+  public get current(): CompiledRuleSet | undefined {
+    return this.applied;
+  }
+
+  public async sync(world: PolicyWorld): Promise<SyncResult> {
+    const desired = compilePolicy(world, this.options);
+    if (!this.applied) {
+      const script = renderNftFull(desired);
+      await this.runner.apply(script);
+      this.applied = desired;
+      return { full: true, script };
+    }
+    const diff = diffRuleSets(this.applied, desired);
+    if (isEmptyDiff(diff)) return { full: false, diff, script: '' };
+    const script = renderNftDiff(desired, diff);
+    try {
+      await this.runner.apply(script);
+    } catch {
+      // The transaction was refused as a whole: the kernel still holds the old table, which may
+      // have drifted from what we believe. A full write repairs both.
+      const full = renderNftFull(desired);
+      await this.runner.apply(full);
+      this.applied = desired;
+      return { full: true, script: full };
+    }
+    this.applied = desired;
+    return { full: diff.structural, diff, script };
+  }
+
+  /** Compares the kernel's table with what was applied; rewrites the table when they differ. Returns the differences found. */
+  public async resync(): Promise<string[]> {
+    if (!this.applied) return [];
+    const json = await this.runner.listTable(this.applied.table);
+    const drift = json === undefined ? ['table missing'] : findDrift(parseKernelView(json), this.applied);
+    if (drift.length) await this.runner.apply(renderNftFull(this.applied));
+    return drift;
+  }
+
+  public async remove(): Promise<void> {
+    await this.runner.apply(renderNftDelete(this.options.table ?? this.applied?.table ?? 'cnikit-policy'));
+    this.applied = undefined;
+  }
+}
