@@ -2,7 +2,7 @@
 // state: two builds give one digest; skopeo and umoci (independent OCI implementations) read the layout;
 // the unpacked root filesystem runs Node, the bundle and the system tools in a chroot; the CNI installer
 // puts a plugin on a "host" that runs with the runtime shipped beside it.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage, type BuiltImage } from '../../lib/image/build';
@@ -68,6 +68,10 @@ describe('image builder (fixture image)', () => {
     const config = skopeoConfig(first.layoutDir, first.tag);
     expect(config.created).toBe('1970-01-01T00:00:00Z');
     expect(config.config).toMatchObject({ User: '65532:65532', Entrypoint: FIXTURE.entrypoint });
+    // What a push does (skopeo copy), here into another layout: the pinned digest survives it.
+    const copy = join(scratch.dir, 'pushed');
+    execFileSync('skopeo', ['copy', '--quiet', '--preserve-digests', `oci:${first.layoutDir}:${first.tag}`, `oci:${copy}:${first.tag}`]);
+    expect(skopeoInspect(copy, first.tag).Digest).toBe(first.manifestDigest);
     const manifest = JSON.parse(execManifest(first.layoutDir, first.tag)) as { annotations: Record<string, string> };
     expect(manifest.annotations['org.opencontainers.image.created']).toBe('1970-01-01T00:00:00.000Z');
   });
