@@ -4,6 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Etcd3 } from 'etcd3';
 import { inNetns, ipBatch, run, RunResult } from './exec';
+import { parseSubnetEnv } from '../dataplane/flannel/subnet-env';
 import { LabProcess } from './process';
 import { destroyNetnsSync, newLabId, sweepStaleLabs, track, untrack } from './resources';
 import { LabNodePlan, LabPlan, LabTopologyKind, planLab, WiringStep, wiringSteps } from './topology';
@@ -245,7 +246,7 @@ export class Lab {
       type: 'flannel',
       subnetFile: node.subnetFile,
       dataDir: path.join(node.dir, 'cni'),
-      delegate: { hairpinMode: true, isDefaultGateway: true, ipam: undefined },
+      delegate: { hairpinMode: true, isDefaultGateway: true },
     };
   }
 
@@ -260,7 +261,6 @@ export class Lab {
         CNI_NETNS: `/var/run/netns/${podNetns}`,
         CNI_IFNAME: 'eth0',
         CNI_PATH: ['/usr/lib/cni', '/opt/cni/bin'].join(':'),
-        CNI_LAB_DIR: node.dir,
       },
     });
     if (result.code !== 0) throw new Error(`lab: CNI ${command} on ${node.name} failed (${result.code}): ${result.stdout.trim()} ${result.stderr.trim()}`);
@@ -352,13 +352,7 @@ export class Lab {
   /** The node's pod subnet as written to its subnet file (`10.244.5.0/24`), or undefined. */
   public subnetOf(node: LabNode): string | undefined {
     if (!fs.existsSync(node.subnetFile)) return undefined;
-    const line = fs.readFileSync(node.subnetFile, 'utf8').split('\n').find((l) => l.startsWith('FLANNEL_SUBNET='));
-    if (!line) return undefined;
-    const [address, prefix] = line.slice('FLANNEL_SUBNET='.length).split('/');
-    const octets = address.split('.').map(Number);
-    const mask = Number(prefix) === 0 ? 0 : (~0 << (32 - Number(prefix))) >>> 0;
-    const value = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) & mask;
-    return `${[value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.')}/${prefix}`;
+    return parseSubnetEnv(fs.readFileSync(node.subnetFile, 'utf8'), node.subnetFile).subnet?.toString();
   }
 
   // ---------- teardown ----------

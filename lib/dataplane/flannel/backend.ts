@@ -105,5 +105,3 @@ export function remotePeers(own: Lease, leases: readonly Lease[], backendType: s
 export function leaseFamilies(own: Lease): (4 | 6)[] {
   return [...(own.subnet ? [4 as const] : []), ...(own.ipv6Subnet ? [6 as const] : [])];
 }
-
-export const EMPTY_DATAPLANE: DesiredDataplane = { links: [], addresses: [], routes: [], neighbours: [], fdb: [], refusals: [] };
