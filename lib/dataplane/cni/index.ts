@@ -6,3 +6,5 @@ export { resultForVersion, mergeResults, versionAtLeast } from './result';
 export { CnikitPlugin, PluginKernels, HOST_VETH_PREFIX, hostVethName, readNodeNetwork } from './plugin';
 export { runCni, CniOutcome } from './main';
 export { linuxPluginKernels } from './linux-kernels';
+export { CniServer, CniServerOptions } from './server';
+export { renderCniShim, CniShimOptions } from './shim';

@@ -6,9 +6,13 @@ import { buildSync } from 'esbuild';
 
 /** Bundles apps/cni-plugin.ts exactly as `npm run build:cni` does, into a temp dir; returns the executable's path. */
 export function bundlePlugin(dir: string): string {
-  const out = path.join(dir, 'cnikit-flannel');
+  return bundleApp('cni-plugin', path.join(dir, 'cnikit-flannel'));
+}
+
+/** Bundles apps/<name>.ts into one executable file. */
+export function bundleApp(name: string, out: string): string {
   buildSync({
-    entryPoints: [path.join(__dirname, '../../../apps/cni-plugin.ts')],
+    entryPoints: [path.join(__dirname, `../../../apps/${name}.ts`)],
     bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true, outfile: out,
     banner: { js: '#!/usr/bin/env node' }, logLevel: 'error',
   });

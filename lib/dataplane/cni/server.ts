@@ -1,0 +1,88 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Server, Socket, createServer } from 'node:net';
+import { runCni } from './main';
+import { PluginKernels } from './plugin';
+
+/**
+ * A resident CNI server: the same plugin logic as the executable, in a process that is already
+ * running, reached by the `cnikit-flannel` shim (shim.ts) over loopback TCP. It removes Node's
+ * start-up and module loading from every pod's ADD/DEL (BENCHMARKS.md), as Multus' thick plugin
+ * and Cilium's CNI do with their agents.
+ *
+ * Wire format, both ways NUL-free text: the request is NUL-terminated fields
+ * `token, CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH, stdin`; the
+ * response is `<exit code>\n<stdout>`, then the server closes the connection. The token (a file
+ * only root can read) keeps other local processes out.
+ */
+export interface CniServerOptions {
+  readonly token: string;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** @default 0 (any free port) */
+  readonly port?: number;
+}
+
+const FIELDS = ['token', 'CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH', 'stdin'] as const;
+const MAX_REQUEST = 4 * 1024 * 1024;
+
+export class CniServer {
+  private server?: Server;
+
+  constructor(private readonly kernels: PluginKernels, private readonly options: CniServerOptions) {}
+
+  /** Starts listening; resolves with the port. */
+  listen(): Promise<number> {
+    const server = createServer((socket) => this.serve(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
+        const address = server.address();
+        resolve(typeof address === 'object' && address ? address.port : 0);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private serve(socket: Socket): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const reply = (code: number, stdout: string) => {
+      done = true;
+      socket.end(`${code}\n${stdout}`);
+    };
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      if (done) return;
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > MAX_REQUEST) return reply(1, JSON.stringify({ cniVersion: '1.1.0', code: 5, msg: 'cnikit CNI server: request too large' }));
+      const text = Buffer.concat(chunks).toString('utf8');
+      const fields = text.split('\0');
+      if (fields.length <= FIELDS.length) return; // the last field is not terminated yet
+      void this.handle(fields).then(({ code, stdout }) => reply(code, stdout), (error: unknown) => reply(1, JSON.stringify({ cniVersion: '1.1.0', code: 999, msg: String(error) })));
+    });
+  }
+
+  private async handle(fields: readonly string[]): Promise<{ code: number; stdout: string }> {
+    const [token, command, containerId, netns, ifname, args, cniPath, stdin] = fields;
+    if (!sameToken(token, this.options.token)) {
+      return { code: 1, stdout: JSON.stringify({ cniVersion: '1.1.0', code: 4, msg: 'cnikit CNI server: wrong or missing token' }) };
+    }
+    const env: NodeJS.ProcessEnv = {
+      CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: ifname, CNI_ARGS: args, CNI_PATH: cniPath,
+    };
+    const outcome = await runCni(env, stdin, this.kernels);
+    return { code: outcome.exitCode, stdout: outcome.stdout };
+  }
+}
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
