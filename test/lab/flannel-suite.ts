@@ -63,6 +63,23 @@ export function flatClusterSuite(backend: Readonly<Record<string, string | numbe
     await waitFor('route restored', async () => ((await lab.routes(n1)).some((r) => r.dst === subnet) ? true : undefined), ONE_RESYNC_MS);
   });
 
+  if (expectDevice) {
+    it('recreates a deleted VXLAN device with the same VTEP MAC and reprograms its peers within one resync', async () => {
+      const [n1] = lab.nodes;
+      const macOf = async () => {
+        const out = await lab.exec(n1.netns, ['ip', '-j', 'link', 'show', 'flannel.1'], { allowFailure: true });
+        return out.code === 0 ? (JSON.parse(out.stdout) as Array<{ address: string }>)[0].address : undefined;
+      };
+      const before = await macOf();
+      await lab.exec(n1.netns, ['ip', 'link', 'del', 'flannel.1']);
+      expect(await macOf()).toBeUndefined();
+      await waitFor('flannel.1 recreated', macOf, ONE_RESYNC_MS);
+      expect(await macOf()).toBe(before);
+      const report = await lab.waitForConnectivity(ONE_RESYNC_MS);
+      if (!report.ok) throw new Error(formatReport(report));
+    });
+  }
+
   it('keeps an established TCP stream between pods on different nodes while both agents are killed and restarted', async () => {
     const [n1, n2] = lab.nodes;
     const from = lab.pods.find((p) => p.node === n1)!;
