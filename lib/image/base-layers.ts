@@ -50,6 +50,11 @@ function toBuilt(layer: Layer, meta: LayerMeta): BuiltLayer {
 /** apt answers the same within one build run; asking once keeps `npm run images` and the tests quick. */
 const resolved = new Map<string, Promise<{ names: string[]; debs: DebianPackage[] }>>();
 
+/** Forgets what apt answered, after its lists were updated. */
+export function forgetAptAnswers(): void {
+  resolved.clear();
+}
+
 function resolvePackages(roots: readonly string[], exclude: readonly string[]): Promise<{ names: string[]; debs: DebianPackage[] }> {
   const key = JSON.stringify([roots, [...exclude].sort()]);
   let result = resolved.get(key);

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { forgetAptAnswers } from './base-layers';
 import { buildImage, type BuildOptions, type BuiltImage } from './build';
+import { AptListsError, updateAptLists } from './debian';
 import type { ImageSpec } from './image-spec';
 import type { ImageIndex } from './oci';
 
@@ -33,7 +35,13 @@ export async function buildImages(specs: readonly ImageSpec[], options: BuildAll
       options.log(`skip  ${spec.name}: ${missing.join(', ')} not written yet`);
       continue;
     }
-    const image = await buildImage(spec, options);
+    const image = await buildImage(spec, options).catch(async (error: unknown) => {
+      if (!(error instanceof AptListsError) || process.getuid?.() !== 0) throw error;
+      options.log(`apt's package lists are missing or stale (${error.message}); running apt-get update`);
+      await updateAptLists();
+      forgetAptAnswers();
+      return buildImage(spec, options);
+    });
     built.push(image);
     options.log(`built ${image.name}:${image.tag} ${image.manifestDigest} ${(image.compressedSize / 1e6).toFixed(1)} MB compressed, ${(image.uncompressedSize / 1e6).toFixed(1)} MB unpacked -> ${image.layoutDir}`);
   }

@@ -6,6 +6,12 @@ import { run } from './exec';
 import type { FileTree } from './file-tree';
 import { readTarInto, type PathMapper } from './tar-reader';
 
+/**
+ * apt's package lists are missing or older than the archive (a candidate without a download, a file the
+ * mirror no longer has): `apt-get update` fixes it.
+ */
+export class AptListsError extends Error {}
+
 /** A Debian binary package pinned to the version and checksum apt offered when the image was built. */
 export interface DebianPackage {
   readonly name: string;
@@ -24,7 +30,10 @@ export async function resolveDependencies(roots: readonly string[], exclude: Rea
   let frontier = roots.filter((r) => !exclude.has(r));
   while (frontier.length > 0) {
     frontier.forEach((p) => seen.add(p));
-    const output = (await run('apt-cache', ['depends', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', ...frontier])).toString();
+    const args = ['depends', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', ...frontier];
+    const output = (await run('apt-cache', args).catch((error: unknown) => {
+      throw new AptListsError(`${error instanceof Error ? error.message : String(error)} (apt's lists may be missing: run apt-get update)`);
+    })).toString();
     const next = new Set<string>();
     for (const group of parseDependencyGroups(output)) {
       if (group.some((p) => exclude.has(p))) continue;
@@ -82,9 +91,14 @@ export async function describePackages(names: readonly string[]): Promise<Debian
   }
   return names.map((name) => {
     const pkg = stanzas.get(name);
-    if (pkg === undefined) throw new Error(`apt-cache show has no downloadable candidate for ${name}: run apt-get update first`);
+    if (pkg === undefined) throw new AptListsError(`apt-cache show has no downloadable candidate for ${name}: run apt-get update first`);
     return pkg;
   });
+}
+
+/** Refreshes apt's package lists (as root, which `npm run images` is on the project's machines). */
+export async function updateAptLists(): Promise<void> {
+  await run('apt-get', ['update', '-qq']);
 }
 
 /** The .deb file in the cache, downloaded with `apt-get download` when missing; its SHA-256 is checked. */
@@ -95,7 +109,9 @@ export async function fetchPackage(pkg: DebianPackage, cacheDir: string): Promis
     await mkdir(dir, { recursive: true });
     const staging = join(dir, `download-${process.pid}`);
     await mkdir(staging, { recursive: true });
-    await run('apt-get', ['download', '-q', `${pkg.name}=${pkg.version}`], { cwd: staging });
+    await run('apt-get', ['download', '-q', `${pkg.name}=${pkg.version}`], { cwd: staging }).catch((error: unknown) => {
+      throw new AptListsError(`${error instanceof Error ? error.message : String(error)} (apt's lists may be out of date: run apt-get update)`);
+    });
     // apt-get names the file with the epoch (`1%3a…`) where the archive's Filename has none.
     const [downloaded] = (await readdir(staging)).filter((f) => f.endsWith('.deb'));
     if (downloaded === undefined) throw new Error(`apt-get download ${pkg.name}=${pkg.version} wrote no .deb file`);
