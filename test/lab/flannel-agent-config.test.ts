@@ -1,7 +1,8 @@
 import { Lab } from '../../lib/lab';
+import { describeLab } from './flannel-suite';
 
 // Bad configuration reaching the real agent executable: it exits 1 with one line naming the field.
-describe('lab: the agent executable on bad configuration', () => {
+describeLab('lab: the agent executable on bad configuration', () => {
   let lab: Lab;
   beforeAll(async () => {
     lab = await Lab.create({ nodes: 1, startAgents: false });

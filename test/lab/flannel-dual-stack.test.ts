@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import { formatReport, Lab } from '../../lib/lab';
-import { RESYNC } from './flannel-suite';
+import { RESYNC, describeLab } from './flannel-suite';
 
 // Dual-stack (the prod environment's shape): IPv4 and IPv6 pod networks over both underlays.
-describe.each([
+describeLab.each([
   ['vxlan', 'flannel-v6.1'],
   ['host-gw', 'eth0'],
 ])('lab: dual-stack %s across three nodes', (type, v6Dev) => {

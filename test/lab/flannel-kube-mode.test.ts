@@ -1,6 +1,6 @@
 import { formatReport, Lab } from '../../lib/lab';
 import { FakeKubeApi, FakeObject, startFakeKubeApi } from '../support/fake-kube-api';
-import { ONE_RESYNC_MS, RESYNC, waitFor } from './flannel-suite';
+import { ONE_RESYNC_MS, RESYNC, describeLab, waitFor } from './flannel-suite';
 
 const P = 'flannel.alpha.coreos.com';
 
@@ -17,7 +17,7 @@ function node(name: string, podCIDR: string | undefined, address: string): FakeO
 
 // The real agent executable in --kube-subnet-mgr mode, each in its lab namespace, against an HTTP
 // server speaking the Kubernetes API's list/watch/patch shapes (reached through a port forward).
-describe('lab: agents in Kubernetes-API mode', () => {
+describeLab('lab: agents in Kubernetes-API mode', () => {
   let api: FakeKubeApi;
   let lab: Lab;
 

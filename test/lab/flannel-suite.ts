@@ -1,4 +1,5 @@
 import { formatReport, Lab } from '../../lib/lab';
+export { describeLab } from './describe-lab';
 
 /** Agents resync every RESYNC seconds in these labs; "within one resync" allows one period plus slack. */
 export const RESYNC = 2;

@@ -1,6 +1,7 @@
 import { Lab } from '../../lib/lab';
+import { describeLab } from './flannel-suite';
 
-describe('lab: ten agents started at once on one etcd', () => {
+describeLab('lab: ten agents started at once on one etcd', () => {
   let lab: Lab;
   beforeAll(async () => {
     // Lab.create starts all ten agents concurrently and waits until each is ready.

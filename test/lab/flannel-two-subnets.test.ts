@@ -1,8 +1,8 @@
 import { formatReport, Lab } from '../../lib/lab';
-import { RESYNC, waitFor } from './flannel-suite';
+import { RESYNC, describeLab, waitFor } from './flannel-suite';
 
 // n1, n2 on segment 10.99.0.0/24; n3 on 10.99.1.0/24 behind the gw namespace's router.
-describe('lab: two L3 subnets behind a router', () => {
+describeLab('lab: two L3 subnets behind a router', () => {
   describe('vxlan', () => {
     let lab: Lab;
     beforeAll(async () => {

@@ -1,5 +1,5 @@
-import { flatClusterSuite } from './flannel-suite';
+import { describeLab, flatClusterSuite } from './flannel-suite';
 
-describe('lab: 3-node VXLAN cluster on one L2 segment', () => {
+describeLab('lab: 3-node VXLAN cluster on one L2 segment', () => {
   flatClusterSuite({ Type: 'vxlan' }, true);
 });

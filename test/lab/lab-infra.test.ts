@@ -3,9 +3,10 @@ import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
 import { Lab } from '../../lib/lab';
 import { listNetns, sweepStaleLabs } from '../../lib/lab/resources';
+import { describeLab } from './describe-lab';
 
 // The lab's own wiring, etcd and cleanup; no agent or CNI plugin involved.
-describe('lab infrastructure (namespaces, switch, router, etcd)', () => {
+describeLab('lab infrastructure (namespaces, switch, router, etcd)', () => {
   describe('two-subnets topology', () => {
     let lab: Lab;
     beforeAll(async () => {
