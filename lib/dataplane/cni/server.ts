@@ -24,6 +24,7 @@ export interface CniServerOptions {
 
 const FIELDS = ['token', 'CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH', 'stdin'] as const;
 const MAX_REQUEST = 4 * 1024 * 1024;
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export class CniServer {
   private server?: Server;
@@ -56,6 +57,8 @@ export class CniServer {
       socket.end(`${code}\n${stdout}`);
     };
     socket.on('error', () => socket.destroy());
+    // a client that connects and never finishes its request must not hold a socket forever
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
       if (done) return;
       chunks.push(chunk);
