@@ -1,0 +1,343 @@
+import * as net from 'node:net';
+import { Kernel, Route } from '../kernel/types';
+import { Clock, systemClock } from './session/clock';
+import { PeerConnection } from './session/connection';
+import { Negotiated } from './session/fsm';
+import { tcpMd5Unsupported } from './session/md5';
+import { BgpFilterSpec, filterAccepts } from './rib/filter';
+import { ExportedRoute, NextHopMode, buildUpdates, exportRoute } from './rib/export';
+import { PeerInfo, Rib, familyOf } from './rib/rib';
+import { AddressFamily, canonicalPrefix } from './wire/address';
+import { endOfRib, endOfRibFamily } from './wire/update';
+import { UpdateMessage } from './wire/types';
+
+/** Linux rtm_protocol RTPROT_BGP: every kernel route the speaker programs carries it, and only those are touched. */
+export const BGP_ROUTE_PROTOCOL = 186;
+
+export interface BgpPeerConfig {
+  readonly address: string;
+  /** @default 179 */
+  readonly port?: number;
+  readonly asn: number;
+  /** Wait for the peer to connect (Calico mesh: when the peer's address is the higher). @default false */
+  readonly passive?: boolean;
+  /** This node reflects routes to the peer as its route-reflector client. @default false */
+  readonly rrClient?: boolean;
+  /** @default 'Auto' */
+  readonly nextHopMode?: NextHopMode;
+  /** TCP-MD5 password: refused with a clear message (see session/md5.ts). @default none */
+  readonly password?: string;
+  /** Longest we keep a restarting peer's routes, capping what it advertises. @default 120 (Calico's default) */
+  readonly maxRestartTime?: number;
+  /** BGPFilters (import and export rules) for this peer. @default none */
+  readonly filters?: readonly BgpFilterSpec[];
+  /** Source address for the session. @default the kernel's choice */
+  readonly localAddress?: string;
+}
+
+export interface BgpSpeakerConfig {
+  readonly routerId: string;
+  readonly asn: number;
+  /** Route-reflector cluster id: set on nodes that are reflectors. @default not a reflector */
+  readonly clusterId?: string;
+  /** Address to listen on. @default '::' (all) */
+  readonly listenAddress?: string;
+  /** @default 179; 0 disables listening */
+  readonly listenPort?: number;
+  readonly peers: readonly BgpPeerConfig[];
+  /** Prefixes this node originates (its blocks, service addresses). @default none */
+  readonly localRoutes?: readonly string[];
+  /** Advertised in OPEN (RFC 4724). @default 120 */
+  readonly gracefulRestartTime?: number;
+  /** @default 90 */
+  readonly holdTime?: number;
+  /** Calico's BIRD uses 5 s. @default 5 */
+  readonly connectRetryTime?: number;
+  /** @default ['ipv4', 'ipv6'] */
+  readonly families?: readonly AddressFamily[];
+  /** Where learned routes are programmed; undefined keeps them in the RIB only. */
+  readonly kernel?: Kernel;
+  /** @default BGP_ROUTE_PROTOCOL */
+  readonly routeProtocol?: number;
+  /** How long route changes gather before one kernel batch. @default 20 ms */
+  readonly kernelBatchMs?: number;
+}
+
+interface PeerState {
+  readonly config: BgpPeerConfig;
+  info: PeerInfo;
+  connection?: PeerConnection;
+  /** Refused before starting (e.g. a password we cannot honour). */
+  readonly refused?: string;
+  negotiated?: Negotiated;
+  localAddress?: string;
+  sent: Map<string, ExportedRoute>;
+  staleTimer?: unknown;
+}
+
+export interface PeerStatus {
+  readonly address: string;
+  readonly state: string;
+  readonly refused?: string;
+  readonly received: number;
+  readonly advertised: number;
+}
+
+/**
+ * The glue of the BGP stack: one `PeerConnection` per configured peer, a shared `Rib`, Adj-RIB-Out
+ * diffs sent as UPDATEs, and the Loc-RIB's learned best paths reconciled into the kernel (only
+ * routes of `routeProtocol`). Graceful restart: a peer's routes stay (stale) for its restart time
+ * after losing the session, and End-of-RIB or expiry removes what was not refreshed.
+ */
+export class BgpSpeaker {
+  readonly rib: Rib;
+  private readonly peers = new Map<string, PeerState>();
+  private server?: net.Server;
+  private readonly dirty = new Set<string>();
+  private kernelTimer?: unknown;
+  private kernelRun: Promise<void> = Promise.resolve();
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(
+    readonly config: BgpSpeakerConfig,
+    private readonly log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.rib = new Rib({ routerId: config.routerId, asn: config.asn, clusterId: config.clusterId });
+    for (const peer of config.peers) this.addPeer(peer);
+  }
+
+  get routeProtocol(): number {
+    return this.config.routeProtocol ?? BGP_ROUTE_PROTOCOL;
+  }
+
+  async start(): Promise<void> {
+    this.setLocalRoutes(this.config.localRoutes ?? []);
+    const port = this.config.listenPort ?? 179;
+    if (port !== 0) {
+      const server = net.createServer((socket) => this.incoming(socket));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: this.config.listenAddress ?? '::', port }, () => resolve());
+      });
+      server.on('error', (e) => this.log(`bgp: listener: ${e.message}`));
+      this.server = server;
+    }
+    for (const p of this.peers.values()) {
+      if (p.refused) this.log(p.refused);
+      p.connection?.start();
+    }
+    // The kernel may hold routes from before a restart: reconcile once even if nothing is learned.
+    this.scheduleKernel(this.rib.prefixes());
+  }
+
+  /**
+   * Stops every session and the listener; programmed kernel routes stay (like BIRD's `persist`).
+   * `restarting` drops the connections without NOTIFICATION so graceful-restart peers keep our routes.
+   */
+  async stop(options: { readonly restarting?: boolean } = {}): Promise<void> {
+    for (const p of this.peers.values()) {
+      p.connection?.stop('speaker stopping', options.restarting ?? false);
+      if (p.staleTimer !== undefined) this.clock.clearTimeout(p.staleTimer);
+    }
+    if (this.kernelTimer !== undefined) this.clock.clearTimeout(this.kernelTimer);
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.kernelRun;
+  }
+
+  /** Replaces the prefixes this node originates; peers get the difference. */
+  setLocalRoutes(prefixes: readonly string[]): void {
+    const canonical = prefixes.map((p) => canonicalPrefix(p) ?? p);
+    this.changed(this.rib.setLocalRoutes(canonical.map((prefix) => ({ prefix }))));
+  }
+
+  status(): PeerStatus[] {
+    return [...this.peers.values()].map((p) => ({
+      address: p.config.address,
+      state: p.refused ? 'Refused' : p.connection?.state ?? 'Idle',
+      ...(p.refused ? { refused: p.refused } : {}),
+      received: this.rib.adjRibIn(p.info.id).length,
+      advertised: p.sent.size,
+    }));
+  }
+
+  /** Resolves once the kernel has caught up with every change so far. */
+  async settled(): Promise<void> {
+    if (!this.dirty.size && this.kernelTimer === undefined) return this.kernelRun;
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  private addPeer(config: BgpPeerConfig): void {
+    const info: PeerInfo = { id: config.address, routerId: config.address, asn: config.asn, rrClient: config.rrClient ?? false };
+    if (config.password !== undefined) {
+      this.peers.set(config.address, { config, info, refused: tcpMd5Unsupported(config.address), sent: new Map() });
+      return;
+    }
+    const state: PeerState = { config, info, sent: new Map() };
+    this.peers.set(config.address, state);
+    state.connection = new PeerConnection(
+      { address: config.address, port: config.port, localAddress: config.localAddress },
+      {
+        localAs: this.config.asn, peerAs: config.asn, routerId: this.config.routerId, passive: config.passive,
+        holdTime: this.config.holdTime, connectRetryTime: this.config.connectRetryTime ?? 5,
+        families: this.config.families ?? ['ipv4', 'ipv6'], gracefulRestartTime: this.config.gracefulRestartTime ?? 120,
+      },
+      {
+        established: (n, localAddress) => this.established(state, n, localAddress),
+        update: (m) => this.received(state, m),
+        routeRefresh: (family) => this.resend(state, family),
+        down: (reason, graceful) => this.down(state, reason, graceful),
+        log: this.log,
+      },
+      this.clock,
+    );
+  }
+
+  private incoming(socket: net.Socket): void {
+    const remote = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const peer = this.peers.get(remote);
+    if (!peer?.connection) {
+      socket.destroy();
+      return;
+    }
+    peer.connection.accept(socket);
+  }
+
+  private established(state: PeerState, n: Negotiated, localAddress: string | undefined): void {
+    state.negotiated = n;
+    state.localAddress = localAddress?.replace(/^::ffff:/, '');
+    state.info = { ...state.info, routerId: n.peerRouterId };
+    this.log(`bgp: session with ${state.config.address} established (AS ${n.peerAs}, hold ${n.holdTime}s, ${n.families.join('+')})`);
+    // RFC 4724 §4.2: families the peer did not preserve lose their stale routes now.
+    const preserved = n.peerGracefulRestart?.preserved ?? [];
+    for (const family of ['ipv4', 'ipv6'] as const) {
+      if (!preserved.includes(family)) this.changed(this.rib.sweepStale(state.info.id, family));
+    }
+    state.sent = new Map();
+    const all = this.rib.prefixes();
+    this.advertise(state, all);
+    for (const family of n.families) state.connection?.send(endOfRib(family));
+  }
+
+  private received(state: PeerState, update: UpdateMessage): void {
+    for (const e of update.errors ?? []) this.log(`bgp: ${state.config.address}: ${e.action} (${e.reason})`);
+    const eor = endOfRibFamily(update);
+    if (eor) {
+      this.changed(this.rib.sweepStale(state.info.id, eor));
+      if (!this.rib.hasStale(state.info.id) && state.staleTimer !== undefined) {
+        this.clock.clearTimeout(state.staleTimer);
+        state.staleTimer = undefined;
+      }
+      return;
+    }
+    const filters = state.config.filters ?? [];
+    const accept = filters.length ? (prefix: string) => filterAccepts(filters, 'import', prefix, true) : undefined;
+    this.changed(this.rib.applyUpdate(state.info, update, { accept }));
+  }
+
+  private down(state: PeerState, reason: string, graceful: boolean): void {
+    const gr = graceful ? state.negotiated?.peerGracefulRestart : undefined;
+    state.negotiated = undefined;
+    state.sent = new Map();
+    const id = state.info.id;
+    // A restart while stale routes remain (consecutive restarts) deletes them (RFC 4724 §4.2).
+    if (this.rib.hasStale(id)) this.changed(this.rib.sweepStale(id));
+    if (state.staleTimer !== undefined) this.clock.clearTimeout(state.staleTimer);
+    state.staleTimer = undefined;
+    if (!gr) {
+      this.changed(this.rib.dropPeer(id));
+      return;
+    }
+    const seconds = Math.min(gr.restartTime, state.config.maxRestartTime ?? 120);
+    this.log(`bgp: keeping routes of ${state.config.address} for ${seconds}s (graceful restart; ${reason})`);
+    this.changed(this.rib.markStale(id, gr.preserved));
+    state.staleTimer = this.clock.setTimeout(() => {
+      state.staleTimer = undefined;
+      const gone = this.rib.sweepStale(id);
+      if (gone.length) this.log(`bgp: restart time of ${state.config.address} expired: ${gone.length} stale route(s) withdrawn`);
+      this.changed(gone);
+    }, seconds * 1000);
+  }
+
+  private resend(state: PeerState, family: AddressFamily): void {
+    const prefixes = [...state.sent.keys()].filter((p) => familyOf(p) === family);
+    for (const p of prefixes) state.sent.delete(p);
+    this.advertise(state, this.rib.prefixes().filter((p) => familyOf(p) === family));
+  }
+
+  private exportTarget(state: PeerState) {
+    const filters = state.config.filters ?? [];
+    const local = state.localAddress;
+    return {
+      peer: state.info,
+      localAddresses: { ipv4: local && !local.includes(':') ? local : this.config.routerId, ipv6: local?.includes(':') ? local : undefined },
+      nextHopMode: state.config.nextHopMode,
+      accept: (path: { prefix: string; peer?: PeerInfo }) => filterAccepts(filters, 'export', path.prefix, path.peer !== undefined),
+    };
+  }
+
+  private advertise(state: PeerState, prefixes: readonly string[]): void {
+    const n = state.negotiated;
+    if (!n || !state.connection) return;
+    const target = this.exportTarget(state);
+    const wanted = new Map<string, ExportedRoute>();
+    const relevant = prefixes.filter((p) => n.families.includes(familyOf(p)));
+    for (const prefix of relevant) {
+      const route = exportRoute(this.rib, target, prefix);
+      if (route) wanted.set(prefix, route);
+    }
+    for (const update of buildUpdates(state.sent, wanted, relevant, n.codec)) state.connection.send(update);
+    for (const prefix of relevant) {
+      const route = wanted.get(prefix);
+      if (route) state.sent.set(prefix, route);
+      else state.sent.delete(prefix);
+    }
+  }
+
+  private changed(prefixes: readonly string[]): void {
+    if (!prefixes.length) return;
+    for (const state of this.peers.values()) this.advertise(state, prefixes);
+    this.scheduleKernel(prefixes);
+  }
+
+  private scheduleKernel(prefixes: readonly string[]): void {
+    if (!this.config.kernel) return;
+    for (const p of prefixes) this.dirty.add(p);
+    if (this.kernelTimer !== undefined) return;
+    this.kernelTimer = this.clock.setTimeout(() => {
+      this.kernelTimer = undefined;
+      this.kernelRun = this.kernelRun.then(() => this.programKernel()).catch((e: Error) => this.log(`bgp: kernel: ${e.message}`));
+      void this.kernelRun.then(() => {
+        if (!this.dirty.size && this.kernelTimer === undefined) this.waiters.splice(0).forEach((w) => w());
+      });
+    }, this.config.kernelBatchMs ?? 20);
+  }
+
+  /** Learned best paths as kernel routes (first next hop of the ECMP set: the kernel layer has no multipath routes). */
+  desiredKernelRoutes(): Route[] {
+    const routes: Route[] = [];
+    for (const prefix of this.rib.prefixes()) {
+      const [best] = this.rib.best(prefix);
+      if (best?.peer && best.nextHop) routes.push({ dst: prefix, via: best.nextHop, protocol: this.routeProtocol });
+    }
+    return routes;
+  }
+
+  private async programKernel(): Promise<void> {
+    const kernel = this.config.kernel as Kernel;
+    this.dirty.clear();
+    const desired = new Map(this.desiredKernelRoutes().map((r) => [r.dst, r] as const));
+    const present = [
+      ...await kernel.routes({ family: 4, protocol: this.routeProtocol }),
+      ...await kernel.routes({ family: 6, protocol: this.routeProtocol }),
+    ].filter((r) => r.protocol === this.routeProtocol);
+    const ops = [];
+    for (const r of present) {
+      const want = desired.get(r.dst);
+      if (!want) ops.push({ op: 'route.del' as const, route: r });
+      else if (want.via === r.via) desired.delete(r.dst);
+    }
+    for (const r of desired.values()) ops.push({ op: 'route.replace' as const, route: r });
+    if (ops.length) await kernel.apply(ops);
+  }
+}

@@ -1,0 +1,93 @@
+import { BgpSpeaker, BgpSpeakerConfig } from '../../../lib/dataplane/bgp/speaker';
+import { MemoryNetwork } from '../../../lib/dataplane/kernel';
+
+/**
+ * Speakers talking real BGP over real TCP on loopback (127.0.0.x: no namespace needed), each
+ * programming a kernel twin. Polls with a deadline instead of fixed sleeps.
+ */
+const AS = 64512;
+const PORT = 20000 + (process.pid % 20000);
+
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 10000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function kernelFor(network: MemoryNetwork, name: string, address: string) {
+  const setup = network.kernel({ everything: true }, name);
+  return { setup, address };
+}
+
+describe('BgpSpeaker over loopback TCP', () => {
+  const network = new MemoryNetwork();
+  const speakers: BgpSpeaker[] = [];
+  const logs: string[] = [];
+
+  async function speaker(n: number, config: Omit<BgpSpeakerConfig, 'routerId' | 'listenAddress' | 'listenPort' | 'kernel'>): Promise<BgpSpeaker> {
+    const { setup } = kernelFor(network, `n${n}`, `127.0.0.${n}`);
+    const ns = network.namespace(`n${n}`);
+    ns.links.get('lo')!.up = true;
+    await setup.apply([{ op: 'addr.replace', address: { dev: 'lo', cidr: `127.0.0.${n}/8` } }]);
+    const s = new BgpSpeaker({
+      routerId: `127.0.0.${n}`, listenAddress: `127.0.0.${n}`, listenPort: PORT, families: ['ipv4'], kernelBatchMs: 5, connectRetryTime: 1,
+      kernel: network.kernel({ routeProtocol: 186 }, `n${n}`), ...config,
+    }, (line) => logs.push(`[n${n}] ${line}`));
+    speakers.push(s);
+    await s.start();
+    return s;
+  }
+
+  const peer = (n: number, over: object = {}) => ({ address: `127.0.0.${n}`, port: PORT, asn: AS, localAddress: undefined, ...over });
+  const routes = (n: number) => [...network.namespace(`n${n}`).routes.values()].filter((r) => r.protocol === 186).map((r) => `${r.dst} via ${r.via}`).sort();
+
+  afterAll(async () => {
+    await Promise.all(speakers.map((s) => s.stop()));
+  });
+
+  afterEach(() => {
+    if (expect.getState().assertionCalls !== expect.getState().numPassingAsserts) process.stderr.write(`${logs.join('\n')}\n`);
+  });
+
+  it('route reflector with two clients and an external peer: reflection, next hops, AS path and kernel routes', async () => {
+    const rr = await speaker(1, { asn: AS, clusterId: '244.0.0.1', peers: [peer(2, { rrClient: true, localAddress: '127.0.0.1' }), peer(3, { rrClient: true, localAddress: '127.0.0.1' }), peer(4, { asn: 65000, localAddress: '127.0.0.1' })] });
+    const b = await speaker(2, { asn: AS, localRoutes: ['10.244.2.0/26'], peers: [peer(1, { passive: true })] });
+    const c = await speaker(3, { asn: AS, localRoutes: ['10.244.3.0/26'], peers: [peer(1, { localAddress: '127.0.0.3' })], gracefulRestartTime: 1 });
+    const ext = await speaker(4, { asn: 65000, localRoutes: ['198.51.100.0/24'], peers: [peer(1, { localAddress: '127.0.0.4' })] });
+    await until('sessions Established', () => [rr, b, c, ext].every((s) => s.status().every((p) => p.state === 'Established')));
+    await until('b learns c and the external route', () => routes(2).length === 2 && routes(2));
+    expect(routes(2)).toEqual(['10.244.3.0/26 via 127.0.0.3', '198.51.100.0/24 via 127.0.0.4']);
+    await until('c learns b', () => routes(3).length === 2);
+    expect(routes(3)).toEqual(['10.244.2.0/26 via 127.0.0.2', '198.51.100.0/24 via 127.0.0.4']);
+    await until('rr learns all', () => routes(1).length === 3);
+    // The external peer sees the blocks with our AS prepended and the reflector as next hop.
+    await until('external learns the blocks', () => routes(4).length === 2);
+    expect(routes(4)).toEqual(['10.244.2.0/26 via 127.0.0.1', '10.244.3.0/26 via 127.0.0.1']);
+    const learned = ext.rib.best('10.244.2.0/26')[0];
+    expect(learned.attributes.asPath).toEqual([{ type: 'sequence', asns: [AS] }]);
+    expect(b.rib.best('10.244.3.0/26')[0].attributes).toMatchObject({ originatorId: '127.0.0.3', clusterList: ['244.0.0.1'] });
+
+    // A withdrawn block disappears everywhere.
+    b.setLocalRoutes([]);
+    await until('c drops b', () => routes(3).length === 1);
+    expect(routes(4)).toEqual(['10.244.3.0/26 via 127.0.0.1']);
+
+    // c restarts gracefully (TCP dropped, no NOTIFICATION): its route stays stale for its 1 s restart time, then goes.
+    await c.stop({ restarting: true });
+    await until('rr notices', () => rr.status().find((p) => p.address === '127.0.0.3')?.state !== 'Established');
+    expect(rr.rib.best('10.244.3.0/26')[0]?.stale).toBe(true);
+    expect(routes(2)).toContain('10.244.3.0/26 via 127.0.0.3');
+    await until('stale route withdrawn after the restart time', () => !routes(2).includes('10.244.3.0/26 via 127.0.0.3'), 5000);
+    expect(logs.some((l) => l.includes('restart time of 127.0.0.3 expired'))).toBe(true);
+  });
+
+  it('a configured password is refused with a one-line reason instead of running unauthenticated', async () => {
+    const s = await speaker(9, { asn: AS, peers: [peer(8, { password: 'secret' })] });
+    expect(s.status()).toEqual([expect.objectContaining({ state: 'Refused', refused: expect.stringContaining('TCP_MD5SIG') })]);
+    expect(logs.filter((l) => l.includes('TCP-MD5'))).toHaveLength(1);
+  });
+});
