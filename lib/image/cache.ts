@@ -44,6 +44,12 @@ async function loadOrMake<T>(dir: string, make: () => Promise<{ layer: Layer; me
   const { diffId, digest, size } = made.layer;
   await writeFile(join(staging, 'layer.json'), JSON.stringify({ diffId, digest, size, meta: made.meta }));
   await rm(dir, { recursive: true, force: true });
-  await rename(staging, dir);
+  try {
+    await rename(staging, dir);
+  } catch (error) {
+    // Another build (a parallel test worker) stored the same layer first; its bytes are these bytes.
+    if (!['ENOTEMPTY', 'EEXIST'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    await rm(staging, { recursive: true, force: true });
+  }
   return made;
 }
