@@ -126,6 +126,8 @@ export class PolicyLab {
     await run(['ip', 'netns', 'exec', this.nodeNetns, 'sysctl', '-q', '-w', ...sysctls]);
     await Promise.all(this.spec.pods.map((p) => this.startPod(p)));
     await this.engine.sync(this.world());
+    // Resolve neighbours once (ARP on the bridge) so that first probes do not race it.
+    await this.truthTables([{ protocol: 'ICMP' }], 1000, 0);
   }
 
   /** The world the engine and the evaluator see. */
@@ -233,21 +235,27 @@ export class PolicyLab {
     }).allowed;
   }
 
-  /** Every pod probes every other pod for every case, all in parallel; expected next to observed. */
-  public async truthTables(cases: readonly ProbeCase[], timeoutMs = 800): Promise<TruthTable[]> {
+  /**
+   * Every pod probes every other pod for every case, all in parallel; expected next to observed.
+   * Cells that disagree are probed again up to `retries` times (as the Kubernetes e2e suite
+   * retries within its convergence budget), so one lost packet is not reported as a policy bug.
+   */
+  public async truthTables(cases: readonly ProbeCase[], timeoutMs = 800, retries = 2): Promise<TruthTable[]> {
     const keys = this.pods.map(podKey);
     const index = new PolicyIndex(this.world());
-    const observed = await Promise.all(keys.map((from) => this.probe(from,
-      cases.flatMap((c) => keys.filter((to) => to !== from).map((to) => ({ to, protocol: c.protocol, port: c.port }))), timeoutMs)));
-    return cases.map((c, ci) => ({
-      probe: c,
-      pods: keys,
-      expected: keys.map((from) => keys.map((to) => (from === to ? undefined : this.expected(from, to, c, index)))),
-      observed: keys.map((from, fi) => {
-        const others = keys.filter((to) => to !== from);
-        return keys.map((to) => (from === to ? undefined : observed[fi][ci * others.length + others.indexOf(to)]));
-      }),
-    }));
+    const expected = cases.map((c) => keys.map((from) => keys.map((to) => (from === to ? undefined : this.expected(from, to, c, index)))));
+    const observed = cases.map(() => keys.map((from) => keys.map((to): boolean | undefined => (from === to ? undefined : false))));
+    let todo = cases.flatMap((_, ci) => keys.flatMap((_f, fi) => keys.map((_t, ti) => ({ ci, fi, ti })).filter(({ ti }) => ti !== fi)));
+    for (let round = 0; round <= retries && todo.length > 0; round++) {
+      await Promise.all(keys.map(async (from, fi) => {
+        const mine = todo.filter((t) => t.fi === fi);
+        if (!mine.length) return;
+        const got = await this.probe(from, mine.map((t) => ({ to: keys[t.ti], protocol: cases[t.ci].protocol, port: cases[t.ci].port })), timeoutMs);
+        mine.forEach((t, k) => { observed[t.ci][t.fi][t.ti] = got[k]; });
+      }));
+      todo = todo.filter((t) => observed[t.ci][t.fi][t.ti] !== expected[t.ci][t.fi][t.ti]);
+    }
+    return cases.map((c, ci) => ({ probe: c, pods: keys, expected: expected[ci], observed: observed[ci] }));
   }
 
   /**

@@ -1,0 +1,3 @@
+import { policyMatrixSuite } from './policy-suite';
+
+policyMatrixSuite('calico');
