@@ -23,10 +23,14 @@ describeLab('lab: ten agents started at once on one etcd', () => {
     }
   });
 
-  it('keeps an agent\'s subnet when it is restarted', async () => {
+  it('keeps an agent\'s routes on SIGTERM and its subnet when it is restarted', async () => {
     const node = lab.nodes[4];
     const before = lab.subnetOf(node);
-    await lab.stopAgent(node);
+    const routesBefore = (await lab.routes(node)).filter((r) => r.protocol === '76').map((r) => r.dst).sort();
+    expect(routesBefore).toHaveLength(9);
+    expect(await lab.stopAgent(node, 'SIGTERM')).toBe(0);
+    // A graceful shutdown leaves the dataplane in place.
+    expect((await lab.routes(node)).filter((r) => r.protocol === '76').map((r) => r.dst).sort()).toEqual(routesBefore);
     await lab.startAgent(node);
     expect(lab.subnetOf(node)).toBe(before);
     const leases = await lab.etcd.getAll().prefix(`${lab.etcdPrefix}/subnets/`).keys();
