@@ -26,7 +26,11 @@ export const COMPONENT_IMAGES: readonly ImageSpec[] = [
   {
     name: KitImage.FLANNEL_AGENT,
     description: 'cnikit Flannel-style node agent: subnet lease, VXLAN/host-gw routes, masquerade rules',
-    executables: [{ entry: 'apps/flannel-agent.ts', output: 'flannel-agent.js', command: FLANNEL_AGENT.executable }],
+    executables: [
+      { entry: 'apps/flannel-agent.ts', output: 'flannel-agent.js', command: FLANNEL_AGENT.executable },
+      // The resident CNI server (thick-plugin mode, docs/cni.md) runs in the agent's pod, from this image.
+      { entry: 'apps/cni-server.ts', output: 'cni-server.js', command: 'cnikit-cni-server' },
+    ],
     ...KERNEL_TOOLS,
     entrypoint: [`${COMMAND_DIR}/${FLANNEL_AGENT.executable}`],
     env: AGENT_ENV,

@@ -3,7 +3,7 @@
 // A component whose entrypoint its engineer has not written yet is skipped, naming the missing file.
 // (In a tree others are editing, a source change between the two builds shows here as a digest change.)
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage } from '../../lib/image/build';
 import { COMPONENT_IMAGES } from '../../lib/image/components';
@@ -21,7 +21,8 @@ describe('component images', () => {
 
   for (const spec of COMPONENT_IMAGES) {
     const missing = spec.executables.map((e) => e.entry).filter((entry) => !existsSync(join(REPO_ROOT, entry)));
-    const title = `${spec.name}: builds reproducibly, skopeo and umoci read it, "${spec.smokeTest.argv.slice(1).join(' ')}" runs in a chroot`;
+    const smoke = [...Object.entries(spec.smokeTest.env ?? {}).map(([k, v]) => `${k}=${v}`), ...spec.smokeTest.argv].join(' ');
+    const title = `${spec.name}: builds reproducibly, skopeo and umoci read it, "${smoke}" runs in a chroot`;
     if (missing.length > 0) {
       it.skip(`${title} (skipped: ${missing.join(', ')} not written yet)`, () => undefined);
       continue;
@@ -38,7 +39,10 @@ describe('component images', () => {
         const smoke = runInChroot(rootfs, spec.smokeTest.argv, spec.smokeTest.env, spec.smokeTest.stdin);
         expect({ status: smoke.status, stderr: smoke.stderr }).toEqual({ status: 0, stderr: '' });
         expect(smoke.stdout.trim()).not.toBe('');
-        if (spec.name === KitImage.FLANNEL_AGENT) expectEtcdClientLoads(rootfs);
+        if (spec.name === KitImage.FLANNEL_AGENT) {
+          expectEtcdClientLoads(rootfs);
+          expectCniServerStarts(rootfs);
+        }
       } finally {
         scratch.cleanup();
       }
@@ -57,4 +61,12 @@ function expectEtcdClientLoads(rootfs: string): void {
   });
   expect(run.stderr).not.toMatch(/ENOENT/);
   expect(run.stderr).toMatch(/UNAVAILABLE|ECONNREFUSED|ENETUNREACH/);
+}
+
+/** The resident CNI server shipped in the agent image starts (in an empty network namespace) and writes its token. */
+function expectCniServerStarts(rootfs: string): void {
+  spawnSync('timeout', ['5', 'unshare', '--net', 'sh', '-c', `ip link set lo up && exec chroot ${rootfs} cnikit-cni-server --port=7331 --token-file=/tmp/cni-server.token`], {
+    env: { PATH: DEFAULT_PATH }, encoding: 'utf8',
+  });
+  expect(readFileSync(join(rootfs, 'tmp/cni-server.token'), 'utf8').trim()).toMatch(/^\S{16,}$/);
 }
