@@ -1,0 +1,59 @@
+// The Calico-style node agent (what the calico-node DaemonSet runs): env/flags → datastore,
+// kernel, agent; SIGTERM/SIGINT stop it and leave every route in place.
+import { CALICO_AGENT_USAGE, parseCalicoAgentConfig } from '../lib/dataplane/calico/agent-config';
+import { CALICO_AGENT_OWNERSHIP, CalicoAgent } from '../lib/dataplane/calico/agent';
+import { openCalicoStore } from '../lib/dataplane/calico/datastore';
+import { NodeRegistry, StoreNodeRegistry } from '../lib/dataplane/calico/node-registry';
+import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
+import { LinuxKernel } from '../lib/dataplane/kernel/linux-kernel';
+import { KeyValueStore } from '../lib/dataplane/datastore/types';
+import { CalicoDatastoreConfig } from '../lib/dataplane/calico/datastore';
+
+const VERSION = 'cnikit-calico-agent 0.1.0';
+
+async function registry(config: CalicoDatastoreConfig, store: KeyValueStore): Promise<NodeRegistry> {
+  if (config.type === 'etcdv3') return new StoreNodeRegistry(store);
+  const { KubeClient, inClusterConnection, kubeconfigConnection } = await import('../lib/dataplane/datastore/kube/client');
+  const { KubeNodeRegistry } = await import('../lib/dataplane/calico/node-registry');
+  return new KubeNodeRegistry(new KubeClient(config.kubeconfig ? kubeconfigConnection(config.kubeconfig) : inClusterConnection()));
+}
+
+async function main(): Promise<void> {
+  const config = parseCalicoAgentConfig(process.argv.slice(2), process.env);
+  if (config.help) return void console.log(CALICO_AGENT_USAGE);
+  if (config.version) return void console.log(VERSION);
+  // preStop hook: the agent's own SIGTERM handling does the graceful part (routes stay).
+  if (config.shutdown) return;
+  const log = jsonLogger(config.logLevel);
+  const store = await openCalicoStore(config.datastore);
+  const agent = new CalicoAgent({
+    node: config.node,
+    store,
+    registry: await registry(config.datastore, store),
+    kernel: new LinuxKernel({ ownership: CALICO_AGENT_OWNERSHIP }),
+    autodetect: config.autodetect,
+    defaultPool: config.defaultPool,
+    stateDir: config.stateDir,
+    resyncSeconds: config.resyncSeconds,
+    health: { port: config.healthPort, host: config.healthHost },
+    log,
+  });
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      log.info('shutting down; routes stay in place', { signal });
+      void agent.stop().finally(() => store.close().finally(() => process.exit(0)));
+    });
+  }
+  log.info('starting', { version: VERSION, node: config.node, datastore: config.datastore.type });
+  await agent.start();
+  log.info('ready', { node: config.node, address: agent.nodeAddress, vxlanTunnelAddress: agent.tunnelAddress, healthPort: agent.healthPort });
+}
+
+main().catch((error: Error) => {
+  // One line, no stack: bad config and refusals (IPIP without the module) must read like a message.
+  console.error(`calico-agent: ${error.message.split('\n')[0]}`);
+  process.exit(1);
+});

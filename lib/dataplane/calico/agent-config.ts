@@ -1,0 +1,114 @@
+import { ValidationError } from '../../model/errors';
+import { EncapMode, IpPoolSpec } from '../ipam/block-model';
+import { CalicoDatastoreConfig } from './datastore';
+import { parseAutodetectMethod } from './autodetect';
+
+/**
+ * The agent's configuration from calico-node's environment variables (what the manifests set),
+ * with `--flag=value` overrides for the lab and for running by hand.
+ */
+export interface CalicoAgentConfig {
+  readonly node: string;
+  readonly datastore: CalicoDatastoreConfig;
+  readonly autodetect: string;
+  readonly defaultPool?: IpPoolSpec;
+  readonly stateDir: string;
+  readonly resyncSeconds: number;
+  readonly healthPort: number;
+  readonly healthHost: string;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  readonly shutdown: boolean;
+  readonly help: boolean;
+  readonly version: boolean;
+}
+
+export const CALICO_AGENT_USAGE = `cnikit-calico-agent: Calico-style node agent (routes, VXLAN, NAT outgoing)
+
+Environment (flags override; --flag=value):
+  NODENAME / NODE_NAME            --node-name           this node's name (required)
+  DATASTORE_TYPE                  --datastore-type      kubernetes (default) | etcdv3
+  ETCD_ENDPOINTS                  --etcd-endpoints      comma-separated URLs (etcdv3)
+  ETCD_PREFIX                     --etcd-prefix         key prefix (default /calico/resources/v3/projectcalico.org/)
+  KUBECONFIG                      --kubeconfig          kubeconfig file (default: in-cluster)
+  IP_AUTODETECTION_METHOD         --ip-autodetection-method  first-found | interface=… | skip-interface=… | cidr=… | can-reach=…
+  CALICO_IPV4POOL_CIDR            --pool-cidr           default pool created when none exists (unless NO_DEFAULT_POOLS=true)
+  CALICO_IPV4POOL_BLOCK_SIZE, CALICO_IPV4POOL_VXLAN, CALICO_IPV4POOL_IPIP, CALICO_IPV4POOL_NAT_OUTGOING, NO_DEFAULT_POOLS
+  CALICO_STATE_DIR                --state-dir           nodename and mtu for the CNI plugin (default /var/lib/calico)
+  FELIX_ROUTEREFRESHINTERVAL      --resync-seconds      full resync period (default 90)
+  FELIX_HEALTHPORT / HOST         --health-port/--health-host  /liveness /readiness /metrics (default 127.0.0.1:9099)
+  --log-level=info  --shutdown (preStop: no-op, SIGTERM stops and keeps routes)  --help  --version`;
+
+export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CalicoAgentConfig {
+  const flags = new Map<string, string>();
+  for (const arg of argv) {
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new ValidationError('arguments', arg, '--flag=value (see --help)');
+    flags.set(m[1], m[2] ?? 'true');
+  }
+  const known = ['node-name', 'datastore-type', 'etcd-endpoints', 'etcd-prefix', 'kubeconfig', 'ip-autodetection-method', 'pool-cidr', 'pool-vxlan',
+    'pool-ipip', 'pool-nat-outgoing', 'pool-block-size', 'no-default-pools', 'state-dir', 'resync-seconds', 'health-port', 'health-host', 'log-level',
+    'shutdown', 'help', 'version'];
+  for (const key of flags.keys()) if (!known.includes(key)) throw new ValidationError(`--${key}`, flags.get(key), `one of --${known.join(', --')}`);
+  const get = (flag: string, ...vars: string[]): string | undefined => flags.get(flag) ?? vars.map((v) => env[v]).find((v) => v !== undefined && v !== '');
+  const help = flags.has('help');
+  const version = flags.has('version');
+  const shutdown = flags.has('shutdown');
+  const node = get('node-name', 'NODENAME', 'NODE_NAME') ?? '';
+  if (!node && !help && !version && !shutdown) throw new ValidationError('NODENAME', node, "this node's name (env NODENAME or NODE_NAME, or --node-name)");
+
+  const type = get('datastore-type', 'DATASTORE_TYPE') ?? 'kubernetes';
+  let datastore: CalicoDatastoreConfig;
+  if (type === 'etcdv3') {
+    const endpoints = (get('etcd-endpoints', 'ETCD_ENDPOINTS') ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+    if (!endpoints.length || !endpoints.every((e) => /^https?:\/\/\S+$/.test(e))) throw new ValidationError('ETCD_ENDPOINTS', get('etcd-endpoints', 'ETCD_ENDPOINTS'), 'comma-separated http(s):// URLs');
+    const prefix = get('etcd-prefix', 'ETCD_PREFIX');
+    datastore = { type, endpoints, ...(prefix ? { prefix } : {}) };
+  } else if (type === 'kubernetes') {
+    const kubeconfig = get('kubeconfig', 'KUBECONFIG');
+    datastore = { type, ...(kubeconfig ? { kubeconfig } : {}) };
+  } else {
+    throw new ValidationError('DATASTORE_TYPE', type, '"kubernetes" or "etcdv3"');
+  }
+
+  const autodetect = get('ip-autodetection-method', 'IP_AUTODETECTION_METHOD') ?? 'first-found';
+  parseAutodetectMethod(autodetect);
+  const int = (value: string | undefined, field: string, fallback: number, min: number, max: number): number => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ValidationError(field, value, `an integer from ${min} to ${max}`);
+    return n;
+  };
+  const mode = (value: string | undefined, field: string): EncapMode => {
+    const v = value ?? 'Never';
+    if (v !== 'Never' && v !== 'Always' && v !== 'CrossSubnet') throw new ValidationError(field, v, 'Never, Always or CrossSubnet');
+    return v;
+  };
+  const noDefault = (get('no-default-pools', 'NO_DEFAULT_POOLS') ?? 'false') === 'true';
+  const cidr = get('pool-cidr', 'CALICO_IPV4POOL_CIDR');
+  const vxlanMode = mode(get('pool-vxlan', 'CALICO_IPV4POOL_VXLAN'), 'CALICO_IPV4POOL_VXLAN');
+  const ipipMode = mode(get('pool-ipip', 'CALICO_IPV4POOL_IPIP'), 'CALICO_IPV4POOL_IPIP');
+  if (vxlanMode !== 'Never' && ipipMode !== 'Never') throw new ValidationError('CALICO_IPV4POOL_IPIP', ipipMode, 'Never when CALICO_IPV4POOL_VXLAN is set (a pool uses one encapsulation)');
+  const defaultPool: IpPoolSpec | undefined = noDefault ? undefined : {
+    cidr: cidr ?? '192.168.0.0/16',
+    blockSize: int(get('pool-block-size', 'CALICO_IPV4POOL_BLOCK_SIZE'), 'CALICO_IPV4POOL_BLOCK_SIZE', 26, 20, 32),
+    vxlanMode,
+    ipipMode,
+    natOutgoing: (get('pool-nat-outgoing', 'CALICO_IPV4POOL_NAT_OUTGOING') ?? 'true') === 'true',
+  };
+  const logLevel = get('log-level', 'LOG_LEVEL') ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ValidationError('--log-level', logLevel, 'debug, info, warn or error');
+  return {
+    node,
+    datastore,
+    autodetect,
+    ...(defaultPool ? { defaultPool } : {}),
+    stateDir: get('state-dir', 'CALICO_STATE_DIR') ?? '/var/lib/calico',
+    resyncSeconds: int(get('resync-seconds', 'FELIX_ROUTEREFRESHINTERVAL'), 'FELIX_ROUTEREFRESHINTERVAL', 90, 1, 86400),
+    healthPort: int(get('health-port', 'FELIX_HEALTHPORT'), 'FELIX_HEALTHPORT', 9099, 0, 65535),
+    healthHost: get('health-host', 'FELIX_HEALTHHOST') ?? '127.0.0.1',
+    logLevel: logLevel as CalicoAgentConfig['logLevel'],
+    shutdown,
+    help,
+    version,
+  };
+}

@@ -1,0 +1,271 @@
+import { promises as fs } from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { KeyValueStore, WatchHandle } from '../datastore/types';
+import { Logger, jsonLogger } from '../flannel/agent-log';
+import { Reconciler } from '../flannel/reconcile';
+import { BlockIpam } from '../ipam/block-ipam';
+import { IpPoolSpec, Pool } from '../ipam/block-model';
+import { CALICO_KEYS } from '../ipam/calico-store';
+import { ruleSetsEqual } from '../kernel/nft';
+import { Kernel, Ownership } from '../kernel/types';
+import { DetectedAddress, autodetectNodeAddress } from './autodetect';
+import { ModuleProbe, checkIpip, linuxModuleProbe } from './ipip';
+import { NodeRegistry } from './node-registry';
+import {
+  CALICO_ROUTE_PROTOCOL, IPIP_DEVICE, NAT_RULESET, VXLAN_DEVICE, VXLAN_OVERHEAD, desiredRouting, natOutgoingRuleSet, usesIpip, usesVxlan, vtepMac,
+} from './routes';
+
+/** What the agent may change in the node's namespace: its tunnel devices, proto-80 routes, its NAT table. */
+export const CALICO_AGENT_OWNERSHIP: Ownership = {
+  links: [VXLAN_DEVICE, IPIP_DEVICE],
+  routeProtocol: CALICO_ROUTE_PROTOCOL,
+  ruleSetPrefixes: [NAT_RULESET],
+  sysctlPrefixes: ['net.ipv4.ip_forward', 'net.ipv4.conf.vxlan', 'net.ipv4.conf.tunl0'],
+};
+
+export interface CalicoAgentOptions {
+  readonly node: string;
+  readonly store: KeyValueStore;
+  readonly registry: NodeRegistry;
+  readonly kernel: Kernel;
+  /** `IP_AUTODETECTION_METHOD`. @default 'first-found' */
+  readonly autodetect?: string;
+  /** Created when no pool exists (Calico's default-ipv4-ippool from CALICO_IPV4POOL_*). @default none */
+  readonly defaultPool?: IpPoolSpec;
+  /** Shared with the CNI plugin: `nodename` and `mtu` are written here. @default '/var/lib/calico' */
+  readonly stateDir?: string;
+  /** Full resync period (Felix routeRefreshInterval). @default 90 s */
+  readonly resyncSeconds?: number;
+  /** `/liveness`, `/readiness`, `/metrics`. @default 127.0.0.1:9099; port 0 picks a free port; undefined in options = no server */
+  readonly health?: { readonly port: number; readonly host?: string };
+  readonly ipipProbe?: ModuleProbe;
+  readonly log?: Logger;
+}
+
+class CalicoAgentMetrics {
+  readonly registry = new Registry();
+  readonly routes = new Gauge({ name: 'cnikit_calico_routes', help: 'Routes the agent keeps programmed (blackholes, remote blocks, borrowed /32s)', registers: [this.registry] });
+  readonly refusedNodes = new Gauge({ name: 'cnikit_calico_refused_nodes', help: 'Remote nodes that cannot be routed to', registers: [this.registry] });
+  readonly localBlocks = new Gauge({ name: 'cnikit_calico_local_blocks', help: 'IPAM blocks affine to this node', registers: [this.registry] });
+  readonly reconcileDuration = new Histogram({ name: 'cnikit_calico_reconcile_duration_seconds', help: 'One reconcile pass', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
+  readonly changes = new Counter({ name: 'cnikit_calico_kernel_changes_total', help: 'Kernel changes applied, by kind', labelNames: ['op'], registers: [this.registry] });
+  readonly errors = new Counter({ name: 'cnikit_calico_errors_total', help: 'Errors, by where they happened', labelNames: ['source'], registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}
+
+/**
+ * The Calico-style node agent (the routing part of Felix + calico-node start-up): detects the
+ * node address, refuses IPIP without the module, gets a VXLAN tunnel address from IPAM, registers
+ * the node, then keeps routes, tunnel neighbours/FDB and NAT outgoing equal to what pools, blocks
+ * and nodes say. Level-triggered: every change or resync recomputes everything; stop() leaves
+ * every route in place.
+ */
+export class CalicoAgent {
+  readonly metrics = new CalicoAgentMetrics();
+  private readonly log: Logger;
+  private readonly ipam: BlockIpam;
+  private readonly reconciler: Reconciler;
+  private readonly watches: WatchHandle[] = [];
+  private server?: http.Server;
+  private timer?: NodeJS.Timeout;
+  private pending?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private again = false;
+  private ready = false;
+  private stopped = false;
+  private lastPass = 0;
+  private detected?: DetectedAddress;
+  private uplinkMtu = 1500;
+  private vxlanTunnelAddress?: string;
+  private ipip = false;
+  private ipipTunnelAddress?: string;
+
+  constructor(private readonly options: CalicoAgentOptions) {
+    this.log = options.log ?? jsonLogger('info');
+    this.ipam = new BlockIpam(options.store);
+    this.reconciler = new Reconciler(options.kernel, CALICO_ROUTE_PROTOCOL);
+  }
+
+  get nodeAddress(): string | undefined {
+    return this.detected?.address;
+  }
+
+  get tunnelAddress(): string | undefined {
+    return this.vxlanTunnelAddress;
+  }
+
+  /** Port the health server listens on (after start). */
+  get healthPort(): number | undefined {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : undefined;
+  }
+
+  async start(): Promise<void> {
+    const o = this.options;
+    if (o.health) await this.listen(o.health.port, o.health.host ?? '127.0.0.1');
+    this.detected = await autodetectNodeAddress(o.kernel, o.autodetect ?? 'first-found');
+    this.uplinkMtu = (await o.kernel.links()).find((l) => l.name === this.detected?.interface)?.mtu ?? 1500;
+    await this.ensureDefaultPool();
+    const pools = await this.ipam.pools();
+    this.ipip = await checkIpip(pools, o.ipipProbe ?? linuxModuleProbe);
+    if (usesVxlan(pools)) this.vxlanTunnelAddress = await this.tunnelAddress4('vxlan');
+    this.ipipTunnelAddress = this.ipip && usesIpip(pools) ? await this.tunnelAddress4('ipip') : undefined;
+    const ipipAddress = this.ipipTunnelAddress;
+    await o.registry.register({
+      name: o.node,
+      spec: {
+        bgp: { ipv4Address: this.detected.address },
+        ...(this.vxlanTunnelAddress ? { ipv4VXLANTunnelAddr: this.vxlanTunnelAddress, vxlanTunnelMACAddr: vtepMac(o.node) } : {}),
+      },
+    });
+    if (ipipAddress) await o.kernel.apply([{ op: 'addr.replace', address: { dev: IPIP_DEVICE, cidr: `${ipipAddress}/32` } }, { op: 'link.set', change: { name: IPIP_DEVICE, up: true } }]);
+    await this.writeStateFiles(pools);
+    await o.kernel.setSysctls({ 'net.ipv4.ip_forward': '1' });
+    this.log.info('node registered', { node: o.node, address: this.detected.address, interface: this.detected.interface, vxlanTunnelAddress: this.vxlanTunnelAddress });
+
+    const trigger = () => this.schedule();
+    this.watches.push(
+      o.store.watch(CALICO_KEYS.blocks, trigger, { onError: (e) => this.error('watch', e) }),
+      o.store.watch(CALICO_KEYS.pools, trigger, { onError: (e) => this.error('watch', e) }),
+      o.registry.watch(trigger),
+    );
+    await this.reconcileNow();
+    this.ready = true;
+    this.timer = setInterval(() => this.schedule(), (o.resyncSeconds ?? 90) * 1000);
+    this.timer.unref();
+  }
+
+  /** Stops watching and serving; routes, tunnel device and NAT rules stay (calico#9584). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.pending) clearTimeout(this.pending);
+    await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
+    await this.running?.catch(() => undefined);
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Coalesces bursts of changes into one pass. */
+  private schedule(): void {
+    if (this.stopped || this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      void this.reconcileNow().catch((e: Error) => this.error('reconcile', e));
+    }, 20);
+  }
+
+  async reconcileNow(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.pass();
+      } while (this.again && !this.stopped);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const o = this.options;
+    const end = this.metrics.reconcileDuration.startTimer();
+    const [pools, blocks, nodes] = await Promise.all([this.ipam.pools(), this.ipam.blocks(), o.registry.list()]);
+    const desired = desiredRouting({
+      node: o.node,
+      nodeAddress: this.detected?.address ?? '0.0.0.0/32',
+      uplink: this.detected?.interface ?? 'eth0',
+      uplinkMtu: this.uplinkMtu,
+      pools,
+      blocks,
+      nodes,
+      vxlanTunnelAddress: this.vxlanTunnelAddress,
+      ipipTunnelAddress: this.ipipTunnelAddress,
+    });
+    const result = await this.reconciler.reconcile(desired);
+    for (const op of result.ops) this.metrics.changes.inc({ op: op.op });
+    for (const f of result.failures) this.log.warn('kernel change failed', { op: f.op.op, error: f.message });
+    const nat = natOutgoingRuleSet(pools);
+    const current = await o.kernel.ruleSet(NAT_RULESET, 4);
+    if (nat && !ruleSetsEqual(current, nat)) await o.kernel.replaceRuleSet(nat);
+    if (!nat && current) await o.kernel.deleteRuleSet(NAT_RULESET, 4);
+    this.metrics.routes.set(result.routes);
+    this.metrics.refusedNodes.set(desired.refusals.length);
+    this.metrics.localBlocks.set(blocks.filter((b) => b.affinity === `host:${o.node}`).length);
+    for (const r of desired.refusals) this.log.debug('node not routable', { node: r.lease, reason: r.reason });
+    if (result.ops.length) this.log.info('reconciled', { changes: result.ops.length, routes: result.routes });
+    this.lastPass = Date.now();
+    end();
+  }
+
+  private async ensureDefaultPool(): Promise<void> {
+    const pool = this.options.defaultPool;
+    if (!pool || (await this.ipam.pools()).length) return;
+    await this.options.store.create(`${CALICO_KEYS.pools}default-ipv4-ippool`, JSON.stringify(pool)).catch(() => undefined);
+  }
+
+  /** The node's tunnel address from IPAM (handle `<kind>-tunnel-addr-<node>`, as Calico), kept across restarts. */
+  private async tunnelAddress4(kind: 'vxlan' | 'ipip'): Promise<string> {
+    const node = this.options.node;
+    const handleId = `${kind}-tunnel-addr-${node}`;
+    const [existing] = await this.ipam.addressesOf(handleId);
+    if (existing) return existing;
+    const [address] = await this.ipam.autoAssign({
+      node, handleId, family: 4, use: 'Tunnel', attributes: { node, type: kind === 'vxlan' ? 'vxlanTunnelAddress' : 'ipipTunnelAddress' },
+    });
+    return address;
+  }
+
+  private async writeStateFiles(pools: readonly Pool[]): Promise<void> {
+    const dir = this.options.stateDir ?? '/var/lib/calico';
+    await fs.mkdir(dir, { recursive: true });
+    const overhead = usesVxlan(pools) ? VXLAN_OVERHEAD : this.ipip ? 20 : 0;
+    await atomicWrite(path.join(dir, 'mtu'), `${this.uplinkMtu - overhead}\n`);
+    await atomicWrite(path.join(dir, 'nodename'), this.options.node);
+  }
+
+  private error(source: string, error: Error): void {
+    this.metrics.errors.inc({ source });
+    this.log.error(`${source} failed`, { error: error.message });
+  }
+
+  private listen(port: number, host: string): Promise<void> {
+    const server = http.createServer((req, res) => void this.serve(req.url ?? '/', res));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  }
+
+  private async serve(url: string, res: http.ServerResponse): Promise<void> {
+    const route = url.split('?')[0];
+    const send = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
+    const resync = (this.options.resyncSeconds ?? 90) * 1000;
+    if (route === '/liveness') {
+      // Live while passes keep happening (a wedged loop fails liveness after three missed resyncs).
+      return this.ready && Date.now() - this.lastPass > 3 * resync ? send(503, 'reconcile loop stalled\n') : send(200, 'ok\n');
+    }
+    if (route === '/readiness') return this.ready ? send(200, 'ok\n') : send(503, 'not ready: start-up has not finished (node address, tunnel address, first reconcile)\n');
+    if (route === '/metrics') return send(200, await this.metrics.registry.metrics(), this.metrics.registry.contentType);
+    send(404, 'not found\n');
+  }
+}
+
+async function atomicWrite(file: string, content: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, content, { mode: 0o644 });
+  await fs.rename(tmp, file);
+}
