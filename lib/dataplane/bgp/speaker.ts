@@ -72,6 +72,8 @@ interface PeerState {
   negotiated?: Negotiated;
   localAddress?: string;
   sent: Map<string, ExportedRoute>;
+  /** Families whose End-of-RIB arrived in the current session. */
+  eor: Set<AddressFamily>;
   staleTimer?: unknown;
 }
 
@@ -97,6 +99,13 @@ export class BgpSpeaker {
   private kernelTimer?: unknown;
   private kernelRun: Promise<void> = Promise.resolve();
   private readonly waiters: (() => void)[] = [];
+  /**
+   * RFC 4724 §4.1 for our own restart: kernel routes left by the previous run keep forwarding
+   * until every peer has sent End-of-RIB (or the restart time passes); only then are the ones
+   * nobody re-advertised deleted.
+   */
+  private awaitingEor = new Set<string>();
+  private deferralTimer?: unknown;
 
   constructor(
     readonly config: BgpSpeakerConfig,
@@ -125,7 +134,11 @@ export class BgpSpeaker {
     }
     for (const p of this.peers.values()) {
       if (p.refused) this.log(p.refused);
+      else this.awaitingEor.add(p.info.id);
       p.connection?.start();
+    }
+    if (this.awaitingEor.size) {
+      this.deferralTimer = this.clock.setTimeout(() => this.endDeferral(), (this.config.gracefulRestartTime ?? 120) * 1000);
     }
     // The kernel may hold routes from before a restart: reconcile once even if nothing is learned.
     this.scheduleKernel(this.rib.prefixes());
@@ -141,6 +154,7 @@ export class BgpSpeaker {
       if (p.staleTimer !== undefined) this.clock.clearTimeout(p.staleTimer);
     }
     if (this.kernelTimer !== undefined) this.clock.clearTimeout(this.kernelTimer);
+    if (this.deferralTimer !== undefined) this.clock.clearTimeout(this.deferralTimer);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     await this.kernelRun;
   }
@@ -170,10 +184,10 @@ export class BgpSpeaker {
   private addPeer(config: BgpPeerConfig): void {
     const info: PeerInfo = { id: config.address, routerId: config.address, asn: config.asn, rrClient: config.rrClient ?? false };
     if (config.password !== undefined) {
-      this.peers.set(config.address, { config, info, refused: tcpMd5Unsupported(config.address), sent: new Map() });
+      this.peers.set(config.address, { config, info, refused: tcpMd5Unsupported(config.address), sent: new Map(), eor: new Set() });
       return;
     }
-    const state: PeerState = { config, info, sent: new Map() };
+    const state: PeerState = { config, info, sent: new Map(), eor: new Set() };
     this.peers.set(config.address, state);
     state.connection = new PeerConnection(
       { address: config.address, port: config.port, localAddress: config.localAddress },
@@ -214,6 +228,7 @@ export class BgpSpeaker {
       if (!preserved.includes(family)) this.changed(this.rib.sweepStale(state.info.id, family));
     }
     state.sent = new Map();
+    state.eor = new Set();
     const all = this.rib.prefixes();
     this.advertise(state, all);
     for (const family of n.families) state.connection?.send(endOfRib(family));
@@ -223,6 +238,8 @@ export class BgpSpeaker {
     for (const e of update.errors ?? []) this.log(`bgp: ${state.config.address}: ${e.action} (${e.reason})`);
     const eor = endOfRibFamily(update);
     if (eor) {
+      state.eor.add(eor);
+      if (state.negotiated?.families.every((f) => state.eor.has(f)) && this.awaitingEor.delete(state.info.id) && !this.awaitingEor.size) this.endDeferral();
       this.changed(this.rib.sweepStale(state.info.id, eor));
       if (!this.rib.hasStale(state.info.id) && state.staleTimer !== undefined) {
         this.clock.clearTimeout(state.staleTimer);
@@ -250,13 +267,20 @@ export class BgpSpeaker {
     }
     const seconds = Math.min(gr.restartTime, state.config.maxRestartTime ?? 120);
     this.log(`bgp: keeping routes of ${state.config.address} for ${seconds}s (graceful restart; ${reason})`);
-    this.changed(this.rib.markStale(id, gr.preserved));
+    this.changed(this.rib.markStale(id, gr.families));
     state.staleTimer = this.clock.setTimeout(() => {
       state.staleTimer = undefined;
       const gone = this.rib.sweepStale(id);
       if (gone.length) this.log(`bgp: restart time of ${state.config.address} expired: ${gone.length} stale route(s) withdrawn`);
       this.changed(gone);
     }, seconds * 1000);
+  }
+
+  private endDeferral(): void {
+    if (this.deferralTimer !== undefined) this.clock.clearTimeout(this.deferralTimer);
+    this.deferralTimer = undefined;
+    this.awaitingEor.clear();
+    this.scheduleKernel([]);
   }
 
   private resend(state: PeerState, family: AddressFamily): void {
@@ -332,10 +356,14 @@ export class BgpSpeaker {
       ...await kernel.routes({ family: 6, protocol: this.routeProtocol }),
     ].filter((r) => r.protocol === this.routeProtocol);
     const ops = [];
+    const deleting = this.awaitingEor.size === 0;
     for (const r of present) {
       const want = desired.get(r.dst);
-      if (!want) ops.push({ op: 'route.del' as const, route: r });
-      else if (want.via === r.via) desired.delete(r.dst);
+      if (!want) {
+        if (deleting) ops.push({ op: 'route.del' as const, route: r });
+      } else if (want.via === r.via) {
+        desired.delete(r.dst);
+      }
     }
     for (const r of desired.values()) ops.push({ op: 'route.replace' as const, route: r });
     if (ops.length) await kernel.apply(ops);

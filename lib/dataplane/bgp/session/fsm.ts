@@ -42,7 +42,14 @@ export interface Negotiated {
   readonly fourOctetAs: boolean;
   readonly routeRefresh: boolean;
   /** The peer's graceful-restart capability, when it sent one. */
-  readonly peerGracefulRestart?: { readonly restartTime: number; readonly preserved: readonly AddressFamily[]; readonly restarting: boolean };
+  readonly peerGracefulRestart?: {
+    readonly restartTime: number;
+    /** Families listed in its capability: their routes are retained while it restarts (RFC 4724 §4.2). */
+    readonly families: readonly AddressFamily[];
+    /** Families with the F bit: it kept forwarding through its own restart, so our stale routes may stay until its End-of-RIB. */
+    readonly preserved: readonly AddressFamily[];
+    readonly restarting: boolean;
+  };
   readonly codec: SessionCodecContext;
 }
 
@@ -291,6 +298,8 @@ export class SessionFsm {
         peerGracefulRestart: {
           restartTime: gr.restartTime,
           restarting: gr.restarting,
+          families: gr.families.filter((f) => f.safi === SAFI_UNICAST && (f.afi === AFI_IPV4 || f.afi === AFI_IPV6))
+            .map((f) => familyOfAfi(f.afi) as AddressFamily),
           preserved: gr.families.filter((f) => f.forwardingPreserved && f.safi === SAFI_UNICAST && (f.afi === AFI_IPV4 || f.afi === AFI_IPV6))
             .map((f) => familyOfAfi(f.afi) as AddressFamily),
         },

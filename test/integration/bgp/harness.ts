@@ -1,0 +1,80 @@
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildSync } from 'esbuild';
+
+export const BIRD = '/usr/sbin/bird';
+export const BIRDC = '/usr/sbin/birdc';
+
+export function haveBird(): boolean {
+  return fs.existsSync(BIRD) && fs.existsSync(BIRDC);
+}
+
+/** apps/bgp-speaker.ts bundled to one file, as the lab and images run it. */
+export function bundleSpeaker(dir: string): string {
+  const out = path.join(dir, 'bgp-speaker.js');
+  buildSync({
+    entryPoints: [path.resolve(__dirname, '../../../apps/bgp-speaker.ts')],
+    outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'error',
+  });
+  return out;
+}
+
+export function tempDir(role: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `cnkt-bgp-${role}-`));
+}
+
+/** A process started inside a namespace, killed by its pid (never by name). */
+export class NetnsProcess {
+  readonly output: string[] = [];
+  private readonly child: ChildProcess;
+  private exited = false;
+
+  constructor(netns: string, argv: readonly string[]) {
+    this.child = spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const collect = (chunk: Buffer) => this.output.push(...chunk.toString().split('\n').filter(Boolean));
+    this.child.stdout?.on('data', collect);
+    this.child.stderr?.on('data', collect);
+    this.child.once('exit', () => { this.exited = true; });
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  /** `ip netns exec` execs the command, so the child pid is the program's pid. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.exited || this.child.pid === undefined) return;
+    const done = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    process.kill(this.child.pid, signal);
+    await done;
+  }
+}
+
+/** BIRD 2 in the foreground with its own config, control socket and pid file in `dir`. */
+export class Bird extends NetnsProcess {
+  readonly socket: string;
+
+  constructor(netns: string, readonly dir: string, config: string) {
+    fs.writeFileSync(path.join(dir, 'bird.conf'), config);
+    const socket = path.join(dir, 'bird.ctl');
+    super(netns, [BIRD, '-f', '-c', path.join(dir, 'bird.conf'), '-s', socket, '-P', path.join(dir, 'bird.pid')]);
+    this.socket = socket;
+  }
+
+  birdc(...args: string[]): string {
+    const r = spawnSync(BIRDC, ['-s', this.socket, ...args], { encoding: 'utf8' });
+    return `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  }
+}
+
+export async function until<T>(what: string, probe: () => T | undefined | false, ms = 20000, detail?: () => string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${detail ? `\n${detail()}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
