@@ -8,3 +8,4 @@ export * from './compile';
 export * from './render-nft';
 export * from './nft';
 export * from './engine';
+export * from './render-iptables';

@@ -1,0 +1,149 @@
+import { createHash } from 'crypto';
+import { Action, ALLOW_MARK, CompiledChain, CompiledRule, CompiledRuleSet, Match } from './ruleset';
+
+/**
+ * The fallback where nftables is missing: the same compiled rule set as an `ipset restore` payload
+ * and one `iptables-restore` payload per family. Selector sets become `hash:net` ipsets, named-port
+ * sets `hash:ip,port`, literal CIDR lists anonymous-by-hash `hash:net` sets (iptables matches one
+ * address per rule); verdict maps become one dispatch rule per endpoint. It is a full reload each
+ * time (the bench compares the nft incremental path against it).
+ */
+export interface IptablesPayloads {
+  readonly ipset: string;
+  readonly v4: string;
+  readonly v6: string;
+}
+
+const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 132: 'sctp', 136: 'udplite', 1: 'icmp', 58: 'ipv6-icmp' };
+const hash = (s: string) => createHash('sha1').update(s).digest('hex').slice(0, 12);
+
+/** iptables chain names: at most 28 characters. */
+export function iptablesChainName(name: string): string {
+  if (name === 'forward') return 'cnk-FORWARD';
+  if (name === 'input') return 'cnk-INPUT';
+  const full = `cnk-${name}`;
+  return full.length <= 28 ? full : `cnk-${name.slice(0, 2)}-${hash(name)}`;
+}
+
+/** ipset names: at most 31 characters. */
+export function ipsetName(name: string): string {
+  return `cnk-${name}`.slice(0, 31);
+}
+
+export function renderIptables(rs: CompiledRuleSet): IptablesPayloads {
+  const ipset: string[] = [];
+  for (const s of rs.sets) {
+    const fam = s.type.startsWith('ipv6') ? 'inet6' : 'inet';
+    const named = s.type.includes('inet_service');
+    const name = ipsetName(s.name);
+    ipset.push(`create ${name} ${named ? 'hash:ip,port' : 'hash:net'} family ${fam} -exist`, `flush ${name}`);
+    for (const e of s.elements) {
+      if (named) {
+        const [ip, proto, port] = e.split(' . ');
+        ipset.push(`add ${name} ${ip},${PROTO_NAMES[Number(proto)] ?? proto}:${port}`);
+      } else ipset.push(`add ${name} ${e}`);
+    }
+  }
+  const literal = new Map<string, { family: 4 | 6; cidrs: readonly string[] }>();
+  const cidrSet = (family: 4 | 6, cidrs: readonly string[]) => {
+    const name = `cnk-c${family}-${hash(cidrs.join(','))}`;
+    literal.set(name, { family, cidrs });
+    return name;
+  };
+  const out = { 4: [] as string[], 6: [] as string[] };
+  for (const family of [4, 6] as const) {
+    const lines = out[family];
+    lines.push('*filter');
+    for (const c of rs.chains) lines.push(`:${iptablesChainName(c.name)} - [0:0]`);
+    lines.push('-A FORWARD -j cnk-FORWARD', '-A INPUT -j cnk-INPUT');
+    for (const c of rs.chains) for (const r of expandChain(rs, c, family)) {
+      const rendered = renderRule(r, family, cidrSet);
+      if (rendered) lines.push(...rendered.map((x) => `-A ${iptablesChainName(c.name)} ${x}`));
+    }
+    lines.push('COMMIT');
+  }
+  for (const [name, { family, cidrs }] of literal) {
+    ipset.push(`create ${name} hash:net family ${family === 6 ? 'inet6' : 'inet'} -exist`, `flush ${name}`, ...cidrs.map((c) => `add ${name} ${c}`));
+  }
+  return { ipset: ipset.join('\n') + '\n', v4: out[4].join('\n') + '\n', v6: out[6].join('\n') + '\n' };
+}
+
+interface DispatchMatch {
+  readonly kind: 'dispatch-key';
+  readonly key: string;
+  readonly value: string;
+}
+type IptMatch = Exclude<Match, { kind: 'protocolPort' }> | DispatchMatch;
+interface IptRule {
+  readonly matches: readonly IptMatch[];
+  readonly action: Action;
+}
+
+/**
+ * Dispatch rules become one rule per map element (iptables has no verdict maps); a
+ * (protocol, port) pair list becomes one multiport rule per protocol.
+ */
+function expandChain(rs: CompiledRuleSet, c: CompiledChain, family: 4 | 6): IptRule[] {
+  return c.rules.flatMap((r: CompiledRule): IptRule[] => {
+    if (r.action.kind === 'dispatch') {
+      const { key, map } = r.action;
+      const m = rs.maps.find((x) => x.name === map);
+      if (!m || (key.endsWith('4') && family !== 4) || (key.endsWith('6') && family !== 6)) return [];
+      return Object.entries(m.elements).sort().map(([k, chain]) => ({ matches: [{ kind: 'dispatch-key', key, value: k }], action: { kind: 'jump', chain } }));
+    }
+    const pp = r.matches.find((m) => m.kind === 'protocolPort');
+    const rest = r.matches.filter((m): m is Exclude<Match, { kind: 'protocolPort' }> => m.kind !== 'protocolPort');
+    if (!pp || pp.kind !== 'protocolPort') return [{ matches: rest, action: r.action }];
+    const byProto = new Map<number, string[]>();
+    for (const p of pp.pairs) byProto.set(p.protocol, [...(byProto.get(p.protocol) ?? []), String(p.port)]);
+    return [...byProto].map(([protocol, ports]) => ({
+      matches: [...rest, { kind: 'protocol', protocol }, { kind: 'port', side: 'destination', ports }], action: r.action,
+    }));
+  });
+}
+
+function renderRule(r: IptRule, family: 4 | 6, cidrSet: (f: 4 | 6, c: readonly string[]) => string): string[] | undefined {
+  const parts: string[] = [];
+  for (const m of r.matches) {
+    const text = renderMatch(m, family, cidrSet);
+    if (text === undefined) return undefined; // another family's rule
+    if (text) parts.push(text);
+  }
+  const m = parts.join(' ');
+  const j = (a: string) => (m ? `${m} ${a}` : a);
+  const a: Action = r.action;
+  switch (a.kind) {
+    case 'accept': return [j('-j ACCEPT')];
+    case 'drop': return [j('-j DROP')];
+    case 'return': return [j('-j RETURN')];
+    case 'jump': return [j(`-j ${iptablesChainName(a.chain)}`)];
+    case 'allow': return [j(`-j MARK --or-mark 0x${ALLOW_MARK.toString(16)}`), j(`-m mark --mark 0x${ALLOW_MARK.toString(16)}/0x${ALLOW_MARK.toString(16)} -j RETURN`)];
+    case 'clearMark': return [j(`-j MARK --and-mark 0x${(~ALLOW_MARK >>> 0).toString(16)}`)];
+    case 'log': return [j(`-j LOG --log-prefix ${JSON.stringify(a.prefix.slice(0, 29))}`)];
+    case 'dispatch': return undefined;
+  }
+}
+
+function renderMatch(m: IptMatch, family: 4 | 6, cidrSet: (f: 4 | 6, c: readonly string[]) => string): string | undefined {
+  const not = (n: true | undefined) => (n ? '! ' : '');
+  const dir = (side: 'source' | 'destination') => (side === 'source' ? 'src' : 'dst');
+  switch (m.kind) {
+    case 'dispatch-key':
+      return m.key === 'iifname' ? `-i ${m.value}` : m.key === 'oifname' ? `-o ${m.value}` : `${m.key.startsWith('saddr') ? '-s' : '-d'} ${m.value}`;
+    case 'ct': return `-m conntrack --ctstate ${m.states.map((s) => s.toUpperCase()).join(',')}`;
+    case 'family': return m.family === family ? '' : undefined;
+    case 'protocol': return `${not(m.not)}-p ${PROTO_NAMES[m.protocol] ?? m.protocol}`;
+    case 'address':
+      if (m.family !== family) return undefined;
+      return `-m set ${not(m.not)}--match-set ${m.set !== undefined ? ipsetName(m.set) : cidrSet(family, m.cidrs ?? [])} ${dir(m.side)}`;
+    case 'port': return `-m multiport ${not(m.not)}--${m.side === 'source' ? 's' : 'd'}ports ${m.ports.map((p) => p.replace('-', ':')).join(',')}`;
+    case 'namedPort':
+      if (m.family !== family) return undefined;
+      return `-m set ${not(m.not)}--match-set ${ipsetName(m.set)} ${dir(m.side)},${dir(m.side)}`;
+    case 'icmp':
+      if (m.family !== family) return undefined;
+      return family === 4 ? `-m icmp ${not(m.not)}--icmp-type ${m.type}${m.code !== undefined ? `/${m.code}` : ''}`
+        : `-m icmp6 ${not(m.not)}--icmpv6-type ${m.type}${m.code !== undefined ? `/${m.code}` : ''}`;
+    case 'mark': return `-m mark --mark 0x${m.bits.toString(16)}/0x${m.bits.toString(16)}`;
+  }
+}
