@@ -8,11 +8,15 @@ import { BUNDLE_DIR } from '../lib/image/image-spec';
 import { KIT_VERSION } from '../lib/model/images';
 
 const usage = `usage: cni-install install --plugin=NAME... [--bin-dir=DIR] [--bundle=FILE] [--conf-source=FILE --conf-name=NAME [--conf-dir=DIR]]
+                           [--shim-port=PORT [--shim-token-file=FILE] [--host-bin-dir=DIR]]
        cni-install --version
   --plugin       an executable name for the plugin in the CNI binary directory (the conflist's "type"); repeatable
   --bin-dir      the host's CNI binary directory as mounted here (default /host/opt/cni/bin)
   --bundle       the plugin bundle (default ${BUNDLE_DIR}/cni-plugin.js)
-  --conf-source  a network configuration to install into --conf-dir (default /host/etc/cni/net.d) as --conf-name`;
+  --conf-source  a network configuration to install into --conf-dir (default /host/etc/cni/net.d) as --conf-name
+  --shim-port, --shim-token-file   thick-plugin mode: install the bash shim forwarding to the resident CNI
+                 server on that loopback port (token file as the host sees it), falling back to the plugin
+  --host-bin-dir the CNI binary directory as the host sees it (default /opt/cni/bin), for the shim's paths`;
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -24,6 +28,9 @@ async function main(): Promise<void> {
       'conf-source': { type: 'string' },
       'conf-dir': { type: 'string', default: '/host/etc/cni/net.d' },
       'conf-name': { type: 'string' },
+      'shim-port': { type: 'string' },
+      'shim-token-file': { type: 'string', default: '/run/cnikit/cni-server.token' },
+      'host-bin-dir': { type: 'string', default: '/opt/cni/bin' },
       version: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -41,12 +48,16 @@ async function main(): Promise<void> {
   const confSource = values['conf-source'];
   const confName = values['conf-name'];
   if ((confSource === undefined) !== (confName === undefined)) throw new Error('--conf-source and --conf-name go together (e.g. --conf-name=10-cnikit-flannel.conflist)');
+  const shimPort = values['shim-port'];
+  if (shimPort !== undefined && !/^[0-9]{1,5}$/.test(shimPort)) throw new Error(`--shim-port=${shimPort} is not a TCP port: expected 1-65535, e.g. 7331`);
   const result = await installCniPlugin({
     binDir: values['bin-dir'],
     names: values.plugin,
     bundle: values.bundle,
     runtimeManifest: HOST_RUNTIME_MANIFEST,
     conf: confSource === undefined || confName === undefined ? undefined : { source: confSource, dir: values['conf-dir'], fileName: confName },
+    shim: shimPort === undefined ? undefined : { port: Number(shimPort), tokenFile: values['shim-token-file'] },
+    hostBinDir: values['host-bin-dir'],
   });
   process.stdout.write(`installed ${result.launchers.join(', ')} (${result.copied ? 'new payload' : 'payload already present'} in ${result.payloadDir})\n`);
 }

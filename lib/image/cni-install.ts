@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, join, posix } from 'node:path';
+import { renderCniShim } from '../dataplane/cni/shim';
 import type { HostRuntimeManifest } from './host-runtime';
 
 /** The directory under the CNI binary directory that holds the shipped runtime and bundle. */
 export const PAYLOAD_HOME = '.cnikit';
+
+/** In each payload: runs the shipped Node with its own loader and libraries. */
+const NODE_RUNNER = 'node-run';
 
 export interface CniInstallOptions {
   /** The host's CNI binary directory as mounted in the installer's container. */
@@ -18,6 +22,18 @@ export interface CniInstallOptions {
   readonly runtimeManifest: string;
   /** A network configuration to install, and where (the host's /etc/cni/net.d as mounted). */
   readonly conf?: { readonly source: string; readonly dir: string; readonly fileName: string };
+  /**
+   * Thick-plugin mode (docs/cni.md): install the bash shim that forwards each invocation to the resident
+   * CNI server on this loopback port, with the server's token file (a host path), and falls back to the
+   * shipped plugin when the server is down. The shim needs bash on the host.
+   * @default the plain launcher (/bin/sh only)
+   */
+  readonly shim?: { readonly port: number; readonly tokenFile: string };
+  /**
+   * The CNI binary directory as the host sees it, which the shim names in absolute paths.
+   * @default '/opt/cni/bin'
+   */
+  readonly hostBinDir?: string;
 }
 
 export interface CniInstallResult {
@@ -43,6 +59,7 @@ export async function installCniPlugin(options: CniInstallOptions): Promise<CniI
   ];
   const hash = createHash('sha256');
   for (const [source, target] of payload) hash.update(target).update('\0').update(await readFile(source)).update('\0');
+  hash.update(nodeRunnerScript());
   const version = hash.digest('hex').slice(0, 16);
   const home = join(options.binDir, PAYLOAD_HOME);
   const payloadDir = join(home, version);
@@ -56,6 +73,7 @@ export async function installCniPlugin(options: CniInstallOptions): Promise<CniI
       await copyFile(source, join(staging, target));
       await chmod(join(staging, target), target.endsWith('.js') ? 0o644 : 0o755);
     }
+    await writeAtomically(join(staging, NODE_RUNNER), nodeRunnerScript(), 0o755);
     await rename(staging, payloadDir);
     copied = true;
   }
@@ -64,12 +82,20 @@ export async function installCniPlugin(options: CniInstallOptions): Promise<CniI
   const previous = launchers.filter((l) => existsSync(l));
   const previousText = (await Promise.all(previous.map((l) => readFile(l, 'utf8')))).join('\n');
   for (const [i, launcher] of launchers.entries()) {
-    await writeAtomically(launcher, launcherScript(options.names[i] ?? '', version), 0o755);
+    const script = options.shim === undefined
+      ? launcherScript(options.names[i] ?? '', version)
+      : renderCniShim({
+        port: options.shim.port,
+        tokenFile: options.shim.tokenFile,
+        node: posix.join(options.hostBinDir ?? '/opt/cni/bin', PAYLOAD_HOME, version, NODE_RUNNER),
+        plugin: posix.join(options.hostBinDir ?? '/opt/cni/bin', PAYLOAD_HOME, version, 'plugin.js'),
+      });
+    await writeAtomically(launcher, script, 0o755);
   }
   // Payloads the previous launchers named stay until the next install, so invocations that started
   // before this one can finish; older ones and abandoned staging directories go.
   for (const entry of await readdir(home)) {
-    if (entry !== version && !previousText.includes(`/${PAYLOAD_HOME}/${entry}"`)) {
+    if (entry !== version && !previousText.includes(`/${PAYLOAD_HOME}/${entry}`)) {
       await rm(join(home, entry), { recursive: true, force: true });
     }
   }
@@ -90,6 +116,11 @@ export function launcherScript(name: string, version: string): string {
     'exec "$d/ld.so" --library-path "$d/lib" "$d/node" "$d/plugin.js" "$@"',
     '',
   ].join('\n');
+}
+
+/** `node` for programs that exec it by path (the shim's fallback): the shipped Node through the shipped loader. */
+export function nodeRunnerScript(): string {
+  return ['#!/bin/sh', 'd="${0%/*}"', 'exec "$d/ld.so" --library-path "$d/lib" "$d/node" "$@"', ''].join('\n');
 }
 
 async function writeAtomically(path: string, content: string | Buffer, mode: number): Promise<void> {

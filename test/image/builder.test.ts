@@ -129,6 +129,22 @@ describe('image builder (fixture image)', () => {
     expect(JSON.parse(readFileSync(join(rootfs, HOST_RUNTIME_MANIFEST), 'utf8'))).toMatchObject({ node: '/usr/bin/node' });
   });
 
+  it('installs the thick-plugin shim, whose fallback runs the shipped plugin when no server answers', () => {
+    const hostBin = join(rootfs, 'host/opt/cni/bin');
+    mkdirSync(hostBin, { recursive: true });
+    const install = runInChroot(rootfs, ['/usr/bin/node', '/opt/cnikit/bin/cni-install.js', 'install', '--bin-dir=/host/opt/cni/bin', '--plugin=cnikit-shim', '--shim-port=1', '--shim-token-file=/nonexistent/token', `--host-bin-dir=${hostBin}`]);
+    expect(install).toMatchObject({ status: 0, stderr: '' });
+    const shim = readFileSync(join(hostBin, 'cnikit-shim'), 'utf8');
+    expect(shim).toMatch(/^#!\/bin\/bash\n/);
+    for (const command of ['VERSION', 'ADD']) {
+      // VERSION goes straight to the plugin; ADD finds no token file, so no server: the fallback answers.
+      const run = spawnSync(join(hostBin, 'cnikit-shim'), [], { env: { CNI_COMMAND: command }, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8' });
+      expect(run.status).toBe(command === 'VERSION' ? 0 : 2);
+      if (command === 'VERSION') expect(JSON.parse(run.stdout)).toMatchObject({ fixture: 'hello' });
+      else expect(run.stderr).toContain('usage: hello');
+    }
+  });
+
   it('rejects an install without a plugin name, naming the flag', () => {
     const result = runInChroot(rootfs, ['/usr/bin/node', '/opt/cnikit/bin/cni-install.js', 'install']);
     expect(result.status).toBe(1);
