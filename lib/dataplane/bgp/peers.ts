@@ -1,0 +1,111 @@
+import { NextHopMode, ResolvedBgpPeer } from '../../model/calico/bgp';
+import { BgpFilterSpec } from './rib/filter';
+import { BgpPeerConfig } from './speaker';
+
+/** A cluster node as the BGP layer needs it (Calico Node: spec.bgp and the RR cluster id). */
+export interface BgpNode {
+  readonly name: string;
+  /** IPv4 address (no prefix length). */
+  readonly address: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Per-node AS (Calico Node spec.bgp.asNumber). @default the cluster AS */
+  readonly asNumber?: number;
+  /** Set on route reflectors (spec.bgp.routeReflectorClusterID). @default not a reflector */
+  readonly routeReflectorClusterId?: string;
+}
+
+/** The cluster's BGP configuration (BGPConfiguration `default` plus the BGPPeer resources). */
+export interface ClusterBgpConfig {
+  /** @default 64512 */
+  readonly asNumber?: number;
+  /** @default true */
+  readonly nodeToNodeMeshEnabled?: boolean;
+  /** Graceful-restart time for mesh sessions. @default 120 */
+  readonly nodeMeshMaxRestartTime?: number;
+  readonly peers?: readonly ResolvedBgpPeer[];
+  /** BGPFilter resources by name. @default none */
+  readonly filters?: Readonly<Record<string, BgpFilterSpec>>;
+  /** Service CIDRs every node advertises (serviceClusterIPs, serviceExternalIPs, serviceLoadBalancerIPs). @default none */
+  readonly serviceCidrs?: readonly string[];
+}
+
+export interface NodeBgpPlan {
+  readonly routerId: string;
+  readonly asn: number;
+  readonly clusterId?: string;
+  readonly peers: BgpPeerConfig[];
+}
+
+/** `ip`, `ip:port`, `[v6]:port` → address and port. */
+export function splitPeerIp(text: string): { address: string; port?: number } {
+  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(text);
+  if (v6) return { address: v6[1], port: Number(v6[2]) };
+  const v4 = /^([\d.]+):(\d+)$/.exec(text);
+  if (v4) return { address: v4[1], port: Number(v4[2]) };
+  return { address: text };
+}
+
+/**
+ * Calico's mesh rule (confd's bird.cfg.template): a node is passive towards a peer whose address
+ * compares greater, as text, so each pair has one connecting side. Text comparison is Calico's;
+ * keeping it lets these speakers mesh with real calico-node/BIRD nodes.
+ */
+export function meshPassive(localAddress: string, peerAddress: string): boolean {
+  return peerAddress > localAddress;
+}
+
+/**
+ * Who this node peers with (Calico semantics, calico.md §4): the full mesh with every other
+ * non-reflector node when enabled and this node is not a reflector; BGPPeers selecting this node
+ * (all nodes, `node`, or `nodeSelector`), towards an external `peerIP` or towards the nodes
+ * `peerSelector` matches; from a reflector, same-AS nodes without its cluster id are its clients.
+ * A later peering of an address already present is ignored (explicit peers come first).
+ */
+export function planNodePeers(
+  localName: string, nodes: readonly BgpNode[], cluster: ClusterBgpConfig,
+  passwordOf: (secretName: string, key: string) => string | undefined = () => undefined,
+): NodeBgpPlan {
+  const local = nodes.find((n) => n.name === localName);
+  if (!local) throw new Error(`bgp: node ${localName} is not registered (no BGP address)`);
+  const clusterAs = cluster.asNumber ?? 64512;
+  const asn = local.asNumber ?? clusterAs;
+  const clusterId = local.routeReflectorClusterId;
+  const peers = new Map<string, BgpPeerConfig>();
+  const add = (p: BgpPeerConfig) => {
+    if (p.address !== local.address && !peers.has(p.address)) peers.set(p.address, p);
+  };
+  const filtersOf = (names: readonly string[]) => names.map((n) => cluster.filters?.[n]).filter((f): f is BgpFilterSpec => f !== undefined);
+  const selectsLocal = (p: ResolvedBgpPeer) => (p.node !== undefined ? p.node === localName
+    : p.nodeSelector !== undefined ? p.nodeSelector.matches(local.labels ?? {}) : true);
+  const nodePeer = (n: BgpNode, extra: Partial<BgpPeerConfig>): BgpPeerConfig => {
+    const peerAs = n.asNumber ?? clusterAs;
+    const client = clusterId !== undefined && peerAs === asn && n.routeReflectorClusterId !== clusterId;
+    return { address: n.address, asn: peerAs, passive: meshPassive(local.address, n.address), ...(client ? { rrClient: true } : {}), ...extra };
+  };
+
+  for (const p of cluster.peers ?? []) {
+    if (!selectsLocal(p)) continue;
+    const common: Partial<BgpPeerConfig> = {
+      ...(p.nextHopMode !== NextHopMode.AUTO ? { nextHopMode: p.nextHopMode as 'Self' | 'Keep' } : {}),
+      ...(p.maxRestartTimeSeconds !== undefined ? { maxRestartTime: p.maxRestartTimeSeconds } : {}),
+      ...(p.filters.length ? { filters: filtersOf(p.filters) } : {}),
+      // A password we cannot read still marks the peer, so the speaker refuses it loudly.
+      ...(p.password ? { password: passwordOf(p.password.secretName, p.password.key) ?? `(secret ${p.password.secretName}/${p.password.key})` } : {}),
+    };
+    if (p.peerIp !== undefined) {
+      const { address, port } = splitPeerIp(p.peerIp);
+      add({ address, ...(port !== undefined ? { port } : {}), asn: p.asNumber ?? clusterAs, ...common });
+    } else if (p.peerSelector) {
+      for (const n of nodes) {
+        if (n.name !== localName && p.peerSelector.matches(n.labels ?? {})) add(nodePeer(n, { ...common, ...(p.asNumber !== undefined ? { asn: p.asNumber } : {}) }));
+      }
+    }
+  }
+  if ((cluster.nodeToNodeMeshEnabled ?? true) && clusterId === undefined) {
+    for (const n of nodes) {
+      if (n.name === localName || n.routeReflectorClusterId !== undefined) continue;
+      add(nodePeer(n, { maxRestartTime: cluster.nodeMeshMaxRestartTime ?? 120 }));
+    }
+  }
+  return { routerId: local.address, asn, ...(clusterId ? { clusterId } : {}), peers: [...peers.values()] };
+}

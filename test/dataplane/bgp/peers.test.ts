@@ -1,0 +1,63 @@
+import { resolvePeer } from '../../../lib/model/calico/bgp';
+import { BgpNode, planNodePeers, splitPeerIp } from '../../../lib/dataplane/bgp/peers';
+
+const nodes: BgpNode[] = [
+  { name: 'a', address: '10.0.0.1', labels: { rack: 'r1' } },
+  { name: 'b', address: '10.0.0.2', labels: { rack: 'r1' } },
+  { name: 'c', address: '10.0.0.10', labels: { rack: 'r2' } },
+  { name: 'rr1', address: '10.0.0.20', labels: { 'route-reflector': 'true' }, routeReflectorClusterId: '244.0.0.1' },
+  { name: 'rr2', address: '10.0.0.21', labels: { 'route-reflector': 'true' }, routeReflectorClusterId: '244.0.0.1' },
+];
+
+describe('planNodePeers (Calico BGP peering semantics)', () => {
+  it('full mesh skips reflectors; the node is passive towards addresses that compare greater as text (Calico template)', () => {
+    const plan = planNodePeers('b', nodes.slice(0, 3), {});
+    expect(plan).toMatchObject({ routerId: '10.0.0.2', asn: 64512 });
+    expect(plan.peers).toEqual([
+      { address: '10.0.0.1', asn: 64512, passive: false, maxRestartTime: 120 },
+      // "10.0.0.10" < "10.0.0.2" as text: b connects, c waits.
+      { address: '10.0.0.10', asn: 64512, passive: false, maxRestartTime: 120 },
+    ]);
+    expect(planNodePeers('c', nodes.slice(0, 3), {}).peers.find((p) => p.address === '10.0.0.2')?.passive).toBe(true);
+    expect(planNodePeers('a', nodes, {}).peers.map((p) => p.address)).toEqual(['10.0.0.2', '10.0.0.10']);
+  });
+
+  it('route reflectors: mesh off, every node peers with the reflectors, reflectors treat non-reflectors as clients', () => {
+    const cluster = {
+      nodeToNodeMeshEnabled: false,
+      peers: [resolvePeer({ name: 'to-rr', nodeSelector: 'all()', peerSelector: "route-reflector == 'true'" }, 'peers[0]')],
+    };
+    const a = planNodePeers('a', nodes, cluster);
+    expect(a.peers.map((p) => [p.address, p.rrClient ?? false])).toEqual([['10.0.0.20', false], ['10.0.0.21', false]]);
+    const rr1 = planNodePeers('rr1', nodes, cluster);
+    expect(rr1.clusterId).toBe('244.0.0.1');
+    // rr1 peers with rr2 (same cluster: not a client) through the selector; the mesh is ignored by a reflector.
+    expect(rr1.peers.map((p) => [p.address, p.rrClient ?? false])).toEqual([['10.0.0.21', false]]);
+    const withClients = { ...cluster, peers: [...cluster.peers, resolvePeer({ name: 'rr-to-all', nodeSelector: "route-reflector == 'true'", peerSelector: 'all()' }, 'peers[1]')] };
+    expect(planNodePeers('rr1', nodes, withClients).peers.map((p) => [p.address, p.rrClient ?? false])).toEqual([
+      ['10.0.0.21', false], ['10.0.0.1', true], ['10.0.0.2', true], ['10.0.0.10', true],
+    ]);
+  });
+
+  it('external peers by node, node selector or for all nodes, with port, filters, next-hop mode and password', () => {
+    const cluster = {
+      asNumber: 64600,
+      filters: { f: { name: 'f', importV4: [{ action: 'Reject' as const }] } },
+      peers: [
+        resolvePeer({ name: 'tor1', peerIp: '192.0.2.1:1179', asNumber: 65001, nodeSelector: "rack == 'r1'", filters: ['f'], nextHopMode: 'Self' as never }, 'p0'),
+        resolvePeer({ name: 'tor2', peerIp: '192.0.2.2', asNumber: 65002, node: 'c', passwordSecretName: 'bgp-secrets' }, 'p1'),
+      ],
+    };
+    const a = planNodePeers('a', nodes.slice(0, 3), cluster, () => undefined);
+    expect(a.peers[0]).toEqual({ address: '192.0.2.1', port: 1179, asn: 65001, nextHopMode: 'Self', filters: [cluster.filters.f] });
+    expect(a.peers.map((p) => p.address)).toEqual(['192.0.2.1', '10.0.0.2', '10.0.0.10']);
+    const c = planNodePeers('c', nodes.slice(0, 3), cluster, (name, key) => `${name}:${key}`);
+    expect(c.peers[0]).toEqual({ address: '192.0.2.2', asn: 65002, password: 'bgp-secrets:password' });
+  });
+
+  it('an unregistered node is a clear error; peerIP forms split', () => {
+    expect(() => planNodePeers('zz', nodes, {})).toThrow('bgp: node zz is not registered (no BGP address)');
+    expect(splitPeerIp('[fd00::1]:179')).toEqual({ address: 'fd00::1', port: 179 });
+    expect(splitPeerIp('10.1.1.1')).toEqual({ address: '10.1.1.1' });
+  });
+});
