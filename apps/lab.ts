@@ -1,24 +1,31 @@
 // `npm run lab -- [--nodes N] [--backend vxlan|host-gw] [--topology flat|two-subnets] [--pods-per-node K] [--keep]`
+// `npm run lab -- --stack calico [--vxlan-mode CrossSubnet|Always] [--nodes N] [--topology …]` for the Calico-style stack.
 // Builds a flannel cluster from network namespaces, reports pod-to-pod connectivity (ICMP and
 // TCP) as a matrix, and removes everything again. With --keep it waits for Ctrl-C first.
 import { parseArgs } from 'util';
-import { formatReport, Lab, LabTopologyKind, sweepStaleLabs } from '../lib/lab';
+import { CalicoLab, formatReport, Lab, LabTopologyKind, sweepStaleLabs } from '../lib/lab';
+import { runPolicyCli } from '../lib/lab/policy-cli';
 
 async function main(): Promise<number> {
+  // `npm run lab -- policy …`: the policy verification harness (docs/policy.md).
+  if (process.argv[2] === 'policy') return runPolicyCli(process.argv.slice(3), console.log);
   const { values } = parseArgs({
     options: {
       nodes: { type: 'string', default: '3' },
       backend: { type: 'string', default: 'vxlan' },
       'direct-routing': { type: 'boolean', default: false },
-      topology: { type: 'string', default: 'flat' },
+      topology: { type: 'string' },
       'pods-per-node': { type: 'string', default: '1' },
       keep: { type: 'boolean', default: false },
       sweep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
+      stack: { type: 'string', default: 'flannel' },
+      'vxlan-mode': { type: 'string', default: 'CrossSubnet' },
     },
   });
   if (values.help) {
     console.log('npm run lab -- [--nodes 3] [--backend vxlan|host-gw] [--direct-routing] [--topology flat|two-subnets] [--pods-per-node 1] [--keep] [--sweep]');
+    console.log('npm run lab -- --stack calico [--vxlan-mode CrossSubnet|Always] [--nodes 3] [--topology two-subnets|flat] [--pods-per-node 1] [--keep]');
     return 0;
   }
   if (values.sweep) {
@@ -27,16 +34,27 @@ async function main(): Promise<number> {
   }
   const nodes = Number(values.nodes);
   const podsPerNode = Number(values['pods-per-node']);
-  if (!['flat', 'two-subnets'].includes(values.topology!)) throw new Error(`--topology: "${values.topology}" is not valid; expected flat or two-subnets`);
+  // The Calico-style lab shows CrossSubnet, so it defaults to two subnets.
+  const topology = values.topology ?? (values.stack === 'calico' ? 'two-subnets' : 'flat');
+  if (!['flat', 'two-subnets'].includes(topology)) throw new Error(`--topology: "${values.topology}" is not valid; expected flat or two-subnets`);
   if (!Number.isInteger(podsPerNode) || podsPerNode < 1 || podsPerNode > 20) throw new Error(`--pods-per-node: "${values['pods-per-node']}" is not valid; expected 1 to 20`);
   const backend: Record<string, string | boolean> = { Type: values.backend! };
   if (values['direct-routing']) backend.DirectRouting = true;
 
+  if (!['flannel', 'calico'].includes(values.stack!)) throw new Error(`--stack: "${values.stack}" is not valid; expected flannel or calico`);
+  const vxlanMode = values['vxlan-mode'];
+  if (vxlanMode !== 'CrossSubnet' && vxlanMode !== 'Always') throw new Error(`--vxlan-mode: "${vxlanMode}" is not valid; expected CrossSubnet or Always`);
+
   const started = Date.now();
-  const lab = await Lab.create({ nodes, backend, topology: values.topology as LabTopologyKind });
+  const calico = values.stack === 'calico'
+    ? await CalicoLab.create({ nodes, topology: topology as LabTopologyKind, vxlanMode })
+    : undefined;
+  const lab = calico?.lab ?? await Lab.create({ nodes, backend, topology: topology as LabTopologyKind });
   try {
-    console.log(`lab ${lab.id}: ${nodes} nodes, backend ${values.backend}, topology ${values.topology}`);
-    for (const node of lab.nodes) console.log(`  ${node.name}  netns ${node.netns}  ip ${node.address}  subnet ${lab.subnetOf(node)}`);
+    console.log(calico
+      ? `lab ${lab.id}: ${nodes} nodes, Calico-style stack, VXLAN ${vxlanMode}, topology ${topology}`
+      : `lab ${lab.id}: ${nodes} nodes, backend ${values.backend}, topology ${topology}`);
+    for (const node of lab.nodes) console.log(`  ${node.name}  netns ${node.netns}  ip ${node.address}${calico ? '' : `  subnet ${lab.subnetOf(node)}`}`);
     for (const node of lab.nodes) for (let i = 0; i < podsPerNode; i++) await lab.addPod(node);
     for (const pod of lab.pods) console.log(`  pod ${pod.name} on ${pod.node.name}: ${pod.ip}`);
     const report = await lab.waitForConnectivity(15_000);
@@ -56,7 +74,7 @@ async function main(): Promise<number> {
     }
     return report.ok ? 0 : 1;
   } finally {
-    await lab.destroy();
+    await (calico ?? lab).destroy();
   }
 }
 

@@ -1,0 +1,154 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { parse } from 'yaml';
+import { ValidationError } from '../model/errors';
+import { loadPolicyObjects, PolicyObjects } from '../dataplane/policy/load';
+import { formatTruthTable, mismatches, NamedPortSpec, PolicyLab, PolicyLabPodSpec, PolicyLabSpec, PolicyLabStack, ProbeCase, TruthTable } from './policy-lab';
+
+/** What a user declares to check policies against: the pods, the probes and (optionally) their intent. */
+export interface PolicyMatrix extends PolicyLabSpec {
+  readonly probes: readonly ProbeCase[];
+  /** Connections the user means to be allowed (true) or denied (false). @default - none */
+  readonly expect?: readonly PolicyIntent[];
+}
+
+export interface PolicyIntent {
+  readonly from: string;
+  readonly to: string;
+  readonly protocol: ProbeCase['protocol'];
+  readonly port?: number;
+  readonly allowed: boolean;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const PROTOCOLS = ['TCP', 'UDP', 'SCTP', 'ICMP'];
+
+function labels(field: string, v: unknown): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (!isObj(v) || Object.values(v).some((x) => typeof x !== 'string')) throw new ValidationError(field, v, 'a map of label names to string values');
+  return v as Record<string, string>;
+}
+
+function probe(field: string, v: unknown): ProbeCase {
+  if (!isObj(v) || !PROTOCOLS.includes(String(v.protocol))) throw new ValidationError(`${field}.protocol`, isObj(v) ? v.protocol : v, 'TCP, UDP, SCTP or ICMP');
+  if (v.protocol === 'ICMP') return { protocol: 'ICMP' };
+  if (typeof v.port !== 'number' || !Number.isInteger(v.port) || v.port < 1 || v.port > 65535) throw new ValidationError(`${field}.port`, v.port, 'a port number from 1 to 65535');
+  return { protocol: v.protocol as ProbeCase['protocol'], port: v.port };
+}
+
+/**
+ * Reads a matrix file:
+ * ```yaml
+ * namespaces: { shop: { team: web }, kube-system: {} }     # name → labels
+ * pods:
+ *   - { namespace: shop, name: api, labels: { app: api }, serviceAccount: api, ports: [{ port: 8080, protocol: TCP, name: http }] }
+ * probes: [{ protocol: TCP, port: 8080 }, { protocol: UDP, port: 53 }, { protocol: ICMP }]
+ * expect: [{ from: shop/frontend, to: shop/api, protocol: TCP, port: 8080, allowed: true }]
+ * ```
+ */
+export function parsePolicyMatrix(text: string, source = 'matrix'): PolicyMatrix {
+  const doc: unknown = parse(text);
+  if (!isObj(doc)) throw new ValidationError(source, doc, 'a mapping with namespaces, pods and probes');
+  if (!isObj(doc.namespaces)) throw new ValidationError(`${source}.namespaces`, doc.namespaces, 'a map of namespace names to their labels');
+  const namespaces = Object.entries(doc.namespaces).map(([name, l]) => ({ name, labels: labels(`${source}.namespaces.${name}`, l) }));
+  if (!Array.isArray(doc.pods) || doc.pods.length < 2) throw new ValidationError(`${source}.pods`, doc.pods, 'a list of at least two pods');
+  const seen = new Set<string>();
+  const pods: PolicyLabPodSpec[] = doc.pods.map((p: unknown, i: number) => {
+    const f = `${source}.pods[${i}]`;
+    if (!isObj(p) || typeof p.name !== 'string' || typeof p.namespace !== 'string') throw new ValidationError(f, p, 'a pod with namespace and name');
+    if (!namespaces.some((n) => n.name === p.namespace)) throw new ValidationError(`${f}.namespace`, p.namespace, `one of the declared namespaces (${namespaces.map((n) => n.name).join(', ')})`);
+    const key = `${p.namespace}/${p.name}`;
+    if (seen.has(key)) throw new ValidationError(`${f}.name`, p.name, `a name not used twice in namespace ${p.namespace}`);
+    seen.add(key);
+    const ports: NamedPortSpec[] = ((p.ports ?? []) as unknown[]).map((x, j) => {
+      const c = probe(`${f}.ports[${j}]`, x);
+      if (c.protocol === 'ICMP') throw new ValidationError(`${f}.ports[${j}].protocol`, 'ICMP', 'TCP, UDP or SCTP');
+      const name = isObj(x) ? x.name : undefined;
+      if (name !== undefined && (typeof name !== 'string' || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 15)) {
+        throw new ValidationError(`${f}.ports[${j}].name`, name, 'a port name of at most 15 lower-case letters, digits and "-"');
+      }
+      return { port: c.port as number, protocol: c.protocol, ...(typeof name === 'string' ? { name } : {}) };
+    });
+    return {
+      namespace: p.namespace, name: p.name, labels: labels(`${f}.labels`, p.labels), ports,
+      ...(typeof p.serviceAccount === 'string' ? { serviceAccount: p.serviceAccount } : {}),
+    };
+  });
+  if (!Array.isArray(doc.probes) || doc.probes.length === 0) throw new ValidationError(`${source}.probes`, doc.probes, 'a list of probes such as { protocol: TCP, port: 80 }');
+  const probes = doc.probes.map((p: unknown, i: number) => probe(`${source}.probes[${i}]`, p));
+  const serviceAccounts = Array.isArray(doc.serviceAccounts)
+    ? doc.serviceAccounts.map((s: unknown, i: number) => {
+      if (!isObj(s) || typeof s.name !== 'string' || typeof s.namespace !== 'string') throw new ValidationError(`${source}.serviceAccounts[${i}]`, s, 'a service account with namespace, name and labels');
+      return { namespace: s.namespace, name: s.name, labels: labels(`${source}.serviceAccounts[${i}].labels`, s.labels) };
+    })
+    : [];
+  const expect = ((doc.expect ?? []) as unknown[]).map((e, i): PolicyIntent => {
+    const f = `${source}.expect[${i}]`;
+    if (!isObj(e) || typeof e.allowed !== 'boolean') throw new ValidationError(`${f}.allowed`, isObj(e) ? e.allowed : e, 'true or false');
+    for (const k of ['from', 'to'] as const) if (typeof e[k] !== 'string' || !seen.has(e[k] as string)) throw new ValidationError(`${f}.${k}`, e[k], 'a declared pod as namespace/name');
+    const c = probe(f, e);
+    return { from: e.from as string, to: e.to as string, ...c, allowed: e.allowed };
+  });
+  return { namespaces, pods, probes, serviceAccounts, expect };
+}
+
+/** Reads policy manifests from files or directories (every .yaml/.yml in them, sorted). */
+export function readPolicyManifests(paths: readonly string[]): PolicyObjects {
+  const out: PolicyObjects = { policies: [], networkSets: [] };
+  for (const p of paths) {
+    const files = fs.statSync(p).isDirectory()
+      ? fs.readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => path.join(p, f))
+      : [p];
+    for (const f of files) {
+      const objs = loadPolicyObjects(fs.readFileSync(f, 'utf8'), f);
+      out.policies.push(...objs.policies);
+      out.networkSets.push(...objs.networkSets);
+    }
+  }
+  return out;
+}
+
+export interface PolicyVerification {
+  readonly stack: PolicyLabStack;
+  readonly tables: readonly TruthTable[];
+  /** Cells where the kernel disagreed with the reference evaluator. */
+  readonly mismatches: number;
+  /** Declared intents the policies do not meet (per the evaluator and the kernel). */
+  readonly unmetIntents: readonly string[];
+  /** Milliseconds the engine took to apply the policies to the running lab. */
+  readonly applyMs: number;
+}
+
+/** Builds the matrix on one stack, applies the policies, probes every pair and compares. */
+export async function verifyPolicies(matrix: PolicyMatrix, objects: PolicyObjects, stack: PolicyLabStack, timeoutMs = 800): Promise<PolicyVerification> {
+  const lab = await PolicyLab.create(matrix, { stack });
+  try {
+    const t0 = process.hrtime.bigint();
+    await lab.setPolicies(objects.policies, objects.networkSets);
+    const applyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const tables = await lab.truthTables(matrix.probes, timeoutMs);
+    const unmetIntents: string[] = [];
+    for (const e of matrix.expect ?? []) {
+      const c: ProbeCase = e.protocol === 'ICMP' ? { protocol: 'ICMP' } : { protocol: e.protocol, port: e.port };
+      const exp = lab.expected(e.from, e.to, c);
+      const t = tables.find((x) => x.probe.protocol === c.protocol && x.probe.port === c.port);
+      const obs = t ? t.observed[t.pods.indexOf(e.from)][t.pods.indexOf(e.to)] : (await lab.probe(e.from, [{ to: e.to, ...c }], timeoutMs))[0];
+      if (exp !== e.allowed || obs !== e.allowed) {
+        unmetIntents.push(`${e.from} → ${e.to} ${e.protocol}${e.port ? `/${e.port}` : ''}: intended ${e.allowed ? 'allowed' : 'denied'}, policy says ${exp ? 'allowed' : 'denied'}, kernel ${obs ? 'allowed' : 'denied'}`);
+      }
+    }
+    return { stack, tables, mismatches: tables.reduce((n, t) => n + mismatches(t), 0), unmetIntents, applyMs };
+  } finally {
+    await lab.destroy();
+  }
+}
+
+export function formatVerification(v: PolicyVerification): string {
+  const lines = [`${v.stack}-style stack: policies applied in ${v.applyMs.toFixed(1)} ms`];
+  lines.push(`pods: ${v.tables[0]?.pods.map((p, i) => `${i}=${p}`).join(' ')}`);
+  for (const t of v.tables) lines.push(formatTruthTable(t));
+  lines.push(v.mismatches === 0 ? 'kernel agrees with the policy semantics on every pair' : `${v.mismatches} cell(s) where the kernel disagrees (marked !)`);
+  for (const u of v.unmetIntents) lines.push(`UNMET ${u}`);
+  return lines.join('\n');
+}
