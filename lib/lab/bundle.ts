@@ -11,6 +11,8 @@ export interface LabBinaries {
   readonly agent?: string;
   /** Undefined when apps/cni-plugin.ts is absent. */
   readonly cniPlugin?: string;
+  /** The Calico-style node agent (apps/calico-agent.ts). */
+  readonly calicoAgent?: string;
 }
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -30,6 +32,7 @@ export async function bundleLabBinaries(outDir: string): Promise<LabBinaries> {
     forward: path.join(__dirname, 'programs', 'forward.ts'),
     'flannel-agent': path.join(REPO_ROOT, 'apps', 'flannel-agent.ts'),
     'cni-plugin': path.join(REPO_ROOT, 'apps', 'cni-plugin.ts'),
+    'calico-agent': path.join(REPO_ROOT, 'apps', 'calico-agent.ts'),
   };
   for (const [name, file] of Object.entries(entries)) if (!fs.existsSync(file)) delete entries[name];
   fs.mkdirSync(outDir, { recursive: true });
@@ -55,5 +58,6 @@ export async function bundleLabBinaries(outDir: string): Promise<LabBinaries> {
     forward: bin('forward'),
     agent: optional('flannel-agent'),
     cniPlugin: optional('cni-plugin'),
+    calicoAgent: optional('calico-agent'),
   };
 }

@@ -42,6 +42,8 @@ export interface LabOptions {
   readonly kubeApiUrl?: string;
   /** Keep the temp dir (logs) after destroy. @default false */
   readonly keepFiles?: boolean;
+  /** The CNI network configuration for a node's pods (e.g. the Calico-style stack's). @default flannel's `cbr0` shape */
+  readonly cniConfig?: (node: LabNode) => Record<string, unknown>;
 }
 
 export interface LabNode extends LabNodePlan {
@@ -127,6 +129,11 @@ export class Lab {
 
   public get id(): string {
     return this.plan.id;
+  }
+
+  /** The bundled executables (agents, CNI plugin, helper programs) this lab runs. */
+  public get binaryPaths(): LabBinaries {
+    return this.binaries;
   }
 
   /** A client for the lab's etcd (reached over a unix socket, so the harness needs no route into the lab). */
@@ -240,6 +247,7 @@ export class Lab {
 
   /** The CNI network configuration the lab hands the plugin for `node` (flannel's `cbr0` shape). */
   public cniConfig(node: LabNode): Record<string, unknown> {
+    if (this.options.cniConfig) return this.options.cniConfig(node);
     return {
       cniVersion: '1.0.0',
       name: 'cbr0',
