@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { forgetAptAnswers } from './base-layers';
 import { buildImage, type BuildOptions, type BuiltImage } from './build';
 import { AptListsError, updateAptLists } from './debian';
-import type { ImageSpec } from './image-spec';
+import { availableImage, type ImageSpec } from './image-spec';
 import type { ImageIndex } from './oci';
 
 export interface BuildAllOptions extends BuildOptions {
@@ -22,25 +22,27 @@ export interface BuildAllResult {
 }
 
 /**
- * Builds each image whose entrypoints all exist and skips, saying so, those whose executables are not
- * written yet; then records the digest of every layout under `outDir`.
+ * Builds each image whose required entrypoints exist (leaving out optional executables not written yet)
+ * and skips, saying so, the others; then records the digest of every layout under `outDir`.
  */
 export async function buildImages(specs: readonly ImageSpec[], options: BuildAllOptions): Promise<BuildAllResult> {
   const built: BuiltImage[] = [];
   const skipped: { name: string; missing: string[] }[] = [];
   for (const spec of specs) {
-    const missing = spec.executables.map((e) => e.entry).filter((entry) => !options.exists(entry));
-    if (missing.length > 0) {
-      skipped.push({ name: spec.name, missing });
-      options.log(`skip  ${spec.name}: ${missing.join(', ')} not written yet`);
+    const available = availableImage(spec, options.exists);
+    if (available.spec === undefined) {
+      skipped.push({ name: spec.name, missing: [...available.missingRequired, ...available.missingOptional] });
+      options.log(`skip  ${spec.name}: ${available.missingRequired.join(', ')} not written yet`);
       continue;
     }
-    const image = await buildImage(spec, options).catch(async (error: unknown) => {
+    const buildable = available.spec;
+    if (available.missingOptional.length > 0) options.log(`note  ${spec.name} is built without ${available.missingOptional.join(', ')} (not written yet)`);
+    const image = await buildImage(buildable, options).catch(async (error: unknown) => {
       if (!(error instanceof AptListsError) || process.getuid?.() !== 0) throw error;
       options.log(`apt's package lists are missing or stale (${error.message}); running apt-get update`);
       await updateAptLists();
       forgetAptAnswers();
-      return buildImage(spec, options);
+      return buildImage(buildable, options);
     });
     built.push(image);
     options.log(`built ${image.name}:${image.tag} ${image.manifestDigest} ${(image.compressedSize / 1e6).toFixed(1)} MB compressed, ${(image.uncompressedSize / 1e6).toFixed(1)} MB unpacked -> ${image.layoutDir}`);

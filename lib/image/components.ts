@@ -69,7 +69,8 @@ export const COMPONENT_IMAGES: readonly ImageSpec[] = [
     description: 'cnikit Calico-style cluster controllers and Typha: IPAM and node garbage collection, datastore fan-out',
     executables: [
       { entry: 'apps/calico-controllers.ts', output: 'calico-controllers.js', command: CALICO_CONTROLLERS.executable },
-      { entry: 'apps/calico-typha.ts', output: 'calico-typha.js', command: CALICO_TYPHA.executable },
+      // Optional so the controllers ship while Typha is being written; the image lists what it holds.
+      { entry: 'apps/calico-typha.ts', output: 'calico-typha.js', command: CALICO_TYPHA.executable, optional: true },
     ],
     entrypoint: [`${COMMAND_DIR}/${CALICO_CONTROLLERS.executable}`],
     // Non-root (distroless `nonroot`): both only talk to the datastore and the agents over the network,

@@ -10,6 +10,11 @@ export interface ExecutableSpec {
    * @default none: run as `node /opt/cnikit/bin/<output>`
    */
   readonly command?: string;
+  /**
+   * Whether the image is built without this executable while its entrypoint is not written yet.
+   * @default false
+   */
+  readonly optional?: boolean;
 }
 
 /** What one image is made of and how it runs. */
@@ -58,3 +63,19 @@ export const IMAGE_ROOT = '/opt/cnikit';
 export const BUNDLE_DIR = `${IMAGE_ROOT}/bin`;
 export const COMMAND_DIR = '/usr/local/bin';
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** What of an image can be built now: its spec without the optional executables that do not exist yet. */
+export interface AvailableImage {
+  /** Undefined while a required entrypoint is missing. */
+  readonly spec?: ImageSpec;
+  readonly missingRequired: readonly string[];
+  readonly missingOptional: readonly string[];
+}
+
+export function availableImage(spec: ImageSpec, exists: (entry: string) => boolean): AvailableImage {
+  const missing = spec.executables.filter((e) => !exists(e.entry));
+  const missingRequired = missing.filter((e) => e.optional !== true).map((e) => e.entry);
+  const missingOptional = missing.filter((e) => e.optional === true).map((e) => e.entry);
+  if (missingRequired.length > 0) return { missingRequired, missingOptional };
+  return { spec: { ...spec, executables: spec.executables.filter((e) => exists(e.entry)) }, missingRequired, missingOptional };
+}

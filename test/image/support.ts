@@ -52,7 +52,7 @@ export function umociUnpack(layoutDir: string, tag: string, bundleDir: string): 
 }
 
 /** Runs a program of the unpacked image inside it, with the image's PATH and nothing of the caller's environment. */
-export function runInChroot(rootfs: string, argv: readonly string[], env: Readonly<Record<string, string>> = {}, stdin = ''): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync('chroot', [rootfs, ...argv], { env: { PATH: DEFAULT_PATH, ...env }, input: stdin, encoding: 'utf8' });
+export function runInChroot(rootfs: string, argv: readonly string[], env: Readonly<Record<string, string>> = {}, stdin = '', user = '0:0'): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync('chroot', [`--userspec=${user}`, rootfs, ...argv], { env: { PATH: DEFAULT_PATH, ...env }, input: stdin, encoding: 'utf8' });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
