@@ -1,0 +1,113 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CALICO_AGENT_OWNERSHIP, CalicoAgent } from '../../lib/dataplane/calico/agent';
+import { linuxModuleProbe } from '../../lib/dataplane/calico/ipip';
+import { StoreNodeRegistry } from '../../lib/dataplane/calico/node-registry';
+import { vtepMac } from '../../lib/dataplane/calico/routes';
+import { EtcdStore } from '../../lib/dataplane/datastore';
+import { LinuxKernel } from '../../lib/dataplane/kernel';
+import { CALICO_ETCD_PREFIX, prefixedStore } from '../../lib/dataplane/ipam/calico-store';
+import { EtcdServer, startEtcd } from '../support/etcd';
+import { canCreateNetns, createNetns, destroyNetns, execIn } from '../support/netns';
+
+const maybe = canCreateNetns() ? describe : describe.skip;
+const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/** The agent in-process against a namespace of our own and a real etcd. */
+maybe('Calico-style agent (real kernel, real etcd)', () => {
+  let etcd: EtcdServer;
+  let client: EtcdStore;
+  let node: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    client = EtcdStore.connect({ endpoints: [etcd.endpoint] });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnikit-calico-agent-'));
+    node = createNetns('agent');
+    for (const cmd of [['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'veth-up'], ['ip', 'addr', 'add', '10.50.0.2/24', 'dev', 'eth0'],
+      ['ip', 'link', 'set', 'eth0', 'up'], ['ip', 'link', 'set', 'veth-up', 'up']]) expect(execIn(node, cmd).stderr).toBe('');
+  });
+  afterAll(async () => {
+    if (node) destroyNetns(node);
+    await client?.close();
+    await etcd?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const agentFor = (prefix: string, extra: Partial<ConstructorParameters<typeof CalicoAgent>[0]> = {}) => {
+    const store = prefixedStore(client, prefix + CALICO_ETCD_PREFIX);
+    return {
+      store,
+      agent: new CalicoAgent({
+        node: 'node-a', store, registry: new StoreNodeRegistry(store), log: quiet,
+        kernel: new LinuxKernel({ netns: node, ownership: CALICO_AGENT_OWNERSHIP }),
+        stateDir: path.join(dir, prefix), health: { port: 0 }, resyncSeconds: 60,
+        ...extra,
+      }),
+    };
+  };
+
+  test('start: default pool, tunnel address, registration, vxlan.calico, NAT table, health; stop keeps everything', async () => {
+    const { store, agent } = agentFor('/a', { defaultPool: { cidr: '10.244.0.0/16', vxlanMode: 'Always', natOutgoing: true } });
+    const peer = { bgp: { ipv4Address: '10.50.0.3/24' }, ipv4VXLANTunnelAddr: '10.244.99.0', vxlanTunnelMACAddr: vtepMac('node-b') };
+    await store.put('nodes/node-b', JSON.stringify(peer));
+    await store.put('ipamblocks/10-244-99-0-26', JSON.stringify({ cidr: '10.244.99.0/26', affinity: 'host:node-b', strictAffinity: false, allocations: [], unallocated: [], attributes: [], deleted: false }));
+    await agent.start();
+    try {
+      expect(agent.nodeAddress).toBe('10.50.0.2/24');
+      const registered = JSON.parse((await store.get('nodes/node-a'))!.value);
+      expect(registered).toEqual({ bgp: { ipv4Address: '10.50.0.2/24' }, ipv4VXLANTunnelAddr: agent.tunnelAddress, vxlanTunnelMACAddr: vtepMac('node-a') });
+      expect(fs.readFileSync(path.join(dir, '/a', 'nodename'), 'utf8')).toBe('node-a');
+      expect(fs.readFileSync(path.join(dir, '/a', 'mtu'), 'utf8').trim()).toBe('1450');
+
+      const link = execIn(node, ['ip', '-d', 'link', 'show', 'vxlan.calico']).stdout;
+      expect(link).toContain('vxlan id 4096');
+      expect(link).toContain('dstport 4789');
+      expect(link).toContain(vtepMac('node-a'));
+      const routes = execIn(node, ['ip', 'route', 'show', 'proto', '80']).stdout;
+      expect(routes).toContain('10.244.99.0/26 via 10.244.99.0 dev vxlan.calico onlink');
+      expect(routes).toMatch(/blackhole 10\.244\.\d+\.\d+\/26/);
+      expect(execIn(node, ['ip', 'neigh', 'show', 'dev', 'vxlan.calico']).stdout).toContain(vtepMac('node-b'));
+      expect(execIn(node, ['bridge', 'fdb', 'show', 'dev', 'vxlan.calico']).stdout).toContain(`${vtepMac('node-b')} dst 10.50.0.3`);
+      expect(execIn(node, ['nft', 'list', 'table', 'ip', 'cnikit-calico']).stdout).toContain('masquerade');
+
+      const get = async (p: string) => {
+        const r = await fetch(`http://127.0.0.1:${agent.healthPort}${p}`);
+        return { status: r.status, body: await r.text() };
+      };
+      expect(await get('/readiness')).toEqual({ status: 200, body: 'ok\n' });
+      expect((await get('/liveness')).status).toBe(200);
+      expect((await get('/metrics')).body).toMatch(/cnikit_calico_routes 2/);
+
+      // A peer that goes away loses its route on the next pass; a drifted route is repaired.
+      execIn(node, ['ip', 'route', 'del', '10.244.99.0/26', 'proto', '80']);
+      await agent.reconcileNow();
+      expect(execIn(node, ['ip', 'route', 'show', 'proto', '80']).stdout).toContain('10.244.99.0/26 via 10.244.99.0');
+    } finally {
+      await agent.stop();
+    }
+    // Stopped: routes, device and NAT rules stay.
+    expect(execIn(node, ['ip', 'route', 'show', 'proto', '80']).stdout).toContain('10.244.99.0/26');
+    expect(execIn(node, ['ip', 'link', 'show', 'vxlan.calico']).code).toBe(0);
+
+    // Restarted: the same tunnel address (its IPAM handle) and nothing to change.
+    const again = agentFor('/a');
+    await again.agent.start();
+    expect(again.agent.tunnelAddress).toBe(agent.tunnelAddress);
+    expect((await again.agent.metrics.changes.get()).values).toEqual([]);
+    await again.agent.stop();
+  });
+
+  test('an IPIP pool on a kernel without the ipip module: start-up refuses with one line', async () => {
+    const { store, agent } = agentFor('/ipip', { ipipProbe: { loaded: linuxModuleProbe.loaded, load: async () => false } });
+    await store.put('ippools/legacy', JSON.stringify({ cidr: '10.245.0.0/16', ipipMode: 'CrossSubnet' }));
+    // The real check of /sys/module; modprobe is not run here (it could add tunl0 to the host's namespace).
+    const error = await agent.start().catch((e: Error) => e);
+    await agent.stop();
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toBe('ippools/legacy.ipipMode: "CrossSubnet" is not usable on this node; expected "Never" because the kernel has no ipip module (modprobe ipip failed): use vxlanMode CrossSubnet instead');
+    expect(linuxModuleProbe.loaded('ipip')).toBe(false);
+  });
+});
