@@ -4,7 +4,7 @@ import { Clock, systemClock } from './session/clock';
 import { PeerConnection } from './session/connection';
 import { Negotiated } from './session/fsm';
 import { tcpMd5Unsupported } from './session/md5';
-import { BgpFilterSpec, filterAccepts } from './rib/filter';
+import { BgpFilterSpec, filterAccepts, prefixWithin } from './rib/filter';
 import { ExportedRoute, NextHopMode, buildUpdates, exportRoute } from './rib/export';
 import { PeerInfo, Rib, familyOf } from './rib/rib';
 import { AddressFamily, canonicalPrefix } from './wire/address';
@@ -71,6 +71,8 @@ interface PeerState {
   readonly refused?: string;
   negotiated?: Negotiated;
   localAddress?: string;
+  /** The connected prefix holding `localAddress` (from the kernel), for third-party next hops. */
+  localSubnet?: string;
   sent: Map<string, ExportedRoute>;
   /** Families whose End-of-RIB arrived in the current session. */
   eor: Set<AddressFamily>;
@@ -229,9 +231,23 @@ export class BgpSpeaker {
     }
     state.sent = new Map();
     state.eor = new Set();
-    const all = this.rib.prefixes();
-    this.advertise(state, all);
-    for (const family of n.families) state.connection?.send(endOfRib(family));
+    void this.findLocalSubnet(state.localAddress).then((subnet) => {
+      if (state.negotiated !== n) return; // the session went down meanwhile
+      state.localSubnet = subnet;
+      this.advertise(state, this.rib.prefixes());
+      for (const family of n.families) state.connection?.send(endOfRib(family));
+    });
+  }
+
+  private async findLocalSubnet(address: string | undefined): Promise<string | undefined> {
+    if (!address || !this.config.kernel) return undefined;
+    try {
+      const found = (await this.config.kernel.addresses()).find((a) => a.cidr.split('/')[0] === address);
+      return found ? canonicalPrefix(found.cidr) : undefined;
+    } catch (e) {
+      this.log(`bgp: reading addresses: ${(e as Error).message}`);
+      return undefined;
+    }
   }
 
   private received(state: PeerState, update: UpdateMessage): void {
@@ -296,6 +312,7 @@ export class BgpSpeaker {
       peer: state.info,
       localAddresses: { ipv4: local && !local.includes(':') ? local : this.config.routerId, ipv6: local?.includes(':') ? local : undefined },
       nextHopMode: state.config.nextHopMode,
+      sharedSubnet: (address: string) => state.localSubnet !== undefined && prefixWithin(`${address}/${address.includes(':') ? 128 : 32}`, state.localSubnet),
       accept: (path: { prefix: string; peer?: PeerInfo }) => filterAccepts(filters, 'export', path.prefix, path.peer !== undefined),
     };
   }

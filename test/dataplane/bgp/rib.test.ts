@@ -102,6 +102,10 @@ describe('RIB: export and route reflection (RFC 4271 §9.2, RFC 4456)', () => {
     expect(exportRoute(rib, { peer: node(6), localAddresses: self }, '198.51.100.0/24')?.nextHop).toBe('10.0.0.254');
     expect(exportRoute(rib, { peer: node(6), localAddresses: self, nextHopMode: 'Self' }, '198.51.100.0/24')?.nextHop).toBe('10.0.0.1');
     expect(exportRoute(rib, { peer: router, localAddresses: self }, '198.51.100.0/24')).toBeUndefined(); // not back to its source
+    // Towards an external peer: self, unless the owner shares the session's subnet (third-party next hop).
+    const other = { ...router, id: '10.0.0.253', routerId: '10.0.0.253', asn: 65001 };
+    expect(exportRoute(rib, { peer: other, localAddresses: self }, '10.1.0.0/24')?.nextHop).toBe('10.0.0.1');
+    expect(exportRoute(rib, { peer: other, localAddresses: self, sharedSubnet: (a) => a.startsWith('10.0.0.') }, '10.1.0.0/24')?.nextHop).toBe('10.0.0.5');
   });
 
   it('a reflector sends client routes to clients and non-clients, non-client routes to clients only, with ORIGINATOR_ID and CLUSTER_LIST', () => {

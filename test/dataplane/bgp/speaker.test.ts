@@ -64,9 +64,9 @@ describe('BgpSpeaker over loopback TCP', () => {
     await until('c learns b', () => routes(3).length === 2);
     expect(routes(3)).toEqual(['10.244.2.0/26 via 127.0.0.2', '198.51.100.0/24 via 127.0.0.4']);
     await until('rr learns all', () => routes(1).length === 3);
-    // The external peer sees the blocks with our AS prepended and the reflector as next hop.
+    // The external peer sees the blocks with our AS prepended; all share 127.0.0.0/8, so the owners stay next hops (third party).
     await until('external learns the blocks', () => routes(4).length === 2);
-    expect(routes(4)).toEqual(['10.244.2.0/26 via 127.0.0.1', '10.244.3.0/26 via 127.0.0.1']);
+    expect(routes(4)).toEqual(['10.244.2.0/26 via 127.0.0.2', '10.244.3.0/26 via 127.0.0.3']);
     const learned = ext.rib.best('10.244.2.0/26')[0];
     expect(learned.attributes.asPath).toEqual([{ type: 'sequence', asns: [AS] }]);
     expect(b.rib.best('10.244.3.0/26')[0].attributes).toMatchObject({ originatorId: '127.0.0.3', clusterList: ['244.0.0.1'] });
@@ -74,7 +74,7 @@ describe('BgpSpeaker over loopback TCP', () => {
     // A withdrawn block disappears everywhere.
     b.setLocalRoutes([]);
     await until('c drops b', () => routes(3).length === 1);
-    expect(routes(4)).toEqual(['10.244.3.0/26 via 127.0.0.1']);
+    expect(routes(4)).toEqual(['10.244.3.0/26 via 127.0.0.3']);
 
     // c restarts gracefully (TCP dropped, no NOTIFICATION): its route stays stale for its 1 s restart time, then goes.
     await c.stop({ restarting: true });

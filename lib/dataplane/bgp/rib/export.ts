@@ -13,6 +13,12 @@ export interface ExportTarget {
   readonly localAddresses: { readonly ipv4?: string; readonly ipv6?: string };
   /** @default 'Auto' (eBGP: self; iBGP: keep, own routes self) */
   readonly nextHopMode?: NextHopMode;
+  /**
+   * True when an address is on the subnet this session runs over: towards an external peer the
+   * original next hop is then kept ("third party" next hop, RFC 4271 §5.1.3, as BIRD does by
+   * default). @default never (next hop self towards external peers)
+   */
+  readonly sharedSubnet?: (address: string) => boolean;
   /** Export policy: false keeps the path from this peer. @default every path BGP's rules allow */
   readonly accept?: (path: Path) => boolean;
 }
@@ -52,7 +58,8 @@ export function exportRoute(rib: Rib, target: ExportTarget, prefix: string): Exp
 
   const self = familyOf(prefix) === 'ipv4' ? target.localAddresses.ipv4 : target.localAddresses.ipv6;
   const mode = target.nextHopMode ?? 'Auto';
-  const keep = mode === 'Keep' || (mode === 'Auto' && !toEbgp && from !== undefined);
+  const thirdParty = toEbgp && from !== undefined && best.nextHop !== undefined && (target.sharedSubnet?.(best.nextHop) ?? false);
+  const keep = mode === 'Keep' || (mode === 'Auto' && from !== undefined && (!toEbgp || thirdParty));
   const nextHop = (keep && best.nextHop) || self;
   if (nextHop === undefined) return undefined; // no address of that family on this session
 
