@@ -13,5 +13,6 @@ export * from './constructs/calico';
 export * from './constructs/policy';
 export * as kernel from './dataplane/kernel';
 export * as cni from './dataplane/cni';
+export * as policy from './dataplane/policy';
 // Pulumi components live in the cnikit/pulumi entry point (lib/pulumi/index.ts), not here, so that
 // cdk8s-only users never load @pulumi/pulumi (an optional peer dependency).
