@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { buildImages } from '../lib/image/build-all';
 import { defaultCacheDir } from '../lib/image/cache';
 import { COMPONENT_IMAGES } from '../lib/image/components';
+import { ValidationError } from '../lib/model/errors';
 import { IMAGE_DIGESTS_FILE } from '../lib/model/images';
 
 function gitRevision(repoRoot: string): string | undefined {
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   if (unknown.length > 0) throw new Error(`unknown image ${unknown.join(', ')}: expected ${COMPONENT_IMAGES.map((s) => s.name).join(', ')}`);
   const specs = COMPONENT_IMAGES.filter((spec) => positionals.length === 0 || positionals.includes(spec.name));
   const epoch = process.env.SOURCE_DATE_EPOCH;
+  if (epoch !== undefined && !/^[0-9]{1,12}$/.test(epoch)) throw new ValidationError('SOURCE_DATE_EPOCH', epoch, 'seconds since 1970 as a non-negative integer, e.g. 1700000000');
   await buildImages(specs, {
     repoRoot,
     outDir,
