@@ -3,12 +3,13 @@
 // A component whose entrypoint its engineer has not written yet is skipped, naming the missing file.
 // (In a tree others are editing, a source change between the two builds shows here as a digest change.)
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage } from '../../lib/image/build';
 import { COMPONENT_IMAGES } from '../../lib/image/components';
 import { availableImage, DEFAULT_PATH } from '../../lib/image/image-spec';
-import { FLANNEL_AGENT } from '../../lib/model/flannel/agent';
+import { CNI_HOST_PATHS, cniInstallerArgs } from '../../lib/constructs/common/cni-installer';
+import { FLANNEL_AGENT, FLANNEL_CNI } from '../../lib/model/flannel/agent';
 import { KitImage } from '../../lib/model/images';
 import { buildOptions, REPO_ROOT, runInChroot, scratchDir, skopeoConfig, skopeoInspect, umociUnpack } from './support';
 
@@ -42,6 +43,7 @@ describe('component images', () => {
         const smoke = runInChroot(rootfs, spec.smokeTest.argv, spec.smokeTest.env, spec.smokeTest.stdin, spec.user);
         expect({ status: smoke.status, stderr: smoke.stderr }).toEqual({ status: 0, stderr: '' });
         expect(smoke.stdout.trim()).not.toBe('');
+        if (spec.name === KitImage.CNI_PLUGIN) expectInitContainerInstall(rootfs);
         if (spec.name === KitImage.FLANNEL_AGENT) {
           expectEtcdClientLoads(rootfs);
           expectCniServerStarts(rootfs);
@@ -72,4 +74,25 @@ function expectCniServerStarts(rootfs: string): void {
     env: { PATH: DEFAULT_PATH }, encoding: 'utf8',
   });
   expect(readFileSync(join(rootfs, 'tmp/cni-server.token'), 'utf8').trim()).toMatch(/^\S{16,}$/);
+}
+
+/**
+ * The init container's exact arguments (lib/constructs/common/cni-installer.ts) against the real image,
+ * with the host directories as empty directories in the unpacked root; then the installed plugin answers
+ * VERSION when run from outside the image, as the container runtime on the host runs it.
+ */
+function expectInitContainerInstall(rootfs: string): void {
+  const args = cniInstallerArgs({ plugins: [FLANNEL_CNI.pluginType], confSourcePath: FLANNEL_AGENT.cniConfSourcePath, confFileName: FLANNEL_CNI.confFileName });
+  mkdirSync(join(rootfs, CNI_HOST_PATHS.binDirInContainer), { recursive: true });
+  mkdirSync(join(rootfs, CNI_HOST_PATHS.confDirInContainer), { recursive: true });
+  mkdirSync(join(rootfs, FLANNEL_AGENT.cniConfSourcePath, '..'), { recursive: true });
+  writeFileSync(join(rootfs, FLANNEL_AGENT.cniConfSourcePath), '{"cniVersion":"1.0.0","name":"cbr0","plugins":[{"type":"cnikit-flannel"}]}\n');
+  const install = runInChroot(rootfs, [...COMPONENT_IMAGES.find((c) => c.name === KitImage.CNI_PLUGIN)?.entrypoint ?? [], ...args]);
+  expect({ status: install.status, stderr: install.stderr }).toEqual({ status: 0, stderr: '' });
+  expect(readFileSync(join(rootfs, CNI_HOST_PATHS.confDirInContainer, FLANNEL_CNI.confFileName), 'utf8')).toContain('cnikit-flannel');
+  const plugin = spawnSync(join(rootfs, CNI_HOST_PATHS.binDirInContainer, FLANNEL_CNI.pluginType), [], {
+    env: { CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8',
+  });
+  expect({ status: plugin.status, stderr: plugin.stderr }).toEqual({ status: 0, stderr: '' });
+  expect(JSON.parse(plugin.stdout)).toMatchObject({ cniVersion: '1.0.0', supportedVersions: expect.arrayContaining(['1.0.0']) as unknown });
 }
