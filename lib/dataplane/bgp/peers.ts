@@ -20,6 +20,8 @@ export interface ClusterBgpConfig {
   readonly asNumber?: number;
   /** @default true */
   readonly nodeToNodeMeshEnabled?: boolean;
+  /** Port every node listens on (BGPConfiguration listenPort); node-to-node sessions connect to it. @default 179 */
+  readonly listenPort?: number;
   /** Graceful-restart time for mesh sessions. @default 120 */
   readonly nodeMeshMaxRestartTime?: number;
   readonly peers?: readonly ResolvedBgpPeer[];
@@ -80,7 +82,8 @@ export function planNodePeers(
   const nodePeer = (n: BgpNode, extra: Partial<BgpPeerConfig>): BgpPeerConfig => {
     const peerAs = n.asNumber ?? clusterAs;
     const client = clusterId !== undefined && peerAs === asn && n.routeReflectorClusterId !== clusterId;
-    return { address: n.address, asn: peerAs, passive: meshPassive(local.address, n.address), ...(client ? { rrClient: true } : {}), ...extra };
+    const port = cluster.listenPort !== undefined && cluster.listenPort !== 179 ? { port: cluster.listenPort } : {};
+    return { address: n.address, ...port, asn: peerAs, passive: meshPassive(local.address, n.address), ...(client ? { rrClient: true } : {}), ...extra };
   };
 
   for (const p of cluster.peers ?? []) {

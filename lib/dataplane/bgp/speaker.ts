@@ -31,7 +31,7 @@ export interface BgpPeerConfig {
   readonly maxRestartTime?: number;
   /** BGPFilters (import and export rules) for this peer. @default none */
   readonly filters?: readonly BgpFilterSpec[];
-  /** Source address for the session. @default the kernel's choice */
+  /** Source address for the session. @default the router id for IPv4 peers (Calico's sourceAddress UseNodeIP: the router id is the node IP) */
   readonly localAddress?: string;
 }
 
@@ -97,6 +97,7 @@ export class BgpSpeaker {
   readonly rib: Rib;
   private readonly peers = new Map<string, PeerState>();
   private server?: net.Server;
+  private running = false;
   private readonly dirty = new Set<string>();
   private kernelTimer?: unknown;
   private kernelRun: Promise<void> = Promise.resolve();
@@ -123,6 +124,7 @@ export class BgpSpeaker {
   }
 
   async start(): Promise<void> {
+    this.running = true;
     this.setLocalRoutes(this.config.localRoutes ?? []);
     const port = this.config.listenPort ?? 179;
     if (port !== 0) {
@@ -151,6 +153,7 @@ export class BgpSpeaker {
    * `restarting` drops the connections without NOTIFICATION so graceful-restart peers keep our routes.
    */
   async stop(options: { readonly restarting?: boolean } = {}): Promise<void> {
+    this.running = false;
     for (const p of this.peers.values()) {
       p.connection?.stop('speaker stopping', options.restarting ?? false);
       if (p.staleTimer !== undefined) this.clock.clearTimeout(p.staleTimer);
@@ -165,6 +168,31 @@ export class BgpSpeaker {
   setLocalRoutes(prefixes: readonly string[]): void {
     const canonical = prefixes.map((p) => canonicalPrefix(p) ?? p);
     this.changed(this.rib.setLocalRoutes(canonical.map((prefix) => ({ prefix }))));
+  }
+
+  /**
+   * Reconfigures the peer set (node list or BGPPeer changes): gone peers are stopped and their
+   * routes dropped, new ones started, changed ones restarted. Unchanged sessions are untouched.
+   */
+  setPeers(peers: readonly BgpPeerConfig[]): void {
+    const wanted = new Map(peers.map((p) => [p.address, p] as const));
+    for (const [address, state] of [...this.peers]) {
+      const next = wanted.get(address);
+      if (next && JSON.stringify(next) === JSON.stringify(state.config)) continue;
+      state.connection?.stop('peer deconfigured');
+      if (state.staleTimer !== undefined) this.clock.clearTimeout(state.staleTimer);
+      this.peers.delete(address);
+      this.awaitingEor.delete(state.info.id);
+      this.changed(this.rib.dropPeer(state.info.id));
+    }
+    for (const [address, config] of wanted) {
+      if (this.peers.has(address)) continue;
+      this.addPeer(config);
+      const state = this.peers.get(address) as PeerState;
+      if (!this.running) continue;
+      if (state.refused) this.log(state.refused);
+      state.connection?.start();
+    }
   }
 
   status(): PeerStatus[] {
@@ -192,7 +220,7 @@ export class BgpSpeaker {
     const state: PeerState = { config, info, sent: new Map(), eor: new Set() };
     this.peers.set(config.address, state);
     state.connection = new PeerConnection(
-      { address: config.address, port: config.port, localAddress: config.localAddress },
+      { address: config.address, port: config.port, localAddress: config.localAddress ?? (net.isIPv4(config.address) ? this.config.routerId : undefined) },
       {
         localAs: this.config.asn, peerAs: config.asn, routerId: this.config.routerId, passive: config.passive,
         holdTime: this.config.holdTime, connectRetryTime: this.config.connectRetryTime ?? 5,

@@ -1,0 +1,119 @@
+import { WatchHandle } from '../datastore/types';
+import { IpamBlockSpec, Pool, blockHost } from '../ipam/block-model';
+import { BlockIpam } from '../ipam/block-ipam';
+import { Kernel } from '../kernel/types';
+import { NodeRegistry } from '../calico/node-registry';
+import { CalicoNode } from '../calico/routes';
+import { KeyValueStore } from '../datastore/types';
+import { CALICO_KEYS } from '../ipam/calico-store';
+import { BgpNode, ClusterBgpConfig, NodeBgpPlan, planNodePeers } from './peers';
+import { BgpSpeaker, BgpSpeakerConfig } from './speaker';
+import { prefixWithin } from './rib/filter';
+
+/**
+ * What a node advertises (Calico's BIRD export filter): the blocks affine to it in pools that do
+ * not use VXLAN (Felix routes those itself) and are not disabled, plus the configured service CIDRs.
+ */
+export function localAdvertisements(node: string, blocks: readonly IpamBlockSpec[], pools: readonly Pool[], serviceCidrs: readonly string[] = []): string[] {
+  const routed = pools.filter((p) => !p.disabled && p.vxlanMode === 'Never');
+  const mine = blocks.filter((b) => !b.deleted && blockHost(b) === node && routed.some((p) => prefixWithin(b.cidr, p.cidr.toString())));
+  return [...new Set([...mine.map((b) => b.cidr), ...serviceCidrs])].sort();
+}
+
+/** A Calico Node as a BGP node; labels and reflector cluster ids come from the caller (Node labels / spec). */
+export function bgpNodes(nodes: readonly CalicoNode[], details: Readonly<Record<string, Partial<BgpNode>>> = {}): BgpNode[] {
+  const out: BgpNode[] = [];
+  for (const n of nodes) {
+    const address = n.spec.bgp?.ipv4Address?.split('/')[0];
+    if (address) out.push({ name: n.name, address, ...details[n.name] });
+  }
+  return out;
+}
+
+export interface BgpNodeServiceOptions {
+  readonly node: string;
+  readonly store: KeyValueStore;
+  readonly registry: NodeRegistry;
+  readonly cluster: ClusterBgpConfig;
+  /** Labels, AS and reflector cluster id per node name (from the Node resources). @default none */
+  readonly nodeDetails?: Readonly<Record<string, Partial<BgpNode>>>;
+  readonly kernel?: Kernel;
+  /** Speaker settings that are not derived (listen address, timers, families). @default BgpSpeaker's defaults */
+  readonly speaker?: Partial<Omit<BgpSpeakerConfig, 'routerId' | 'asn' | 'clusterId' | 'peers' | 'localRoutes' | 'kernel' | 'listenPort'>>;
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * The routing half of calico-node in BGP mode (confd + BIRD in Calico): watches the node list and
+ * the IPAM blocks in the datastore, keeps the speaker's peers equal to `planNodePeers` and its
+ * advertisements equal to this node's blocks. Runs beside the Calico-style agent, which keeps the
+ * blackholes for its own blocks; the speaker programs the routes it learns (proto 186).
+ */
+export class BgpNodeService {
+  private speaker?: BgpSpeaker;
+  private readonly ipam: BlockIpam;
+  private readonly watches: WatchHandle[] = [];
+  private pending?: NodeJS.Timeout;
+  private running: Promise<void> = Promise.resolve();
+  private plan?: NodeBgpPlan;
+
+  constructor(private readonly options: BgpNodeServiceOptions) {
+    this.ipam = new BlockIpam(options.store);
+  }
+
+  get bgp(): BgpSpeaker | undefined {
+    return this.speaker;
+  }
+
+  async start(): Promise<void> {
+    const o = this.options;
+    const { plan, routes } = await this.desired();
+    this.plan = plan;
+    this.speaker = new BgpSpeaker(this.speakerConfig(plan, routes), o.log);
+    await this.speaker.start();
+    const trigger = () => this.schedule();
+    this.watches.push(o.store.watch(CALICO_KEYS.blocks, trigger), o.store.watch(CALICO_KEYS.pools, trigger), o.registry.watch(trigger));
+  }
+
+  async stop(options: { readonly restarting?: boolean } = {}): Promise<void> {
+    if (this.pending) clearTimeout(this.pending);
+    await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
+    await this.running.catch(() => undefined);
+    await this.speaker?.stop(options);
+  }
+
+  private speakerConfig(plan: NodeBgpPlan, routes: string[]): BgpSpeakerConfig {
+    const o = this.options;
+    return { ...o.speaker, ...plan, listenPort: o.cluster.listenPort ?? 179, localRoutes: routes, kernel: o.kernel };
+  }
+
+  private async desired(): Promise<{ plan: NodeBgpPlan; routes: string[] }> {
+    const o = this.options;
+    const [nodes, blocks, pools] = await Promise.all([o.registry.list(), this.ipam.blocks(), this.ipam.pools()]);
+    const plan = planNodePeers(o.node, bgpNodes(nodes, o.nodeDetails), o.cluster);
+    return { plan, routes: localAdvertisements(o.node, blocks, pools, o.cluster.serviceCidrs) };
+  }
+
+  private schedule(): void {
+    if (this.pending) return;
+    this.pending = setTimeout(() => {
+      this.pending = undefined;
+      this.running = this.running.then(() => this.resync()).catch((e: Error) => this.options.log?.(`bgp: resync: ${e.message}`));
+    }, 20);
+  }
+
+  private async resync(): Promise<void> {
+    const { plan, routes } = await this.desired();
+    const speaker = this.speaker as BgpSpeaker;
+    if (plan.routerId !== this.plan?.routerId || plan.asn !== this.plan.asn || plan.clusterId !== this.plan.clusterId) {
+      // Identity changed (address, AS or reflector role): a new speaker, as calico-node restarts BIRD.
+      await speaker.stop();
+      this.speaker = new BgpSpeaker(this.speakerConfig(plan, routes), this.options.log);
+      await this.speaker.start();
+    } else {
+      speaker.setPeers(plan.peers);
+      speaker.setLocalRoutes(routes);
+    }
+    this.plan = plan;
+  }
+}

@@ -1,0 +1,79 @@
+import { EtcdStore } from '../../../lib/dataplane/datastore';
+import { BlockIpam } from '../../../lib/dataplane/ipam/block-ipam';
+import { CALICO_ETCD_PREFIX, prefixedStore } from '../../../lib/dataplane/ipam/calico-store';
+import { StoreNodeRegistry } from '../../../lib/dataplane/calico/node-registry';
+import { MemoryNetwork } from '../../../lib/dataplane/kernel';
+import { BgpNodeService } from '../../../lib/dataplane/bgp/node-service';
+import { EtcdServer, startEtcd } from '../../support/etcd';
+import { until } from './harness';
+
+/**
+ * The datastore glue on real etcd: nodes registered and blocks claimed the way the Calico-style
+ * agent and IPAM do it; each node's BGP service (real TCP on 127.0.0.x) meshes with the others,
+ * advertises its blocks and programs the others' into its kernel twin; nodes joining and leaving
+ * the registry change the mesh without restarting anything.
+ */
+describe('BgpNodeService on etcd', () => {
+  let etcd: EtcdServer;
+  const clients: EtcdStore[] = [];
+  const services: BgpNodeService[] = [];
+  const network = new MemoryNetwork();
+  const port = 21000 + (process.pid % 20000);
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  });
+
+  afterAll(async () => {
+    await Promise.all(services.map((s) => s.stop()));
+    await Promise.all(clients.map((c) => c.close()));
+    await etcd?.stop();
+  });
+
+  it('mesh from the registry, blocks from IPAM, routes into the kernel; a node leaving is unpeered and its routes go', async () => {
+    const root = `/bgp${process.pid}${CALICO_ETCD_PREFIX}`;
+    const client = EtcdStore.connect({ endpoints: [etcd.endpoint] });
+    clients.push(client);
+    const store = prefixedStore(client, root);
+    await store.put('ippools/routed', JSON.stringify({ cidr: '10.77.0.0/16', blockSize: 26 }));
+    await store.put('ippools/tunnelled', JSON.stringify({ cidr: '10.78.0.0/16', blockSize: 26, vxlanMode: 'Always' }));
+    const ipam = new BlockIpam(store);
+    const registry = new StoreNodeRegistry(store);
+    const names = ['n31', 'n32', 'n33'];
+    const logs: string[] = [];
+    for (const [i, name] of names.entries()) {
+      await registry.register({ name, spec: { bgp: { ipv4Address: `127.0.0.${31 + i}/8` } } });
+      await ipam.autoAssign({ node: name, handleId: `pod-${name}`, family: 4, pools: ['routed'] });
+      await ipam.autoAssign({ node: name, handleId: `vx-${name}`, family: 4, pools: ['tunnelled'] });
+      const ns = network.namespace(name);
+      ns.links.get('lo')!.up = true;
+      await network.kernel({ everything: true }, name).apply([{ op: 'addr.replace', address: { dev: 'lo', cidr: `127.0.0.${31 + i}/8` } }]);
+    }
+    const blocks = await ipam.blocks();
+    const blockOf = (name: string) => blocks.find((b) => b.affinity === `host:${name}` && b.cidr.startsWith('10.77.'))!.cidr;
+    const routes = (name: string) => [...network.namespace(name).routes.values()].filter((r) => r.protocol === 186).map((r) => `${r.dst} via ${r.via}`).sort();
+
+    for (const [i, name] of names.entries()) {
+      const service = new BgpNodeService({
+        node: name, store, registry, cluster: { serviceCidrs: ['10.96.0.0/12'], listenPort: port },
+        kernel: network.kernel({ routeProtocol: 186 }, name),
+        speaker: { listenAddress: `127.0.0.${31 + i}`, connectRetryTime: 1, families: ['ipv4'], kernelBatchMs: 5 },
+        log: (l) => logs.push(`[${name}] ${l}`),
+      });
+      services.push(service);
+      await service.start();
+    }
+    const detail = () => [logs.join('\n'), JSON.stringify(services.map((s) => s.bgp?.status())), JSON.stringify(services.map((s) => s.bgp?.config.peers)), routes('n31').join(',')].join('\n');
+    await until('n31 learns n32 and n33 blocks', () => routes('n31').length === 2 && routes('n31'), 20000, detail);
+    // The VXLAN pool's blocks are not advertised (Felix routes them); the service CIDR is, by every node,
+    // and each node keeps its own (local) path for it, so it is not programmed as a learned route.
+    expect(routes('n31')).toEqual([`${blockOf('n32')} via 127.0.0.32`, `${blockOf('n33')} via 127.0.0.33`]);
+    expect(services[0].bgp!.rib.best('10.96.0.0/12').map((p) => p.peer?.id ?? 'local')).toEqual(['local']);
+    expect(services[0].bgp!.rib.adjRibIn('127.0.0.32').map((p) => p.prefix).sort()).toEqual([blockOf('n32'), '10.96.0.0/12']);
+
+    // n33 leaves the registry: the others drop the peer and its block.
+    await registry.remove('n33');
+    await until('n31 forgets n33', () => !routes('n31').some((r) => r.includes('127.0.0.33')), 20000, detail);
+    expect(services[0].bgp!.status().map((p) => p.address)).toEqual(['127.0.0.32']);
+  });
+});
