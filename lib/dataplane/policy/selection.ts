@@ -28,6 +28,9 @@ export class PolicyIndex {
   private readonly endpointLabelCache = new Map<PolicyEndpoint, Record<string, string>>();
   private readonly saLabels = new Map<string, Readonly<Record<string, string>>>();
   private readonly byAddress = new Map<string, PolicyEndpoint>();
+  /** Namespaced policies by namespace, and the global ones: a namespaced policy never selects elsewhere. */
+  private readonly policiesByNamespace = new Map<string, Policy[]>();
+  private readonly globalPolicies: Policy[] = [];
 
   constructor(public readonly world: PolicyWorld) {
     for (const ns of world.namespaces) this.namespaceLabels.set(ns.name, { 'kubernetes.io/metadata.name': ns.name, ...(ns.labels ?? {}) });
@@ -36,6 +39,14 @@ export class PolicyIndex {
       for (const a of ep.addresses) this.byAddress.set(a, ep);
     }
     for (const sa of world.serviceAccounts ?? []) this.saLabels.set(`${sa.namespace}/${sa.name}`, sa.labels ?? {});
+    for (const p of world.policies) {
+      if (p.namespace === undefined) this.globalPolicies.push(p);
+      else {
+        const list = this.policiesByNamespace.get(p.namespace) ?? [];
+        list.push(p);
+        this.policiesByNamespace.set(p.namespace, list);
+      }
+    }
   }
 
   public selector(text: string): Selector {
@@ -92,7 +103,8 @@ export class PolicyIndex {
   /** The policies that apply to `ep` in `direction`, in Calico's evaluation order (order, then name). */
   public policiesFor(ep: PolicyEndpoint, direction: Direction): Policy[] {
     const type = direction === 'ingress' ? PolicyType.INGRESS : PolicyType.EGRESS;
-    return sortPolicies(this.world.policies.filter((p) => p.types.includes(type) && this.selects(p, ep)));
+    const candidates = [...this.globalPolicies, ...(this.policiesByNamespace.get(ep.namespace) ?? [])];
+    return sortPolicies(candidates.filter((p) => p.types.includes(type) && this.selects(p, ep)));
   }
 
   /**
