@@ -39,6 +39,10 @@ describeLab('lab: Calico-style stack, VXLAN across two subnets', () => {
       const crossSubnet = await calico.vxlanTxPackets(n1);
       expect(sameSubnet - before).toBe(0);
       expect(crossSubnet - sameSubnet).toBeGreaterThanOrEqual(5);
+      // NAT outgoing: the router knows no route to the pool, so only a masqueraded ping comes back.
+      expect(await lab.pings(p1.netns, lab.plan.segments[1].gateway)).toBe(true);
+      const nat = await lab.exec(n1.netns, ['nft', 'list', 'table', 'ip', 'cnikit-calico']);
+      expect(nat.stdout).toMatch(/ip saddr 10\.244\.0\.0\/16 .*masquerade/);
       // The workload endpoint on the node: cali veth with proxy ARP.
       const veth = workloadVethName('default', p1.containerId);
       expect((await lab.exec(n1.netns, ['cat', `/proc/sys/net/ipv4/conf/${veth}/proxy_arp`])).stdout.trim()).toBe('1');

@@ -1,0 +1,42 @@
+import { CALICO_NODE_ANNOTATIONS, KubeNodeRegistry } from '../../../lib/dataplane/calico/node-registry';
+import { KubeClient } from '../../../lib/dataplane/datastore/kube/client';
+import { FakeKubeApi, startFakeKubeApi } from '../../support/fake-kube-api';
+
+describe('Kubernetes node registry (API server double)', () => {
+  let api: FakeKubeApi;
+  let client: KubeClient;
+  beforeAll(async () => {
+    api = await startFakeKubeApi();
+    client = new KubeClient({ server: api.url });
+    api.upsert('nodes', { metadata: { name: 'node-a' } });
+    api.upsert('nodes', { metadata: { name: 'node-b', annotations: { [CALICO_NODE_ANNOTATIONS.ipv4Address]: '10.0.0.3/24' } } });
+  });
+  afterAll(async () => {
+    client?.close();
+    await api?.close();
+  });
+
+  test('registers through nodes/status annotations, lists peers, watches changes; a second identical register writes nothing', async () => {
+    const registry = new KubeNodeRegistry(client);
+    await registry.register({ name: 'node-a', spec: { bgp: { ipv4Address: '10.0.0.2/24' }, ipv4VXLANTunnelAddr: '10.244.0.0', vxlanTunnelMACAddr: '66:00:00:00:00:01' } });
+    const patch = api.requests.find((r) => r.method === 'PATCH');
+    expect(patch?.path).toBe('/api/v1/nodes/node-a/status');
+    expect(api.get('nodes', 'node-a')?.metadata?.annotations).toEqual({
+      'projectcalico.org/IPv4Address': '10.0.0.2/24', 'projectcalico.org/IPv4VXLANTunnelAddr': '10.244.0.0', 'projectcalico.org/VXLANTunnelMACAddr': '66:00:00:00:00:01',
+    });
+    const patches = api.requests.filter((r) => r.method === 'PATCH').length;
+    await registry.register({ name: 'node-a', spec: { bgp: { ipv4Address: '10.0.0.2/24' }, ipv4VXLANTunnelAddr: '10.244.0.0', vxlanTunnelMACAddr: '66:00:00:00:00:01' } });
+    expect(api.requests.filter((r) => r.method === 'PATCH').length).toBe(patches);
+    expect((await registry.list()).find((n) => n.name === 'node-b')).toEqual({ name: 'node-b', spec: { bgp: { ipv4Address: '10.0.0.3/24' } } });
+
+    let changes = 0;
+    const watch = registry.watch(() => changes++);
+    await new Promise((r) => setTimeout(r, 200));
+    const before = changes;
+    api.upsert('nodes', { metadata: { name: 'node-c' } });
+    for (let i = 0; i < 50 && changes === before; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(changes).toBeGreaterThan(before);
+    await watch.close();
+    await expect(registry.register({ name: 'nope', spec: {} })).rejects.toThrow('node "nope" does not exist');
+  });
+});
