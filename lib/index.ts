@@ -14,5 +14,6 @@ export * from './constructs/policy';
 export * as kernel from './dataplane/kernel';
 export * as cni from './dataplane/cni';
 export * as policy from './dataplane/policy';
+export * as calicoDataplane from './dataplane/calico';
 // Pulumi components live in the cnikit/pulumi entry point (lib/pulumi/index.ts), not here, so that
 // cdk8s-only users never load @pulumi/pulumi (an optional peer dependency).
