@@ -36,6 +36,7 @@ async function main(): Promise<void> {
     stateDir: config.stateDir,
     resyncSeconds: config.resyncSeconds,
     health: { port: config.healthPort, host: config.healthHost },
+    procSysNet: config.procSysNet,
     log,
   });
   let stopping = false;

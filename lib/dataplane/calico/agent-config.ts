@@ -17,6 +17,8 @@ export interface CalicoAgentConfig {
   readonly healthPort: number;
   readonly healthHost: string;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** HOST_PROC_SYS_NET: the host's /proc/sys/net mounted writable. @default none (/proc/sys) */
+  readonly procSysNet?: string;
   readonly shutdown: boolean;
   readonly help: boolean;
   readonly version: boolean;
@@ -36,6 +38,7 @@ Environment (flags override; --flag=value):
   CALICO_STATE_DIR                --state-dir           nodename and mtu for the CNI plugin (default /var/lib/calico)
   FELIX_ROUTEREFRESHINTERVAL      --resync-seconds      full resync period (default 90)
   FELIX_HEALTHPORT / HOST         --health-port/--health-host  /liveness /readiness /metrics (default 127.0.0.1:9099)
+  HOST_PROC_SYS_NET               the host's /proc/sys/net when /proc/sys is read-only
   --log-level=info  --shutdown (preStop: no-op, SIGTERM stops and keeps routes)  --help  --version`;
 
 export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CalicoAgentConfig {
@@ -107,6 +110,7 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
     healthPort: int(get('health-port', 'FELIX_HEALTHPORT'), 'FELIX_HEALTHPORT', 9099, 0, 65535),
     healthHost: get('health-host', 'FELIX_HEALTHHOST') ?? '127.0.0.1',
     logLevel: logLevel as CalicoAgentConfig['logLevel'],
+    ...(env.HOST_PROC_SYS_NET ? { procSysNet: env.HOST_PROC_SYS_NET } : {}),
     shutdown,
     help,
     version,

@@ -41,6 +41,11 @@ export interface CalicoAgentOptions {
   /** `/liveness`, `/readiness`, `/metrics`. @default 127.0.0.1:9099; port 0 picks a free port; undefined in options = no server */
   readonly health?: { readonly port: number; readonly host?: string };
   readonly ipipProbe?: ModuleProbe;
+  /**
+   * The host's /proc/sys/net when /proc/sys is read-only in the agent's container (the manifests'
+   * HOST_PROC_SYS_NET). @default write through the kernel layer (/proc/sys)
+   */
+  readonly procSysNet?: string;
   readonly log?: Logger;
 }
 
@@ -125,7 +130,7 @@ export class CalicoAgent {
     });
     if (ipipAddress) await o.kernel.apply([{ op: 'addr.replace', address: { dev: IPIP_DEVICE, cidr: `${ipipAddress}/32` } }, { op: 'link.set', change: { name: IPIP_DEVICE, up: true } }]);
     await this.writeStateFiles(pools);
-    await o.kernel.setSysctls({ 'net.ipv4.ip_forward': '1' });
+    await this.ensureForwarding();
     this.log.info('node registered', { node: o.node, address: this.detected.address, interface: this.detected.interface, vxlanTunnelAddress: this.vxlanTunnelAddress });
 
     const trigger = () => this.schedule();
@@ -205,6 +210,16 @@ export class CalicoAgent {
     if (result.ops.length) this.log.info('reconciled', { changes: result.ops.length, routes: result.routes });
     this.lastPass = Date.now();
     end();
+  }
+
+  /** Routing pods needs forwarding; written only when off (it usually is on already on a Kubernetes node). */
+  private async ensureForwarding(): Promise<void> {
+    const dir = this.options.procSysNet;
+    const current = dir ? (await fs.readFile(path.join(dir, 'ipv4', 'ip_forward'), 'utf8').catch(() => '')).trim()
+      : await this.options.kernel.sysctl('net.ipv4.ip_forward');
+    if (current === '1') return;
+    if (dir) await fs.writeFile(path.join(dir, 'ipv4', 'ip_forward'), '1');
+    else await this.options.kernel.setSysctls({ 'net.ipv4.ip_forward': '1' });
   }
 
   private async ensureDefaultPool(): Promise<void> {

@@ -1,6 +1,6 @@
 import { KubeClient } from '../datastore/kube/client';
 import { Informer } from '../datastore/kube/informer';
-import { patchNodeAnnotations } from '../datastore/kube/nodes';
+import { markNetworkAvailable, patchNodeAnnotations } from '../datastore/kube/nodes';
 import { ResourceApi, nodesApi } from '../datastore/kube/resource';
 import { Node } from '../datastore/kube/types';
 import { KeyValueStore, WatchHandle } from '../datastore/types';
@@ -62,11 +62,13 @@ export class KubeNodeRegistry implements NodeRegistry {
   async register(node: CalicoNode): Promise<void> {
     const current = await this.nodes.get(node.name);
     if (!current) throw new Error(`kubernetes: node ${JSON.stringify(node.name)} does not exist; NODENAME must be this node's Kubernetes name`);
-    await patchNodeAnnotations(this.nodes, current, {
+    const patched = await patchNodeAnnotations(this.nodes, current, {
       [CALICO_NODE_ANNOTATIONS.ipv4Address]: node.spec.bgp?.ipv4Address ?? null,
       [CALICO_NODE_ANNOTATIONS.vxlanTunnelAddress]: node.spec.ipv4VXLANTunnelAddr ?? null,
       [CALICO_NODE_ANNOTATIONS.vxlanTunnelMac]: node.spec.vxlanTunnelMACAddr ?? null,
     });
+    // As calico-node: the node's pod network is up once it is registered.
+    await markNetworkAvailable(this.nodes, patched ?? current, 'CalicoIsUp', 'Calico is running on this node');
   }
 
   async list(): Promise<CalicoNode[]> {

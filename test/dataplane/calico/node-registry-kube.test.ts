@@ -20,10 +20,13 @@ describe('Kubernetes node registry (API server double)', () => {
     const registry = new KubeNodeRegistry(client);
     await registry.register({ name: 'node-a', spec: { bgp: { ipv4Address: '10.0.0.2/24' }, ipv4VXLANTunnelAddr: '10.244.0.0', vxlanTunnelMACAddr: '66:00:00:00:00:01' } });
     const patch = api.requests.find((r) => r.method === 'PATCH');
+    expect(api.requests.filter((r) => r.method === 'PATCH')).toHaveLength(2);
     expect(patch?.path).toBe('/api/v1/nodes/node-a/status');
     expect(api.get('nodes', 'node-a')?.metadata?.annotations).toEqual({
       'projectcalico.org/IPv4Address': '10.0.0.2/24', 'projectcalico.org/IPv4VXLANTunnelAddr': '10.244.0.0', 'projectcalico.org/VXLANTunnelMACAddr': '66:00:00:00:00:01',
     });
+    expect((api.get('nodes', 'node-a') as { status?: { conditions?: unknown[] } }).status?.conditions).toContainEqual(
+      expect.objectContaining({ type: 'NetworkUnavailable', status: 'False', reason: 'CalicoIsUp' }));
     const patches = api.requests.filter((r) => r.method === 'PATCH').length;
     await registry.register({ name: 'node-a', spec: { bgp: { ipv4Address: '10.0.0.2/24' }, ipv4VXLANTunnelAddr: '10.244.0.0', vxlanTunnelMACAddr: '66:00:00:00:00:01' } });
     expect(api.requests.filter((r) => r.method === 'PATCH').length).toBe(patches);
