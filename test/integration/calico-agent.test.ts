@@ -95,9 +95,25 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
     // Restarted: the same tunnel address (its IPAM handle) and nothing to change.
     const again = agentFor('/a');
     await again.agent.start();
-    expect(again.agent.tunnelAddress).toBe(agent.tunnelAddress);
-    expect((await again.agent.metrics.changes.get()).values).toEqual([]);
-    await again.agent.stop();
+    try {
+      expect(again.agent.tunnelAddress).toBe(agent.tunnelAddress);
+      expect((await again.agent.metrics.changes.get()).values).toEqual([]);
+
+      // The pool stops using VXLAN: device, tunnel address and registration follow; and back.
+      const tunnel = again.agent.tunnelAddress;
+      await store.put('ippools/default-ipv4-ippool', JSON.stringify({ cidr: '10.244.0.0/16', vxlanMode: 'Never', natOutgoing: true }));
+      await again.agent.reconcileNow();
+      expect(execIn(node, ['ip', 'link', 'show', 'vxlan.calico']).code).not.toBe(0);
+      expect(await store.get('ipamhandles/vxlan-tunnel-addr-node-a')).toBeUndefined();
+      expect(JSON.parse((await store.get('nodes/node-a'))!.value)).toEqual({ bgp: { ipv4Address: '10.50.0.2/24' } });
+      await store.put('ippools/default-ipv4-ippool', JSON.stringify({ cidr: '10.244.0.0/16', vxlanMode: 'CrossSubnet', natOutgoing: true }));
+      await again.agent.reconcileNow();
+      expect(execIn(node, ['ip', '-d', 'link', 'show', 'vxlan.calico']).stdout).toContain('vxlan id 4096');
+      expect(again.agent.tunnelAddress).toBeDefined();
+      expect(again.agent.tunnelAddress).not.toBe(tunnel); // a freed address goes to the end of its block's free list
+    } finally {
+      await again.agent.stop();
+    }
   });
 
   test('an IPIP pool on a kernel without the ipip module: start-up refuses with one line', async () => {

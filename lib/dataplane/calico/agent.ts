@@ -118,16 +118,9 @@ export class CalicoAgent {
     await this.ensureDefaultPool();
     const pools = await this.ipam.pools();
     this.ipip = await checkIpip(pools, o.ipipProbe ?? linuxModuleProbe);
-    if (usesVxlan(pools)) this.vxlanTunnelAddress = await this.tunnelAddress4('vxlan');
     this.ipipTunnelAddress = this.ipip && usesIpip(pools) ? await this.tunnelAddress4('ipip') : undefined;
     const ipipAddress = this.ipipTunnelAddress;
-    await o.registry.register({
-      name: o.node,
-      spec: {
-        bgp: { ipv4Address: this.detected.address },
-        ...(this.vxlanTunnelAddress ? { ipv4VXLANTunnelAddr: this.vxlanTunnelAddress, vxlanTunnelMACAddr: vtepMac(o.node) } : {}),
-      },
-    });
+    await this.followVxlan(pools);
     if (ipipAddress) await o.kernel.apply([{ op: 'addr.replace', address: { dev: IPIP_DEVICE, cidr: `${ipipAddress}/32` } }, { op: 'link.set', change: { name: IPIP_DEVICE, up: true } }]);
     await this.writeStateFiles(pools);
     await this.ensureForwarding();
@@ -184,7 +177,9 @@ export class CalicoAgent {
   private async pass(): Promise<void> {
     const o = this.options;
     const end = this.metrics.reconcileDuration.startTimer();
-    const [pools, blocks, nodes] = await Promise.all([this.ipam.pools(), this.ipam.blocks(), o.registry.list()]);
+    const pools = await this.ipam.pools();
+    if (usesVxlan(pools) !== (this.vxlanTunnelAddress !== undefined)) await this.followVxlan(pools);
+    const [blocks, nodes] = await Promise.all([this.ipam.blocks(), o.registry.list()]);
     const desired = desiredRouting({
       node: o.node,
       nodeAddress: this.detected?.address ?? '0.0.0.0/32',
@@ -210,6 +205,30 @@ export class CalicoAgent {
     if (result.ops.length) this.log.info('reconciled', { changes: result.ops.length, routes: result.routes });
     this.lastPass = Date.now();
     end();
+  }
+
+  /**
+   * VXLAN follows the pools: a tunnel address (kept across restarts by its IPAM handle) and the
+   * node's registration while a pool uses it; when none does any more, the address is released,
+   * the registration loses its tunnel fields and the device goes.
+   */
+  private async followVxlan(pools: readonly Pool[]): Promise<void> {
+    const o = this.options;
+    if (usesVxlan(pools)) {
+      this.vxlanTunnelAddress = await this.tunnelAddress4('vxlan');
+    } else if (this.vxlanTunnelAddress !== undefined) {
+      this.vxlanTunnelAddress = undefined;
+      await this.ipam.releaseByHandle(`vxlan-tunnel-addr-${o.node}`);
+      await o.kernel.apply([{ op: 'link.del', name: VXLAN_DEVICE }]);
+      this.log.info('no pool uses VXLAN any more: tunnel address released, vxlan.calico removed');
+    }
+    await o.registry.register({
+      name: o.node,
+      spec: {
+        bgp: { ipv4Address: this.detected?.address ?? '' },
+        ...(this.vxlanTunnelAddress ? { ipv4VXLANTunnelAddr: this.vxlanTunnelAddress, vxlanTunnelMACAddr: vtepMac(o.node) } : {}),
+      },
+    });
   }
 
   /** Routing pods needs forwarding; written only when off (it usually is on already on a Kubernetes node). */
