@@ -32,13 +32,14 @@ describeLab('lab: Calico-style stack, VXLAN across two subnets', () => {
       expect(routes.find((r) => r.dst === blockOf('n3'))).toMatchObject({ dev: 'vxlan.calico', flags: ['onlink'], protocol: '80' });
 
       const [p1, p2, p3] = lab.pods;
+      // 10 pings each way; the device's own IPv6 housekeeping (router solicitations, MLD) may add a packet or two.
       const before = await calico.vxlanTxPackets(n1);
-      for (let i = 0; i < 5; i++) expect(await lab.pings(p1.netns, p2.ip)).toBe(true);
+      for (let i = 0; i < 10; i++) expect(await lab.pings(p1.netns, p2.ip)).toBe(true);
       const sameSubnet = await calico.vxlanTxPackets(n1);
-      for (let i = 0; i < 5; i++) expect(await lab.pings(p1.netns, p3.ip)).toBe(true);
+      for (let i = 0; i < 10; i++) expect(await lab.pings(p1.netns, p3.ip)).toBe(true);
       const crossSubnet = await calico.vxlanTxPackets(n1);
-      expect(sameSubnet - before).toBe(0);
-      expect(crossSubnet - sameSubnet).toBeGreaterThanOrEqual(5);
+      expect(sameSubnet - before).toBeLessThanOrEqual(2);
+      expect(crossSubnet - sameSubnet).toBeGreaterThanOrEqual(10);
       // NAT outgoing: the router knows no route to the pool, so only a masqueraded ping comes back.
       expect(await lab.pings(p1.netns, lab.plan.segments[1].gateway)).toBe(true);
       const nat = await lab.exec(n1.netns, ['nft', 'list', 'table', 'ip', 'cnikit-calico']);
