@@ -69,7 +69,22 @@ export interface TruthTable {
 }
 
 const SUBNET = '10.66.0';
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
+/** The SCTP probe helper (raw sockets; see the file). */
+export const SCTP_HELPER = path.join(__dirname, 'policy-sctp.py');
+
+/** Bundles the pod program (policy-pod.ts) into `dir`; returns the file to run with node. */
+export async function bundlePolicyPod(dir: string): Promise<string> {
+  const esbuild = await import('esbuild');
+  const out = path.join(dir, 'policy-pod.js');
+  await esbuild.build({ entryPoints: [path.join(__dirname, 'policy-pod.ts')], outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'error' });
+  return out;
+}
+
+/** What the pod program serves for these ports. */
+export function podProgramSpec(ports: readonly NamedPortSpec[]): object {
+  const serve = (proto: string) => [...new Set(ports.filter((p) => p.protocol === proto).map((p) => p.port))];
+  return { tcp: serve('TCP'), udp: serve('UDP'), sctp: serve('SCTP'), sctpHelper: SCTP_HELPER };
+}
 const podKey = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
 
 /**
@@ -110,9 +125,7 @@ export class PolicyLab {
 
   private async build(): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true });
-    const esbuild = await import('esbuild');
-    this.bundle = path.join(this.dir, 'policy-pod.js');
-    await esbuild.build({ entryPoints: [path.join(__dirname, 'policy-pod.ts')], outfile: this.bundle, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'error' });
+    this.bundle = await bundlePolicyPod(this.dir);
     await run(['ip', 'netns', 'add', this.nodeNetns]);
     this.netnsList.push(this.nodeNetns);
     const sysctls = ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0'];
@@ -209,17 +222,13 @@ export class PolicyLab {
       await ipBatch(['link set lo up', 'link set eth0 up', `addr add ${ip}/24 dev eth0`, `route add default via ${SUBNET}.1 dev eth0`], netns);
       await ipBatch([`link set ${interfaceName} master cni0 up`], this.nodeNetns);
     }
-    const ports = spec.ports ?? [];
-    const serve = (proto: string) => [...new Set(ports.filter((p) => p.protocol === proto).map((p) => p.port))];
-    const agent = new PodAgent(netns, this.bundle, {
-      tcp: serve('TCP'), udp: serve('UDP'), sctp: serve('SCTP'), sctpHelper: path.join(REPO_ROOT, 'lib', 'lab', 'policy-sctp.py'),
-    }, path.join(this.dir, `${netns}.log`));
+    const agent = new PodAgent(netns, this.bundle, podProgramSpec(spec.ports ?? []), path.join(this.dir, `${netns}.log`));
     this.agents.set(podKey(spec), agent);
     await agent.ready;
   }
 
   /** Probes from one pod to targets; results in order. */
-  public async probe(from: string, targets: readonly { to: string; protocol: ProbeProtocol; port?: number }[], timeoutMs = 800): Promise<boolean[]> {
+  public async probe(from: string, targets: readonly ProbeTarget[], timeoutMs = 800): Promise<boolean[]> {
     const agent = this.agents.get(from);
     if (!agent) throw new Error(`policy lab: no pod ${from}`);
     return agent.probe(targets.map((t) => ({ ip: this.pod(t.to).ip, protocol: t.protocol, port: t.port })), timeoutMs);
@@ -227,12 +236,7 @@ export class PolicyLab {
 
   /** What the reference evaluator says about `from` → `to` (false for a port the target does not serve). */
   public expected(from: string, to: string, probe: ProbeCase, index = new PolicyIndex(this.world())): boolean {
-    const dst = this.pod(to);
-    if (probe.protocol !== 'ICMP' && !(dst.ports ?? []).some((p) => p.port === probe.port && p.protocol === probe.protocol)) return false;
-    return evaluate(index, {
-      source: this.pod(from).ip, destination: dst.ip, protocol: probe.protocol, destinationPort: probe.port,
-      ...(probe.protocol === 'ICMP' ? { icmpType: 8, icmpCode: 0 } : {}),
-    }).allowed;
+    return expectedVerdict(index, this.pod(from).ip, this.pod(to), probe);
   }
 
   /**
@@ -240,22 +244,10 @@ export class PolicyLab {
    * Cells that disagree are probed again up to `retries` times (as the Kubernetes e2e suite
    * retries within its convergence budget), so one lost packet is not reported as a policy bug.
    */
-  public async truthTables(cases: readonly ProbeCase[], timeoutMs = 800, retries = 2): Promise<TruthTable[]> {
-    const keys = this.pods.map(podKey);
+  public truthTables(cases: readonly ProbeCase[], timeoutMs = 800, retries = 2): Promise<TruthTable[]> {
     const index = new PolicyIndex(this.world());
-    const expected = cases.map((c) => keys.map((from) => keys.map((to) => (from === to ? undefined : this.expected(from, to, c, index)))));
-    const observed = cases.map(() => keys.map((from) => keys.map((to): boolean | undefined => (from === to ? undefined : false))));
-    let todo = cases.flatMap((_, ci) => keys.flatMap((_f, fi) => keys.map((_t, ti) => ({ ci, fi, ti })).filter(({ ti }) => ti !== fi)));
-    for (let round = 0; round <= retries && todo.length > 0; round++) {
-      await Promise.all(keys.map(async (from, fi) => {
-        const mine = todo.filter((t) => t.fi === fi);
-        if (!mine.length) return;
-        const got = await this.probe(from, mine.map((t) => ({ to: keys[t.ti], protocol: cases[t.ci].protocol, port: cases[t.ci].port })), timeoutMs);
-        mine.forEach((t, k) => { observed[t.ci][t.fi][t.ti] = got[k]; });
-      }));
-      todo = todo.filter((t) => observed[t.ci][t.fi][t.ti] !== expected[t.ci][t.fi][t.ti]);
-    }
-    return cases.map((c, ci) => ({ probe: c, pods: keys, expected: expected[ci], observed: observed[ci] }));
+    return probeTruthTables(this.pods.map(podKey), (from, targets, t) => this.probe(from, targets, t),
+      (from, to, c) => this.expected(from, to, c, index), cases, timeoutMs, retries);
   }
 
   /**
@@ -290,8 +282,41 @@ export class PolicyLab {
   }
 }
 
+export type ProbeTarget = { readonly to: string; readonly protocol: ProbeProtocol; readonly port?: number };
+
+/** The evaluator's verdict for a probe, false when the destination does not serve that port. */
+export function expectedVerdict(index: PolicyIndex, sourceIp: string, dst: { readonly ip: string; readonly ports?: readonly NamedPortSpec[] }, probe: ProbeCase): boolean {
+  if (probe.protocol !== 'ICMP' && !(dst.ports ?? []).some((p) => p.port === probe.port && p.protocol === probe.protocol)) return false;
+  return evaluate(index, {
+    source: sourceIp, destination: dst.ip, protocol: probe.protocol, destinationPort: probe.port,
+    ...(probe.protocol === 'ICMP' ? { icmpType: 8, icmpCode: 0 } : {}),
+  }).allowed;
+}
+
+/** Probes every ordered pair of `keys` for every case in parallel, re-probing disagreeing cells up to `retries` times. */
+export async function probeTruthTables(
+  keys: readonly string[],
+  probe: (from: string, targets: readonly ProbeTarget[], timeoutMs: number) => Promise<boolean[]>,
+  expectedOf: (from: string, to: string, c: ProbeCase) => boolean,
+  cases: readonly ProbeCase[], timeoutMs: number, retries: number,
+): Promise<TruthTable[]> {
+  const expected = cases.map((c) => keys.map((from) => keys.map((to) => (from === to ? undefined : expectedOf(from, to, c)))));
+  const observed = cases.map(() => keys.map((from) => keys.map((to): boolean | undefined => (from === to ? undefined : false))));
+  let todo = cases.flatMap((_, ci) => keys.flatMap((_f, fi) => keys.map((_t, ti) => ({ ci, fi, ti })).filter(({ ti }) => ti !== fi)));
+  for (let round = 0; round <= retries && todo.length > 0; round++) {
+    await Promise.all(keys.map(async (from, fi) => {
+      const mine = todo.filter((t) => t.fi === fi);
+      if (!mine.length) return;
+      const got = await probe(from, mine.map((t) => ({ to: keys[t.ti], protocol: cases[t.ci].protocol, port: cases[t.ci].port })), timeoutMs);
+      mine.forEach((t, k) => { observed[t.ci][t.fi][t.ti] = got[k]; });
+    }));
+    todo = todo.filter((t) => observed[t.ci][t.fi][t.ti] !== expected[t.ci][t.fi][t.ti]);
+  }
+  return cases.map((c, ci) => ({ probe: c, pods: [...keys], expected: expected[ci], observed: observed[ci] }));
+}
+
 /** One pod's program: echo servers plus a probe client driven over stdin/stdout. */
-class PodAgent {
+export class PodAgent {
   public readonly ready: Promise<void>;
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly waiting = new Map<number, (r: boolean[]) => void>();

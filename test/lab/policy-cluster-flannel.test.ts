@@ -1,0 +1,3 @@
+import { clusterPolicySuite } from './policy-cluster-suite';
+
+clusterPolicySuite('flannel');
