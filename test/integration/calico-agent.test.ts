@@ -3,12 +3,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CALICO_AGENT_OWNERSHIP, CalicoAgent } from '../../lib/dataplane/calico/agent';
 import { linuxModuleProbe } from '../../lib/dataplane/calico/ipip';
-import { StoreNodeRegistry } from '../../lib/dataplane/calico/node-registry';
+import { KubeNodeRegistry, StoreNodeRegistry } from '../../lib/dataplane/calico/node-registry';
 import { vtepMac } from '../../lib/dataplane/calico/routes';
 import { EtcdStore } from '../../lib/dataplane/datastore';
 import { LinuxKernel } from '../../lib/dataplane/kernel';
 import { CALICO_ETCD_PREFIX, prefixedStore } from '../../lib/dataplane/ipam/calico-store';
+import { KubeClient } from '../../lib/dataplane/datastore/kube/client';
+import { CALICO_KINDS, KubeCrdStore } from '../../lib/dataplane/datastore/kube/store';
 import { EtcdServer, startEtcd } from '../support/etcd';
+import { startFakeKubeApi } from '../support/fake-kube-api';
 import { canCreateNetns, createNetns, destroyNetns, execIn } from '../support/netns';
 
 const maybe = canCreateNetns() ? describe : describe.skip;
@@ -113,6 +116,58 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
       expect(again.agent.tunnelAddress).not.toBe(tunnel); // a freed address goes to the end of its block's free list
     } finally {
       await again.agent.stop();
+    }
+  });
+
+  test('Kubernetes mode: pools and blocks from the CRDs, peers and registration through Node annotations', async () => {
+    const api = await startFakeKubeApi();
+    const kube = new KubeClient({ server: api.url });
+    const store = new KubeCrdStore({ client: kube, retryDelayMs: 50 });
+    const ns = createNetns('kagent');
+    try {
+      for (const cmd of [['ip', 'link', 'add', 'ens5', 'type', 'veth', 'peer', 'name', 'veth-k'], ['ip', 'addr', 'add', '10.60.0.2/24', 'dev', 'ens5'],
+        ['ip', 'link', 'set', 'ens5', 'up'], ['ip', 'link', 'set', 'veth-k', 'up']]) expect(execIn(ns, cmd).stderr).toBe('');
+      for (const [plural, kind] of Object.entries(CALICO_KINDS)) api.defineResource({ group: 'crd.projectcalico.org', version: 'v1', plural, kind });
+      api.upsert('nodes', { metadata: { name: 'node-k' } });
+      api.upsert('nodes', { metadata: { name: 'node-p', annotations: {
+        'projectcalico.org/IPv4Address': '10.61.0.7/24', 'projectcalico.org/IPv4VXLANTunnelAddr': '10.246.9.0', 'projectcalico.org/VXLANTunnelMACAddr': vtepMac('node-p'),
+      } } });
+      api.upsert('ippools', { metadata: { name: 'default-ipv4-ippool' }, spec: { cidr: '10.246.0.0/16', vxlanMode: 'CrossSubnet', natOutgoing: true } });
+      api.upsert('ipamblocks', { metadata: { name: '10-246-9-0-26' }, spec: {
+        cidr: '10.246.9.0/26', affinity: 'host:node-p', strictAffinity: false, allocations: [], unallocated: [], attributes: [], deleted: false } });
+      const agent = new CalicoAgent({
+        node: 'node-k', store, registry: new KubeNodeRegistry(kube), log: quiet, stateDir: path.join(dir, 'kube'),
+        kernel: new LinuxKernel({ netns: ns, ownership: CALICO_AGENT_OWNERSHIP }), resyncSeconds: 60,
+      });
+      await agent.start();
+      try {
+        // node-p is in another subnet: encapsulated towards its VTEP.
+        expect(execIn(ns, ['ip', 'route', 'show', 'proto', '80']).stdout).toContain('10.246.9.0/26 via 10.246.9.0 dev vxlan.calico onlink');
+        const me = api.get('nodes', 'node-k') as { metadata: { annotations: Record<string, string> }; status?: { conditions?: { type: string; status: string }[] } };
+        expect(me.metadata.annotations['projectcalico.org/IPv4Address']).toBe('10.60.0.2/24');
+        expect(me.metadata.annotations['projectcalico.org/IPv4VXLANTunnelAddr']).toBe(agent.tunnelAddress);
+        expect(me.status?.conditions).toContainEqual(expect.objectContaining({ type: 'NetworkUnavailable', status: 'False' }));
+        // The tunnel address came from a block claimed through the CRDs.
+        const affinities = api.requests.filter((r) => r.method === 'POST' && r.path.includes('/blockaffinities'));
+        expect(affinities.length).toBeGreaterThanOrEqual(1);
+        // A peer moving into this subnet is routed directly after the watch fires.
+        api.upsert('nodes', { metadata: { name: 'node-p', annotations: {
+          'projectcalico.org/IPv4Address': '10.60.0.7/24', 'projectcalico.org/IPv4VXLANTunnelAddr': '10.246.9.0', 'projectcalico.org/VXLANTunnelMACAddr': vtepMac('node-p'),
+        } } });
+        let routes = '';
+        for (let i = 0; i < 100 && !routes.includes('via 10.60.0.7 dev ens5'); i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          routes = execIn(ns, ['ip', 'route', 'show', 'proto', '80']).stdout;
+        }
+        expect(routes).toContain('10.246.9.0/26 via 10.60.0.7 dev ens5');
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      destroyNetns(ns);
+      await store.close();
+      kube.close();
+      await api.close();
     }
   });
 
