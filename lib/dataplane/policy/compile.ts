@@ -55,12 +55,25 @@ export function policyChainName(p: Policy, direction: Direction): string {
   return `${direction === 'ingress' ? 'pi' : 'po'}-${kind}${p.namespace ? `${p.namespace}.` : ''}${p.name}`;
 }
 
-/** Drops CIDRs contained in another, so an interval set never holds overlapping elements. */
+/**
+ * Drops CIDRs contained in another, so an interval set never holds overlapping elements. CIDRs are
+ * nested or disjoint, so after sorting by network (wider first) one sweep per family decides.
+ */
 export function normalizeCidrs(cidrs: readonly string[]): string[] {
   const parsed = [...new Set(cidrs)].map((c) => Cidr.parse(c.includes('/') ? c : `${c}/${c.includes(':') ? 128 : 32}`, 'set element'));
-  parsed.sort((a, b) => a.prefix - b.prefix);
+  parsed.sort((a, b) => a.family - b.family || (a.network < b.network ? -1 : a.network > b.network ? 1 : a.prefix - b.prefix));
   const kept: Cidr[] = [];
-  for (const c of parsed) if (!kept.some((k) => k.family === c.family && k.contains(c))) kept.push(c);
+  let family = 0;
+  let coveredTo = -1n;
+  for (const c of parsed) {
+    if (c.family !== family) {
+      family = c.family;
+      coveredTo = -1n;
+    }
+    if (c.network <= coveredTo) continue;
+    kept.push(c);
+    coveredTo = c.last;
+  }
   return kept.map((c) => (c.prefix === c.bits ? c.address() : c.toString())).sort();
 }
 

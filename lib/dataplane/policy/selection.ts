@@ -31,12 +31,17 @@ export class PolicyIndex {
   /** Namespaced policies by namespace, and the global ones: a namespaced policy never selects elsewhere. */
   private readonly policiesByNamespace = new Map<string, Policy[]>();
   private readonly globalPolicies: Policy[] = [];
+  private readonly endpointsByNamespace = new Map<string, PolicyEndpoint[]>();
+  private readonly memberCache = new Map<string, Members | undefined>();
 
   constructor(public readonly world: PolicyWorld) {
     for (const ns of world.namespaces) this.namespaceLabels.set(ns.name, { 'kubernetes.io/metadata.name': ns.name, ...(ns.labels ?? {}) });
     for (const ep of world.endpoints) {
       if (!this.namespaceLabels.has(ep.namespace)) this.namespaceLabels.set(ep.namespace, { 'kubernetes.io/metadata.name': ep.namespace });
       for (const a of ep.addresses) this.byAddress.set(a, ep);
+      const list = this.endpointsByNamespace.get(ep.namespace) ?? [];
+      list.push(ep);
+      this.endpointsByNamespace.set(ep.namespace, list);
     }
     for (const sa of world.serviceAccounts ?? []) this.saLabels.set(`${sa.namespace}/${sa.name}`, sa.labels ?? {});
     for (const p of world.policies) {
@@ -118,23 +123,26 @@ export class PolicyIndex {
     if (negated && labelSelector === undefined) return undefined;
     const sa = negated ? undefined : entity.serviceAccounts;
     if (!negated && labelSelector === undefined && entity.namespaceSelector === undefined && sa === undefined) return undefined;
+    const key = JSON.stringify([policy.namespace ?? null, labelSelector ?? null, entity.namespaceSelector ?? null, sa ?? null]);
+    if (this.memberCache.has(key)) return this.memberCache.get(key);
     const sel = labelSelector === undefined ? undefined : this.selector(labelSelector);
     const nsSel = entity.namespaceSelector === undefined ? undefined : this.selector(entity.namespaceSelector);
     const globalOnly = nsSel?.node.kind === 'global';
-    const inScope = (ns: string): boolean => {
-      if (globalOnly) return false;
-      if (nsSel) return nsSel.matches(this.labelsOfNamespace(ns));
-      return policy.namespace === undefined || policy.namespace === ns;
-    };
-    const endpoints = this.world.endpoints.filter((ep) => inScope(ep.namespace)
-      && (sel === undefined || sel.matches(this.labelsOf(ep)))
+    // The namespaces the selectors look in: decided once, not per endpoint.
+    const scope = new Set(globalOnly ? []
+      : nsSel ? this.namespaceNames().filter((ns) => nsSel.matches(this.labelsOfNamespace(ns)))
+        : policy.namespace !== undefined ? [policy.namespace] : this.namespaceNames());
+    const endpoints = [...scope].flatMap((ns) => this.endpointsByNamespace.get(ns) ?? []).filter((ep) => (sel === undefined || sel.matches(this.labelsOf(ep)))
       && (sa === undefined || this.serviceAccountMatches(ep, sa.names, sa.selector)));
     // GlobalNetworkSets: picked by `namespaceSelector: global()`, or by a global policy's plain selector.
     const globalSetsInScope = globalOnly || (policy.namespace === undefined && nsSel === undefined);
-    const sets = sa !== undefined ? [] : (this.world.networkSets ?? []).filter((set) => (set.namespace === undefined ? globalSetsInScope : inScope(set.namespace))
+    const sets = sa !== undefined ? [] : (this.world.networkSets ?? []).filter((set) => (set.namespace === undefined ? globalSetsInScope : scope.has(set.namespace))
       && (sel === undefined || sel.matches(set.labels ?? {}, set.namespace === undefined)));
-    return { endpoints, nets: sets.flatMap((s) => s.nets) };
+    const result = { endpoints, nets: sets.flatMap((s) => s.nets) };
+    this.memberCache.set(key, result);
+    return result;
   }
+
 }
 
 export function isMember(members: Members, address: string): boolean {
