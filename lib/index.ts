@@ -15,5 +15,6 @@ export * as kernel from './dataplane/kernel';
 export * as cni from './dataplane/cni';
 export * as policy from './dataplane/policy';
 export * as calicoDataplane from './dataplane/calico';
+export * as bgp from './dataplane/bgp';
 // Pulumi components live in the cnikit/pulumi entry point (lib/pulumi/index.ts), not here, so that
 // cdk8s-only users never load @pulumi/pulumi (an optional peer dependency).
