@@ -89,8 +89,12 @@ export class ClusterPolicy {
   public truthTables(cases: readonly ProbeCase[], timeoutMs = 800, retries = 2): Promise<TruthTable[]> {
     const index = new PolicyIndex(this.world());
     return probeTruthTables(this.pods.map((p) => `${p.namespace}/${p.name}`), (from, targets, t) => this.probe(from, targets, t),
-      (from, to, c) => expectedVerdict(index, this.identity(from).pod.ip, { ip: this.identity(to).pod.ip, ports: this.identity(to).ports }, c),
-      cases, timeoutMs, retries);
+      (from, to, c) => this.expected(from, to, c, index), cases, timeoutMs, retries);
+  }
+
+  /** What the reference evaluator says about `from` → `to` (false for a port the target does not serve). */
+  public expected(from: string, to: string, c: ProbeCase, index = new PolicyIndex(this.world())): boolean {
+    return expectedVerdict(index, this.identity(from).pod.ip, { ip: this.identity(to).pod.ip, ports: this.identity(to).ports }, c);
   }
 
   /** Stops the pod programs and removes the policy tables (the lab itself stays). */

@@ -3,6 +3,9 @@ import * as path from 'path';
 import { parse } from 'yaml';
 import { ValidationError } from '../model/errors';
 import { loadPolicyObjects, PolicyObjects } from '../dataplane/policy/load';
+import { Lab } from './lab';
+import { CalicoLab } from './calico';
+import { ClusterPodIdentity, ClusterPolicy } from './policy-cluster';
 import { formatTruthTable, mismatches, NamedPortSpec, PolicyLab, PolicyLabPodSpec, PolicyLabSpec, PolicyLabStack, ProbeCase, TruthTable } from './policy-lab';
 
 /** What a user declares to check policies against: the pods, the probes and (optionally) their intent. */
@@ -116,13 +119,52 @@ export interface PolicyVerification {
   readonly mismatches: number;
   /** Declared intents the policies do not meet (per the evaluator and the kernel). */
   readonly unmetIntents: readonly string[];
-  /** Milliseconds the engine took to apply the policies to the running lab. */
+  /** Milliseconds the engine(s) took to apply the policies to the running lab. */
   readonly applyMs: number;
+  /** Nodes of the lab cluster; undefined for the one-node policy lab. */
+  readonly nodes?: number;
+}
+
+/** What verifyPolicies drives: the one-node policy lab or a policy-enforcing multi-node lab cluster. */
+interface PolicyTarget {
+  setPolicies(policies: PolicyObjects['policies'], networkSets: PolicyObjects['networkSets']): Promise<unknown>;
+  truthTables(cases: readonly ProbeCase[], timeoutMs: number): Promise<TruthTable[]>;
+  expected(from: string, to: string, c: ProbeCase): boolean;
+  probe(from: string, targets: readonly { to: string; protocol: ProbeCase['protocol']; port?: number }[], timeoutMs: number): Promise<boolean[]>;
+}
+
+export interface VerifyOptions {
+  /** Probe timeout. @default 800 */
+  readonly timeoutMs?: number;
+  /**
+   * Run on a real multi-node lab cluster of the stack (real agents and CNI plugin, pods spread
+   * round-robin over the nodes) instead of the one-node policy lab. @default - the one-node policy lab
+   */
+  readonly nodes?: number;
+}
+
+async function clusterTarget(matrix: PolicyMatrix, stack: PolicyLabStack, nodes: number): Promise<{ target: PolicyTarget; destroy: () => Promise<void> }> {
+  const calico = stack === 'calico' ? await CalicoLab.create({ nodes, topology: 'flat', vxlanMode: 'Always' }) : undefined;
+  const lab = calico ? calico.lab : await Lab.create({ nodes, backend: { Type: 'vxlan' } });
+  const destroy = async () => { if (calico) await calico.destroy(); else await lab.destroy(); };
+  try {
+    const pods: ClusterPodIdentity[] = [];
+    for (const [i, p] of matrix.pods.entries()) pods.push({ ...p, pod: await lab.addPod(lab.nodes[i % nodes], `p${i}`) });
+    const cluster = await ClusterPolicy.attach(lab, stack, matrix.namespaces, pods);
+    await lab.waitForConnectivity(20_000);
+    return { target: cluster, destroy: async () => { await cluster.detach(); await destroy(); } };
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
 }
 
 /** Builds the matrix on one stack, applies the policies, probes every pair and compares. */
-export async function verifyPolicies(matrix: PolicyMatrix, objects: PolicyObjects, stack: PolicyLabStack, timeoutMs = 800): Promise<PolicyVerification> {
-  const lab = await PolicyLab.create(matrix, { stack });
+export async function verifyPolicies(matrix: PolicyMatrix, objects: PolicyObjects, stack: PolicyLabStack, options: VerifyOptions = {}): Promise<PolicyVerification> {
+  const timeoutMs = options.timeoutMs ?? 800;
+  const { target: lab, destroy } = options.nodes
+    ? await clusterTarget(matrix, stack, options.nodes)
+    : await PolicyLab.create(matrix, { stack }).then((l) => ({ target: l as PolicyTarget, destroy: () => l.destroy() }));
   try {
     const t0 = process.hrtime.bigint();
     await lab.setPolicies(objects.policies, objects.networkSets);
@@ -138,14 +180,14 @@ export async function verifyPolicies(matrix: PolicyMatrix, objects: PolicyObject
         unmetIntents.push(`${e.from} → ${e.to} ${e.protocol}${e.port ? `/${e.port}` : ''}: intended ${e.allowed ? 'allowed' : 'denied'}, policy says ${exp ? 'allowed' : 'denied'}, kernel ${obs ? 'allowed' : 'denied'}`);
       }
     }
-    return { stack, tables, mismatches: tables.reduce((n, t) => n + mismatches(t), 0), unmetIntents, applyMs };
+    return { stack, tables, mismatches: tables.reduce((n, t) => n + mismatches(t), 0), unmetIntents, applyMs, ...(options.nodes ? { nodes: options.nodes } : {}) };
   } finally {
-    await lab.destroy();
+    await destroy();
   }
 }
 
 export function formatVerification(v: PolicyVerification): string {
-  const lines = [`${v.stack}-style stack: policies applied in ${v.applyMs.toFixed(1)} ms`];
+  const lines = [`${v.stack}-style stack${v.nodes ? ` (${v.nodes}-node lab cluster)` : ' (one-node policy lab)'}: policies applied in ${v.applyMs.toFixed(1)} ms`];
   lines.push(`pods: ${v.tables[0]?.pods.map((p, i) => `${i}=${p}`).join(' ')}`);
   for (const t of v.tables) lines.push(formatTruthTable(t));
   lines.push(v.mismatches === 0 ? 'kernel agrees with the policy semantics on every pair' : `${v.mismatches} cell(s) where the kernel disagrees (marked !)`);

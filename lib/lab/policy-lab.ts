@@ -361,12 +361,13 @@ export function formatTruthTable(t: TruthTable): string {
   const name = `${t.probe.protocol}${t.probe.port ? `/${t.probe.port}` : ''}`;
   const w = Math.max(...t.pods.map((p) => p.length));
   const cell = (v: boolean | undefined) => (v === undefined ? '-' : v ? '.' : 'X');
-  const header = `${' '.repeat(w)}  ${t.pods.map((_, i) => String(i).padStart(2)).join(' ')}`;
-  const lines = [`${name}: expected | observed${mismatches(t) ? `  (${mismatches(t)} mismatch${mismatches(t) > 1 ? 'es' : ''})` : ''}`, `${header}    ${header.trim()}`];
+  const columns = t.pods.map((_, i) => String(i).padStart(2)).join(' ');
+  const header = `${' '.repeat(w + 3)}  ${columns}`;
+  const lines = [`${name}: expected | observed${mismatches(t) ? `  (${mismatches(t)} mismatch${mismatches(t) > 1 ? 'es' : ''})` : ''}`, `${header}    ${columns}`];
   t.pods.forEach((p, i) => {
     const exp = t.expected[i].map((v) => ` ${cell(v)}`).join(' ');
     const obs = t.observed[i].map((v, j) => ` ${v === t.expected[i][j] ? cell(v) : '!'}`).join(' ');
-    lines.push(`${String(i).padStart(2)} ${p.padEnd(w - 3)}  ${exp}    ${obs}`);
+    lines.push(`${String(i).padStart(2)} ${p.padEnd(w)}  ${exp}    ${obs}`);
   });
   return lines.join('\n');
 }

@@ -48,7 +48,7 @@ maybe('policy harness on the synthesized prod policies (real kernel)', () => {
   it('reports an intent the policies do not meet', async () => {
     const matrix = parsePolicyMatrix(fs.readFileSync(MATRIX_FILE, 'utf8'));
     const wrong = { ...matrix, probes: [{ protocol: 'TCP' as const, port: 5432 }], expect: [{ from: 'shop/impostor', to: 'shop/postgres', protocol: 'TCP' as const, port: 5432, allowed: true }] };
-    const v = await verifyPolicies(wrong, readPolicyManifests([path.join(dir, 'prod')]), 'flannel');
+    const v = await verifyPolicies(wrong, readPolicyManifests([path.join(dir, 'prod')]), 'flannel', { nodes: 2 });
     expect(v.mismatches).toBe(0);
     expect(v.unmetIntents).toEqual(['shop/impostor → shop/postgres TCP/5432: intended allowed, policy says denied, kernel denied']);
   }, 60_000);
