@@ -37,8 +37,9 @@ export class PolicyEngine {
     return this.applied;
   }
 
-  public async sync(world: PolicyWorld): Promise<SyncResult> {
-    const desired = compilePolicy(world, this.options);
+  /** Enforces `world`; `localEndpoints` (namespace/name) overrides the option when the node's pods change. */
+  public async sync(world: PolicyWorld, localEndpoints?: readonly string[]): Promise<SyncResult> {
+    const desired = compilePolicy(world, localEndpoints ? { ...this.options, localEndpoints } : this.options);
     if (!this.applied) {
       const script = renderNftFull(desired);
       await this.runner.apply(script);

@@ -9,3 +9,4 @@ export * from './render-nft';
 export * from './nft';
 export * from './engine';
 export * from './render-iptables';
+export * from './datastore-sync';

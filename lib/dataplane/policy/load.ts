@@ -102,6 +102,27 @@ function calicoPolicy(kind: 'NetworkPolicy' | 'GlobalNetworkPolicy', doc: Obj, f
 }
 
 /**
+ * One Kubernetes or Calico object (parsed YAML/JSON) into `out`: a policy, a network set, or
+ * nothing for other kinds. `apiVersion` and `kind` say what it is.
+ */
+export function addPolicyObject(out: PolicyObjects, doc: unknown, source: string): void {
+  if (!isObj(doc)) return;
+  const api = String(doc.apiVersion ?? '');
+  const meta = isObj(doc.metadata) ? doc.metadata : {};
+  const field = `${source}: ${String(doc.kind)} ${meta.namespace ? `${String(meta.namespace)}/` : ''}${String(meta.name)}`;
+  const calico = api === 'projectcalico.org/v3' || api === 'crd.projectcalico.org/v1';
+  if (api === 'networking.k8s.io/v1' && doc.kind === 'NetworkPolicy') {
+    out.policies.push(fromKubernetesNetworkPolicy(doc as unknown as K8sNetworkPolicy));
+  } else if (calico && (doc.kind === 'NetworkPolicy' || doc.kind === 'GlobalNetworkPolicy')) {
+    out.policies.push(calicoPolicy(doc.kind, doc, field));
+  } else if (calico && (doc.kind === 'NetworkSet' || doc.kind === 'GlobalNetworkSet')) {
+    const spec = isObj(doc.spec) ? doc.spec : {};
+    const set = resolveNetworkSet({ name: String(meta.name), labels: (meta.labels ?? {}) as Record<string, string>, nets: (spec.nets ?? []) as string[] }, field);
+    out.networkSets.push(doc.kind === 'NetworkSet' ? { ...set, namespace: typeof meta.namespace === 'string' ? meta.namespace : 'default' } : set);
+  }
+}
+
+/**
  * Reads policies and network sets out of manifests (YAML text, many documents): Kubernetes
  * `networking.k8s.io/v1` NetworkPolicy and Calico NetworkPolicy, GlobalNetworkPolicy, NetworkSet,
  * GlobalNetworkSet (`projectcalico.org/v3` or `crd.projectcalico.org/v1`). Other kinds are skipped.
@@ -110,21 +131,7 @@ export function loadPolicyObjects(yamlText: string, source = 'manifest'): Policy
   const out: PolicyObjects = { policies: [], networkSets: [] };
   parseAllDocuments(yamlText).forEach((d, i) => {
     if (d.errors.length) throw new ValidationError(`${source}[${i}]`, d.errors[0].message, 'valid YAML');
-    const doc: unknown = d.toJS();
-    if (!isObj(doc)) return;
-    const api = String(doc.apiVersion ?? '');
-    const meta = isObj(doc.metadata) ? doc.metadata : {};
-    const field = `${source}: ${String(doc.kind)} ${meta.namespace ? `${String(meta.namespace)}/` : ''}${String(meta.name)}`;
-    const calico = api === 'projectcalico.org/v3' || api === 'crd.projectcalico.org/v1';
-    if (api === 'networking.k8s.io/v1' && doc.kind === 'NetworkPolicy') {
-      out.policies.push(fromKubernetesNetworkPolicy(doc as unknown as K8sNetworkPolicy));
-    } else if (calico && (doc.kind === 'NetworkPolicy' || doc.kind === 'GlobalNetworkPolicy')) {
-      out.policies.push(calicoPolicy(doc.kind, doc, field));
-    } else if (calico && (doc.kind === 'NetworkSet' || doc.kind === 'GlobalNetworkSet')) {
-      const spec = isObj(doc.spec) ? doc.spec : {};
-      const set = resolveNetworkSet({ name: String(meta.name), labels: (meta.labels ?? {}) as Record<string, string>, nets: (spec.nets ?? []) as string[] }, field);
-      out.networkSets.push(doc.kind === 'NetworkSet' ? { ...set, namespace: typeof meta.namespace === 'string' ? meta.namespace : 'default' } : set);
-    }
+    addPolicyObject(out, d.toJS(), source);
   });
   return out;
 }

@@ -1,0 +1,157 @@
+import { KeyValue, KeyValueStore, WatchEvent, WatchHandle } from '../datastore/types';
+import { PolicyEngine, PolicyEngineOptions, SyncResult } from './engine';
+import { addPolicyObject, PolicyObjects } from './load';
+import { NamedPort, PolicyEndpoint, PolicyNamespace, PolicyServiceAccount, PolicyWorld } from './types';
+
+/**
+ * Where the policy inputs live in a Calico-layout datastore (etcd mode; keys relative to
+ * `/calico/resources/v3/projectcalico.org/`, the layout the kit's CNI plugin and IPAM use).
+ * Namespace and service-account labels come from the `kns.<ns>` / `ksa.<ns>.<sa>` profiles'
+ * `labelsToApply` (`pcns.` / `pcsa.` prefixes), as Calico's Kubernetes controllers write them.
+ */
+export const POLICY_KEYS = {
+  workloadEndpoints: 'workloadendpoints/',
+  profiles: 'profiles/',
+  networkPolicies: 'networkpolicies/',
+  globalNetworkPolicies: 'globalnetworkpolicies/',
+  networkSets: 'networksets/',
+  globalNetworkSets: 'globalnetworksets/',
+} as const;
+
+const KIND_BY_PREFIX: Record<string, string> = {
+  [POLICY_KEYS.networkPolicies]: 'NetworkPolicy',
+  [POLICY_KEYS.globalNetworkPolicies]: 'GlobalNetworkPolicy',
+  [POLICY_KEYS.networkSets]: 'NetworkSet',
+  [POLICY_KEYS.globalNetworkSets]: 'GlobalNetworkSet',
+};
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const strings = (v: unknown): Record<string, string> => (isObj(v) ? Object.fromEntries(Object.entries(v).filter(([, x]) => typeof x === 'string')) as Record<string, string> : {});
+
+export interface PolicyDatastoreSyncOptions extends Omit<PolicyEngineOptions, 'localEndpoints'> {
+  readonly store: KeyValueStore;
+  /** This node's name: its workload endpoints (`spec.node`) are the ones enforced here. */
+  readonly nodeName: string;
+  /** Changes arriving within this window are applied together. @default 20 ms */
+  readonly debounceMs?: number;
+  /** Compare the kernel with the applied table this often and repair drift. @default 90 s (Felix's ipsets refresh) */
+  readonly resyncSeconds?: number;
+  /** Every applied change and every failure. @default ignored */
+  readonly onSync?: (result: SyncResult | Error) => void;
+}
+
+/**
+ * The policy half of a Calico-style node agent over the datastore: lists and watches workload
+ * endpoints, profiles, policies and network sets, keeps the world in memory and has the engine
+ * apply each change (debounced) as one incremental transaction; a periodic resync repairs drift.
+ */
+export class PolicyDatastoreSync {
+  private readonly values = new Map<string, string>();
+  private readonly watches: WatchHandle[] = [];
+  private timer?: NodeJS.Timeout;
+  private resyncTimer?: NodeJS.Timeout;
+  private running: Promise<void> = Promise.resolve();
+  private engine?: PolicyEngine;
+  private stopped = false;
+
+  constructor(private readonly options: PolicyDatastoreSyncOptions) {}
+
+  /** Lists everything, applies it, then follows changes. */
+  public async start(): Promise<SyncResult> {
+    for (const prefix of Object.values(POLICY_KEYS)) {
+      const list = await this.options.store.list(prefix);
+      for (const kv of list.items) this.values.set(kv.key, kv.value);
+      this.watches.push(this.options.store.watch(prefix, (e) => this.onEvent(prefix, e), {
+        fromRevision: list.revision, onError: (error) => this.options.onSync?.(error),
+      }));
+    }
+    const result = await this.apply();
+    const every = (this.options.resyncSeconds ?? 90) * 1000;
+    this.resyncTimer = setInterval(() => {
+      this.running = this.running.then(async () => { await this.engine?.resync(); }).catch((error: Error) => this.options.onSync?.(error));
+    }, every);
+    this.resyncTimer.unref();
+    return result;
+  }
+
+  /** The world as the datastore describes it now. */
+  public world(): PolicyWorld & { readonly localEndpoints: readonly string[] } {
+    const endpoints: PolicyEndpoint[] = [];
+    const local: string[] = [];
+    const namespaces: PolicyNamespace[] = [];
+    const serviceAccounts: PolicyServiceAccount[] = [];
+    const objects: PolicyObjects = { policies: [], networkSets: [] };
+    for (const [key, value] of [...this.values].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(value);
+      } catch {
+        continue; // not ours to judge: another writer's garbage must not stop enforcement
+      }
+      if (!isObj(doc)) continue;
+      const meta = isObj(doc.metadata) ? doc.metadata : {};
+      const spec = isObj(doc.spec) ? doc.spec : {};
+      if (key.startsWith(POLICY_KEYS.workloadEndpoints)) {
+        const labels = strings(meta.labels);
+        const namespace = String(meta.namespace ?? labels['projectcalico.org/namespace'] ?? 'default');
+        const name = String(spec.pod ?? meta.name);
+        const ports = (Array.isArray(spec.ports) ? spec.ports : []).filter(isObj).map((p): NamedPort => ({
+          name: String(p.name), port: Number(p.port), protocol: (['TCP', 'UDP', 'SCTP'].includes(String(p.protocol)) ? p.protocol : 'TCP') as NamedPort['protocol'],
+        }));
+        endpoints.push({
+          namespace, name, labels, ports,
+          serviceAccount: labels['projectcalico.org/serviceaccount'] ?? (typeof spec.serviceAccountName === 'string' ? spec.serviceAccountName : undefined),
+          addresses: (Array.isArray(spec.ipNetworks) ? spec.ipNetworks : []).map((n) => String(n).split('/')[0]),
+          interfaceName: typeof spec.interfaceName === 'string' ? spec.interfaceName : undefined,
+        });
+        if (spec.node === this.options.nodeName) local.push(`${namespace}/${name}`);
+      } else if (key.startsWith(POLICY_KEYS.profiles)) {
+        const name = String(meta.name ?? key.slice(POLICY_KEYS.profiles.length));
+        const apply = strings(spec.labelsToApply);
+        const pick = (prefix: string) => Object.fromEntries(Object.entries(apply).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+        if (name.startsWith('kns.')) namespaces.push({ name: name.slice(4), labels: pick('pcns.') });
+        const sa = /^ksa\.([^.]+)\.(.+)$/.exec(name);
+        if (sa) serviceAccounts.push({ namespace: sa[1], name: sa[2], labels: pick('pcsa.') });
+      } else {
+        const prefix = Object.keys(KIND_BY_PREFIX).find((p) => key.startsWith(p));
+        if (!prefix) continue;
+        try {
+          addPolicyObject(objects, { apiVersion: 'projectcalico.org/v3', kind: KIND_BY_PREFIX[prefix], ...doc }, key);
+        } catch (error) {
+          this.options.onSync?.(error as Error); // one bad policy is reported, the others still apply
+        }
+      }
+    }
+    return { namespaces, endpoints, serviceAccounts, policies: objects.policies, networkSets: objects.networkSets, localEndpoints: local };
+  }
+
+  public async stop(removeTable = false): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await Promise.all(this.watches.splice(0).map((w) => w.close()));
+    await this.running;
+    if (removeTable) await this.engine?.remove();
+  }
+
+  private onEvent(prefix: string, event: WatchEvent): void {
+    if (event.type === 'put') this.values.set(event.kv.key, event.kv.value);
+    else if (event.type === 'delete') this.values.delete(event.key);
+    else {
+      for (const key of [...this.values.keys()]) if (key.startsWith(prefix)) this.values.delete(key);
+      event.items.forEach((kv: KeyValue) => this.values.set(kv.key, kv.value));
+    }
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.running.then(() => this.apply()).then((r) => this.options.onSync?.(r), (error: Error) => this.options.onSync?.(error));
+    }, this.options.debounceMs ?? 20);
+  }
+
+  private async apply(): Promise<SyncResult> {
+    const { localEndpoints, ...world } = this.world();
+    if (!this.engine) this.engine = new PolicyEngine(this.options);
+    return this.engine.sync(world, localEndpoints);
+  }
+}
