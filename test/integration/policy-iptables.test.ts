@@ -51,3 +51,21 @@ maybe('iptables fallback loads into the kernel', () => {
     expect(saved).toContain(`-A cnk-FORWARD -${mode === 'interface' ? 'o calixa' : 'd 10.66.0.2/32'} -j ${iptablesChainName('tw.x.a')}`);
   });
 });
+
+describe('iptables fallback: long port lists', () => {
+  it('splits positive lists into rules and negated lists into matches of at most 7 entries', () => {
+    const ports = Array.from({ length: 20 }, (_, i) => 1000 + i * 2);
+    const rs = compilePolicy({
+      namespaces: [{ name: 'n' }],
+      endpoints: [{ namespace: 'n', name: 'a', addresses: ['10.0.0.1'], interfaceName: 'calia' }],
+      policies: [{ kind: 'NetworkPolicy', name: 'p', namespace: 'n', selector: 'all()', types: ['Ingress' as never], egress: [], ingress: [
+        { action: 'Allow' as never, protocol: 'TCP', destination: { ports } },
+        { action: 'Deny' as never, protocol: 'UDP', destination: { notPorts: ports } },
+      ] }],
+    }, { mode: 'interface' });
+    const v4 = renderIptables(rs).v4.split('\n').filter((l) => l.includes('multiport') && !l.includes('INPUT'));
+    expect(v4.filter((l) => l.includes('-p tcp') && l.includes('MARK'))).toHaveLength(3);
+    expect(v4.find((l) => l.includes('-p udp'))?.match(/! --dports/g)).toHaveLength(3);
+    for (const l of v4) for (const m of l.matchAll(/--dports (\S+)/g)) expect(m[1].split(',').length).toBeLessThanOrEqual(7);
+  });
+});

@@ -93,13 +93,33 @@ function expandChain(rs: CompiledRuleSet, c: CompiledChain, family: 4 | 6): IptR
     }
     const pp = r.matches.find((m) => m.kind === 'protocolPort');
     const rest = r.matches.filter((m): m is Exclude<Match, { kind: 'protocolPort' }> => m.kind !== 'protocolPort');
-    if (!pp || pp.kind !== 'protocolPort') return [{ matches: rest, action: r.action }];
+    if (!pp || pp.kind !== 'protocolPort') return splitPorts({ matches: rest, action: r.action });
     const byProto = new Map<number, string[]>();
     for (const p of pp.pairs) byProto.set(p.protocol, [...(byProto.get(p.protocol) ?? []), String(p.port)]);
     return [...byProto].map(([protocol, ports]) => ({
       matches: [...rest, { kind: 'protocol', protocol }, { kind: 'port', side: 'destination', ports }], action: r.action,
     }));
   });
+}
+
+/**
+ * `multiport` takes 15 slots (a range takes 2): a longer positive list becomes several rules (OR),
+ * a longer negated list several matches in one rule (AND of negations).
+ */
+const PORT_CHUNK = 7;
+function chunks<T>(list: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += PORT_CHUNK) out.push(list.slice(i, i + PORT_CHUNK));
+  return out;
+}
+function splitPorts(rule: IptRule): IptRule[] {
+  let variants: IptMatch[][] = [[]];
+  for (const m of rule.matches) {
+    if (m.kind !== 'port' || m.ports.length <= PORT_CHUNK) variants = variants.map((v) => [...v, m]);
+    else if (m.not) variants = variants.map((v) => [...v, ...chunks(m.ports).map((ports): IptMatch => ({ ...m, ports }))]);
+    else variants = variants.flatMap((v) => chunks(m.ports).map((ports) => [...v, { ...m, ports }]));
+  }
+  return variants.map((matches) => ({ matches, action: rule.action }));
 }
 
 function renderRule(r: IptRule, family: 4 | 6, cidrSet: (f: 4 | 6, c: readonly string[]) => string): string[] | undefined {
