@@ -3,11 +3,13 @@ import { ValidationError } from '../../model/errors';
 import { canonicalPrefix } from './wire/address';
 import { BgpPeerConfig, BgpSpeakerConfig } from './speaker';
 import { BgpFilterSpec } from './rib/filter';
+import { BgpPeerSpec, resolvePeer } from '../../model/calico/bgp';
+import { ClusterBgpConfig } from './peers';
 
 /** The standalone speaker's JSON configuration: `BgpSpeakerConfig` without the kernel. */
 export type SpeakerFileConfig = Omit<BgpSpeakerConfig, 'kernel'>;
 
-const SPEAKER_KEYS = ['routerId', 'asn', 'clusterId', 'listenAddress', 'listenPort', 'peers', 'localRoutes', 'gracefulRestartTime', 'holdTime', 'connectRetryTime', 'families', 'routeProtocol', 'kernelBatchMs'];
+const SPEAKER_KEYS = ['routerId', 'asn', 'clusterId', 'listenAddress', 'listenPort', 'peers', 'localRoutes', 'gracefulRestartTime', 'holdTime', 'connectRetryTime', 'families', 'routeProtocol', 'routeMetric', 'kernelBatchMs'];
 const PEER_KEYS = ['address', 'port', 'asn', 'passive', 'rrClient', 'nextHopMode', 'password', 'maxRestartTime', 'filters', 'localAddress'];
 
 function record(field: string, value: unknown, keys: readonly string[]): Record<string, unknown> {
@@ -88,6 +90,44 @@ export function parseSpeakerConfig(value: unknown, field = 'bgp'): SpeakerFileCo
     connectRetryTime: optional(c.connectRetryTime, (v) => integer(`${field}.connectRetryTime`, v, 1, 65535)),
     families,
     routeProtocol: optional(c.routeProtocol, (v) => integer(`${field}.routeProtocol`, v, 5, 255)),
+    routeMetric: optional(c.routeMetric, (v) => integer(`${field}.routeMetric`, v, 0, 4294967295)),
     kernelBatchMs: optional(c.kernelBatchMs, (v) => integer(`${field}.kernelBatchMs`, v, 0, 10000)),
+  };
+}
+
+const CLUSTER_KEYS = ['asNumber', 'nodeToNodeMeshEnabled', 'listenPort', 'nodeMeshMaxRestartTime', 'serviceCidrs', 'peers', 'filters', 'speaker'];
+const SERVICE_SPEAKER_KEYS = ['listenAddress', 'gracefulRestartTime', 'holdTime', 'connectRetryTime', 'families', 'routeProtocol', 'routeMetric', 'kernelBatchMs'];
+
+/**
+ * The Calico-mode speaker's cluster file: BGPConfiguration fields, BGPPeers as the model writes
+ * them (`BgpPeerSpec`), BGPFilters by name, and speaker timers.
+ */
+export function parseClusterFile(value: unknown, field = 'bgp'): { cluster: ClusterBgpConfig; speaker: Partial<SpeakerFileConfig> } {
+  const c = record(field, value, CLUSTER_KEYS);
+  const peers = optional(c.peers, (v) => {
+    if (!Array.isArray(v)) throw new ValidationError(`${field}.peers`, v, 'a list of BGP peers');
+    return v.map((p, i) => resolvePeer(p as BgpPeerSpec, `${field}.peers[${i}]`));
+  });
+  const serviceCidrs = optional(c.serviceCidrs, (v) => {
+    if (!Array.isArray(v)) throw new ValidationError(`${field}.serviceCidrs`, v, 'a list of CIDRs');
+    return v.map((r, i) => canonicalPrefix(typeof r === 'string' ? r : '') ?? (() => { throw new ValidationError(`${field}.serviceCidrs[${i}]`, r, 'a CIDR such as 10.96.0.0/12'); })());
+  });
+  const filters = optional(c.filters, (v) => {
+    if (!Array.isArray(v)) throw new ValidationError(`${field}.filters`, v, 'a list of BGPFilter specs');
+    return Object.fromEntries((v as BgpFilterSpec[]).map((f) => [f.name, f]));
+  });
+  const speakerFields = record(`${field}.speaker`, c.speaker ?? {}, SERVICE_SPEAKER_KEYS);
+  // Validate the speaker timers with the speaker's own rules (a stand-in identity fills the required fields).
+  const checked = parseSpeakerConfig({ ...speakerFields, routerId: '127.0.0.1', asn: 1, peers: [] }, field);
+  const { routerId: _r, asn: _a, peers: _p, localRoutes: _l, ...speaker } = checked;
+  return {
+    cluster: {
+      asNumber: optional(c.asNumber, (v) => asn(`${field}.asNumber`, v)),
+      nodeToNodeMeshEnabled: optional(c.nodeToNodeMeshEnabled, (v) => { if (typeof v !== 'boolean') throw new ValidationError(`${field}.nodeToNodeMeshEnabled`, v, 'true or false'); return v; }),
+      listenPort: optional(c.listenPort, (v) => integer(`${field}.listenPort`, v, 1, 65535)),
+      nodeMeshMaxRestartTime: optional(c.nodeMeshMaxRestartTime, (v) => integer(`${field}.nodeMeshMaxRestartTime`, v, 1, 4095)),
+      serviceCidrs, peers, filters,
+    },
+    speaker,
   };
 }

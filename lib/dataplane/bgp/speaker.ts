@@ -59,6 +59,11 @@ export interface BgpSpeakerConfig {
   readonly kernel?: Kernel;
   /** @default BGP_ROUTE_PROTOCOL */
   readonly routeProtocol?: number;
+  /**
+   * Kernel metric of learned routes: Calico's ipv4NormalRoutePriority, so they sit behind any
+   * route Felix-style agents program for the same prefix instead of fighting over it. @default 1024
+   */
+  readonly routeMetric?: number;
   /** How long route changes gather before one kernel batch. @default 20 ms */
   readonly kernelBatchMs?: number;
 }
@@ -387,7 +392,7 @@ export class BgpSpeaker {
     const routes: Route[] = [];
     for (const prefix of this.rib.prefixes()) {
       const [best] = this.rib.best(prefix);
-      if (best?.peer && best.nextHop) routes.push({ dst: prefix, via: best.nextHop, protocol: this.routeProtocol });
+      if (best?.peer && best.nextHop) routes.push({ dst: prefix, via: best.nextHop, protocol: this.routeProtocol, metric: this.config.routeMetric ?? 1024 });
     }
     return routes;
   }
@@ -404,11 +409,8 @@ export class BgpSpeaker {
     const deleting = this.awaitingEor.size === 0;
     for (const r of present) {
       const want = desired.get(r.dst);
-      if (!want) {
-        if (deleting) ops.push({ op: 'route.del' as const, route: r });
-      } else if (want.via === r.via) {
-        desired.delete(r.dst);
-      }
+      if (want && want.via === r.via && want.metric === (r.metric ?? 0)) desired.delete(r.dst);
+      else if (want || deleting) ops.push({ op: 'route.del' as const, route: r }); // replaced, or gone
     }
     for (const r of desired.values()) ops.push({ op: 'route.replace' as const, route: r });
     if (ops.length) await kernel.apply(ops);

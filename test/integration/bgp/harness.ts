@@ -11,13 +11,14 @@ export function haveBird(): boolean {
   return fs.existsSync(BIRD) && fs.existsSync(BIRDC);
 }
 
-/** apps/bgp-speaker.ts bundled to one file, as the lab and images run it. */
+/** apps/bgp-speaker.ts bundled to one file (`<dir>/bin`), with etcd3's .proto files where the bundle looks for them. */
 export function bundleSpeaker(dir: string): string {
-  const out = path.join(dir, 'bgp-speaker.js');
+  const out = path.join(dir, 'bin', 'bgp-speaker.js');
   buildSync({
     entryPoints: [path.resolve(__dirname, '../../../apps/bgp-speaker.ts')],
     outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'error',
   });
+  fs.cpSync(path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto'), path.join(dir, 'proto'), { recursive: true });
   return out;
 }
 
