@@ -85,6 +85,27 @@ describe('BgpSpeaker over loopback TCP', () => {
     expect(logs.some((l) => l.includes('restart time of 127.0.0.3 expired'))).toBe(true);
   });
 
+  it('both sides connecting at once: the collision leaves one session (RFC 4271 §6.8) and routes flow', async () => {
+    const make = async (n: number, other: number) => {
+      const ns = network.namespace(`n${n}`);
+      ns.links.get('lo')!.up = true;
+      await network.kernel({ everything: true }, `n${n}`).apply([{ op: 'addr.replace', address: { dev: 'lo', cidr: `127.0.0.${n}/8` } }]);
+      const s = new BgpSpeaker({
+        routerId: `127.0.0.${n}`, asn: AS, listenAddress: `127.0.0.${n}`, listenPort: PORT, families: ['ipv4'], connectRetryTime: 1, kernelBatchMs: 5,
+        localRoutes: [`10.${n}.0.0/24`], peers: [peer(other)], kernel: network.kernel({ routeProtocol: 186 }, `n${n}`),
+      }, (line) => logs.push(`[n${n}] ${line}`));
+      speakers.push(s);
+      return s;
+    };
+    const a = await make(41, 42);
+    const b = await make(42, 41);
+    await Promise.all([a.start(), b.start()]);
+    await until('one session each side', () => [a, b].every((s) => s.status()[0].state === 'Established')).catch((e: Error) => { throw new Error(`${e.message}: ${JSON.stringify([a.status(), b.status()])}\n${logs.join('\n')}`); });
+    await until('routes both ways', () => routes(41).length === 1 && routes(42).length === 1);
+    expect(routes(41)).toEqual(['10.42.0.0/24 via 127.0.0.42']);
+    expect(logs.filter((l) => /\[n4[12]\] bgp: session with .* established/.test(l))).toHaveLength(2);
+  });
+
   it('a configured password is refused with a one-line reason instead of running unauthenticated', async () => {
     const s = await speaker(9, { asn: AS, peers: [peer(8, { password: 'secret' })] });
     expect(s.status()).toEqual([expect.objectContaining({ state: 'Refused', refused: expect.stringContaining('TCP_MD5SIG') })]);

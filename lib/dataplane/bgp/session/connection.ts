@@ -31,6 +31,8 @@ export class PeerConnection {
   private framer = new MessageFramer();
   private readonly timers = new Map<TimerName, unknown>();
   private stopped = true;
+  /** Restarting the FSM onto an accepted connection: its `connect` action is not ours to run. */
+  private adopting = false;
 
   constructor(
     readonly endpoint: PeerEndpoint,
@@ -70,22 +72,32 @@ export class PeerConnection {
     this.write(message);
   }
 
-  /** An incoming TCP connection from this peer's address. */
+  /**
+   * An incoming TCP connection from this peer's address. While our own connection is pending or
+   * opening, both sides apply the same rule (RFC 4271 §6.8: the connection initiated by the higher
+   * BGP Identifier survives), so they keep the same connection and drop the same one. Before the
+   * peer's OPEN arrives its address stands in for its identifier (they are equal on Calico nodes).
+   */
   accept(socket: net.Socket): void {
     const state = this.fsm.state;
-    if (this.stopped || state === 'Established') {
+    if (this.stopped || state === 'Established' || state === 'Idle') {
       this.reject(socket);
       return;
     }
-    if (state === 'OpenSent' || state === 'OpenConfirm') {
+    if (state === 'Connect' || state === 'OpenSent' || state === 'OpenConfirm') {
       const remoteId = this.fsm.negotiated?.peerRouterId ?? this.endpoint.address;
       if (collisionWinner(this.fsm.config.routerId, remoteId) === 'outbound') {
         this.reject(socket);
         return;
       }
-      this.write(CONNECTION_COLLISION);
-      this.dispatch({ type: 'stop', reason: 'connection collision' });
-      this.dispatch({ type: 'start' });
+      if (state !== 'Connect') {
+        // Our opening session loses: close it with Cease/collision and start over on the peer's connection.
+        this.write(CONNECTION_COLLISION);
+        this.adopting = true;
+        this.dispatch({ type: 'stop', reason: 'connection collision' });
+        this.dispatch({ type: 'start' });
+        this.adopting = false;
+      }
     }
     this.detach();
     this.attach(socket);
@@ -119,7 +131,7 @@ export class PeerConnection {
   }
 
   private connect(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.adopting) return;
     const socket = net.connect({ host: this.endpoint.address, port: this.endpoint.port ?? 179, localAddress: this.endpoint.localAddress });
     this.attach(socket);
     socket.once('connect', () => {
