@@ -46,6 +46,8 @@ export interface PolicyLabSpec {
 export interface PolicyLabOptions {
   /** @default 'calico' */
   readonly stack?: PolicyLabStack;
+  /** The engine's backend: nftables, or the ipset + iptables fallback. @default 'nft' */
+  readonly backend?: 'nft' | 'iptables';
 }
 
 export interface LabPolicyPod extends PolicyLabPodSpec {
@@ -94,7 +96,7 @@ const podKey = (p: { namespace: string; name: string }) => `${p.namespace}/${p.n
  */
 export class PolicyLab {
   public static async create(spec: PolicyLabSpec, options: PolicyLabOptions = {}): Promise<PolicyLab> {
-    const lab = new PolicyLab(spec, options.stack ?? 'calico');
+    const lab = new PolicyLab(spec, options.stack ?? 'calico', options.backend ?? 'nft');
     track(lab);
     try {
       await lab.build();
@@ -118,9 +120,9 @@ export class PolicyLab {
   private nextHost = 2;
   private bundle = '';
 
-  private constructor(private readonly spec: PolicyLabSpec, public readonly stack: PolicyLabStack) {
+  private constructor(private readonly spec: PolicyLabSpec, public readonly stack: PolicyLabStack, backend: 'nft' | 'iptables') {
     this.namespaces = [...spec.namespaces];
-    this.engine = new PolicyEngine({ mode: stack === 'calico' ? 'interface' : 'address', netns: this.nodeNetns });
+    this.engine = new PolicyEngine({ mode: stack === 'calico' ? 'interface' : 'address', netns: this.nodeNetns, backend });
   }
 
   private async build(): Promise<void> {

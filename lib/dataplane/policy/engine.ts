@@ -1,4 +1,5 @@
 import { compilePolicy, CompileOptions } from './compile';
+import { IptablesRunner, iptablesRunner } from './iptables';
 import { findDrift, NftRunner, nftRunner, parseKernelView } from './nft';
 import { diffRuleSets, isEmptyDiff, renderNftDelete, renderNftDiff, renderNftFull, RuleSetDiff } from './render-nft';
 import { CompiledRuleSet } from './ruleset';
@@ -9,6 +10,13 @@ export interface PolicyEngineOptions extends CompileOptions {
   readonly netns?: string;
   /** @default nftRunner(netns) */
   readonly runner?: NftRunner;
+  /**
+   * `nft` (incremental transactions) or `iptables` (ipset + iptables-restore, a full refill of our
+   * sets and chains on every change) where nftables is missing. @default 'nft'
+   */
+  readonly backend?: 'nft' | 'iptables';
+  /** @default iptablesRunner(netns) */
+  readonly iptables?: IptablesRunner;
 }
 
 export interface SyncResult {
@@ -28,9 +36,11 @@ export interface SyncResult {
 export class PolicyEngine {
   private applied: CompiledRuleSet | undefined;
   private readonly runner: NftRunner;
+  private readonly iptables: IptablesRunner;
 
   constructor(private readonly options: PolicyEngineOptions) {
     this.runner = options.runner ?? nftRunner(options.netns);
+    this.iptables = options.iptables ?? iptablesRunner(options.netns);
   }
 
   public get current(): CompiledRuleSet | undefined {
@@ -40,6 +50,11 @@ export class PolicyEngine {
   /** Enforces `world`; `localEndpoints` (namespace/name) overrides the option when the node's pods change. */
   public async sync(world: PolicyWorld, localEndpoints?: readonly string[]): Promise<SyncResult> {
     const desired = compilePolicy(world, localEndpoints ? { ...this.options, localEndpoints } : this.options);
+    if (this.options.backend === 'iptables') {
+      const script = await this.iptables.apply(desired, this.applied);
+      this.applied = desired;
+      return { full: true, script };
+    }
     if (!this.applied) {
       const script = renderNftFull(desired);
       await this.runner.apply(script);
@@ -66,6 +81,11 @@ export class PolicyEngine {
   /** Compares the kernel's table with what was applied; rewrites the table when they differ. Returns the differences found. */
   public async resync(): Promise<string[]> {
     if (!this.applied) return [];
+    if (this.options.backend === 'iptables') {
+      // No read-back comparison on this path: the periodic refill is the repair.
+      await this.iptables.apply(this.applied, this.applied);
+      return [];
+    }
     const json = await this.runner.listTable(this.applied.table);
     const drift = json === undefined ? ['table missing'] : findDrift(parseKernelView(json), this.applied);
     if (drift.length) await this.runner.apply(renderNftFull(this.applied));
@@ -73,6 +93,11 @@ export class PolicyEngine {
   }
 
   public async remove(): Promise<void> {
+    if (this.options.backend === 'iptables') {
+      if (this.applied) await this.iptables.remove(this.applied);
+      this.applied = undefined;
+      return;
+    }
     await this.runner.apply(renderNftDelete(this.options.table ?? this.applied?.table ?? 'cnikit-policy'));
     this.applied = undefined;
   }

@@ -10,3 +10,4 @@ export * from './nft';
 export * from './engine';
 export * from './render-iptables';
 export * from './datastore-sync';
+export * from './iptables';

@@ -30,42 +30,71 @@ export function ipsetName(name: string): string {
   return `cnk-${name}`.slice(0, 31);
 }
 
-export function renderIptables(rs: CompiledRuleSet): IptablesPayloads {
-  const ipset: string[] = [];
-  for (const s of rs.sets) {
-    const fam = s.type.startsWith('ipv6') ? 'inet6' : 'inet';
+/** The fallback's content as data: ipsets with their `ipset add` members, and each family's chains and rules. */
+export interface IptablesContent {
+  readonly sets: readonly { readonly name: string; readonly type: 'hash:net' | 'hash:ip,port'; readonly family: 'inet' | 'inet6'; readonly members: readonly string[] }[];
+  readonly chains: readonly string[];
+  readonly rules: Readonly<Record<4 | 6, readonly string[]>>;
+}
+
+export function iptablesContent(rs: CompiledRuleSet): IptablesContent {
+  const sets: { name: string; type: 'hash:net' | 'hash:ip,port'; family: 'inet' | 'inet6'; members: string[] }[] = rs.sets.map((s) => {
     const named = s.type.includes('inet_service');
-    const name = ipsetName(s.name);
-    ipset.push(`create ${name} ${named ? 'hash:ip,port' : 'hash:net'} family ${fam} -exist`, `flush ${name}`);
-    for (const e of s.elements) {
-      if (named) {
+    return {
+      name: ipsetName(s.name), type: named ? 'hash:ip,port' : 'hash:net', family: s.type.startsWith('ipv6') ? 'inet6' : 'inet',
+      members: s.elements.map((e) => {
+        if (!named) return e;
         const [ip, proto, port] = e.split(' . ');
-        ipset.push(`add ${name} ${ip},${PROTO_NAMES[Number(proto)] ?? proto}:${port}`);
-      } else ipset.push(`add ${name} ${e}`);
-    }
-  }
+        return `${ip},${PROTO_NAMES[Number(proto)] ?? proto}:${port}`;
+      }),
+    };
+  });
   const literal = new Map<string, { family: 4 | 6; cidrs: readonly string[] }>();
   const cidrSet = (family: 4 | 6, cidrs: readonly string[]) => {
     const name = `cnk-c${family}-${hash(cidrs.join(','))}`;
     literal.set(name, { family, cidrs });
     return name;
   };
-  const out = { 4: [] as string[], 6: [] as string[] };
+  const rules = { 4: [] as string[], 6: [] as string[] };
   for (const family of [4, 6] as const) {
-    const lines = out[family];
-    lines.push('*filter');
-    for (const c of rs.chains) lines.push(`:${iptablesChainName(c.name)} - [0:0]`);
-    lines.push('-A FORWARD -j cnk-FORWARD', '-A INPUT -j cnk-INPUT');
     for (const c of rs.chains) for (const r of expandChain(rs, c, family)) {
       const rendered = renderRule(r, family, cidrSet);
-      if (rendered) lines.push(...rendered.map((x) => `-A ${iptablesChainName(c.name)} ${x}`));
+      if (rendered) rules[family].push(...rendered.map((x) => `-A ${iptablesChainName(c.name)} ${x}`));
     }
-    lines.push('COMMIT');
   }
-  for (const [name, { family, cidrs }] of literal) {
-    ipset.push(`create ${name} hash:net family ${family === 6 ? 'inet6' : 'inet'} -exist`, `flush ${name}`, ...cidrs.map((c) => `add ${name} ${c}`));
-  }
-  return { ipset: ipset.join('\n') + '\n', v4: out[4].join('\n') + '\n', v6: out[6].join('\n') + '\n' };
+  for (const [name, { family, cidrs }] of literal) sets.push({ name, type: 'hash:net', family: family === 6 ? 'inet6' : 'inet', members: [...cidrs] });
+  return { sets, chains: rs.chains.map((c) => iptablesChainName(c.name)), rules };
+}
+
+/** Payloads for a fresh namespace: every set, every chain, the jumps from the built-in chains. */
+export function renderIptables(rs: CompiledRuleSet): IptablesPayloads {
+  const content = iptablesContent(rs);
+  const ipset = content.sets.flatMap((s) => [`create ${s.name} ${s.type} family ${s.family} -exist`, `flush ${s.name}`, ...s.members.map((m) => `add ${s.name} ${m}`)]);
+  const table = (family: 4 | 6) => ['*filter', ...content.chains.map((c) => `:${c} - [0:0]`), '-A FORWARD -j cnk-FORWARD', '-A INPUT -j cnk-INPUT', ...content.rules[family], 'COMMIT'];
+  return { ipset: ipset.join('\n') + '\n', v4: table(4).join('\n') + '\n', v6: table(6).join('\n') + '\n' };
+}
+
+/**
+ * Payloads that replace what `previous` loaded with `rs` in a namespace others also use: each set
+ * refilled through a temporary set and `ipset swap` (never seen empty), our chains refilled by
+ * `iptables-restore --noflush` (other chains untouched), chains and sets no longer used removed
+ * last. The jumps from FORWARD / INPUT are ensured separately (`iptables -C`, then `-I`).
+ */
+export function renderIptablesUpdate(rs: CompiledRuleSet, previous?: CompiledRuleSet): IptablesPayloads & { readonly ipsetCleanup: string } {
+  const now = iptablesContent(rs);
+  const before = previous ? iptablesContent(previous) : { sets: [], chains: [], rules: { 4: [], 6: [] } };
+  const ipset = now.sets.flatMap((s) => {
+    const tmp = `${s.name.slice(0, 29)}-t`;
+    return [`create ${tmp} ${s.type} family ${s.family} -exist`, `flush ${tmp}`, ...s.members.map((m) => `add ${tmp} ${m}`),
+      `create ${s.name} ${s.type} family ${s.family} -exist`, `swap ${tmp} ${s.name}`, `destroy ${tmp}`];
+  });
+  const staleChains = before.chains.filter((c) => !now.chains.includes(c));
+  const table = (family: 4 | 6) => ['*filter', ...[...now.chains, ...staleChains].map((c) => `:${c} - [0:0]`), ...now.rules[family], ...staleChains.map((c) => `-X ${c}`), 'COMMIT'];
+  const staleSets = before.sets.filter((s) => !now.sets.some((n) => n.name === s.name));
+  return {
+    ipset: ipset.join('\n') + '\n', v4: table(4).join('\n') + '\n', v6: table(6).join('\n') + '\n',
+    ipsetCleanup: staleSets.map((s) => `destroy ${s.name}`).join('\n') + (staleSets.length ? '\n' : ''),
+  };
 }
 
 interface DispatchMatch {
