@@ -67,7 +67,7 @@ describe('BgpNodeService on etcd', () => {
     await until('n31 learns n32 and n33 blocks', () => routes('n31').length === 2 && routes('n31'), 20000, detail);
     // The VXLAN pool's blocks are not advertised (Felix routes them); the service CIDR is, by every node,
     // and each node keeps its own (local) path for it, so it is not programmed as a learned route.
-    expect(routes('n31')).toEqual([`${blockOf('n32')} via 127.0.0.32`, `${blockOf('n33')} via 127.0.0.33`]);
+    expect(routes('n31')).toEqual([`${blockOf('n32')} via 127.0.0.32`, `${blockOf('n33')} via 127.0.0.33`].sort());
     expect(services[0].bgp!.rib.best('10.96.0.0/12').map((p) => p.peer?.id ?? 'local')).toEqual(['local']);
     expect(services[0].bgp!.rib.adjRibIn('127.0.0.32').map((p) => p.prefix).sort()).toEqual([blockOf('n32'), '10.96.0.0/12']);
 
