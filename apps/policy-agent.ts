@@ -2,7 +2,10 @@
 // and network sets in the Calico-layout etcd datastore and enforces them with nftables.
 //   policy-agent --etcd-endpoints http://10.0.0.1:2379 --node-name n1 [--mode interface|address]
 //                [--etcd-prefix /calico/resources/v3/projectcalico.org/] [--resync-seconds 90] [--table cnikit-policy]
+//                [--backend auto|nft|iptables]   (auto: nft when `nft --version` runs, else ipset + iptables)
+//                [--netns <name>]   enforce in that network namespace (labs) instead of the agent's own
 // SIGTERM/SIGINT stop it and leave the table in place (pods stay protected while it restarts).
+import { spawnSync } from 'child_process';
 import { hostname } from 'os';
 import { parseArgs } from 'util';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
@@ -19,6 +22,8 @@ async function main(): Promise<void> {
       mode: { type: 'string', default: 'interface' },
       table: { type: 'string', default: 'cnikit-policy' },
       'resync-seconds': { type: 'string', default: '90' },
+      backend: { type: 'string', default: 'auto' },
+      netns: { type: 'string' },
     },
   });
   if (!values['etcd-endpoints']) throw new ValidationError('--etcd-endpoints', values['etcd-endpoints'], 'comma-separated etcd URLs');
@@ -26,10 +31,13 @@ async function main(): Promise<void> {
   const resyncSeconds = Number(values['resync-seconds']);
   if (!Number.isInteger(resyncSeconds) || resyncSeconds < 1) throw new ValidationError('--resync-seconds', values['resync-seconds'], 'a whole number of seconds, at least 1');
   if (!/^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$/.test(values.table as string)) throw new ValidationError('--table', values.table, 'an nftables table name');
+  if (!['auto', 'nft', 'iptables'].includes(values.backend as string)) throw new ValidationError('--backend', values.backend, 'auto, nft or iptables');
+  const backend = values.backend === 'auto' ? (spawnSync('nft', ['--version']).status === 0 ? 'nft' : 'iptables') : values.backend as 'nft' | 'iptables';
   const log = jsonLogger('info');
   const store = await openCalicoStore({ type: 'etcdv3', endpoints: (values['etcd-endpoints'] as string).split(','), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}) });
   const sync = new PolicyDatastoreSync({
-    store, nodeName: values['node-name'] as string, mode: values.mode, table: values.table as string, resyncSeconds,
+    store, nodeName: values['node-name'] as string, mode: values.mode, table: values.table as string, resyncSeconds, backend,
+    ...(values.netns ? { netns: values.netns } : {}),
     onSync: (r) => (r instanceof Error ? log.warn('policy sync failed', { error: r.message })
       : log.info('policy applied', { full: r.full, commands: r.script ? r.script.trim().split('\n').length : 0 })),
   });
@@ -37,7 +45,7 @@ async function main(): Promise<void> {
     process.once(signal, () => void sync.stop().finally(() => store.close().finally(() => process.exit(0))));
   }
   const first = await sync.start();
-  log.info('ready', { node: values['node-name'], mode: values.mode, table: values.table, full: first.full });
+  log.info('ready', { node: values['node-name'], mode: values.mode, backend, table: values.table, full: first.full });
 }
 
 main().catch((error: Error) => {

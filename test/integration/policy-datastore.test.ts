@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { run } from '../../lib/lab/exec';
 import { openCalicoStore } from '../../lib/dataplane/calico/datastore';
 import { KeyValueStore } from '../../lib/dataplane/datastore/types';
 import { PolicyDatastoreSync } from '../../lib/dataplane/policy/datastore-sync';
@@ -79,6 +82,26 @@ maybe('policy from the Calico datastore (real etcd, real kernel)', () => {
     const last = results[results.length - 1] as SyncResult;
     expect(last.script.trim()).toMatch(/^add element inet cnikit-policy-ds s4-\w+ \{ 10\.66\.0\.3 \}$/);
   });
+
+  it('the policy-agent executable does the same in the node namespace, and leaves its table on SIGTERM', async () => {
+    const app = path.join(__dirname, '..', '..', 'apps', 'policy-agent.ts');
+    // etcd listens on the harness's loopback: the agent runs here and enforces in the node namespace (--netns)
+    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', app, '--netns', lab.nodeNetns,
+      '--etcd-endpoints', etcd.endpoint, '--etcd-prefix', `/t${process.pid}/calico/resources/v3/projectcalico.org/`,
+      '--node-name', 'n1', '--table', 'cnikit-policy-app', '--backend', 'auto'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    const deadline = Date.now() + 20_000;
+    while (!out.includes('"msg":"ready"') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toContain('"backend":"nft"');
+    const list = async () => (await run(['ip', 'netns', 'exec', lab.nodeNetns, 'nft', 'list', 'table', 'inet', 'cnikit-policy-app'])).stdout;
+    expect(await list()).toMatch(/chain tw\.x\.web \{/);
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    expect(await list()).toMatch(/chain tw\.x\.web \{/);
+    await run(['ip', 'netns', 'exec', lab.nodeNetns, 'nft', 'delete', 'table', 'inet', 'cnikit-policy-app']);
+  }, 30_000);
 
   it('follows a namespace label change (profile) and a policy deletion', async () => {
     await store.put('profiles/kns.y', JSON.stringify({ metadata: { name: 'kns.y' }, spec: { labelsToApply: {} } }));
