@@ -1,0 +1,114 @@
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { CalicoLab } from './calico';
+import { LabNode } from './lab';
+import { LabProcess } from './process';
+
+export interface LabBgpOptions {
+  /** The external router's AS. @default 65000 */
+  readonly routerAs?: number;
+  /** Graceful-restart time the node speakers advertise. @default 120 */
+  readonly restartTime?: number;
+  /** Routes the external router advertises to every node. @default ['198.51.100.0/24'] */
+  readonly uplinkRoutes?: readonly string[];
+  /** @default '/usr/sbin/bird' */
+  readonly bird?: string;
+}
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/**
+ * BGP routing for a Calico-style lab (`--routing bgp`): the bundled speaker in Calico mode on
+ * every node (peers from the node registry, blocks from IPAM, node-to-node mesh) and BIRD 2 in
+ * the lab's gateway namespace as an external router peering with every node.
+ */
+export class LabBgpRouting {
+  public static async start(calico: CalicoLab, options: LabBgpOptions = {}): Promise<LabBgpRouting> {
+    const lab = calico.lab;
+    const dir = path.join(lab.dir, 'bgp');
+    fs.mkdirSync(dir, { recursive: true });
+    const esbuild = await import('esbuild');
+    const bundle = path.join(dir, 'bin', 'bgp-speaker.js');
+    await esbuild.build({
+      entryPoints: [path.join(REPO_ROOT, 'apps', 'bgp-speaker.ts')], outfile: bundle,
+      bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'error',
+    });
+    // etcd3 loads its .proto files from `${__dirname}/../proto`.
+    fs.cpSync(path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto'), path.join(dir, 'proto'), { recursive: true });
+    const routing = new LabBgpRouting(calico, dir, options);
+    routing.startBird();
+    for (const node of lab.nodes) routing.startSpeaker(node, bundle);
+    return routing;
+  }
+
+  public bird!: LabProcess;
+  public readonly speakers = new Map<string, LabProcess>();
+  private readonly socket: string;
+
+  private constructor(public readonly calico: CalicoLab, public readonly dir: string, private readonly options: LabBgpOptions) {
+    this.socket = path.join(dir, 'bird.ctl');
+  }
+
+  public get gateway(): string {
+    return this.calico.lab.plan.segments[0].gateway;
+  }
+
+  /** `birdc` against the lab router, e.g. `birdc('show', 'route')`. */
+  public birdc(...args: string[]): string {
+    const r = spawnSync(`${path.dirname(this.options.bird ?? '/usr/sbin/bird')}/birdc`, ['-s', this.socket, ...args], { encoding: 'utf8' });
+    return `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  }
+
+  public speaker(node: LabNode): LabProcess | undefined {
+    return this.speakers.get(node.name);
+  }
+
+  public async stopSpeaker(node: LabNode, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await this.speakers.get(node.name)?.stop(signal);
+    this.speakers.delete(node.name);
+  }
+
+  public async destroy(): Promise<void> {
+    await Promise.all([...this.speakers.values()].map((s) => s.stop('SIGTERM', 2000)));
+    await this.bird?.stop('SIGTERM', 2000);
+  }
+
+  private startBird(): void {
+    const lab = this.calico.lab;
+    const routerAs = this.options.routerAs ?? 65000;
+    const routes = (this.options.uplinkRoutes ?? ['198.51.100.0/24']).map((r) => `route ${r} blackhole;`).join(' ');
+    const neighbours = lab.nodes.map((n) => `protocol bgp ${n.name} from cnikit_node { neighbor ${n.address} as 64512; }`).join('\n');
+    const config = path.join(this.dir, 'bird.conf');
+    fs.writeFileSync(config, `
+log stderr all;
+router id ${this.gateway};
+protocol device { scan time 1; }
+protocol static uplink { ipv4; ${routes} }
+template bgp cnikit_node {
+  local ${this.gateway} as ${routerAs};
+  hold time 9; connect retry time 1; error wait time 1, 2;
+  graceful restart on;
+  ipv4 { import all; export where proto = "uplink"; };
+}
+${neighbours}
+`);
+    this.bird = new LabProcess('bird', [this.options.bird ?? '/usr/sbin/bird', '-f', '-c', config, '-s', this.socket, '-P', path.join(this.dir, 'bird.pid')], {
+      netns: lab.plan.gwNetns, logFile: path.join(this.dir, 'bird.log'),
+    });
+  }
+
+  private startSpeaker(node: LabNode, bundle: string): void {
+    const cluster = path.join(this.dir, 'cluster.json');
+    if (!fs.existsSync(cluster)) {
+      fs.writeFileSync(cluster, JSON.stringify({
+        peers: [{ name: 'lab-router', peerIp: this.gateway, asNumber: this.options.routerAs ?? 65000 }],
+        speaker: { connectRetryTime: 1, holdTime: 9, gracefulRestartTime: this.options.restartTime ?? 120, families: ['ipv4'] },
+      }));
+    }
+    const lab = this.calico.lab;
+    this.speakers.set(node.name, new LabProcess(`bgp-speaker-${node.name}`, [
+      process.execPath, bundle, '--calico-etcd', lab.plan.etcdEndpoint, '--node-name', node.name, '--cluster', cluster,
+    ], { netns: node.netns, logFile: path.join(node.dir, `bgp-speaker-${node.name}.log`) }));
+  }
+}
