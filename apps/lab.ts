@@ -1,10 +1,12 @@
 // `npm run lab -- [--nodes N] [--backend vxlan|host-gw] [--topology flat|two-subnets] [--pods-per-node K] [--keep]`
 // `npm run lab -- --stack calico [--vxlan-mode CrossSubnet|Always] [--nodes N] [--topology …]` for the Calico-style stack.
+// `npm run lab -- --stack calico --routing bgp`: routed pool, BGP speaker per node, BIRD 2 router in the gateway namespace.
 // Builds a flannel cluster from network namespaces, reports pod-to-pod connectivity (ICMP and
 // TCP) as a matrix, and removes everything again. With --keep it waits for Ctrl-C first.
 import { parseArgs } from 'util';
 import { CalicoLab, formatReport, Lab, LabTopologyKind, sweepStaleLabs } from '../lib/lab';
 import { runPolicyCli } from '../lib/lab/policy-cli';
+import { LabBgpRouting } from '../lib/lab/bgp';
 
 async function main(): Promise<number> {
   // `npm run lab -- policy …`: the policy verification harness (docs/policy.md).
@@ -21,11 +23,13 @@ async function main(): Promise<number> {
       help: { type: 'boolean', default: false },
       stack: { type: 'string', default: 'flannel' },
       'vxlan-mode': { type: 'string', default: 'CrossSubnet' },
+      routing: { type: 'string', default: 'vxlan' },
     },
   });
   if (values.help) {
     console.log('npm run lab -- [--nodes 3] [--backend vxlan|host-gw] [--direct-routing] [--topology flat|two-subnets] [--pods-per-node 1] [--keep] [--sweep]');
     console.log('npm run lab -- --stack calico [--vxlan-mode CrossSubnet|Always] [--nodes 3] [--topology two-subnets|flat] [--pods-per-node 1] [--keep]');
+    console.log('npm run lab -- --stack calico --routing bgp [--nodes 3] [--pods-per-node 1] [--keep]');
     return 0;
   }
   if (values.sweep) {
@@ -35,7 +39,11 @@ async function main(): Promise<number> {
   const nodes = Number(values.nodes);
   const podsPerNode = Number(values['pods-per-node']);
   // The Calico-style lab shows CrossSubnet, so it defaults to two subnets.
-  const topology = values.topology ?? (values.stack === 'calico' ? 'two-subnets' : 'flat');
+  // BGP routing needs on-link next hops (the speaker has no recursive next hops): one flat L2.
+  const bgpRouting = values.routing === 'bgp';
+  if (values.routing !== 'vxlan' && !bgpRouting) throw new Error(`--routing: "${values.routing}" is not valid; expected vxlan or bgp`);
+  if (bgpRouting && values.stack !== 'calico') throw new Error('--routing: "bgp" is not valid; expected vxlan with the flannel stack (bgp needs --stack calico)');
+  const topology = values.topology ?? (values.stack === 'calico' && !bgpRouting ? 'two-subnets' : 'flat');
   if (!['flat', 'two-subnets'].includes(topology)) throw new Error(`--topology: "${values.topology}" is not valid; expected flat or two-subnets`);
   if (!Number.isInteger(podsPerNode) || podsPerNode < 1 || podsPerNode > 20) throw new Error(`--pods-per-node: "${values['pods-per-node']}" is not valid; expected 1 to 20`);
   const backend: Record<string, string | boolean> = { Type: values.backend! };
@@ -47,12 +55,13 @@ async function main(): Promise<number> {
 
   const started = Date.now();
   const calico = values.stack === 'calico'
-    ? await CalicoLab.create({ nodes, topology: topology as LabTopologyKind, vxlanMode })
+    ? await CalicoLab.create({ nodes, topology: topology as LabTopologyKind, vxlanMode: bgpRouting ? 'Never' : vxlanMode })
     : undefined;
+  const bgp = calico && bgpRouting ? await LabBgpRouting.start(calico) : undefined;
   const lab = calico?.lab ?? await Lab.create({ nodes, backend, topology: topology as LabTopologyKind });
   try {
     console.log(calico
-      ? `lab ${lab.id}: ${nodes} nodes, Calico-style stack, VXLAN ${vxlanMode}, topology ${topology}`
+      ? `lab ${lab.id}: ${nodes} nodes, Calico-style stack, ${bgp ? `BGP (router ${bgp.gateway})` : `VXLAN ${vxlanMode}`}, topology ${topology}`
       : `lab ${lab.id}: ${nodes} nodes, backend ${values.backend}, topology ${topology}`);
     for (const node of lab.nodes) console.log(`  ${node.name}  netns ${node.netns}  ip ${node.address}${calico ? '' : `  subnet ${lab.subnetOf(node)}`}`);
     for (const node of lab.nodes) for (let i = 0; i < podsPerNode; i++) await lab.addPod(node);
@@ -64,6 +73,7 @@ async function main(): Promise<number> {
       const refusals = lab.agent(node)?.output().filter((line) => line.includes('"level":"warn"') && line.includes('not on-link')) ?? [];
       for (const line of refusals) console.log(`  ${node.name} agent: ${(JSON.parse(line) as { msg: string }).msg}`);
     }
+    if (bgp) console.log(bgp.birdc('show', 'route'));
     console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     if (values.keep) {
       console.log(`lab kept; logs in ${lab.dir}; enter a node with: ip netns exec ${lab.nodes[0].netns} bash. Ctrl-C removes everything.`);
@@ -74,6 +84,7 @@ async function main(): Promise<number> {
     }
     return report.ok ? 0 : 1;
   } finally {
+    await bgp?.destroy();
     await (calico ?? lab).destroy();
   }
 }
