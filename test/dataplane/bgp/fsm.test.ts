@@ -102,6 +102,16 @@ describe('session FSM (RFC 4271 §8)', () => {
     expect(plain.handle({ type: 'tcp-closed' }).find((a) => a.type === 'down')).toMatchObject({ graceful: false });
   });
 
+  it('graceful restart: families listed in the capability are retained, the F bit says which survive re-establishment', () => {
+    const fsm = new SessionFsm(config);
+    const up = establish(fsm, peerOpen({}, {
+      multiprotocol: [{ afi: 1, safi: 1 }, { afi: 2, safi: 1 }],
+      gracefulRestart: { restartTime: 33, restarting: true, families: [{ afi: 1, safi: 1, forwardingPreserved: false }, { afi: 2, safi: 1, forwardingPreserved: true }] },
+    }));
+    const est = up.find((a) => a.type === 'established');
+    expect(est?.type === 'established' && est.negotiated.peerGracefulRestart).toEqual({ restartTime: 33, restarting: true, families: ['ipv4', 'ipv6'], preserved: ['ipv6'] });
+  });
+
   it('a decode error in Established sends that NOTIFICATION', () => {
     const fsm = new SessionFsm(config);
     establish(fsm);
