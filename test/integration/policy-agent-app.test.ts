@@ -9,6 +9,7 @@ describe('apps/policy-agent.ts', () => {
   it.each([
     [['--node-name', 'n1'], 'policy-agent: --etcd-endpoints: (unset) is not valid; expected comma-separated etcd URLs'],
     [['--etcd-endpoints', 'http://127.0.0.1:1', '--mode', 'bridge'], 'policy-agent: --mode: "bridge" is not valid; expected interface (cali* veths) or address (bridged pods)'],
+    [['--datastore', 'consul'], 'policy-agent: --datastore: "consul" is not valid; expected etcdv3 or kubernetes'],
     [['--etcd-endpoints', 'http://127.0.0.1:1', '--backend', 'ebpf'], 'policy-agent: --backend: "ebpf" is not valid; expected auto, nft or iptables'],
     [['--etcd-endpoints', 'http://127.0.0.1:1', '--resync-seconds', '0'], 'policy-agent: --resync-seconds: "0" is not valid; expected a whole number of seconds, at least 1'],
   ])('%j', (args, message) => {

@@ -1,7 +1,8 @@
 import { KeyValue, KeyValueStore, WatchEvent, WatchHandle } from '../datastore/types';
-import { PolicyEngine, PolicyEngineOptions, SyncResult } from './engine';
+import { SyncResult } from './engine';
+import { NodeWorld, PolicyReconciler, PolicyReconcilerOptions } from './reconciler';
 import { addPolicyObject, PolicyObjects } from './load';
-import { NamedPort, PolicyEndpoint, PolicyNamespace, PolicyServiceAccount, PolicyWorld } from './types';
+import { NamedPort, PolicyEndpoint, PolicyNamespace, PolicyServiceAccount } from './types';
 
 /**
  * Where the policy inputs live in a Calico-layout datastore (etcd mode; keys relative to
@@ -29,16 +30,10 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const strings = (v: unknown): Record<string, string> => (isObj(v) ? Object.fromEntries(Object.entries(v).filter(([, x]) => typeof x === 'string')) as Record<string, string> : {});
 
-export interface PolicyDatastoreSyncOptions extends Omit<PolicyEngineOptions, 'localEndpoints'> {
+export interface PolicyDatastoreSyncOptions extends PolicyReconcilerOptions {
   readonly store: KeyValueStore;
   /** This node's name: its workload endpoints (`spec.node`) are the ones enforced here. */
   readonly nodeName: string;
-  /** Changes arriving within this window are applied together. @default 20 ms */
-  readonly debounceMs?: number;
-  /** Compare the kernel with the applied table this often and repair drift. @default 90 s (Felix's ipsets refresh) */
-  readonly resyncSeconds?: number;
-  /** Every applied change and every failure. @default ignored */
-  readonly onSync?: (result: SyncResult | Error) => void;
 }
 
 /**
@@ -49,13 +44,11 @@ export interface PolicyDatastoreSyncOptions extends Omit<PolicyEngineOptions, 'l
 export class PolicyDatastoreSync {
   private readonly values = new Map<string, string>();
   private readonly watches: WatchHandle[] = [];
-  private timer?: NodeJS.Timeout;
-  private resyncTimer?: NodeJS.Timeout;
-  private running: Promise<void> = Promise.resolve();
-  private engine?: PolicyEngine;
-  private stopped = false;
+  private readonly reconciler: PolicyReconciler;
 
-  constructor(private readonly options: PolicyDatastoreSyncOptions) {}
+  constructor(private readonly options: PolicyDatastoreSyncOptions) {
+    this.reconciler = new PolicyReconciler(options, () => this.world());
+  }
 
   /** Lists everything, applies it, then follows changes. */
   public async start(): Promise<SyncResult> {
@@ -66,17 +59,11 @@ export class PolicyDatastoreSync {
         fromRevision: list.revision, onError: (error) => this.options.onSync?.(error),
       }));
     }
-    const result = await this.apply();
-    const every = (this.options.resyncSeconds ?? 90) * 1000;
-    this.resyncTimer = setInterval(() => {
-      this.running = this.running.then(async () => { await this.engine?.resync(); }).catch((error: Error) => this.options.onSync?.(error));
-    }, every);
-    this.resyncTimer.unref();
-    return result;
+    return this.reconciler.start();
   }
 
   /** The world as the datastore describes it now. */
-  public world(): PolicyWorld & { readonly localEndpoints: readonly string[] } {
+  public world(): NodeWorld {
     const endpoints: PolicyEndpoint[] = [];
     const local: string[] = [];
     const namespaces: PolicyNamespace[] = [];
@@ -127,12 +114,8 @@ export class PolicyDatastoreSync {
   }
 
   public async stop(removeTable = false): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
     await Promise.all(this.watches.splice(0).map((w) => w.close()));
-    await this.running;
-    if (removeTable) await this.engine?.remove();
+    await this.reconciler.stop(removeTable);
   }
 
   private onEvent(prefix: string, event: WatchEvent): void {
@@ -142,16 +125,6 @@ export class PolicyDatastoreSync {
       for (const key of [...this.values.keys()]) if (key.startsWith(prefix)) this.values.delete(key);
       event.items.forEach((kv: KeyValue) => this.values.set(kv.key, kv.value));
     }
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.running.then(() => this.apply()).then((r) => this.options.onSync?.(r), (error: Error) => this.options.onSync?.(error));
-    }, this.options.debounceMs ?? 20);
-  }
-
-  private async apply(): Promise<SyncResult> {
-    const { localEndpoints, ...world } = this.world();
-    if (!this.engine) this.engine = new PolicyEngine(this.options);
-    return this.engine.sync(world, localEndpoints);
+    this.reconciler.changed();
   }
 }

@@ -11,3 +11,5 @@ export * from './engine';
 export * from './render-iptables';
 export * from './datastore-sync';
 export * from './iptables';
+export * from './reconciler';
+export * from './kube-sync';
