@@ -37,6 +37,8 @@ export class LabBgpRouting {
     // etcd3 loads its .proto files from `${__dirname}/../proto`.
     fs.cpSync(path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto'), path.join(dir, 'proto'), { recursive: true });
     const routing = new LabBgpRouting(calico, dir, options);
+    // The external router as a BGPPeer for every node, where Calico keeps it.
+    await calico.store.put('bgppeers/lab-router', JSON.stringify({ peerIP: routing.gateway, asNumber: options.routerAs ?? 65000 }));
     routing.startBird();
     for (const node of lab.nodes) routing.startSpeaker(node, bundle);
     return routing;
@@ -102,7 +104,6 @@ ${neighbours}
     const cluster = path.join(this.dir, 'cluster.json');
     if (!fs.existsSync(cluster)) {
       fs.writeFileSync(cluster, JSON.stringify({
-        peers: [{ name: 'lab-router', peerIp: this.gateway, asNumber: this.options.routerAs ?? 65000 }],
         speaker: { connectRetryTime: 1, holdTime: 9, gracefulRestartTime: this.options.restartTime ?? 120, families: ['ipv4'] },
       }));
     }

@@ -9,7 +9,7 @@ import { BGP_ROUTE_PROTOCOL, BgpSpeaker } from './speaker';
 
 export const SPEAKER_USAGE = [
   'usage: bgp-speaker --config <speaker.json>',
-  '       bgp-speaker --calico-etcd <url,...> --node-name <name> [--cluster <bgp.json>]   (peers and blocks from the Calico datastore)',
+  '       bgp-speaker --calico-etcd <url,...> --node-name <name> [--cluster <bgp.json>]   (BGP resources, nodes and blocks from the Calico datastore; the file overrides and sets timers)',
   'Runs in the current network namespace. SIGTERM stops with NOTIFICATIONs; SIGUSR1 drops the sessions for a graceful restart.',
 ].join('\n');
 

@@ -121,6 +121,7 @@ export function parseClusterFile(value: unknown, field = 'bgp'): { cluster: Clus
   const checked = parseSpeakerConfig({ ...speakerFields, routerId: '127.0.0.1', asn: 1, peers: [] }, field);
   const { routerId: _r, asn: _a, peers: _p, localRoutes: _l, ...speaker } = checked;
   return {
+    // Only the fields the file sets: the rest comes from the datastore.
     cluster: {
       asNumber: optional(c.asNumber, (v) => asn(`${field}.asNumber`, v)),
       nodeToNodeMeshEnabled: optional(c.nodeToNodeMeshEnabled, (v) => { if (typeof v !== 'boolean') throw new ValidationError(`${field}.nodeToNodeMeshEnabled`, v, 'true or false'); return v; }),

@@ -10,5 +10,6 @@ export * from './rib/filter';
 export * from './speaker';
 export * from './peers';
 export * from './node-service';
+export * from './datastore-config';
 export * from './config';
 export { runSpeakerCli, SPEAKER_USAGE } from './cli';

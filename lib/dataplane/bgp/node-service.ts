@@ -9,6 +9,7 @@ import { CALICO_KEYS } from '../ipam/calico-store';
 import { BgpNode, ClusterBgpConfig, NodeBgpPlan, planNodePeers } from './peers';
 import { BgpSpeaker, BgpSpeakerConfig } from './speaker';
 import { prefixWithin } from './rib/filter';
+import { BGP_KEYS, readClusterBgpConfig } from './datastore-config';
 
 /**
  * What a node advertises (Calico's BIRD export filter): the blocks affine to it in pools that do
@@ -34,7 +35,11 @@ export interface BgpNodeServiceOptions {
   readonly node: string;
   readonly store: KeyValueStore;
   readonly registry: NodeRegistry;
-  readonly cluster: ClusterBgpConfig;
+  /**
+   * Fields that override the datastore's BGPConfiguration/BGPPeers/BGPFilters (for tests and the
+   * standalone file). @default everything from the datastore
+   */
+  readonly cluster?: ClusterBgpConfig;
   /** Labels, AS and reflector cluster id per node name (from the Node resources). @default none */
   readonly nodeDetails?: Readonly<Record<string, Partial<BgpNode>>>;
   readonly kernel?: Kernel;
@@ -44,9 +49,9 @@ export interface BgpNodeServiceOptions {
 }
 
 /**
- * The routing half of calico-node in BGP mode (confd + BIRD in Calico): watches the node list and
- * the IPAM blocks in the datastore, keeps the speaker's peers equal to `planNodePeers` and its
- * advertisements equal to this node's blocks. Runs beside the Calico-style agent, which keeps the
+ * The routing half of calico-node in BGP mode (confd + BIRD in Calico): watches the node list, the
+ * IPAM blocks and the BGPConfiguration/BGPPeer/BGPFilter resources in the datastore, keeps the
+ * speaker's peers equal to `planNodePeers` and its advertisements equal to this node's blocks. Runs beside the Calico-style agent, which keeps the
  * blackholes for its own blocks; the speaker programs the routes it learns (proto 186).
  */
 export class BgpNodeService {
@@ -56,6 +61,8 @@ export class BgpNodeService {
   private pending?: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
   private plan?: NodeBgpPlan;
+  private cluster: ClusterBgpConfig = {};
+  private lastErrors = '';
 
   constructor(private readonly options: BgpNodeServiceOptions) {
     this.ipam = new BlockIpam(options.store);
@@ -72,7 +79,10 @@ export class BgpNodeService {
     this.speaker = new BgpSpeaker(this.speakerConfig(plan, routes), o.log);
     await this.speaker.start();
     const trigger = () => this.schedule();
-    this.watches.push(o.store.watch(CALICO_KEYS.blocks, trigger), o.store.watch(CALICO_KEYS.pools, trigger), o.registry.watch(trigger));
+    this.watches.push(
+      o.store.watch(CALICO_KEYS.blocks, trigger), o.store.watch(CALICO_KEYS.pools, trigger), o.registry.watch(trigger),
+      ...Object.values(BGP_KEYS).map((key) => o.store.watch(key, trigger)),
+    );
   }
 
   async stop(options: { readonly restarting?: boolean } = {}): Promise<void> {
@@ -84,14 +94,19 @@ export class BgpNodeService {
 
   private speakerConfig(plan: NodeBgpPlan, routes: string[]): BgpSpeakerConfig {
     const o = this.options;
-    return { ...o.speaker, ...plan, listenPort: o.cluster.listenPort ?? 179, localRoutes: routes, kernel: o.kernel };
+    return { ...o.speaker, ...plan, listenPort: this.cluster.listenPort ?? 179, localRoutes: routes, kernel: o.kernel };
   }
 
   private async desired(): Promise<{ plan: NodeBgpPlan; routes: string[] }> {
     const o = this.options;
-    const [nodes, blocks, pools] = await Promise.all([o.registry.list(), this.ipam.blocks(), this.ipam.pools()]);
-    const plan = planNodePeers(o.node, bgpNodes(nodes, o.nodeDetails), o.cluster);
-    return { plan, routes: localAdvertisements(o.node, blocks, pools, o.cluster.serviceCidrs) };
+    const [nodes, blocks, pools, stored] = await Promise.all([o.registry.list(), this.ipam.blocks(), this.ipam.pools(), readClusterBgpConfig(o.store)]);
+    const errors = stored.errors.join('\n');
+    if (errors && errors !== this.lastErrors) for (const e of stored.errors) o.log?.(`bgp: ignoring ${e}`);
+    this.lastErrors = errors;
+    const overrides = Object.fromEntries(Object.entries(o.cluster ?? {}).filter(([, v]) => v !== undefined));
+    this.cluster = { ...stored.cluster, ...overrides };
+    const plan = planNodePeers(o.node, bgpNodes(nodes, o.nodeDetails), this.cluster);
+    return { plan, routes: localAdvertisements(o.node, blocks, pools, this.cluster.serviceCidrs) };
   }
 
   private schedule(): void {

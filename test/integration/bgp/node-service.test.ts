@@ -37,6 +37,9 @@ describe('BgpNodeService on etcd', () => {
     const store = prefixedStore(client, root);
     await store.put('ippools/routed', JSON.stringify({ cidr: '10.77.0.0/16', blockSize: 26 }));
     await store.put('ippools/tunnelled', JSON.stringify({ cidr: '10.78.0.0/16', blockSize: 26, vxlanMode: 'Always' }));
+    // BGP resources as Calico stores them (spec with Calico's field names); one BGPPeer is invalid.
+    await store.put('bgpconfigurations/default', JSON.stringify({ listenPort: port, nodeMeshMaxRestartTime: '90s', serviceClusterIPs: [{ cidr: '10.96.0.0/12' }] }));
+    await store.put('bgppeers/broken', JSON.stringify({ peerIP: '300.1.1.1', asNumber: 65000 }));
     const ipam = new BlockIpam(store);
     const registry = new StoreNodeRegistry(store);
     const names = ['n31', 'n32', 'n33'];
@@ -55,7 +58,7 @@ describe('BgpNodeService on etcd', () => {
 
     for (const [i, name] of names.entries()) {
       const service = new BgpNodeService({
-        node: name, store, registry, cluster: { serviceCidrs: ['10.96.0.0/12'], listenPort: port },
+        node: name, store, registry,
         kernel: network.kernel({ routeProtocol: 186 }, name),
         speaker: { listenAddress: `127.0.0.${31 + i}`, connectRetryTime: 1, families: ['ipv4'], kernelBatchMs: 5 },
         log: (l) => logs.push(`[${name}] ${l}`),
@@ -75,5 +78,11 @@ describe('BgpNodeService on etcd', () => {
     await registry.remove('n33');
     await until('n31 forgets n33', () => !routes('n31').some((r) => r.includes('127.0.0.33')), 20000, detail);
     expect(services[0].bgp!.status().map((p) => p.address)).toEqual(['127.0.0.32']);
+    expect(services[0].bgp!.config.peers[0]).toMatchObject({ port, maxRestartTime: 90 });
+    expect(logs.filter((l) => l.startsWith('[n31] bgp: ignoring bgppeers/broken.spec.peerIp: "300.1.1.1" is not valid'))).toHaveLength(1);
+
+    // A BGPPeer added to the datastore reaches the running speakers (an external router nobody runs: it stays Active).
+    await store.put('bgppeers/tor', JSON.stringify({ peerIP: '127.0.0.99', asNumber: 65000, nodeSelector: 'all()' }));
+    await until('new peer configured', () => services[0].bgp!.status().some((p) => p.address === '127.0.0.99'), 10000, detail);
   });
 });

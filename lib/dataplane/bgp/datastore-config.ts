@@ -1,0 +1,104 @@
+import { KeyValueStore } from '../datastore/types';
+import { BgpPeerSpec, NextHopMode, resolvePeer } from '../../model/calico/bgp';
+import { canonicalPrefix } from './wire/address';
+import { BgpFilterRule, BgpFilterSpec } from './rib/filter';
+import { ClusterBgpConfig } from './peers';
+
+/** Where Calico keeps its BGP resources (same `<plural>/<name>` → spec layout as the IPAM keys). */
+export const BGP_KEYS = {
+  configurations: 'bgpconfigurations/',
+  peers: 'bgppeers/',
+  filters: 'bgpfilters/',
+} as const;
+
+type Json = Record<string, unknown>;
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
+/** Calico durations (`120s`, `2m`, `1h30m`) in whole seconds; undefined when absent or unreadable. */
+export function durationSeconds(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v !== 'string') return undefined;
+  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(h|m|s|ms)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== v) return undefined;
+  const unit = { h: 3600, m: 60, s: 1, ms: 0.001 } as const;
+  return Math.round(parts.reduce((n, p) => n + Number(p[1]) * unit[p[2] as keyof typeof unit], 0));
+}
+
+/** A BGPPeer spec as stored (Calico's wire field names) in the model's terms. */
+export function peerFromResource(name: string, spec: Json): BgpPeerSpec {
+  const password = spec.password as { secretKeyRef?: { name?: string; key?: string } } | undefined;
+  return {
+    name,
+    ...(str(spec.peerIP) ? { peerIp: str(spec.peerIP) } : {}),
+    ...(str(spec.peerSelector) ? { peerSelector: str(spec.peerSelector) } : {}),
+    ...(num(spec.asNumber) !== undefined ? { asNumber: num(spec.asNumber) } : {}),
+    ...(str(spec.node) ? { node: str(spec.node) } : {}),
+    ...(str(spec.nodeSelector) ? { nodeSelector: str(spec.nodeSelector) } : {}),
+    ...(password?.secretKeyRef?.name ? { passwordSecretName: password.secretKeyRef.name, passwordSecretKey: password.secretKeyRef.key ?? 'password' } : {}),
+    ...(str(spec.nextHopMode) ? { nextHopMode: str(spec.nextHopMode) as NextHopMode } : {}),
+    ...(durationSeconds(spec.maxRestartTime) !== undefined ? { maxRestartTimeSeconds: durationSeconds(spec.maxRestartTime) } : {}),
+    ...(Array.isArray(spec.filters) ? { filters: spec.filters.filter((f): f is string => typeof f === 'string') } : {}),
+  };
+}
+
+function filterFromResource(name: string, spec: Json): BgpFilterSpec {
+  const rules = (v: unknown): BgpFilterRule[] | undefined => (Array.isArray(v) ? v.map((r) => r as BgpFilterRule) : undefined);
+  return { name, exportV4: rules(spec.exportV4), importV4: rules(spec.importV4), exportV6: rules(spec.exportV6), importV6: rules(spec.importV6) };
+}
+
+/**
+ * The cluster's BGP configuration from the datastore: BGPConfiguration `default`, every BGPPeer
+ * and BGPFilter. A resource that does not validate is skipped and reported in `errors` (one line
+ * each, naming the resource and field), so one bad peer never stops the others.
+ */
+export async function readClusterBgpConfig(store: KeyValueStore): Promise<{ cluster: ClusterBgpConfig; errors: string[] }> {
+  const [config, peers, filters] = await Promise.all([
+    store.get(`${BGP_KEYS.configurations}default`),
+    store.list(BGP_KEYS.peers),
+    store.list(BGP_KEYS.filters),
+  ]);
+  const errors: string[] = [];
+  const parse = (key: string, text: string): Json | undefined => {
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Json;
+    } catch {
+      // reported below
+    }
+    errors.push(`${key}: not a JSON object`);
+    return undefined;
+  };
+  const c = config ? parse(config.key, config.value) ?? {} : {};
+  const cidrs = (v: unknown) => (Array.isArray(v) ? v.map((e) => canonicalPrefix(String((e as Json)?.cidr ?? ''))).filter((x): x is string => x !== undefined) : []);
+  const resolvedPeers = [];
+  for (const kv of peers.items) {
+    const name = kv.key.slice(BGP_KEYS.peers.length);
+    const spec = parse(kv.key, kv.value);
+    if (!spec) continue;
+    try {
+      resolvedPeers.push(resolvePeer(peerFromResource(name, spec), `bgppeers/${name}.spec`));
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  }
+  const filterMap: Record<string, BgpFilterSpec> = {};
+  for (const kv of filters.items) {
+    const name = kv.key.slice(BGP_KEYS.filters.length);
+    const spec = parse(kv.key, kv.value);
+    if (spec) filterMap[name] = filterFromResource(name, spec);
+  }
+  return {
+    cluster: {
+      ...(num(c.asNumber) !== undefined ? { asNumber: num(c.asNumber) } : {}),
+      ...(typeof c.nodeToNodeMeshEnabled === 'boolean' ? { nodeToNodeMeshEnabled: c.nodeToNodeMeshEnabled } : {}),
+      ...(num(c.listenPort) !== undefined ? { listenPort: num(c.listenPort) } : {}),
+      ...(durationSeconds(c.nodeMeshMaxRestartTime) !== undefined ? { nodeMeshMaxRestartTime: durationSeconds(c.nodeMeshMaxRestartTime) } : {}),
+      serviceCidrs: [...cidrs(c.serviceClusterIPs), ...cidrs(c.serviceExternalIPs), ...cidrs(c.serviceLoadBalancerIPs)],
+      peers: resolvedPeers,
+      filters: filterMap,
+    },
+    errors,
+  };
+}
