@@ -1,4 +1,4 @@
-import { KeyValueStore } from '../datastore/types';
+import { KeyValueStore, ListResult } from '../datastore/types';
 import { BgpPeerSpec, NextHopMode, resolvePeer } from '../../model/calico/bgp';
 import { canonicalPrefix } from './wire/address';
 import { BgpFilterRule, BgpFilterSpec } from './rib/filter';
@@ -12,6 +12,7 @@ export const BGP_KEYS = {
 } as const;
 
 type Json = Record<string, unknown>;
+const EMPTY_LIST: ListResult = { items: [], revision: '0' };
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
@@ -54,12 +55,17 @@ function filterFromResource(name: string, spec: Json): BgpFilterSpec {
  * each, naming the resource and field), so one bad peer never stops the others.
  */
 export async function readClusterBgpConfig(store: KeyValueStore): Promise<{ cluster: ClusterBgpConfig; errors: string[] }> {
-  const [config, peers, filters] = await Promise.all([
-    store.get(`${BGP_KEYS.configurations}default`),
-    store.list(BGP_KEYS.peers),
-    store.list(BGP_KEYS.filters),
-  ]);
   const errors: string[] = [];
+  // A datastore without one of these kinds (e.g. no BGPFilter CRD) still yields the others.
+  const tolerant = <T>(what: string, read: () => Promise<T>, empty: T): Promise<T> => read().catch((e: Error) => {
+    errors.push(`${what}: ${e.message.split('\n')[0]}`);
+    return empty;
+  });
+  const [config, peers, filters] = await Promise.all([
+    tolerant(BGP_KEYS.configurations, () => store.get(`${BGP_KEYS.configurations}default`), undefined),
+    tolerant(BGP_KEYS.peers, () => store.list(BGP_KEYS.peers), EMPTY_LIST),
+    tolerant(BGP_KEYS.filters, () => store.list(BGP_KEYS.filters), EMPTY_LIST),
+  ]);
   const parse = (key: string, text: string): Json | undefined => {
     try {
       const v = JSON.parse(text) as unknown;

@@ -81,8 +81,14 @@ export class BgpNodeService {
     const trigger = () => this.schedule();
     this.watches.push(
       o.store.watch(CALICO_KEYS.blocks, trigger), o.store.watch(CALICO_KEYS.pools, trigger), o.registry.watch(trigger),
-      ...Object.values(BGP_KEYS).map((key) => o.store.watch(key, trigger)),
     );
+    for (const key of Object.values(BGP_KEYS)) {
+      try {
+        this.watches.push(o.store.watch(key, trigger, { onError: (e) => o.log?.(`bgp: watching ${key}: ${e.message}`) }));
+      } catch (e) {
+        o.log?.(`bgp: not watching ${key}: ${(e as Error).message}`);
+      }
+    }
   }
 
   async stop(options: { readonly restarting?: boolean } = {}): Promise<void> {
