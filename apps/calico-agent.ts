@@ -18,6 +18,17 @@ async function registry(config: CalicoDatastoreConfig, store: KeyValueStore): Pr
   return new KubeNodeRegistry(new KubeClient(config.kubeconfig ? kubeconfigConnection(config.kubeconfig) : inClusterConnection()));
 }
 
+/** CALICO_NETWORKING_BACKEND=bird: the BGP speaker beside the agent (BIRD's role in calico-node); a restart keeps peers' routes (graceful restart). */
+async function bgpSpeaker(node: string, store: KeyValueStore, nodes: NodeRegistry, log: ReturnType<typeof jsonLogger>) {
+  const { BgpNodeService, BGP_ROUTE_PROTOCOL } = await import('../lib/dataplane/bgp');
+  const service = new BgpNodeService({
+    node, store, registry: nodes,
+    kernel: new LinuxKernel({ ownership: { routeProtocol: BGP_ROUTE_PROTOCOL } }),
+    log: (line) => log.info(line),
+  });
+  return { start: () => service.start(), stop: () => service.stop({ restarting: true }) };
+}
+
 async function main(): Promise<void> {
   const config = parseCalicoAgentConfig(process.argv.slice(2), process.env);
   if (config.help) return void console.log(CALICO_AGENT_USAGE);
@@ -26,10 +37,12 @@ async function main(): Promise<void> {
   if (config.shutdown) return;
   const log = jsonLogger(config.logLevel);
   const store = await openCalicoStore(config.datastore);
+  const nodeRegistry = await registry(config.datastore, store);
   const agent = new CalicoAgent({
     node: config.node,
     store,
-    registry: await registry(config.datastore, store),
+    registry: nodeRegistry,
+    bgp: config.networkingBackend === 'bird' ? await bgpSpeaker(config.node, store, nodeRegistry, log) : undefined,
     kernel: new LinuxKernel({ ownership: CALICO_AGENT_OWNERSHIP }),
     autodetect: config.autodetect,
     defaultPool: config.defaultPool,

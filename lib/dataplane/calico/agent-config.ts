@@ -19,6 +19,8 @@ export interface CalicoAgentConfig {
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** HOST_PROC_SYS_NET: the host's /proc/sys/net mounted writable. @default none (/proc/sys) */
   readonly procSysNet?: string;
+  /** CALICO_NETWORKING_BACKEND: `bird` runs the BGP speaker in the agent (lib/dataplane/bgp). @default 'vxlan' */
+  readonly networkingBackend: 'bird' | 'vxlan' | 'none';
   readonly shutdown: boolean;
   readonly help: boolean;
   readonly version: boolean;
@@ -39,6 +41,7 @@ Environment (flags override; --flag=value):
   FELIX_ROUTEREFRESHINTERVAL      --resync-seconds      full resync period (default 90)
   FELIX_HEALTHPORT / HOST         --health-port/--health-host  /liveness /readiness /metrics (default 127.0.0.1:9099)
   HOST_PROC_SYS_NET               the host's /proc/sys/net when /proc/sys is read-only
+  CALICO_NETWORKING_BACKEND       --networking-backend  bird (BGP speaker routes unencapsulated pools) | vxlan (default) | none
   --log-level=info  --shutdown (preStop: no-op, SIGTERM stops and keeps routes)  --help  --version`;
 
 export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CalicoAgentConfig {
@@ -50,7 +53,7 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
   }
   const known = ['node-name', 'datastore-type', 'etcd-endpoints', 'etcd-prefix', 'kubeconfig', 'ip-autodetection-method', 'pool-cidr', 'pool-vxlan',
     'pool-ipip', 'pool-nat-outgoing', 'pool-block-size', 'no-default-pools', 'state-dir', 'resync-seconds', 'health-port', 'health-host', 'log-level',
-    'shutdown', 'help', 'version'];
+    'shutdown', 'help', 'version', 'networking-backend'];
   for (const key of flags.keys()) if (!known.includes(key)) throw new ValidationError(`--${key}`, flags.get(key), `one of --${known.join(', --')}`);
   const get = (flag: string, ...vars: string[]): string | undefined => flags.get(flag) ?? vars.map((v) => env[v]).find((v) => v !== undefined && v !== '');
   const help = flags.has('help');
@@ -98,6 +101,10 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
     ipipMode,
     natOutgoing: (get('pool-nat-outgoing', 'CALICO_IPV4POOL_NAT_OUTGOING') ?? 'true') === 'true',
   };
+  const networkingBackend = get('networking-backend', 'CALICO_NETWORKING_BACKEND') ?? 'vxlan';
+  if (networkingBackend !== 'bird' && networkingBackend !== 'vxlan' && networkingBackend !== 'none') {
+    throw new ValidationError('CALICO_NETWORKING_BACKEND', networkingBackend, 'bird, vxlan or none');
+  }
   const logLevel = get('log-level', 'LOG_LEVEL') ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ValidationError('--log-level', logLevel, 'debug, info, warn or error');
   return {
@@ -111,6 +118,7 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
     healthHost: get('health-host', 'FELIX_HEALTHHOST') ?? '127.0.0.1',
     logLevel: logLevel as CalicoAgentConfig['logLevel'],
     ...(env.HOST_PROC_SYS_NET ? { procSysNet: env.HOST_PROC_SYS_NET } : {}),
+    networkingBackend,
     shutdown,
     help,
     version,

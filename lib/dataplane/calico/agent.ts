@@ -47,6 +47,11 @@ export interface CalicoAgentOptions {
    */
   readonly procSysNet?: string;
   readonly log?: Logger;
+  /**
+   * The BGP speaker (CALICO_NETWORKING_BACKEND=bird), started once the node is registered and
+   * stopped with the agent; it then routes remote blocks of unencapsulated pools. @default none
+   */
+  readonly bgp?: { start(): Promise<void>; stop(): Promise<void> };
 }
 
 class CalicoAgentMetrics {
@@ -132,6 +137,7 @@ export class CalicoAgent {
       o.store.watch(CALICO_KEYS.pools, trigger, { onError: (e) => this.error('watch', e) }),
       o.registry.watch(trigger),
     );
+    await o.bgp?.start();
     await this.reconcileNow();
     this.ready = true;
     this.timer = setInterval(() => this.schedule(), (o.resyncSeconds ?? 90) * 1000);
@@ -145,6 +151,7 @@ export class CalicoAgent {
     if (this.pending) clearTimeout(this.pending);
     await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
     await this.running?.catch(() => undefined);
+    await this.options.bgp?.stop().catch((e: Error) => this.error('bgp', e));
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -190,6 +197,7 @@ export class CalicoAgent {
       nodes,
       vxlanTunnelAddress: this.vxlanTunnelAddress,
       ipipTunnelAddress: this.ipipTunnelAddress,
+      bgp: o.bgp !== undefined,
     });
     const result = await this.reconciler.reconcile(desired);
     for (const op of result.ops) this.metrics.changes.inc({ op: op.op });

@@ -48,6 +48,11 @@ export interface RoutingInput {
    * refuses IPIP pools at start-up otherwise): `tunl0` is the module's own device.
    */
   readonly ipipTunnelAddress?: string;
+  /**
+   * CALICO_NETWORKING_BACKEND=bird: remote blocks of unencapsulated pools are learned and
+   * programmed by the BGP speaker (lib/dataplane/bgp, proto 186), as BIRD does beside Felix. @default false
+   */
+  readonly bgp?: boolean;
 }
 
 /** A stable, locally administered VTEP MAC per node (Felix stores a random one; a hash needs no state). */
@@ -104,6 +109,8 @@ export function desiredRouting(input: RoutingInput): DesiredDataplane {
       routes.push({ dst, via: peer.tunnel, dev: VXLAN_DEVICE, onlink: true, protocol: CALICO_ROUTE_PROTOCOL });
       neighbours.set(peer.tunnel, { dev: VXLAN_DEVICE, address: peer.tunnel, mac: peer.mac });
       fdb.set(peer.mac, { dev: VXLAN_DEVICE, mac: peer.mac, dst: peer.ip });
+    } else if (input.bgp) {
+      // routed by the BGP speaker
     } else if (peer.sameSubnet) {
       routes.push({ dst, via: peer.ip, dev: input.uplink, protocol: CALICO_ROUTE_PROTOCOL });
     } else {
