@@ -22,7 +22,7 @@ export interface ClusterBgpConfig {
   readonly nodeToNodeMeshEnabled?: boolean;
   /** Port every node listens on (BGPConfiguration listenPort); node-to-node sessions connect to it. @default 179 */
   readonly listenPort?: number;
-  /** Graceful-restart time for mesh sessions. @default 120 */
+  /** Graceful-restart time advertised on mesh sessions. @default the speaker's (120) */
   readonly nodeMeshMaxRestartTime?: number;
   readonly peers?: readonly ResolvedBgpPeer[];
   /** BGPFilter resources by name. @default none */
@@ -107,7 +107,7 @@ export function planNodePeers(
   if ((cluster.nodeToNodeMeshEnabled ?? true) && clusterId === undefined) {
     for (const n of nodes) {
       if (n.name === localName || n.routeReflectorClusterId !== undefined) continue;
-      add(nodePeer(n, { maxRestartTime: cluster.nodeMeshMaxRestartTime ?? 120 }));
+      add(nodePeer(n, cluster.nodeMeshMaxRestartTime !== undefined ? { maxRestartTime: cluster.nodeMeshMaxRestartTime } : {}));
     }
   }
   return { routerId: local.address, asn, ...(clusterId ? { clusterId } : {}), peers: [...peers.values()] };

@@ -27,7 +27,11 @@ export interface BgpPeerConfig {
   readonly nextHopMode?: NextHopMode;
   /** TCP-MD5 password: refused with a clear message (see session/md5.ts). @default none */
   readonly password?: string;
-  /** Longest we keep a restarting peer's routes, capping what it advertises. @default 120 (Calico's default) */
+  /**
+   * Graceful-restart time advertised to this peer: how long it keeps our routes while we restart
+   * (Calico's BGPPeer maxRestartTime / nodeMeshMaxRestartTime, BIRD's `graceful restart time`).
+   * @default the speaker's gracefulRestartTime
+   */
   readonly maxRestartTime?: number;
   /** BGPFilters (import and export rules) for this peer. @default none */
   readonly filters?: readonly BgpFilterSpec[];
@@ -47,7 +51,7 @@ export interface BgpSpeakerConfig {
   readonly peers: readonly BgpPeerConfig[];
   /** Prefixes this node originates (its blocks, service addresses). @default none */
   readonly localRoutes?: readonly string[];
-  /** Advertised in OPEN (RFC 4724). @default 120 */
+  /** Graceful-restart time advertised in OPEN (RFC 4724) unless a peer sets its own. @default 120 */
   readonly gracefulRestartTime?: number;
   /** @default 90 */
   readonly holdTime?: number;
@@ -229,7 +233,7 @@ export class BgpSpeaker {
       {
         localAs: this.config.asn, peerAs: config.asn, routerId: this.config.routerId, passive: config.passive,
         holdTime: this.config.holdTime, connectRetryTime: this.config.connectRetryTime ?? 5,
-        families: this.config.families ?? ['ipv4', 'ipv6'], gracefulRestartTime: this.config.gracefulRestartTime ?? 120,
+        families: this.config.families ?? ['ipv4', 'ipv6'], gracefulRestartTime: config.maxRestartTime ?? this.config.gracefulRestartTime ?? 120,
       },
       {
         established: (n, localAddress) => this.established(state, n, localAddress),
@@ -314,7 +318,7 @@ export class BgpSpeaker {
       this.changed(this.rib.dropPeer(id));
       return;
     }
-    const seconds = Math.min(gr.restartTime, state.config.maxRestartTime ?? 120);
+    const seconds = gr.restartTime; // the peer's own advertised restart time (RFC 4724 §4.2)
     this.log(`bgp: keeping routes of ${state.config.address} for ${seconds}s (graceful restart; ${reason})`);
     this.changed(this.rib.markStale(id, gr.families));
     state.staleTimer = this.clock.setTimeout(() => {

@@ -14,12 +14,13 @@ describe('planNodePeers (Calico BGP peering semantics)', () => {
     const plan = planNodePeers('b', nodes.slice(0, 3), {});
     expect(plan).toMatchObject({ routerId: '10.0.0.2', asn: 64512 });
     expect(plan.peers).toEqual([
-      { address: '10.0.0.1', asn: 64512, passive: false, maxRestartTime: 120 },
+      { address: '10.0.0.1', asn: 64512, passive: false },
       // "10.0.0.10" < "10.0.0.2" as text: b connects, c waits.
-      { address: '10.0.0.10', asn: 64512, passive: false, maxRestartTime: 120 },
+      { address: '10.0.0.10', asn: 64512, passive: false },
     ]);
     expect(planNodePeers('c', nodes.slice(0, 3), {}).peers.find((p) => p.address === '10.0.0.2')?.passive).toBe(true);
     expect(planNodePeers('a', nodes, {}).peers.map((p) => p.address)).toEqual(['10.0.0.2', '10.0.0.10']);
+    expect(planNodePeers('a', nodes, { nodeMeshMaxRestartTime: 30 }).peers[0].maxRestartTime).toBe(30);
   });
 
   it('route reflectors: mesh off, every node peers with the reflectors, reflectors treat non-reflectors as clients', () => {
