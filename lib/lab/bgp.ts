@@ -14,14 +14,21 @@ export interface LabBgpOptions {
   readonly uplinkRoutes?: readonly string[];
   /** @default '/usr/sbin/bird' */
   readonly bird?: string;
+  /**
+   * Where the speaker runs: inside each calico-agent (`CALICO_NETWORKING_BACKEND=bird`; the agents
+   * are restarted in that mode and leave remote blocks to BGP), or as a separate
+   * `bgp-speaker --calico-etcd` process beside unchanged agents. @default 'agent'
+   */
+  readonly mode?: 'agent' | 'standalone';
 }
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /**
- * BGP routing for a Calico-style lab (`--routing bgp`): the bundled speaker in Calico mode on
- * every node (peers from the node registry, blocks from IPAM, node-to-node mesh) and BIRD 2 in
- * the lab's gateway namespace as an external router peering with every node.
+ * BGP routing for a Calico-style lab (`--routing bgp`): the speaker on every node (inside the
+ * calico-agent, or standalone in Calico mode; either way peers from the node registry and the
+ * BGPPeer resources, blocks from IPAM, node-to-node mesh) and BIRD 2 in the lab's gateway
+ * namespace as an external router peering with every node.
  */
 export class LabBgpRouting {
   public static async start(calico: CalicoLab, options: LabBgpOptions = {}): Promise<LabBgpRouting> {
@@ -37,14 +44,19 @@ export class LabBgpRouting {
     // etcd3 loads its .proto files from `${__dirname}/../proto`.
     fs.cpSync(path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto'), path.join(dir, 'proto'), { recursive: true });
     const routing = new LabBgpRouting(calico, dir, options);
-    // The external router as a BGPPeer for every node, where Calico keeps it.
-    await calico.store.put('bgppeers/lab-router', JSON.stringify({ peerIP: routing.gateway, asNumber: options.routerAs ?? 65000 }));
+    // BGP resources where Calico keeps them: the external router as a BGPPeer for every node, and
+    // the restart time advertised on every session (BIRD's graceful restart time).
+    const restart = `${options.restartTime ?? 120}s`;
+    await calico.store.put('bgpconfigurations/default', JSON.stringify({ nodeToNodeMeshEnabled: true, nodeMeshMaxRestartTime: restart }));
+    await calico.store.put('bgppeers/lab-router', JSON.stringify({ peerIP: routing.gateway, asNumber: options.routerAs ?? 65000, maxRestartTime: restart }));
     routing.startBird();
-    for (const node of lab.nodes) routing.startSpeaker(node, bundle);
+    if ((options.mode ?? 'agent') === 'agent') await Promise.all(lab.nodes.map((node) => routing.restartAgentWithBgp(node)));
+    else for (const node of lab.nodes) routing.startSpeaker(node, bundle);
     return routing;
   }
 
   public bird!: LabProcess;
+  /** Per node: the calico-agent with its embedded speaker (mode 'agent') or the standalone speaker. */
   public readonly speakers = new Map<string, LabProcess>();
   private readonly socket: string;
 
@@ -100,11 +112,23 @@ ${neighbours}
     });
   }
 
+  /** Replaces the lab's agent on `node` by one with CALICO_NETWORKING_BACKEND=bird; resolves when it is ready. */
+  private async restartAgentWithBgp(node: LabNode): Promise<void> {
+    const binary = this.calico.lab.binaryPaths.calicoAgent;
+    if (!binary) throw new Error('lab: apps/calico-agent.ts is missing');
+    await this.calico.stopAgent(node);
+    const agent = new LabProcess(`calico-agent-bgp-${node.name}`, ['node', binary, ...this.calico.agentArgs(node), '--networking-backend=bird'], {
+      netns: node.netns, logFile: path.join(node.dir, `calico-agent-bgp-${node.name}.log`),
+    });
+    this.speakers.set(node.name, agent);
+    await agent.waitForLine(/"msg":"ready"/, 30_000);
+  }
+
   private startSpeaker(node: LabNode, bundle: string): void {
     const cluster = path.join(this.dir, 'cluster.json');
     if (!fs.existsSync(cluster)) {
       fs.writeFileSync(cluster, JSON.stringify({
-        speaker: { connectRetryTime: 1, holdTime: 9, gracefulRestartTime: this.options.restartTime ?? 120, families: ['ipv4'] },
+        speaker: { connectRetryTime: 1, holdTime: 9, families: ['ipv4'] },
       }));
     }
     const lab = this.calico.lab;

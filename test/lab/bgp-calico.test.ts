@@ -13,16 +13,16 @@ import { haveBird, until } from '../integration/bgp/harness';
  * from IPAM) and BIRD 2 in the lab's gateway namespace as the external router peering with every node.
  */
 const runs = canCreateNetns() && haveBird() && fs.existsSync('/usr/bin/etcd');
-const maybe = runs ? describe : describe.skip;
 const RESTART = 4;
 
-maybe('Calico-style stack with BGP routing (lab)', () => {
+const MODES = ['agent', 'standalone'] as const;
+(runs ? describe.each(MODES) : describe.skip.each(MODES))('Calico-style stack with BGP routing (lab, speaker %s)', (mode) => {
   let calico: CalicoLab;
   let bgp: LabBgpRouting;
 
   beforeAll(async () => {
     calico = await CalicoLab.create({ nodes: 3, topology: 'flat', vxlanMode: 'Never' });
-    bgp = await LabBgpRouting.start(calico, { restartTime: RESTART });
+    bgp = await LabBgpRouting.start(calico, { restartTime: RESTART, mode });
     for (const node of calico.lab.nodes) await calico.lab.addPod(node);
   }, 120_000);
 
@@ -51,6 +51,10 @@ maybe('Calico-style stack with BGP routing (lab)', () => {
     for (const node of lab.nodes) {
       expect(execIn(node.netns, ['ip', '-d', 'link', 'show']).stdout).not.toMatch(/vxlan|ipip/);
       expect(await calico.vxlanTxPackets(node)).toBe(0);
+      // With the speaker in the agent, the agent leaves remote blocks to BGP: its own routes are the blackholes only,
+      // so every pod packet between nodes follows a BGP route.
+      const agentRoutes = execIn(node.netns, ['ip', '-4', 'route', 'show', 'proto', '80']).stdout.split('\n').filter(Boolean);
+      if (mode === 'agent') expect(agentRoutes.every((r) => r.startsWith('blackhole'))).toBe(true);
     }
   });
 
