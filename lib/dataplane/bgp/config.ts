@@ -9,7 +9,7 @@ import { ClusterBgpConfig } from './peers';
 /** The standalone speaker's JSON configuration: `BgpSpeakerConfig` without the kernel. */
 export type SpeakerFileConfig = Omit<BgpSpeakerConfig, 'kernel'>;
 
-const SPEAKER_KEYS = ['routerId', 'asn', 'clusterId', 'listenAddress', 'listenPort', 'peers', 'localRoutes', 'gracefulRestartTime', 'holdTime', 'connectRetryTime', 'families', 'routeProtocol', 'routeMetric', 'kernelBatchMs'];
+const SPEAKER_KEYS = ['routerId', 'asn', 'clusterId', 'listenAddress', 'listenPort', 'peers', 'localRoutes', 'gracefulRestartTime', 'holdTime', 'connectRetryTime', 'families', 'routeProtocol', 'routeMetric', 'kernelBatchMs', 'kernelResyncSeconds'];
 const PEER_KEYS = ['address', 'port', 'asn', 'passive', 'rrClient', 'nextHopMode', 'password', 'maxRestartTime', 'filters', 'localAddress'];
 
 function record(field: string, value: unknown, keys: readonly string[]): Record<string, unknown> {
@@ -91,12 +91,13 @@ export function parseSpeakerConfig(value: unknown, field = 'bgp'): SpeakerFileCo
     families,
     routeProtocol: optional(c.routeProtocol, (v) => integer(`${field}.routeProtocol`, v, 5, 255)),
     routeMetric: optional(c.routeMetric, (v) => integer(`${field}.routeMetric`, v, 0, 4294967295)),
+    kernelResyncSeconds: optional(c.kernelResyncSeconds, (v) => integer(`${field}.kernelResyncSeconds`, v, 1, 86400)),
     kernelBatchMs: optional(c.kernelBatchMs, (v) => integer(`${field}.kernelBatchMs`, v, 0, 10000)),
   };
 }
 
 const CLUSTER_KEYS = ['asNumber', 'nodeToNodeMeshEnabled', 'listenPort', 'nodeMeshMaxRestartTime', 'serviceCidrs', 'peers', 'filters', 'speaker'];
-const SERVICE_SPEAKER_KEYS = ['listenAddress', 'gracefulRestartTime', 'holdTime', 'connectRetryTime', 'families', 'routeProtocol', 'routeMetric', 'kernelBatchMs'];
+const SERVICE_SPEAKER_KEYS = ['listenAddress', 'gracefulRestartTime', 'holdTime', 'connectRetryTime', 'families', 'routeProtocol', 'routeMetric', 'kernelBatchMs', 'kernelResyncSeconds'];
 
 /**
  * The Calico-mode speaker's cluster file: BGPConfiguration fields, BGPPeers as the model writes

@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { Kernel, Route } from '../kernel/types';
+import { Kernel, KernelOp, Route } from '../kernel/types';
 import { Clock, systemClock } from './session/clock';
 import { PeerConnection } from './session/connection';
 import { Negotiated } from './session/fsm';
@@ -68,6 +68,8 @@ export interface BgpSpeakerConfig {
    * route Felix-style agents program for the same prefix instead of fighting over it. @default 1024
    */
   readonly routeMetric?: number;
+  /** Full kernel pass period (drift repair). @default 60 */
+  readonly kernelResyncSeconds?: number;
   /** How long route changes gather before one kernel batch. @default 20 ms */
   readonly kernelBatchMs?: number;
 }
@@ -110,6 +112,10 @@ export class BgpSpeaker {
   private readonly dirty = new Set<string>();
   private kernelTimer?: unknown;
   private kernelRun: Promise<void> = Promise.resolve();
+  /** Our routes as the kernel holds them after the last apply; undefined until read. */
+  private programmed?: Map<string, Route>;
+  private fullResync = true;
+  private resyncTimer?: unknown;
   private readonly waiters: (() => void)[] = [];
   /**
    * RFC 4724 §4.1 for our own restart: kernel routes left by the previous run keep forwarding
@@ -155,6 +161,7 @@ export class BgpSpeaker {
     }
     // The kernel may hold routes from before a restart: reconcile once even if nothing is learned.
     this.scheduleKernel(this.rib.prefixes());
+    this.scheduleResync();
   }
 
   /**
@@ -169,6 +176,7 @@ export class BgpSpeaker {
     }
     if (this.kernelTimer !== undefined) this.clock.clearTimeout(this.kernelTimer);
     if (this.deferralTimer !== undefined) this.clock.clearTimeout(this.deferralTimer);
+    if (this.resyncTimer !== undefined) this.clock.clearTimeout(this.resyncTimer);
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     await this.kernelRun;
   }
@@ -333,6 +341,7 @@ export class BgpSpeaker {
     if (this.deferralTimer !== undefined) this.clock.clearTimeout(this.deferralTimer);
     this.deferralTimer = undefined;
     this.awaitingEor.clear();
+    this.fullResync = true;
     this.scheduleKernel([]);
   }
 
@@ -378,6 +387,16 @@ export class BgpSpeaker {
     this.scheduleKernel(prefixes);
   }
 
+  /** Periodic full kernel pass: repairs routes someone else changed or deleted. */
+  private scheduleResync(): void {
+    if (!this.config.kernel || !this.running) return;
+    this.resyncTimer = this.clock.setTimeout(() => {
+      this.fullResync = true;
+      this.scheduleKernel([]);
+      this.scheduleResync();
+    }, (this.config.kernelResyncSeconds ?? 60) * 1000);
+  }
+
   private scheduleKernel(prefixes: readonly string[]): void {
     if (!this.config.kernel) return;
     for (const p of prefixes) this.dirty.add(p);
@@ -391,32 +410,58 @@ export class BgpSpeaker {
     }, this.config.kernelBatchMs ?? 20);
   }
 
-  /** Learned best paths as kernel routes (first next hop of the ECMP set: the kernel layer has no multipath routes). */
-  desiredKernelRoutes(): Route[] {
-    const routes: Route[] = [];
-    for (const prefix of this.rib.prefixes()) {
-      const [best] = this.rib.best(prefix);
-      if (best?.peer && best.nextHop) routes.push({ dst: prefix, via: best.nextHop, protocol: this.routeProtocol, metric: this.config.routeMetric ?? 1024 });
-    }
-    return routes;
+  /** The kernel route for one prefix: the best learned path's first next hop (the kernel layer has no multipath routes). */
+  private kernelRoute(prefix: string): Route | undefined {
+    const [best] = this.rib.best(prefix);
+    return best?.peer && best.nextHop ? { dst: prefix, via: best.nextHop, protocol: this.routeProtocol, metric: this.config.routeMetric ?? 1024 } : undefined;
   }
 
+  /** Learned best paths as kernel routes. */
+  desiredKernelRoutes(): Route[] {
+    return this.rib.prefixes().map((p) => this.kernelRoute(p)).filter((r): r is Route => r !== undefined);
+  }
+
+  /**
+   * Level-triggered with an incremental fast path: a full pass (dump our routes, diff against the
+   * whole Loc-RIB) at start, when the restart deferral ends, every `kernelResyncSeconds` and after
+   * a failed apply; otherwise only the changed prefixes are diffed against what we last applied.
+   */
   private async programKernel(): Promise<void> {
     const kernel = this.config.kernel as Kernel;
+    const dirty = [...this.dirty];
     this.dirty.clear();
-    const desired = new Map(this.desiredKernelRoutes().map((r) => [r.dst, r] as const));
-    const present = [
-      ...await kernel.routes({ family: 4, protocol: this.routeProtocol }),
-      ...await kernel.routes({ family: 6, protocol: this.routeProtocol }),
-    ].filter((r) => r.protocol === this.routeProtocol);
-    const ops = [];
-    const deleting = this.awaitingEor.size === 0;
-    for (const r of present) {
-      const want = desired.get(r.dst);
-      if (want && want.via === r.via && want.metric === (r.metric ?? 0)) desired.delete(r.dst);
-      else if (want || deleting) ops.push({ op: 'route.del' as const, route: r }); // replaced, or gone
+    let prefixes: Iterable<string> = dirty;
+    if (!this.programmed || this.fullResync) {
+      this.fullResync = false;
+      const present = [
+        ...await kernel.routes({ family: 4, protocol: this.routeProtocol }),
+        ...await kernel.routes({ family: 6, protocol: this.routeProtocol }),
+      ].filter((r) => r.protocol === this.routeProtocol);
+      this.programmed = new Map(present.map((r) => [r.dst, r] as const));
+      prefixes = new Set([...this.rib.prefixes(), ...this.programmed.keys()]);
     }
-    for (const r of desired.values()) ops.push({ op: 'route.replace' as const, route: r });
-    if (ops.length) await kernel.apply(ops);
+    const programmed = this.programmed;
+    const deleting = this.awaitingEor.size === 0;
+    const ops: KernelOp[] = [];
+    for (const prefix of prefixes) {
+      const want = this.kernelRoute(prefix);
+      const have = programmed.get(prefix);
+      if (want && have && want.via === have.via && want.metric === (have.metric ?? 0)) continue;
+      if (have && (want || deleting)) {
+        ops.push({ op: 'route.del', route: have }); // replaced, or gone
+        programmed.delete(prefix);
+      }
+      if (want) {
+        ops.push({ op: 'route.replace', route: want });
+        programmed.set(prefix, want);
+      }
+    }
+    if (!ops.length) return;
+    try {
+      await kernel.apply(ops);
+    } catch (e) {
+      this.programmed = undefined; // re-read the kernel next time
+      throw e;
+    }
   }
 }

@@ -92,7 +92,7 @@ describe('BgpSpeaker over loopback TCP', () => {
       await network.kernel({ everything: true }, `n${n}`).apply([{ op: 'addr.replace', address: { dev: 'lo', cidr: `127.0.0.${n}/8` } }]);
       const s = new BgpSpeaker({
         routerId: `127.0.0.${n}`, asn: AS, listenAddress: `127.0.0.${n}`, listenPort: PORT, families: ['ipv4'], connectRetryTime: 1, kernelBatchMs: 5,
-        localRoutes: [`10.${n}.0.0/24`], peers: [peer(other)], kernel: network.kernel({ routeProtocol: 186 }, `n${n}`),
+        localRoutes: [`10.${n}.0.0/24`], peers: [peer(other)], kernel: network.kernel({ routeProtocol: 186 }, `n${n}`), kernelResyncSeconds: 1,
       }, (line) => logs.push(`[n${n}] ${line}`));
       speakers.push(s);
       return s;
@@ -104,6 +104,11 @@ describe('BgpSpeaker over loopback TCP', () => {
     await until('routes both ways', () => routes(41).length === 1 && routes(42).length === 1);
     expect(routes(41)).toEqual(['10.42.0.0/24 via 127.0.0.42']);
     expect(logs.filter((l) => /\[n4[12]\] bgp: session with .* established/.test(l))).toHaveLength(2);
+    // Drift: a learned route deleted behind the speaker's back comes back with the periodic full pass.
+    const ns41 = network.namespace('n41');
+    for (const [key, r] of ns41.routes) if (r.protocol === 186) ns41.routes.delete(key);
+    expect(routes(41)).toEqual([]);
+    await until('route repaired', () => routes(41).length === 1, 5000);
   });
 
   it('a configured password is refused with a one-line reason instead of running unauthenticated', async () => {
