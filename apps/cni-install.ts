@@ -7,12 +7,13 @@ import { HOST_RUNTIME_MANIFEST } from '../lib/image/host-runtime';
 import { BUNDLE_DIR } from '../lib/image/image-spec';
 import { KIT_VERSION } from '../lib/model/images';
 
-const usage = `usage: cni-install install --plugin=NAME... [--bin-dir=DIR] [--bundle=FILE] [--conf-source=FILE --conf-name=NAME [--conf-dir=DIR]]
+const usage = `usage: cni-install install --plugin=NAME[=BUNDLE]... [--bin-dir=DIR] [--bundle=FILE] [--conf-source=FILE --conf-name=NAME [--conf-dir=DIR]]
                            [--shim-port=PORT [--shim-token-file=FILE] [--host-bin-dir=DIR]]
        cni-install --version
-  --plugin       an executable name for the plugin in the CNI binary directory (the conflist's "type"); repeatable
+  --plugin       an executable name in the CNI binary directory (the conflist's "type"), with the bundle it runs:
+                 a file name in ${BUNDLE_DIR} or a path (default --bundle); repeatable
   --bin-dir      the host's CNI binary directory as mounted here (default /host/opt/cni/bin)
-  --bundle       the plugin bundle (default ${BUNDLE_DIR}/cni-plugin.js)
+  --bundle       the bundle of a --plugin that names none (default ${BUNDLE_DIR}/cni-plugin.js)
   --conf-source  a network configuration to install into --conf-dir (default /host/etc/cni/net.d) as --conf-name
   --shim-port, --shim-token-file   thick-plugin mode: install the bash shim forwarding to the resident CNI
                  server on that loopback port (token file as the host sees it), falling back to the plugin
@@ -50,10 +51,14 @@ async function main(): Promise<void> {
   if ((confSource === undefined) !== (confName === undefined)) throw new Error('--conf-source and --conf-name go together (e.g. --conf-name=10-cnikit-flannel.conflist)');
   const shimPort = values['shim-port'];
   if (shimPort !== undefined && !/^[0-9]{1,5}$/.test(shimPort)) throw new Error(`--shim-port=${shimPort} is not a TCP port: expected 1-65535, e.g. 7331`);
+  const plugins = values.plugin.map((flag) => {
+    const [name = '', bundle = values.bundle] = flag.split('=', 2);
+    if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`--plugin=${flag}: ${JSON.stringify(name)} is not a plugin name; expected NAME or NAME=BUNDLE, e.g. cnikit-calico=cni-calico.js`);
+    return { name, bundle: bundle.includes('/') ? bundle : `${BUNDLE_DIR}/${bundle}` };
+  });
   const result = await installCniPlugin({
     binDir: values['bin-dir'],
-    names: values.plugin,
-    bundle: values.bundle,
+    plugins,
     runtimeManifest: HOST_RUNTIME_MANIFEST,
     conf: confSource === undefined || confName === undefined ? undefined : { source: confSource, dir: values['conf-dir'], fileName: confName },
     shim: shimPort === undefined ? undefined : { port: Number(shimPort), tokenFile: values['shim-token-file'] },

@@ -3,6 +3,7 @@
  * file (`npm run build:cni`) so the runtime starts no TypeScript tooling: `node` + one script.
  * Start-up is most of a per-pod executable's cost (BENCHMARKS.md): VERSION answers before
  * anything is loaded, and the rest of the plugin is loaded only for the other commands.
+ * Calico mode is apps/cni-calico.ts, a bundle of its own: its etcd client must not load here.
  */
 import { readFileSync } from 'node:fs';
 
@@ -29,17 +30,6 @@ async function main(): Promise<void> {
   const stdin = readStdin();
   if (process.env.CNI_COMMAND === 'VERSION') {
     process.stdout.write(`${JSON.stringify({ cniVersion: requestedVersion(stdin), supportedVersions: SUPPORTED })}\n`);
-    return;
-  }
-  if (/"type"\s*:\s*"cnikit-calico(-ipam)?"/.test(stdin)) {
-    // Calico mode (the same bundle installed as cnikit-calico and cnikit-calico-ipam).
-    const [{ runCalicoCni }, { linuxCalicoKernels }] = await Promise.all([
-      import('../lib/dataplane/cni/calico-main'),
-      import('../lib/dataplane/cni/calico-kernels'),
-    ]);
-    const outcome = await runCalicoCni(process.env, stdin, linuxCalicoKernels());
-    if (outcome.stdout) process.stdout.write(`${outcome.stdout}\n`);
-    process.exitCode = outcome.exitCode;
     return;
   }
   const [{ runCni }, { linuxPluginKernels }] = await Promise.all([

@@ -101,7 +101,7 @@ async function cniBench(dir: string, made: string[]): Promise<string> {
   try {
     const [node] = calico.lab.nodes;
     const ours: Subject = {
-      label: 'cnikit, Calico mode (block IPAM on etcd)', node: node.netns, argv: [process.execPath, calico.lab.binaryPaths.cniPlugin!], pods: [], add: [], del: [],
+      label: 'cnikit, Calico mode (block IPAM on etcd)', node: node.netns, argv: [process.execPath, calico.lab.binaryPaths.calicoCniPlugin!], pods: [], add: [], del: [],
       conf: JSON.stringify({ ...calico.cniConfig(node), mtu: 1450 }),
     };
     return await measureCni(ours, netns, dir);

@@ -95,6 +95,7 @@ export async function buildImage(spec: ImageSpec, options: BuildOptions): Promis
 async function appLayer(spec: ImageSpec, options: BuildOptions, runtimeFiles: readonly ContentFile[]): Promise<BuiltLayer> {
   const tree = new FileTree();
   const bundled = [];
+  const bundleAssets: Record<string, string[]> = {};
   for (const executable of spec.executables) {
     const bundle = await bundleExecutable(options.repoRoot, executable.entry);
     const origin = { kind: 'bundle', name: executable.entry, version: options.version } as const;
@@ -104,10 +105,11 @@ async function appLayer(spec: ImageSpec, options: BuildOptions, runtimeFiles: re
       const version = bundle.packages.find((p) => p.name === asset.package)?.version ?? 'unknown';
       tree.addFile(`${posix.dirname(BUNDLE_DIR)}/${asset.path}`, asset.content, 0o644, { kind: 'npm', name: asset.package, version });
     }
+    if (bundle.assets.length > 0) bundleAssets[`${BUNDLE_DIR}/${executable.output}`] = bundle.assets.map((a) => `${posix.dirname(BUNDLE_DIR)}/${a.path}`);
     bundled.push(...bundle.packages.map((p) => ({ kind: 'npm' as const, ...p })));
   }
   if (spec.installsRuntimeOnHost === true) {
-    const manifest = hostRuntimeManifest(runtimeFiles);
+    const manifest = hostRuntimeManifest(runtimeFiles, bundleAssets);
     tree.addFile(HOST_RUNTIME_MANIFEST, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), 0o644, { kind: 'builder', name: 'cnikit', version: options.version });
   }
   const listed = listTree(tree, bundled);

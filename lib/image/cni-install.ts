@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, join, posix } from 'node:path';
+import { basename, dirname, join, posix, relative } from 'node:path';
 import { renderCniShim } from '../dataplane/cni/shim';
 import type { HostRuntimeManifest } from './host-runtime';
 
@@ -14,10 +14,11 @@ const NODE_RUNNER = 'node-run';
 export interface CniInstallOptions {
   /** The host's CNI binary directory as mounted in the installer's container. */
   readonly binDir: string;
-  /** The plugin's executable names, i.e. the `type`s network configurations use; each gets a launcher. */
-  readonly names: readonly string[];
-  /** The plugin bundle inside the image. */
-  readonly bundle: string;
+  /**
+   * The plugins' executable names, i.e. the `type`s network configurations use, each with the bundle (a
+   * path inside the image) it runs; each name gets a launcher. Names may share a bundle.
+   */
+  readonly plugins: readonly CniPluginBundle[];
   /** The runtime manifest the image builder wrote (HOST_RUNTIME_MANIFEST). */
   readonly runtimeManifest: string;
   /** A network configuration to install, and where (the host's /etc/cni/net.d as mounted). */
@@ -36,6 +37,11 @@ export interface CniInstallOptions {
   readonly hostBinDir?: string;
 }
 
+export interface CniPluginBundle {
+  readonly name: string;
+  readonly bundle: string;
+}
+
 export interface CniInstallResult {
   readonly launchers: readonly string[];
   readonly payloadDir: string;
@@ -43,16 +49,22 @@ export interface CniInstallResult {
 }
 
 /**
- * Installs the plugin on the host: the bundle with the loader, Node and libraries it was built with go
- * into `<binDir>/.cnikit/<content hash>/`, then for each name a small launcher replaces `<binDir>/<name>`
+ * Installs the plugins on the host: their bundles (with the files bundled packages read at run time) and
+ * the loader, Node and libraries they were built with go into `<binDir>/.cnikit/<content hash>/`, then for each name a small launcher replaces `<binDir>/<name>`
  * by rename, and last the network configuration, so it never names a plugin that is not there yet.
  * A runtime invoking the plugin meanwhile runs either the old or the new one, never half of one; the
  * host needs only /bin/sh. Running it again with the same image changes nothing.
  */
 export async function installCniPlugin(options: CniInstallOptions): Promise<CniInstallResult> {
   const manifest = JSON.parse(await readFile(options.runtimeManifest, 'utf8')) as HostRuntimeManifest;
+  // Bundles go to bin/ and their run-time files (etcd3's .proto) to the same place relative to bin/'s
+  // parent as in the image, since bundled code finds them from its own directory.
+  const bundles = [...new Set(options.plugins.map((p) => p.bundle))].sort();
   const payload: [string, string][] = [
-    [options.bundle, 'plugin.js'],
+    ...bundles.flatMap((bundle): [string, string][] => [
+      [bundle, bundlePath(bundle)],
+      ...(manifest.bundleAssets[bundle] ?? []).map((asset): [string, string] => [asset, relative(dirname(dirname(bundle)), asset)]),
+    ]),
     [manifest.loader, 'ld.so'],
     [manifest.node, 'node'],
     ...manifest.libraries.map((lib): [string, string] => [lib, join('lib', basename(lib))]),
@@ -68,27 +80,28 @@ export async function installCniPlugin(options: CniInstallOptions): Promise<CniI
   if (!existsSync(payloadDir)) {
     const staging = `${payloadDir}.tmp-${process.pid}`;
     await rm(staging, { recursive: true, force: true });
-    await mkdir(join(staging, 'lib'), { recursive: true });
     for (const [source, target] of payload) {
+      await mkdir(dirname(join(staging, target)), { recursive: true });
       await copyFile(source, join(staging, target));
-      await chmod(join(staging, target), target.endsWith('.js') ? 0o644 : 0o755);
+      await chmod(join(staging, target), isExecutable(target) ? 0o755 : 0o644);
     }
     await writeAtomically(join(staging, NODE_RUNNER), nodeRunnerScript(), 0o755);
     await rename(staging, payloadDir);
     copied = true;
   }
 
-  const launchers = options.names.map((name) => join(options.binDir, name));
+  const launchers = options.plugins.map(({ name }) => join(options.binDir, name));
   const previous = launchers.filter((l) => existsSync(l));
   const previousText = (await Promise.all(previous.map((l) => readFile(l, 'utf8')))).join('\n');
   for (const [i, launcher] of launchers.entries()) {
+    const { name, bundle } = options.plugins[i] ?? { name: '', bundle: '' };
     const script = options.shim === undefined
-      ? launcherScript(options.names[i] ?? '', version)
+      ? launcherScript(name, version, bundlePath(bundle))
       : renderCniShim({
         port: options.shim.port,
         tokenFile: options.shim.tokenFile,
         node: posix.join(options.hostBinDir ?? '/opt/cni/bin', PAYLOAD_HOME, version, NODE_RUNNER),
-        plugin: posix.join(options.hostBinDir ?? '/opt/cni/bin', PAYLOAD_HOME, version, 'plugin.js'),
+        plugin: posix.join(options.hostBinDir ?? '/opt/cni/bin', PAYLOAD_HOME, version, bundlePath(bundle)),
       });
     await writeAtomically(launcher, script, 0o755);
   }
@@ -106,14 +119,24 @@ export async function installCniPlugin(options: CniInstallOptions): Promise<CniI
   return { launchers, payloadDir, copied };
 }
 
+/** The loader, Node and the libraries are run or mapped; bundles are read by Node; assets are data. */
+function isExecutable(target: string): boolean {
+  return target === 'ld.so' || target === 'node' || target.startsWith('lib/');
+}
+
+/** Where a bundle goes in the payload. */
+function bundlePath(bundle: string): string {
+  return posix.join('bin', basename(bundle));
+}
+
 /** The launcher: finds the payload beside itself and runs Node through the shipped loader. */
-export function launcherScript(name: string, version: string): string {
+export function launcherScript(name: string, version: string, bundle: string): string {
   return [
     '#!/bin/sh',
     `# cnikit CNI plugin "${name}", installed by cni-install: Node and its libraries are shipped beside it`,
     '# so the plugin never depends on what the host has.',
     `d="\${0%/*}/${PAYLOAD_HOME}/${version}"`,
-    'exec "$d/ld.so" --library-path "$d/lib" "$d/node" "$d/plugin.js" "$@"',
+    `exec "$d/ld.so" --library-path "$d/lib" "$d/node" "$d/${bundle}" "$@"`,
     '',
   ].join('\n');
 }

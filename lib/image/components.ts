@@ -1,5 +1,5 @@
-import { CALICO_AGENT, CALICO_CONTROLLERS, CALICO_TYPHA } from '../model/calico/agent';
-import { FLANNEL_AGENT } from '../model/flannel/agent';
+import { CALICO_AGENT, CALICO_CNI, CALICO_CONTROLLERS, CALICO_TYPHA } from '../model/calico/agent';
+import { FLANNEL_AGENT, FLANNEL_CNI } from '../model/flannel/agent';
 import { KitImage } from '../model/images';
 import { BUNDLE_DIR, COMMAND_DIR, type ImageSpec } from './image-spec';
 
@@ -42,16 +42,19 @@ export const COMPONENT_IMAGES: readonly ImageSpec[] = [
   },
   {
     name: KitImage.CNI_PLUGIN,
-    description: 'cnikit CNI plugin and its installer: copies the plugin, a Node runtime and a launcher to the host',
+    description: 'cnikit CNI plugins (Flannel- and Calico-style) and their installer: copies a plugin, a Node runtime and a launcher to the host',
     executables: [
-      { entry: 'apps/cni-plugin.ts', output: 'cni-plugin.js' },
+      // One bundle per network: the Calico one carries the etcd3/gRPC client, which the flannel one must
+      // not load on every pod's ADD (BENCHMARKS.md, CNI).
+      { entry: 'apps/cni-plugin.ts', output: FLANNEL_CNI.bundle },
+      { entry: 'apps/cni-calico.ts', output: CALICO_CNI.bundle },
       { entry: 'apps/cni-install.ts', output: 'cni-install.js', command: 'cnikit-cni-install' },
     ],
     installsRuntimeOnHost: true,
     entrypoint: [`${COMMAND_DIR}/cnikit-cni-install`],
     // Root: it writes into the host's /opt/cni/bin and /etc/cni/net.d (root-owned hostPath mounts).
     user: '0:0',
-    smokeTest: { argv: [`${BUNDLE_DIR}/cni-plugin.js`], ...CNI_VERSION_REQUEST },
+    smokeTest: { argv: [`${BUNDLE_DIR}/${FLANNEL_CNI.bundle}`], ...CNI_VERSION_REQUEST },
   },
   {
     name: KitImage.CALICO_AGENT,

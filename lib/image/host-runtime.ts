@@ -17,10 +17,19 @@ export interface HostRuntimeManifest {
   readonly loader: string;
   readonly node: string;
   readonly libraries: readonly string[];
+  /**
+   * For each bundle (its path in the image), the files of bundled packages it reads at run time (etcd3's
+   * `.proto` files), by their paths in the image; the installer copies them to the same place relative to
+   * the bundle's directory. Bundles without any are left out.
+   */
+  readonly bundleAssets: Readonly<Record<string, readonly string[]>>;
 }
 
-/** The real files (symlinks followed inside the runtime) of the loader and each library Node links. */
-export function hostRuntimeManifest(runtimeFiles: readonly ContentFile[]): HostRuntimeManifest {
+/**
+ * The real files (symlinks followed inside the runtime) of the loader and each library Node links, and
+ * the run-time files each bundle needs.
+ */
+export function hostRuntimeManifest(runtimeFiles: readonly ContentFile[], bundleAssets: Readonly<Record<string, readonly string[]>> = {}): HostRuntimeManifest {
   const byPath = new Map(runtimeFiles.map((f) => [f.path, f]));
   const resolve = (path: string): string => {
     let current = path;
@@ -42,5 +51,6 @@ export function hostRuntimeManifest(runtimeFiles: readonly ContentFile[]): HostR
     loader: resolve('/lib64/ld-linux-x86-64.so.2'),
     node: resolve(NODE_PATH),
     libraries: NODE_SHARED_LIBRARIES.map((soname) => resolve(find(soname))),
+    bundleAssets,
   };
 }

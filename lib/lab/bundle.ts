@@ -9,8 +9,10 @@ export interface LabBinaries {
   readonly forward: string;
   /** Undefined when apps/flannel-agent.ts is absent (a lab with `startAgents: false` still works). */
   readonly agent?: string;
-  /** Undefined when apps/cni-plugin.ts is absent. */
+  /** The Flannel-style CNI plugin; undefined when apps/cni-plugin.ts is absent. */
   readonly cniPlugin?: string;
+  /** The Calico-mode CNI plugin (apps/cni-calico.ts, both `cnikit-calico` and `cnikit-calico-ipam`). */
+  readonly calicoCniPlugin?: string;
   /** The Calico-style node agent (apps/calico-agent.ts). */
   readonly calicoAgent?: string;
 }
@@ -18,9 +20,9 @@ export interface LabBinaries {
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /**
- * Bundles the lab's helper programs, the flannel agent and the CNI plugin with esbuild into
- * `outDir` (one file each, no node_modules needed at run time). The agent and the plugin are
- * the same entrypoints the images ship (apps/flannel-agent.ts, apps/cni-plugin.ts).
+ * Bundles the lab's helper programs, the agents and the CNI plugins with esbuild into `outDir`
+ * (one file each, no node_modules needed at run time). The agents and the plugins are the same
+ * entrypoints the images ship (apps/flannel-agent.ts, apps/cni-plugin.ts, apps/cni-calico.ts, ...).
  */
 export async function bundleLabBinaries(outDir: string): Promise<LabBinaries> {
   // esbuild is a development dependency: only the lab (a development tool) needs it.
@@ -32,6 +34,7 @@ export async function bundleLabBinaries(outDir: string): Promise<LabBinaries> {
     forward: path.join(__dirname, 'programs', 'forward.ts'),
     'flannel-agent': path.join(REPO_ROOT, 'apps', 'flannel-agent.ts'),
     'cni-plugin': path.join(REPO_ROOT, 'apps', 'cni-plugin.ts'),
+    'cni-calico': path.join(REPO_ROOT, 'apps', 'cni-calico.ts'),
     'calico-agent': path.join(REPO_ROOT, 'apps', 'calico-agent.ts'),
   };
   for (const [name, file] of Object.entries(entries)) if (!fs.existsSync(file)) delete entries[name];
@@ -58,6 +61,7 @@ export async function bundleLabBinaries(outDir: string): Promise<LabBinaries> {
     forward: bin('forward'),
     agent: optional('flannel-agent'),
     cniPlugin: optional('cni-plugin'),
+    calicoCniPlugin: optional('cni-calico'),
     calicoAgent: optional('calico-agent'),
   };
 }

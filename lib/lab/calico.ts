@@ -42,6 +42,7 @@ export class CalicoLab {
       segments: options.segments,
       startAgents: false,
       cniConfig: (node) => created.calico!.cniConfig(node),
+      cniPlugin: 'calico',
     });
     const calico = new CalicoLab(lab, options);
     created.calico = calico;

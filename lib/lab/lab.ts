@@ -44,6 +44,8 @@ export interface LabOptions {
   readonly keepFiles?: boolean;
   /** The CNI network configuration for a node's pods (e.g. the Calico-style stack's). @default flannel's `cbr0` shape */
   readonly cniConfig?: (node: LabNode) => Record<string, unknown>;
+  /** The CNI plugin pods are added with: `calico` is apps/cni-calico.ts. @default 'flannel' (apps/cni-plugin.ts) */
+  readonly cniPlugin?: 'flannel' | 'calico';
 }
 
 export interface LabNode extends LabNodePlan {
@@ -260,7 +262,10 @@ export class Lab {
 
   /** Runs the CNI plugin in the node namespace; returns its parsed stdout. */
   public async cni(node: LabNode, command: string, containerId: string, podNetns: string): Promise<unknown> {
-    const result = await run(inNetns(node.netns, ['node', required(this.binaries.cniPlugin, 'apps/cni-plugin.ts')]), {
+    const plugin = this.options.cniPlugin === 'calico'
+      ? required(this.binaries.calicoCniPlugin, 'apps/cni-calico.ts')
+      : required(this.binaries.cniPlugin, 'apps/cni-plugin.ts');
+    const result = await run(inNetns(node.netns, ['node', plugin]), {
       input: JSON.stringify(this.cniConfig(node)),
       allowFailure: true,
       env: {

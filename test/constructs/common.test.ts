@@ -22,8 +22,9 @@ test('kit labels and the installer contract', () => {
     'app.kubernetes.io/name': 'cnikit-calico', 'app.kubernetes.io/component': 'node-agent',
     'app.kubernetes.io/part-of': 'cnikit', 'app.kubernetes.io/version': '0.1.0',
   });
-  expect(cniInstallerArgs({ plugins: ['a', 'b'], confSourcePath: '/etc/x/cni.json', confFileName: '10-x.conflist' })).toEqual([
-    'install', '--bin-dir=/host/opt/cni/bin', '--conf-dir=/host/etc/cni/net.d', '--plugin=a', '--plugin=b',
+  const plugins = [{ name: 'a', bundle: 'a.js' }, { name: 'b', bundle: 'a.js' }];
+  expect(cniInstallerArgs({ plugins, confSourcePath: '/etc/x/cni.json', confFileName: '10-x.conflist' })).toEqual([
+    'install', '--bin-dir=/host/opt/cni/bin', '--conf-dir=/host/etc/cni/net.d', '--plugin=a=a.js', '--plugin=b=a.js',
     '--conf-source=/etc/x/cni.json', '--conf-name=10-x.conflist',
   ]);
 });

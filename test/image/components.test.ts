@@ -9,6 +9,7 @@ import { buildImage } from '../../lib/image/build';
 import { COMPONENT_IMAGES } from '../../lib/image/components';
 import { availableImage, DEFAULT_PATH } from '../../lib/image/image-spec';
 import { CNI_HOST_PATHS, cniInstallerArgs } from '../../lib/constructs/common/cni-installer';
+import { CALICO_AGENT, CALICO_CNI } from '../../lib/model/calico/agent';
 import { FLANNEL_AGENT, FLANNEL_CNI } from '../../lib/model/flannel/agent';
 import { KitImage } from '../../lib/model/images';
 import { buildOptions, REPO_ROOT, runInChroot, scratchDir, skopeoConfig, skopeoInspect, umociUnpack } from './support';
@@ -43,7 +44,10 @@ describe('component images', () => {
         const smoke = runInChroot(rootfs, spec.smokeTest.argv, spec.smokeTest.env, spec.smokeTest.stdin, spec.user);
         expect({ status: smoke.status, stderr: smoke.stderr }).toEqual({ status: 0, stderr: '' });
         expect(smoke.stdout.trim()).not.toBe('');
-        if (spec.name === KitImage.CNI_PLUGIN) expectInitContainerInstall(rootfs);
+        if (spec.name === KitImage.CNI_PLUGIN) {
+          expectInitContainerInstall(rootfs);
+          expectCalicoInstall(rootfs);
+        }
         if (spec.name === KitImage.FLANNEL_AGENT) {
           expectEtcdClientLoads(rootfs);
           expectCniServerStarts(rootfs);
@@ -82,7 +86,7 @@ function expectCniServerStarts(rootfs: string): void {
  * VERSION when run from outside the image, as the container runtime on the host runs it.
  */
 function expectInitContainerInstall(rootfs: string): void {
-  const args = cniInstallerArgs({ plugins: [FLANNEL_CNI.pluginType], confSourcePath: FLANNEL_AGENT.cniConfSourcePath, confFileName: FLANNEL_CNI.confFileName });
+  const args = cniInstallerArgs({ plugins: [{ name: FLANNEL_CNI.pluginType, bundle: FLANNEL_CNI.bundle }], confSourcePath: FLANNEL_AGENT.cniConfSourcePath, confFileName: FLANNEL_CNI.confFileName });
   mkdirSync(join(rootfs, CNI_HOST_PATHS.binDirInContainer), { recursive: true });
   mkdirSync(join(rootfs, CNI_HOST_PATHS.confDirInContainer), { recursive: true });
   mkdirSync(join(rootfs, FLANNEL_AGENT.cniConfSourcePath, '..'), { recursive: true });
@@ -95,4 +99,51 @@ function expectInitContainerInstall(rootfs: string): void {
   });
   expect({ status: plugin.status, stderr: plugin.stderr }).toEqual({ status: 0, stderr: '' });
   expect(JSON.parse(plugin.stdout)).toMatchObject({ cniVersion: '1.0.0', supportedVersions: expect.arrayContaining(['1.0.0']) as unknown });
+
+  // Thick-plugin mode, as FlannelNetwork installs it by default: the shim, whose fallback (no server, no
+  // token here) runs the shipped plugin. --host-bin-dir only because this "host" is a test directory.
+  const shimArgs = cniInstallerArgs({
+    plugins: [{ name: FLANNEL_CNI.pluginType, bundle: FLANNEL_CNI.bundle }], confSourcePath: FLANNEL_AGENT.cniConfSourcePath,
+    confFileName: FLANNEL_CNI.confFileName, shim: { port: 7331, tokenFile: '/nonexistent/cni-server.token' },
+  });
+  const hostBinDir = join(rootfs, CNI_HOST_PATHS.binDirInContainer);
+  const shimInstall = runInChroot(rootfs, [...COMPONENT_IMAGES.find((c) => c.name === KitImage.CNI_PLUGIN)?.entrypoint ?? [], ...shimArgs, `--host-bin-dir=${hostBinDir}`]);
+  expect({ status: shimInstall.status, stderr: shimInstall.stderr }).toEqual({ status: 0, stderr: '' });
+  expect(readFileSync(join(hostBinDir, FLANNEL_CNI.pluginType), 'utf8')).toMatch(/^#!\/bin\/bash\n[\s\S]*\/dev\/tcp\/127\.0\.0\.1\/7331/);
+  const status = spawnSync(join(hostBinDir, FLANNEL_CNI.pluginType), [], {
+    env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' }, input: '{"cniVersion":"1.1.0","name":"n","type":"cnikit-flannel","subnetFile":"/nonexistent/subnet.env"}', encoding: 'utf8',
+  });
+  expect(JSON.parse(status.stdout)).toMatchObject({ code: 50 });
+}
+
+/**
+ * The Calico-mode plugin as the Calico stack's init container installs it (both names, one bundle, with
+ * etcd3's .proto files in the payload): VERSION under both names, and in etcd mode the installed plugin
+ * loads its etcd client and gets as far as connecting (in an empty network namespace). The flannel bundle
+ * beside it carries no etcd client.
+ */
+function expectCalicoInstall(rootfs: string): void {
+  const plugins = [CALICO_CNI.pluginType, CALICO_CNI.ipamType].map((name) => ({ name, bundle: CALICO_CNI.bundle }));
+  const args = cniInstallerArgs({ plugins, confSourcePath: CALICO_AGENT.cniConfSourcePath, confFileName: CALICO_CNI.confFileName });
+  mkdirSync(join(rootfs, CALICO_AGENT.cniConfSourcePath, '..'), { recursive: true });
+  writeFileSync(join(rootfs, CALICO_AGENT.cniConfSourcePath), '{"cniVersion":"1.0.0","name":"k8s-pod-network","plugins":[{"type":"cnikit-calico"}]}\n');
+  const install = runInChroot(rootfs, [...COMPONENT_IMAGES.find((c) => c.name === KitImage.CNI_PLUGIN)?.entrypoint ?? [], ...args]);
+  expect({ status: install.status, stderr: install.stderr }).toEqual({ status: 0, stderr: '' });
+  const binDir = join(rootfs, CNI_HOST_PATHS.binDirInContainer);
+  for (const name of [CALICO_CNI.pluginType, CALICO_CNI.ipamType]) {
+    const version = spawnSync(join(binDir, name), [], { env: { CNI_COMMAND: 'VERSION' }, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8' });
+    expect({ status: version.status, stderr: version.stderr }).toEqual({ status: 0, stderr: '' });
+  }
+  const conf = JSON.stringify({
+    cniVersion: '1.1.0', name: 'k8s-pod-network', type: CALICO_CNI.pluginType, nodename: 'image-test',
+    datastore_type: 'etcdv3', etcd_endpoints: 'http://127.0.0.1:1', ipam: { type: CALICO_CNI.ipamType },
+  });
+  const status = spawnSync('timeout', ['20', 'unshare', '--net', join(binDir, CALICO_CNI.pluginType)], {
+    env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' }, input: conf, encoding: 'utf8',
+  });
+  expect(`${status.stdout}${status.stderr}`).not.toMatch(/ENOENT|\.proto/);
+  expect(JSON.parse(status.stdout)).toMatchObject({ code: 50, msg: expect.stringMatching(/UNAVAILABLE|ECONNREFUSED|ENETUNREACH|unreachable/) as unknown });
+  const flannel = readFileSync(join(rootfs, 'opt/cnikit/bin', FLANNEL_CNI.bundle), 'utf8');
+  expect(flannel).not.toMatch(/etcd3|@grpc/);
+  expect(flannel.length).toBeLessThan(200 * 1024);
 }

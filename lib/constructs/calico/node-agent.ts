@@ -80,7 +80,7 @@ export class CalicoNodeAgent extends Construct {
     const configVolume = kplus.Volume.fromConfigMap(this, 'ConfigVolume', props.configMap, { name: 'calico-config' });
     addCniInstaller(ds, {
       image: props.cniInstallerImage,
-      plugins: [CALICO_CNI.pluginType, CALICO_CNI.ipamType],
+      plugins: [CALICO_CNI.pluginType, CALICO_CNI.ipamType].map((name) => ({ name, bundle: CALICO_CNI.bundle })),
       configVolume,
       configMountPath: CALICO_AGENT.configDir,
       confSourcePath: CALICO_AGENT.cniConfSourcePath,

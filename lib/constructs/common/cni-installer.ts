@@ -10,17 +10,32 @@ export const CNI_HOST_PATHS = {
   confDirInContainer: '/host/etc/cni/net.d',
 } as const;
 
+export interface CniPluginInstall {
+  readonly name: string;
+  /** A bundle's file name in the cni-plugin image (lib/image/components.ts). */
+  readonly bundle: string;
+}
+
 export interface CniInstallerOptions {
   /** The installer image (`imageReference(KitImage.CNI_PLUGIN, ...)`). */
   readonly image: string;
-  /** The plugin binaries to install (their names in /opt/cni/bin), e.g. `['cnikit-flannel']`. */
-  readonly plugins: readonly string[];
+  /**
+   * The plugins to install: each name in /opt/cni/bin (the conflist's `type`) with the bundle of the
+   * installer image it runs, e.g. `[{ name: 'cnikit-flannel', bundle: 'cni-plugin.js' }]`.
+   */
+  readonly plugins: readonly CniPluginInstall[];
   /** Volume holding the conflist, and the conflist's path where that volume is mounted. */
   readonly configVolume: kplus.Volume;
   readonly configMountPath: string;
   readonly confSourcePath: string;
   /** File name of the conflist in /etc/cni/net.d, e.g. `10-cnikit-flannel.conflist`. */
   readonly confFileName: string;
+  /**
+   * Thick-plugin mode: install the shim that forwards to the resident CNI server on this loopback port,
+   * with its token file (a host path), instead of the plain launcher.
+   * @default the plain launcher
+   */
+  readonly shim?: { readonly port: number; readonly tokenFile: string };
 }
 
 /**
@@ -29,14 +44,15 @@ export interface CniInstallerOptions {
  * temporary file in the same directory and a rename, so the runtime never sees a half-written file;
  * binaries first, so the conflist never names a plugin that is not there yet.
  */
-export function cniInstallerArgs(options: Pick<CniInstallerOptions, 'plugins' | 'confSourcePath' | 'confFileName'>): string[] {
+export function cniInstallerArgs(options: Pick<CniInstallerOptions, 'plugins' | 'confSourcePath' | 'confFileName' | 'shim'>): string[] {
   return [
     'install',
     `--bin-dir=${CNI_HOST_PATHS.binDirInContainer}`,
     `--conf-dir=${CNI_HOST_PATHS.confDirInContainer}`,
-    ...options.plugins.map((plugin) => `--plugin=${plugin}`),
+    ...options.plugins.map((plugin) => `--plugin=${plugin.name}=${plugin.bundle}`),
     `--conf-source=${options.confSourcePath}`,
     `--conf-name=${options.confFileName}`,
+    ...(options.shim === undefined ? [] : [`--shim-port=${options.shim.port}`, `--shim-token-file=${options.shim.tokenFile}`]),
   ];
 }
 

@@ -1,6 +1,6 @@
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { checkDnsLabel, checkDnsSubdomain, checkInteger } from '../../model/checks';
+import { checkBoolean, checkDnsLabel, checkDnsSubdomain, checkInteger } from '../../model/checks';
 import { ValidationError } from '../../model/errors';
 import { FLANNEL_NETWORK_SPEC_KEYS, FlannelNetworkSpec, ResolvedFlannelNetwork, resolveFlannelNetwork } from '../../model/flannel/network';
 import { ImageSettings, KitImage, imageReference } from '../../model/images';
@@ -57,10 +57,20 @@ export interface FlannelNetworkProps extends FlannelNetworkSpec {
    * @default 1
    */
   readonly maxUnavailable?: number;
+  /**
+   * Thick-plugin mode (docs/cni.md): run the resident CNI server as a `cni-server` container in the agent's
+   * pod and install `/opt/cni/bin/cnikit-flannel` as a bash shim that forwards each CNI call to it over the
+   * node's loopback (port 7331), falling back to the plain Node plugin while the server is down. A pod's ADD
+   * then costs no Node start-up (about 1.1x Debian's `bridge`+`host-local` instead of about 5x, BENCHMARKS.md).
+   * Turn it off where nodes have no bash or no process may listen on loopback port 7331: the plain plugin
+   * (a `/bin/sh` launcher running Node per call) is installed instead.
+   * @default true
+   */
+  readonly cniServer?: boolean;
 }
 
 const DEPLOYMENT_KEYS: readonly (keyof FlannelNetworkProps)[] = ['namespace', 'imageRegistry', 'imageVersion', 'imageDigests',
-  'agentCpuRequestMillis', 'agentMemoryRequestMebibytes', 'agentMemoryLimitMebibytes', 'priorityClassName', 'maxUnavailable'];
+  'agentCpuRequestMillis', 'agentMemoryRequestMebibytes', 'agentMemoryLimitMebibytes', 'priorityClassName', 'maxUnavailable', 'cniServer'];
 
 /** The name of the stack's objects and its `app.kubernetes.io/name`. */
 export const FLANNEL_STACK_NAME = 'cnikit-flannel';
@@ -128,6 +138,7 @@ export class FlannelNetwork extends Construct {
       ...(memoryLimitMebibytes !== undefined ? { memoryLimitMebibytes } : {}),
       priorityClassName,
       maxUnavailable,
+      cniServer: checkBoolean(field('cniServer'), props.cniServer ?? true),
     });
     // Namespace first, then identity and configuration, then the workload that uses them.
     rbac.node.addDependency(ns);

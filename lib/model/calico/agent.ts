@@ -41,6 +41,11 @@ export const CALICO_CNI = {
   /** Plugin binaries in /opt/cni/bin, and their `type` in the conflist. */
   pluginType: 'cnikit-calico',
   ipamType: 'cnikit-calico-ipam',
+  /**
+   * The bundle both names run, in the cni-plugin image (apps/cni-calico.ts): apart from the flannel plugin's
+   * so that one does not load the etcd client.
+   */
+  bundle: 'cni-calico.js',
   confFileName: '10-cnikit-calico.conflist',
   /** Upstream's network name: IPAM handles are `k8s-pod-network.<containerID>` as with Calico. */
   networkName: 'k8s-pod-network',

@@ -32,6 +32,8 @@ export const FLANNEL_AGENT = {
 export const FLANNEL_CNI = {
   /** The plugin binary's name on the host and its `type` in the conflist. */
   pluginType: 'cnikit-flannel',
+  /** The plugin's bundle in the cni-plugin image (apps/cni-plugin.ts), which the installer copies to the host. */
+  bundle: 'cni-plugin.js',
   /** The conflist's file name in /etc/cni/net.d (sorted first among typical files, as flannel's 10-). */
   confFileName: '10-cnikit-flannel.conflist',
   /** The network name (also the IPAM store's directory name). */
@@ -40,6 +42,25 @@ export const FLANNEL_CNI = {
   /** Where the plugin keeps per-container state (flannel's `dataDir`). */
   dataDir: '/var/lib/cni/cnikit-flannel',
 } as const;
+
+/**
+ * Thick-plugin mode (docs/cni.md): the resident CNI server in the agent's pod (from the agent's image) and
+ * the shim the installer writes as the plugin, which reaches it on the node's loopback with the token.
+ */
+export const FLANNEL_CNI_SERVER = {
+  executable: 'cnikit-cni-server',
+  port: 7331,
+  /** A host directory only root can read (the server creates it 0700), shared by the server and the shim. */
+  tokenDir: '/run/cnikit',
+  tokenFile: '/run/cnikit/cni-server.token',
+  /** Where runtimes pin pod network namespaces (CNI_NETNS); the server enters them. */
+  netnsDir: '/var/run/netns',
+} as const;
+
+/** The CNI server's command-line flags (apps/cni-server.ts). */
+export function cniServerArgs(): string[] {
+  return [`--port=${FLANNEL_CNI_SERVER.port}`, `--token-file=${FLANNEL_CNI_SERVER.tokenFile}`];
+}
 
 /** The agent's command-line flags for a resolved network (flanneld's flag names, so its docs apply). */
 export function flannelAgentArgs(network: ResolvedFlannelNetwork): string[] {

@@ -84,7 +84,7 @@ describe('CalicoNetwork with defaults', () => {
     expect(volumes.filter((v) => v.hostPath).map((v) => v.hostPath?.path).sort())
       .toEqual(['/etc/cni/net.d', '/etc/cni/net.d', '/opt/cni/bin', '/proc/sys/net', '/var/lib/calico', '/var/run/calico']);
     const init = at<Container[]>(spec, 'initContainers')[0];
-    expect(init.args).toEqual(expect.arrayContaining(['--plugin=cnikit-calico', '--plugin=cnikit-calico-ipam', '--conf-name=10-cnikit-calico.conflist']));
+    expect(init.args).toEqual(expect.arrayContaining(['--plugin=cnikit-calico=cni-calico.js', '--plugin=cnikit-calico-ipam=cni-calico.js', '--conf-name=10-cnikit-calico.conflist']));
     expect(init.image).toBe('ghcr.io/cnikit/cni-plugin:0.1.0');
     expect(agent.image).toBe('ghcr.io/cnikit/calico-agent:0.1.0');
   });

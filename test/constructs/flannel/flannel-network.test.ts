@@ -35,7 +35,7 @@ describe('FlannelNetwork', () => {
   });
 
   test('every object is valid against the strict Kubernetes schema', () => {
-    for (const props of [{}, fullFeatured, { backend: FlannelBackend.hostGw() }]) {
+    for (const props of [{}, fullFeatured, { backend: FlannelBackend.hostGw() }, { cniServer: false }]) {
       expect(validateK8sObjects(synth(props).objects)).toEqual([]);
     }
   });
@@ -85,6 +85,7 @@ describe('FlannelNetwork', () => {
     const ds = find(synth().objects, 'DaemonSet');
     const pod = ds.spec.template.spec;
     const agent = pod.containers[0];
+    const server = pod.containers[1];
     const installer = pod.initContainers[0];
 
     test('runs on every Linux node in the host network, tolerating every taint, node-critical', () => {
@@ -155,6 +156,9 @@ describe('FlannelNetwork', () => {
         'cni-conf': { path: '/etc/cni/net.d', type: 'DirectoryOrCreate' },
         run: { path: '/run/cnikit-flannel', type: 'DirectoryOrCreate' },
         'xtables-lock': { path: '/run/xtables.lock', type: 'FileOrCreate' },
+        netns: { path: '/var/run/netns', type: 'DirectoryOrCreate' },
+        'cni-data': { path: '/var/lib/cni/cnikit-flannel', type: 'DirectoryOrCreate' },
+        'cni-server-token': { path: '/run/cnikit', type: 'DirectoryOrCreate' },
       });
       expect(agent.volumeMounts).toEqual([
         { mountPath: '/run/cnikit-flannel', name: 'run' },
@@ -168,11 +172,41 @@ describe('FlannelNetwork', () => {
       ]);
     });
 
-    test('the installer installs the plugin and conflist without extra privileges', () => {
+    test('the installer installs the plugin (as the thick-plugin shim) and conflist without extra privileges', () => {
       expect(installer.args).toEqual(['install', '--bin-dir=/host/opt/cni/bin', '--conf-dir=/host/etc/cni/net.d',
-        '--plugin=cnikit-flannel', '--conf-source=/etc/cnikit-flannel/cni-conf.json', '--conf-name=10-cnikit-flannel.conflist']);
+        '--plugin=cnikit-flannel=cni-plugin.js', '--conf-source=/etc/cnikit-flannel/cni-conf.json', '--conf-name=10-cnikit-flannel.conflist',
+        '--shim-port=7331', '--shim-token-file=/run/cnikit/cni-server.token']);
       expect(installer.securityContext).toEqual({ allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, runAsNonRoot: false, runAsUser: 0 });
       expect(installer.image).toBe('ghcr.io/cnikit/cni-plugin:0.1.0');
+    });
+
+    test('the resident CNI server runs beside the agent from its image, privileged, with the namespaces, IPAM store, subnet file and token dir', () => {
+      expect(pod.containers.map((c: K8sObject) => c.name)).toEqual(['agent', 'cni-server']);
+      expect(server.image).toBe(agent.image);
+      expect(server.command).toEqual(['cnikit-cni-server']);
+      expect(server.args).toEqual(['--port=7331', '--token-file=/run/cnikit/cni-server.token']);
+      expect(server.securityContext).toEqual({
+        allowPrivilegeEscalation: true, privileged: true, readOnlyRootFilesystem: false, runAsNonRoot: false, runAsUser: 0,
+      });
+      expect(server.volumeMounts).toEqual([
+        { mountPath: '/var/run/netns', name: 'netns', mountPropagation: 'HostToContainer' },
+        { mountPath: '/var/lib/cni/cnikit-flannel', name: 'cni-data' },
+        { mountPath: '/run/cnikit-flannel', name: 'run', readOnly: true },
+        { mountPath: '/run/cnikit', name: 'cni-server-token' },
+      ]);
+      expect(server.resources).toEqual({ requests: { cpu: '10m', memory: '40Mi' } });
+      expect(server.livenessProbe).toBeUndefined();
+      // The same paths inside as on the host: the conflist the shim forwards names host paths.
+      const conf = flannelCniConfList() as unknown as { plugins: { subnetFile: string; dataDir: string }[] };
+      expect(server.volumeMounts.map((m: K8sObject) => m.mountPath)).toEqual(expect.arrayContaining([conf.plugins[0]?.dataDir, '/run/cnikit-flannel']));
+      expect(conf.plugins[0]?.subnetFile.startsWith('/run/cnikit-flannel/')).toBe(true);
+    });
+
+    test('cniServer: false installs the plain plugin and runs no server', () => {
+      const plain = find(synth({ cniServer: false }).objects, 'DaemonSet').spec.template.spec;
+      expect(plain.containers.map((c: K8sObject) => c.name)).toEqual(['agent']);
+      expect(plain.initContainers[0].args.filter((a: string) => a.startsWith('--shim'))).toEqual([]);
+      expect(plain.volumes.map((v: K8sObject) => v.name)).not.toContain('netns');
     });
 
     test('etcd TLS and the WireGuard key are mounted read-only from their Secrets, owner-only', () => {
@@ -196,7 +230,8 @@ describe('FlannelNetwork', () => {
     [{ imageRegistry: 'https://ghcr.io' }, 'flannel.imageRegistry: "https://ghcr.io" is not valid; expected a registry and optional path such as ghcr.io/cnikit or registry.example.com:5000/platform'],
     [{ imageDigests: { 'flannel-agent': 'latest' } }, 'flannel.imageDigests.flannel-agent: "latest" is not valid; expected a digest such as sha256:<64 lower-case hex digits>'],
     [{ maxUnavailable: 0 }, 'flannel.maxUnavailable: 0 is not valid; expected an integer from 1 to 10000'],
-    [{ replicas: 3 } as FlannelNetworkProps, 'flannel.replicas: "replicas" is not valid; expected a prop of FlannelNetwork: enableIpv4, podNetwork, subnetLength, subnetMin, subnetMax, podNetworkV6, subnetLengthV6, subnetMinV6, subnetMaxV6, backend, datastore, masquerade, nftables, interfaceName, interfaceRegex, interfaceCanReach, expectedNodeCount, serviceNetwork, serviceNetworkV6, nodeNetwork, nodeNetworkV6, namespace, imageRegistry, imageVersion, imageDigests, agentCpuRequestMillis, agentMemoryRequestMebibytes, agentMemoryLimitMebibytes, priorityClassName, maxUnavailable'],
+    [{ replicas: 3 } as FlannelNetworkProps, 'flannel.replicas: "replicas" is not valid; expected a prop of FlannelNetwork: enableIpv4, podNetwork, subnetLength, subnetMin, subnetMax, podNetworkV6, subnetLengthV6, subnetMinV6, subnetMaxV6, backend, datastore, masquerade, nftables, interfaceName, interfaceRegex, interfaceCanReach, expectedNodeCount, serviceNetwork, serviceNetworkV6, nodeNetwork, nodeNetworkV6, namespace, imageRegistry, imageVersion, imageDigests, agentCpuRequestMillis, agentMemoryRequestMebibytes, agentMemoryLimitMebibytes, priorityClassName, maxUnavailable, cniServer'],
+    [{ cniServer: 'yes' } as unknown as FlannelNetworkProps, 'flannel.cniServer: "yes" is not valid; expected true or false'],
   ])('fails at construction on %j', (props, message) => {
     expect(() => synth(props)).toThrow(message);
   });
