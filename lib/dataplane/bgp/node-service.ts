@@ -21,12 +21,24 @@ export function localAdvertisements(node: string, blocks: readonly IpamBlockSpec
   return [...new Set([...mine.map((b) => b.cidr), ...serviceCidrs])].sort();
 }
 
-/** A Calico Node as a BGP node; labels and reflector cluster ids come from the caller (Node labels / spec). */
+/**
+ * A Calico Node as a BGP node. `spec.bgp.asNumber` and `spec.bgp.routeReflectorClusterID` are read
+ * when the Node carries them (Calico's Node spec); labels come from the caller (`details`).
+ */
 export function bgpNodes(nodes: readonly CalicoNode[], details: Readonly<Record<string, Partial<BgpNode>>> = {}): BgpNode[] {
   const out: BgpNode[] = [];
   for (const n of nodes) {
+    const bgp = (n.spec.bgp ?? {}) as Readonly<Record<string, unknown>>;
     const address = n.spec.bgp?.ipv4Address?.split('/')[0];
-    if (address) out.push({ name: n.name, address, ...details[n.name] });
+    if (!address) continue;
+    const clusterId = typeof bgp.routeReflectorClusterID === 'string' && bgp.routeReflectorClusterID ? bgp.routeReflectorClusterID : undefined;
+    const asNumber = typeof bgp.asNumber === 'number' ? bgp.asNumber : undefined;
+    out.push({
+      name: n.name, address,
+      ...(clusterId ? { routeReflectorClusterId: clusterId } : {}),
+      ...(asNumber !== undefined ? { asNumber } : {}),
+      ...details[n.name],
+    });
   }
   return out;
 }

@@ -1,5 +1,8 @@
 import { resolvePeer } from '../../../lib/model/calico/bgp';
 import { BgpNode, planNodePeers, splitPeerIp } from '../../../lib/dataplane/bgp/peers';
+import { bgpNodes, localAdvertisements } from '../../../lib/dataplane/bgp/node-service';
+import { emptyBlock, resolvePool } from '../../../lib/dataplane/ipam/block-model';
+import { Cidr } from '../../../lib/model/cidr';
 
 const nodes: BgpNode[] = [
   { name: 'a', address: '10.0.0.1', labels: { rack: 'r1' } },
@@ -60,5 +63,21 @@ describe('planNodePeers (Calico BGP peering semantics)', () => {
     expect(() => planNodePeers('zz', nodes, {})).toThrow('bgp: node zz is not registered (no BGP address)');
     expect(splitPeerIp('[fd00::1]:179')).toEqual({ address: 'fd00::1', port: 179 });
     expect(splitPeerIp('10.1.1.1')).toEqual({ address: '10.1.1.1' });
+  });
+});
+
+describe('Calico nodes and blocks as BGP input', () => {
+  it('reads the address, AS and reflector cluster id from the Node spec', () => {
+    const spec = { bgp: { ipv4Address: '10.0.0.5/24', asNumber: 65100, routeReflectorClusterID: '244.0.0.9' } };
+    expect(bgpNodes([{ name: 'x', spec }, { name: 'y', spec: {} }], { x: { labels: { a: 'b' } } })).toEqual([
+      { name: 'x', address: '10.0.0.5', asNumber: 65100, routeReflectorClusterId: '244.0.0.9', labels: { a: 'b' } },
+    ]);
+  });
+
+  it('advertises own blocks of routed pools only, plus service CIDRs', () => {
+    const block = (cidr: string, node?: string) => emptyBlock(Cidr.parse(cidr, 'x'), node, false);
+    const pools = [resolvePool('routed', { cidr: '10.1.0.0/16' }), resolvePool('vx', { cidr: '10.2.0.0/16', vxlanMode: 'Always' }), resolvePool('off', { cidr: '10.3.0.0/16', disabled: true })];
+    const blocks = [block('10.1.0.0/26', 'a'), block('10.1.0.64/26', 'b'), block('10.2.0.0/26', 'a'), block('10.3.0.0/26', 'a'), block('10.1.1.0/26')];
+    expect(localAdvertisements('a', blocks, pools, ['10.96.0.0/12'])).toEqual(['10.1.0.0/26', '10.96.0.0/12']);
   });
 });
