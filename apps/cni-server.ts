@@ -1,14 +1,18 @@
 /**
  * The resident cnikit CNI server (lib/dataplane/cni/server.ts), run in the agent's pod on the
  * host network. Writes a fresh token to --token-file (0600) and listens on 127.0.0.1:--port; the
- * `cnikit-flannel` shim (lib/dataplane/cni/shim.ts) forwards each CNI invocation to it.
+ * `cnikit-flannel` (or `cnikit-calico`, `cnikit-calico-ipam`) shim (lib/dataplane/cni/shim.ts)
+ * forwards each CNI invocation to it. Calico mode's code (and its etcd client) is loaded at its
+ * first call, so a Flannel-style node never loads it.
  *
  *   node cni-server.js [--port=7331] [--token-file=/run/cnikit/cni-server.token]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { CniServer } from '../lib/dataplane/cni/server';
+import { CALICO_PLUGIN_TYPES } from '../lib/dataplane/cni/calico-config';
+import type { CalicoServerMode } from '../lib/dataplane/cni/calico-server';
+import { CniHandler, CniServer } from '../lib/dataplane/cni/server';
 import { linuxPluginKernels } from '../lib/dataplane/cni/linux-kernels';
 
 function flag(name: string, fallback: string): string {
@@ -24,11 +28,17 @@ async function main(): Promise<void> {
   const temp = `${tokenFile}.${process.pid}.tmp`;
   writeFileSync(temp, `${token}\n`, { mode: 0o600 });
   renameSync(temp, tokenFile);
-  const server = new CniServer(linuxPluginKernels, { token, port });
+  let calico: Promise<CalicoServerMode> | undefined;
+  const calicoHandler: CniHandler = async (env, stdin) => {
+    calico ??= import('../lib/dataplane/cni/calico-server').then(({ CalicoServerMode: Mode }) => new Mode());
+    return (await calico).handle(env, stdin);
+  };
+  const handlers = { [CALICO_PLUGIN_TYPES.plugin]: calicoHandler, [CALICO_PLUGIN_TYPES.ipam]: calicoHandler };
+  const server = new CniServer(linuxPluginKernels, { token, port, handlers });
   const bound = await server.listen();
   process.stdout.write(`${JSON.stringify({ msg: 'cnikit CNI server listening', address: `127.0.0.1:${bound}`, tokenFile })}\n`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => void server.close().then(() => process.exit(0)));
+    process.once(signal, () => void server.close().then(async () => (await calico)?.close()).then(() => process.exit(0)));
   }
 }
 

@@ -21,6 +21,8 @@ export function isCalicoType(type: unknown): boolean {
  */
 export async function runCalicoCni(
   env: NodeJS.ProcessEnv, stdin: string, kernels: CalicoPluginKernels, openStore: StoreOpener = openCalicoStore,
+  /** Leave the store open when done (a resident server reuses it). @default false */
+  keepStore = false,
 ): Promise<CniOutcome> {
   let cniVersion = '1.1.0';
   let store: KeyValueStore | undefined;
@@ -63,7 +65,7 @@ export async function runCalicoCni(
   } catch (error) {
     return { stdout: JSON.stringify(asCniError(error).toJSON(cniVersion)), exitCode: 1 };
   } finally {
-    await store?.close().catch(() => undefined);
+    if (!keepStore) await store?.close().catch(() => undefined);
   }
 }
 

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Server, Socket, createServer } from 'node:net';
-import { runCni } from './main';
+import { CniOutcome, runCni } from './main';
 import { PluginKernels } from './plugin';
 
 /**
@@ -14,8 +14,17 @@ import { PluginKernels } from './plugin';
  * response is `<exit code>\n<stdout>`, then the server closes the connection. The token (a file
  * only root can read) keeps other local processes out.
  */
+/** One CNI invocation, from its environment and stdin to stdout and the exit code. */
+export type CniHandler = (env: NodeJS.ProcessEnv, stdin: string) => Promise<CniOutcome>;
+
 export interface CniServerOptions {
   readonly token: string;
+  /**
+   * Handlers for other plugin types, by the conflist entry's `type` (e.g. `cnikit-calico` and
+   * `cnikit-calico-ipam`, calico-server.ts); every other type is the Flannel-style plugin.
+   * @default none
+   */
+  readonly handlers?: Readonly<Record<string, CniHandler>>;
   /** @default '127.0.0.1' */
   readonly host?: string;
   /** @default 0 (any free port) */
@@ -79,8 +88,20 @@ export class CniServer {
     const env: NodeJS.ProcessEnv = {
       CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: ifname, CNI_ARGS: args, CNI_PATH: cniPath,
     };
-    const outcome = await runCni(env, stdin, this.kernels);
+    const type = pluginType(stdin);
+    const handlers = this.options.handlers ?? {};
+    const handler = Object.hasOwn(handlers, type) ? handlers[type] : undefined;
+    const outcome = handler !== undefined ? await handler(env, stdin) : await runCni(env, stdin, this.kernels);
     return { code: outcome.exitCode, stdout: outcome.stdout };
+  }
+}
+
+function pluginType(stdin: string): string {
+  try {
+    const type = (JSON.parse(stdin) as { type?: unknown }).type;
+    return typeof type === 'string' ? type : '';
+  } catch {
+    return '';
   }
 }
 

@@ -1,0 +1,66 @@
+import { CalicoDatastoreConfig } from '../../../lib/dataplane/calico/datastore';
+import { KeyValueStore } from '../../../lib/dataplane/datastore/types';
+import { CalicoServerMode } from '../../../lib/dataplane/cni/calico-server';
+import { CalicoPluginKernels } from '../../../lib/dataplane/cni/calico-plugin';
+
+/** A store that counts closes and whose every call fails (STATUS then reports the datastore as unreachable). */
+function failingStore(closed: { count: number }): KeyValueStore {
+  const fail = () => Promise.reject(new Error('store down'));
+  return {
+    get: fail, list: fail, put: fail, create: fail, update: fail, delete: fail,
+    watch: () => { throw new Error('store down'); },
+    close: () => { closed.count++; return Promise.resolve(); },
+  } as unknown as KeyValueStore;
+}
+
+const conf = (datastore: Record<string, unknown>) => JSON.stringify({
+  cniVersion: '1.1.0', name: 'k8s-pod-network', type: 'cnikit-calico', nodename: 'n1', ipam: { type: 'cnikit-calico-ipam' }, ...datastore,
+});
+const env = { CNI_COMMAND: 'STATUS', CNI_PATH: '/opt/cni/bin' };
+
+describe('Calico mode in the resident CNI server', () => {
+  // STATUS touches no kernel
+  const unused = (): never => { throw new Error('no kernel expected'); };
+  const kernels: CalicoPluginKernels = { host: unused, container: unused };
+
+  test('keeps one etcd client per datastore configuration open across calls, closed with the server', async () => {
+    const opened: CalicoDatastoreConfig[] = [];
+    const closed = { count: 0 };
+    const mode = new CalicoServerMode(kernels, (config) => {
+      opened.push(config);
+      return Promise.resolve(failingStore(closed));
+    });
+    const etcd = conf({ datastore_type: 'etcdv3', etcd_endpoints: 'http://127.0.0.1:1' });
+    for (let i = 0; i < 3; i++) expect((await mode.handle(env, etcd)).exitCode).toBe(1);
+    await mode.handle(env, conf({ datastore_type: 'etcdv3', etcd_endpoints: 'http://127.0.0.1:2' }));
+    expect(opened.map((c) => c.type === 'etcdv3' && c.endpoints)).toEqual([['http://127.0.0.1:1'], ['http://127.0.0.1:2']]);
+    expect(closed.count).toBe(0);
+    await mode.close();
+    expect(closed.count).toBe(2);
+  });
+
+  test('opens and closes the Kubernetes client per call (its kubeconfig token is refreshed on disk)', async () => {
+    const closed = { count: 0 };
+    let opens = 0;
+    const mode = new CalicoServerMode(kernels, () => {
+      opens++;
+      return Promise.resolve(failingStore(closed));
+    });
+    const kube = conf({ datastore_type: 'kubernetes', kubernetes: { kubeconfig: '/etc/cni/net.d/calico-kubeconfig' } });
+    for (let i = 0; i < 3; i++) await mode.handle(env, kube);
+    expect({ opens, closed: closed.count }).toEqual({ opens: 3, closed: 3 });
+  });
+
+  test('does not keep a client that could not be made: the next call tries again, with error 11', async () => {
+    let opens = 0;
+    const mode = new CalicoServerMode(kernels, () => {
+      opens++;
+      return Promise.reject(new Error('no etcd'));
+    });
+    const etcd = conf({ datastore_type: 'etcdv3', etcd_endpoints: 'http://127.0.0.1:1' });
+    const first = await mode.handle(env, etcd);
+    expect(JSON.parse(first.stdout)).toMatchObject({ code: 11, msg: expect.stringContaining('no etcd') as unknown });
+    await mode.handle(env, etcd);
+    expect(opens).toBe(2);
+  });
+});
