@@ -12,7 +12,7 @@ const shop = 'shop';
  * carries the pod routes. Nodes labelled `route-reflector=true` reflect routes (no full mesh of
  * ~500,000 sessions) and peer with the rack routers; Typha fans the datastore out (7 replicas for
  * 1,000 nodes). A default-deny baseline keeps DNS working; the example shop application opens
- * exactly frontend → api → postgres and api → partner APIs.
+ * exactly ingress → frontend → api → postgres and api → partner APIs.
  */
 export const prod: Environment = {
   name: 'prod',
@@ -57,6 +57,13 @@ export const prod: Environment = {
             { action: PolicyAction.ALLOW, protocol: Protocol.TCP, destination: { selector: app('postgres'), ports: [PolicyPort.number(5432)] } },
             { action: PolicyAction.ALLOW, protocol: Protocol.TCP, destination: { selector: Selector.label('role').eq('partner-api'), ports: [PolicyPort.number(443)] } },
           ],
+        },
+        {
+          // The default-deny baseline closes every pod's egress too: the ingress controller needs its
+          // own allowance to reach the frontend it routes to.
+          name: 'ingress-to-shop-frontend', namespace: 'ingress-nginx', order: 100, selector: Selector.all(),
+          egress: [{ action: PolicyAction.ALLOW, protocol: Protocol.TCP,
+            destination: { namespaceSelector: Selector.label('kubernetes.io/metadata.name').eq(shop), selector: app('frontend'), ports: [PolicyPort.named('http')] } }],
         },
         {
           name: 'postgres', namespace: shop, order: 100, selector: app('postgres'),

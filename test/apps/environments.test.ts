@@ -42,7 +42,7 @@ test('prod: Calico-style BGP with route reflectors and Typha, dual-stack, defaul
   expect(all.find((o) => o.kind === 'BGPPeer' && o.metadata.name === 'cnikit-route-reflectors')!.spec.peerSelector).toBe("route-reflector == 'true'");
   expect(all.find((o) => o.kind === 'Deployment' && o.metadata.name === 'calico-typha')!.spec.replicas).toBe(7);
   expect(all.find((o) => o.kind === 'GlobalNetworkPolicy')!.metadata.name).toBe('default-deny');
-  expect(all.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)).toEqual(['frontend', 'api', 'postgres']);
+  expect(all.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)).toEqual(['frontend', 'api', 'ingress-to-shop-frontend', 'postgres']);
 });
 
 test('every environment synthesizes objects valid against the strict Kubernetes schema (custom resources: their CRD\'s)', () => {
