@@ -1,4 +1,5 @@
 import { CALICO_AGENT, CALICO_CNI, CALICO_CONTROLLERS, CALICO_TYPHA } from '../model/calico/agent';
+import { CNI_SERVER } from '../model/cni-server';
 import { FLANNEL_AGENT, FLANNEL_CNI } from '../model/flannel/agent';
 import { KitImage } from '../model/images';
 import { BUNDLE_DIR, COMMAND_DIR, type ImageSpec } from './image-spec';
@@ -29,7 +30,7 @@ export const COMPONENT_IMAGES: readonly ImageSpec[] = [
     executables: [
       { entry: 'apps/flannel-agent.ts', output: 'flannel-agent.js', command: FLANNEL_AGENT.executable },
       // The resident CNI server (thick-plugin mode, docs/cni.md) runs in the agent's pod, from this image.
-      { entry: 'apps/cni-server.ts', output: 'cni-server.js', command: 'cnikit-cni-server' },
+      { entry: 'apps/cni-server.ts', output: 'cni-server.js', command: CNI_SERVER.executable },
     ],
     ...KERNEL_TOOLS,
     entrypoint: [`${COMMAND_DIR}/${FLANNEL_AGENT.executable}`],
@@ -59,7 +60,11 @@ export const COMPONENT_IMAGES: readonly ImageSpec[] = [
   {
     name: KitImage.CALICO_AGENT,
     description: 'cnikit Calico-style node agent: IPAM, workload routes, BGP or VXLAN, policy',
-    executables: [{ entry: 'apps/calico-agent.ts', output: 'calico-agent.js', command: CALICO_AGENT.executable }],
+    executables: [
+      { entry: 'apps/calico-agent.ts', output: 'calico-agent.js', command: CALICO_AGENT.executable },
+      // The resident CNI server (thick-plugin mode, docs/cni.md) runs in the agent's pod, from this image.
+      { entry: 'apps/cni-server.ts', output: 'cni-server.js', command: CNI_SERVER.executable },
+    ],
     ...KERNEL_TOOLS,
     entrypoint: [`${COMMAND_DIR}/${CALICO_AGENT.executable}`],
     env: AGENT_ENV,

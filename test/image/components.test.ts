@@ -48,6 +48,7 @@ describe('component images', () => {
           expectInitContainerInstall(rootfs);
           expectCalicoInstall(rootfs);
         }
+        if (spec.name === KitImage.CALICO_AGENT) expectCniServerStarts(rootfs);
         if (spec.name === KitImage.FLANNEL_AGENT) {
           expectEtcdClientLoads(rootfs);
           expectCniServerStarts(rootfs);

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { CALICO_NETWORK_SPEC_KEYS, CalicoNetworkSpec, ResolvedCalicoNetwork, resolveCalicoNetwork } from '../../model/calico/network';
-import { checkKnownKeys } from '../../model/checks';
+import { checkBoolean, checkKnownKeys } from '../../model/checks';
 import { KitImage, imageReference } from '../../model/images';
 import { kitLabels } from '../common/labels';
 import { PrivilegedNamespace } from '../common/privileged-namespace';
@@ -42,9 +42,18 @@ export interface CalicoNetworkProps extends CalicoNetworkSpec {
    * @default true
    */
   readonly installCrds?: boolean;
+  /**
+   * Thick-plugin mode (docs/cni.md): run the resident CNI server as a `cni-server` container in the agent's
+   * pod and install `cnikit-calico` and `cnikit-calico-ipam` as bash shims that forward each CNI call to it
+   * over the node's loopback (port 7331), falling back to the plain Node plugin while it is down. A pod's ADD
+   * then costs neither Node's start-up nor loading the etcd client (BENCHMARKS.md). Turn it off where nodes
+   * have no bash or loopback port 7331 is taken: the plain plugin is installed instead.
+   * @default true
+   */
+  readonly cniServer?: boolean;
 }
 
-const DEPLOYMENT_KEYS: readonly (keyof CalicoNetworkProps)[] = ['namespace', 'imageRegistry', 'imageVersion', 'imageDigests', 'installCrds'];
+const DEPLOYMENT_KEYS: readonly (keyof CalicoNetworkProps)[] = ['namespace', 'imageRegistry', 'imageVersion', 'imageDigests', 'installCrds', 'cniServer'];
 
 /**
  * A complete Calico-style pod network: CRDs, one least-privilege identity per component (agent,
@@ -65,7 +74,7 @@ export class CalicoNetwork extends Construct {
   constructor(scope: Construct, id: string, props: CalicoNetworkProps = {}) {
     super(scope, id);
     checkKnownKeys('calico', props, [...CALICO_NETWORK_SPEC_KEYS, ...DEPLOYMENT_KEYS], 'CalicoNetwork');
-    const { namespace: namespaceProp, imageRegistry, imageVersion, imageDigests, installCrds, ...spec } = props;
+    const { namespace: namespaceProp, imageRegistry, imageVersion, imageDigests, installCrds, cniServer, ...spec } = props;
     this.network = resolveCalicoNetwork(spec);
     const n = this.network;
     this.namespace = namespaceProp ?? 'kube-system';
@@ -105,6 +114,7 @@ export class CalicoNetwork extends Construct {
     this.agent = new CalicoNodeAgent(this, 'NodeAgent', {
       namespace, network: n, configMap: config.configMap,
       agentImage: image(KitImage.CALICO_AGENT), cniInstallerImage: image(KitImage.CNI_PLUGIN),
+      cniServer: checkBoolean('calico.cniServer', cniServer ?? true),
     });
     this.controllers = new CalicoControllers(this, 'Controllers', { namespace, image: image(KitImage.CONTROLLERS) });
 

@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { CALICO_AGENT, CALICO_CNI } from '../../model/calico/agent';
 import { ResolvedCalicoNetwork } from '../../model/calico/network';
 import { addCniInstaller, CNI_HOST_PATHS } from '../common/cni-installer';
+import { addCniServer, CNI_SERVER_SHIM } from '../common/cni-server';
 import { kitLabels, kitSelectorLabels } from '../common/labels';
 import {
   downwardApiEnv, hostPathVolume, nodeAgentResources, nodeAgentSecurityContext, removeConstructPathLabel, setPriorityClassName,
@@ -19,6 +20,8 @@ export interface CalicoNodeAgentProps {
   /** Image of the CNI installer (plugin binaries + conflist). */
   readonly cniInstallerImage: string;
   readonly configMap: kplus.IConfigMap;
+  /** Thick-plugin mode: a `cni-server` container beside the agent, and the installer writes the shims. */
+  readonly cniServer: boolean;
 }
 
 /** The capabilities the agent gets, each for a reason (see CalicoNodeAgent). */
@@ -30,7 +33,8 @@ export function calicoAgentCapabilities(network: ResolvedCalicoNetwork): kplus.C
 /**
  * The `calico-node` DaemonSet: on every Linux node, an init container installs the kit's CNI
  * plugin, IPAM plugin and conflist onto the host, then the agent programs routes, tunnels, BGP
- * and policy for the node. Host network, tolerates every taint, `system-node-critical`.
+ * and policy for the node. Host network, tolerates every taint, `system-node-critical`. In
+ * thick-plugin mode a privileged `cni-server` container (common/cni-server.ts) serves the CNI calls.
  *
  * Privileges: not privileged (upstream is). Every capability is dropped, then only:
  * - NET_ADMIN: routes, neighbours, FDB entries, the vxlan.calico/tunl0 links, nftables, and
@@ -85,6 +89,7 @@ export class CalicoNodeAgent extends Construct {
       configMountPath: CALICO_AGENT.configDir,
       confSourcePath: CALICO_AGENT.cniConfSourcePath,
       confFileName: CALICO_CNI.confFileName,
+      ...(props.cniServer ? { shim: CNI_SERVER_SHIM } : {}),
     });
 
     const dir = kplus.HostPathVolumeType.DIRECTORY_OR_CREATE;
@@ -143,6 +148,16 @@ export class CalicoNodeAgent extends Construct {
       ],
     });
 
+    if (props.cniServer) {
+      addCniServer(ds, props.agentImage, [
+        // The IPAM lock (ipam.lock), as the plugin on the host takes it.
+        { volume: varRun, path: CALICO_AGENT.varRunDir },
+        // The node name and MTU the agent wrote.
+        { volume: varLib, path: CALICO_AGENT.varLibDir, readOnly: true },
+        // The plugin's kubeconfig, which the agent keeps fresh.
+        { volume: cniConf, path: CNI_HOST_PATHS.confDir, readOnly: true },
+      ]);
+    }
     setRollingUpdate(ds, 1);
     setPriorityClassName(ds, 'system-node-critical');
     removeConstructPathLabel(ds);

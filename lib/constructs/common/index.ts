@@ -3,3 +3,4 @@ export * from './cni-installer';
 export * from './labels';
 export * from './node-agent';
 export * from './privileged-namespace';
+export * from './cni-server';

@@ -1,11 +1,12 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { cniServerArgs, FLANNEL_AGENT, FLANNEL_CNI, FLANNEL_CNI_SERVER, flannelAgentArgs } from '../../model/flannel/agent';
+import { FLANNEL_AGENT, FLANNEL_CNI, flannelAgentArgs } from '../../model/flannel/agent';
 import { FlannelBackendType } from '../../model/flannel/backend';
 import { FlannelDatastoreType } from '../../model/flannel/datastore';
 import { ResolvedFlannelNetwork } from '../../model/flannel/network';
 import { addCniInstaller } from '../common/cni-installer';
+import { addCniServer, CNI_SERVER_SHIM } from '../common/cni-server';
 import {
   downwardApiEnv, hostPathVolume, removeConstructPathLabel, nodeAgentResources, nodeAgentSecurityContext, removeStartupProbe, setPriorityClassName,
   setRollingUpdate,
@@ -72,7 +73,7 @@ export class FlannelAgent extends Construct {
       configMountPath: FLANNEL_AGENT.configDir,
       confSourcePath: FLANNEL_AGENT.cniConfSourcePath,
       confFileName: FLANNEL_CNI.confFileName,
-      ...(props.cniServer ? { shim: { port: FLANNEL_CNI_SERVER.port, tokenFile: FLANNEL_CNI_SERVER.tokenFile } } : {}),
+      ...(props.cniServer ? { shim: CNI_SERVER_SHIM } : {}),
     });
 
     const run = hostPathVolume(ds, 'run', FLANNEL_AGENT.runDir, kplus.HostPathVolumeType.DIRECTORY_OR_CREATE);
@@ -112,47 +113,18 @@ export class FlannelAgent extends Construct {
       resources: nodeAgentResources(props.cpuRequestMillis, props.memoryRequestMebibytes, props.memoryLimitMebibytes),
       volumeMounts: mounts,
     });
-    if (props.cniServer) addCniServer(ds, props.agentImage, run);
+    if (props.cniServer) {
+      addCniServer(ds, props.agentImage, [
+        // The IPAM store, shared with the plugin the shim falls back to on the host.
+        { path: FLANNEL_CNI.dataDir, volume: hostPathVolume(ds, 'cni-data', FLANNEL_CNI.dataDir, kplus.HostPathVolumeType.DIRECTORY_OR_CREATE) },
+        // The agent's subnet file, which the conflist names.
+        { path: FLANNEL_AGENT.runDir, volume: run, readOnly: true },
+      ]);
+    }
     removeStartupProbe(ds, 0);
     removeConstructPathLabel(ds);
     setRollingUpdate(ds, props.maxUnavailable);
     setPriorityClassName(ds, props.priorityClassName);
     this.daemonSet = ds;
   }
-}
-
-/**
- * The resident CNI server (docs/cni.md, thick-plugin mode): the plugin's logic in a process that is
- * already up, so a pod's ADD costs no Node start-up. It does on the host exactly what the plugin does.
- */
-function addCniServer(ds: kplus.DaemonSet, image: string, run: kplus.Volume): void {
-  const dir = kplus.HostPathVolumeType.DIRECTORY_OR_CREATE;
-  const netns = hostPathVolume(ds, 'netns', FLANNEL_CNI_SERVER.netnsDir, dir);
-  const cniData = hostPathVolume(ds, 'cni-data', FLANNEL_CNI.dataDir, dir);
-  const token = hostPathVolume(ds, 'cni-server-token', FLANNEL_CNI_SERVER.tokenDir, dir);
-  ds.addContainer({
-    name: 'cni-server',
-    image,
-    imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-    command: [FLANNEL_CNI_SERVER.executable],
-    args: cniServerArgs(),
-    // Privileged, as the plugin it stands in for (the container runtime runs that as root with every
-    // capability): it enters each pod's network namespace (setns: CAP_SYS_ADMIN) and `ip -n` remounts
-    // /sys in a private mount namespace there, which the runtimes' default AppArmor/seccomp profiles
-    // deny even with CAP_SYS_ADMIN.
-    securityContext: { ensureNonRoot: false, user: 0, privileged: true, allowPrivilegeEscalation: true, readOnlyRootFilesystem: false },
-    // No probes: it listens on the node's loopback only, which kubelet cannot reach; if it exits the
-    // container restarts and meanwhile the shim runs the plugin itself.
-    resources: nodeAgentResources(10, 40),
-    volumeMounts: [
-      // Pod namespaces the runtime pins after this container started must show up here.
-      { path: FLANNEL_CNI_SERVER.netnsDir, volume: netns, propagation: kplus.MountPropagation.HOST_TO_CONTAINER },
-      // The IPAM store, shared with the plugin the shim falls back to on the host.
-      { path: FLANNEL_CNI.dataDir, volume: cniData },
-      // The agent's subnet file, which the conflist names.
-      { path: FLANNEL_AGENT.runDir, volume: run, readOnly: true },
-      // The token the server writes at start and the shim on the host reads.
-      { path: FLANNEL_CNI_SERVER.tokenDir, volume: token },
-    ],
-  });
 }

@@ -43,25 +43,6 @@ export const FLANNEL_CNI = {
   dataDir: '/var/lib/cni/cnikit-flannel',
 } as const;
 
-/**
- * Thick-plugin mode (docs/cni.md): the resident CNI server in the agent's pod (from the agent's image) and
- * the shim the installer writes as the plugin, which reaches it on the node's loopback with the token.
- */
-export const FLANNEL_CNI_SERVER = {
-  executable: 'cnikit-cni-server',
-  port: 7331,
-  /** A host directory only root can read (the server creates it 0700), shared by the server and the shim. */
-  tokenDir: '/run/cnikit',
-  tokenFile: '/run/cnikit/cni-server.token',
-  /** Where runtimes pin pod network namespaces (CNI_NETNS); the server enters them. */
-  netnsDir: '/var/run/netns',
-} as const;
-
-/** The CNI server's command-line flags (apps/cni-server.ts). */
-export function cniServerArgs(): string[] {
-  return [`--port=${FLANNEL_CNI_SERVER.port}`, `--token-file=${FLANNEL_CNI_SERVER.tokenFile}`];
-}
-
 /** The agent's command-line flags for a resolved network (flanneld's flag names, so its docs apply). */
 export function flannelAgentArgs(network: ResolvedFlannelNetwork): string[] {
   const args = [

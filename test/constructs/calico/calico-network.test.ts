@@ -82,11 +82,32 @@ describe('CalicoNetwork with defaults', () => {
     expect(at(agent, 'resources')).toEqual({ requests: { cpu: '250m', memory: '128Mi' } });
     const volumes = at<{ name: string; hostPath?: { path: string } }[]>(spec, 'volumes');
     expect(volumes.filter((v) => v.hostPath).map((v) => v.hostPath?.path).sort())
-      .toEqual(['/etc/cni/net.d', '/etc/cni/net.d', '/opt/cni/bin', '/proc/sys/net', '/var/lib/calico', '/var/run/calico']);
+      .toEqual(['/etc/cni/net.d', '/etc/cni/net.d', '/opt/cni/bin', '/proc/sys/net', '/run/cnikit', '/var/lib/calico', '/var/run/calico', '/var/run/netns']);
     const init = at<Container[]>(spec, 'initContainers')[0];
-    expect(init.args).toEqual(expect.arrayContaining(['--plugin=cnikit-calico=cni-calico.js', '--plugin=cnikit-calico-ipam=cni-calico.js', '--conf-name=10-cnikit-calico.conflist']));
+    expect(init.args).toEqual(expect.arrayContaining(['--plugin=cnikit-calico=cni-calico.js', '--plugin=cnikit-calico-ipam=cni-calico.js', '--conf-name=10-cnikit-calico.conflist',
+      '--shim-port=7331', '--shim-token-file=/run/cnikit/cni-server.token']));
     expect(init.image).toBe('ghcr.io/cnikit/cni-plugin:0.1.0');
     expect(agent.image).toBe('ghcr.io/cnikit/calico-agent:0.1.0');
+  });
+
+  test('thick-plugin mode: the resident CNI server beside the agent, privileged, with the plugin\'s host paths', () => {
+    const ds = find(objects, 'DaemonSet', 'calico-node');
+    const server = container(ds, 'cni-server');
+    expect(server).toMatchObject({
+      image: 'ghcr.io/cnikit/calico-agent:0.1.0', command: ['cnikit-cni-server'], args: ['--port=7331', '--token-file=/run/cnikit/cni-server.token'],
+      securityContext: { privileged: true, allowPrivilegeEscalation: true, runAsUser: 0 },
+    });
+    expect(server.volumeMounts).toEqual([
+      { mountPath: '/var/run/netns', name: 'netns', mountPropagation: 'HostToContainer' },
+      { mountPath: '/var/run/calico', name: 'var-run-calico' },
+      { mountPath: '/var/lib/calico', name: 'var-lib-calico', readOnly: true },
+      { mountPath: '/etc/cni/net.d', name: 'cni-net-dir', readOnly: true },
+      { mountPath: '/run/cnikit', name: 'cni-server-token' },
+    ]);
+    const plain = find(stack({ cniServer: false }), 'DaemonSet', 'calico-node');
+    expect(at<Container[]>(podSpec(plain), 'containers').map((c) => c.name)).toEqual(['calico-node']);
+    expect((at<Container[]>(podSpec(plain), 'initContainers')[0].args as string[]).filter((a) => a.startsWith('--shim'))).toEqual([]);
+    expect(() => stack({ cniServer: 'no' } as unknown as CalicoNetworkProps)).toThrow('calico.cniServer: "no" is not valid; expected true or false');
   });
 
   test('the controllers: one replica, Recreate, cluster-critical, non-root, with a PDB', () => {
