@@ -167,7 +167,9 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
   function handle(method: string, url: URL, contentType: string, body: unknown, res: http.ServerResponse): void {
     const route = parsePath(url.pathname);
     const t = route && types.get(route.plural);
-    if (!route || !t || route.group !== t.group || route.version !== t.version || Boolean(route.namespace) !== Boolean(t.namespaced)) {
+    if (!route || !t || route.group !== t.group || route.version !== t.version
+      // A namespaced kind without a namespace is only the all-namespaces collection (list/watch), as on a real server.
+      || (route.namespace ? !t.namespaced : t.namespaced && (route.name !== undefined || method !== 'GET'))) {
       sendStatus(res, 404, 'NotFound', 'the server could not find the requested resource');
       return;
     }
@@ -183,7 +185,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       }
       if (method === 'GET') {
         const items = [...objects.entries()]
-          .filter(([key]) => key.startsWith(`${t.plural}/${route.namespace ?? ''}/`))
+          .filter(([key]) => key.startsWith(collectionPrefix(t.plural, route.namespace)))
           .map(([, o]) => {
             const item: FakeObject = { ...o };
             delete item.kind;
@@ -307,7 +309,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     const w: Watch = { plural: t.plural, namespace, res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true' };
     if (rvText === '' || rvText === '0') {
       for (const [key, object] of objects) {
-        if (key.startsWith(`${t.plural}/${namespace ?? ''}/`)) writeEvent(res, { rv: revision, type: 'ADDED', plural: t.plural, namespace, object });
+        if (key.startsWith(collectionPrefix(t.plural, namespace))) writeEvent(res, { rv: revision, type: 'ADDED', plural: t.plural, namespace, object });
       }
     } else {
       const rv = Number(rvText);
@@ -328,7 +330,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
   }
 
   function matches(w: Watch, event: Event): boolean {
-    return w.plural === event.plural && (w.namespace ?? '') === (event.namespace ?? '');
+    return w.plural === event.plural && (w.namespace === undefined || w.namespace === (event.namespace ?? ''));
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -459,4 +461,9 @@ function mergeList(target: Json[], patch: Json[], mergeKey: string): Json[] {
     }
   }
   return out;
+}
+
+/** Store keys are `<plural>/<namespace>/<name>`; without a namespace the prefix covers every namespace. */
+function collectionPrefix(plural: string, namespace: string | undefined): string {
+  return namespace ? `${plural}/${namespace}/` : `${plural}/`;
 }

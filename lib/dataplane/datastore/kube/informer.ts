@@ -50,8 +50,9 @@ export class Informer<T extends KubeObject> {
     return this.synced;
   }
 
-  public get(name: string): T | undefined {
-    return this.cache.get(name);
+  /** The cached object; namespaced kinds need their namespace, as in client-go's store. */
+  public get(name: string, namespace?: string): T | undefined {
+    return this.cache.get(namespace ? `${namespace}/${name}` : name);
   }
 
   public list(): T[] {
@@ -73,16 +74,16 @@ export class Informer<T extends KubeObject> {
       const events: CacheEvent<T>[] = [];
       const seen = new Set<string>();
       for (const object of list.items) {
-        const name = object.metadata.name;
-        seen.add(name);
-        const old = this.cache.get(name);
-        this.cache.set(name, object);
+        const key = cacheKey(object);
+        seen.add(key);
+        const old = this.cache.get(key);
+        this.cache.set(key, object);
         if (!old) events.push({ type: 'added', object });
         else if (old.metadata.resourceVersion !== object.metadata.resourceVersion) events.push({ type: 'modified', object, old });
       }
-      for (const [name, object] of [...this.cache]) {
-        if (!seen.has(name)) {
-          this.cache.delete(name);
+      for (const [key, object] of [...this.cache]) {
+        if (!seen.has(key)) {
+          this.cache.delete(key);
           events.push({ type: 'deleted', object });
         }
       }
@@ -129,14 +130,14 @@ export class Informer<T extends KubeObject> {
     this.resourceVersion = event.object.metadata.resourceVersion || this.resourceVersion;
     if (event.type === 'BOOKMARK') return;
     const object = event.object;
-    const name = object.metadata.name;
-    const old = this.cache.get(name);
+    const key = cacheKey(object);
+    const old = this.cache.get(key);
     if (event.type === 'DELETED') {
-      this.cache.delete(name);
+      this.cache.delete(key);
       this.options.onEvents([{ type: 'deleted', object }]);
       return;
     }
-    this.cache.set(name, object);
+    this.cache.set(key, object);
     this.options.onEvents([old ? { type: 'modified', object, old } : { type: 'added', object }]);
   }
 
@@ -144,4 +145,10 @@ export class Informer<T extends KubeObject> {
     if (this.stopped) return;
     this.timer = setTimeout(action, this.options.retryDelayMs ?? 1000);
   }
+}
+
+/** client-go's MetaNamespaceKeyFunc: `<namespace>/<name>` for namespaced objects, `<name>` otherwise. */
+function cacheKey(object: KubeObject): string {
+  const { namespace, name } = object.metadata;
+  return namespace ? `${namespace}/${name}` : name;
 }
