@@ -14,7 +14,8 @@ export function describeOp(op: KernelOp): string {
       return `${op.address.cidr} dev ${op.address.dev}`;
     case 'route.replace':
     case 'route.del':
-      return `${op.route.type && op.route.type !== 'unicast' ? op.route.type + ' ' : ''}${op.route.dst}${op.route.via ? ' via ' + op.route.via : ''}${op.route.dev ? ' dev ' + op.route.dev : ''}`;
+      return `${op.route.type && op.route.type !== 'unicast' ? op.route.type + ' ' : ''}${op.route.dst}${op.route.via ? ' via ' + op.route.via : ''}${op.route.dev ? ' dev ' + op.route.dev : ''}`
+        + (op.route.nexthops ?? []).map((h) => ` nexthop${h.via ? ' via ' + h.via : ''}${h.dev ? ' dev ' + h.dev : ''}`).join('');
     case 'neigh.replace':
     case 'neigh.del':
       return `${op.neighbour.address} lladdr ${op.neighbour.mac} dev ${op.neighbour.dev}`;

@@ -83,6 +83,10 @@ function routeArgs(route: Route, full: boolean): string {
     if (route.scope) parts.push(`scope ${route.scope}`);
     if (r.src) parts.push(`src ${r.src}`);
     if (r.mtu) parts.push(`mtu ${r.mtu}`);
+    // next hops must come last; a delete leaves them out so that it removes the whole route
+    for (const hop of r.nexthops ?? []) {
+      parts.push(['nexthop', hop.via ? `via ${hop.via}` : '', hop.dev ? `dev ${hop.dev}` : '', `weight ${hop.weight}`, hop.onlink ? 'onlink' : ''].filter(Boolean).join(' '));
+    }
   }
   return parts.join(' ');
 }

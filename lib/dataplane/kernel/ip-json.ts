@@ -1,5 +1,5 @@
 import { normalizeDst } from './normalize';
-import { Address, FdbEntry, LinkState, Neighbour, Route, RouteType } from './types';
+import { Address, FdbEntry, LinkState, Neighbour, NextHop, Route, RouteType } from './types';
 
 /** The JSON that `ip -j` / `bridge -j` print: arrays of loosely typed objects. */
 type Json = Record<string, unknown>;
@@ -73,13 +73,20 @@ export function parseRoutes(text: string, family?: 4 | 6): Route[] {
     const flags = list(r.flags);
     const dst = str(r.dst) ?? 'default';
     const via = str(r.gateway);
-    const isV6 = dst.includes(':') || (via ?? '').includes(':') || family === 6;
+    const nexthops: NextHop[] = list(r.nexthops).map(obj).map((h) => ({
+      ...(str(h.gateway) ? { via: str(h.gateway) } : {}),
+      ...(str(h.dev) ? { dev: str(h.dev) } : {}),
+      weight: num(h.weight) ?? 1,
+      onlink: list(h.flags).includes('onlink'),
+    }));
+    const isV6 = dst.includes(':') || [via, ...nexthops.map((h) => h.via)].some((g) => g?.includes(':')) || family === 6;
     const mtu = list(r.metrics).map((m) => num(obj(m).mtu)).find((m) => m !== undefined);
     const route: Route = {
       dst: normalizeDst(dst, isV6 ? 6 : 4),
       type: ROUTE_TYPES[str(r.type) ?? 'unicast'] ?? 'other',
       ...(via ? { via } : {}),
       ...(str(r.dev) ? { dev: str(r.dev) } : {}),
+      ...(nexthops.length ? { nexthops } : {}),
       onlink: flags.includes('onlink'),
       protocol: num(r.protocol) ?? 0,
       table: num(r.table) ?? 254,

@@ -4,6 +4,7 @@ import { batchFailures, commandLines, isAlreadyGone, isAlreadyThere, toolOf } fr
 import { parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes } from './ip-json';
 import { iptablesTools, parseIptablesSave, presentJumps, renderIptablesDelete, renderIptablesRestore } from './iptables';
 import { parseNftJson, renderDeleteScript, renderNftScript, nftFamily } from './nft';
+import { assertValidOps } from './normalize';
 import { assertOwned, ownsRuleSet, ownsSysctl } from './ownership';
 import {
   Address, Family, FdbEntry, Kernel, KernelApplyError, KernelOp, LinkDetails, LinkState, Neighbour, OpFailure, Ownership, Route,
@@ -70,7 +71,7 @@ export class LinuxKernel implements Kernel {
       ...r,
       ...(filter.family && typeof table === 'number' ? { table } : {}),
       ...(filter.protocol !== undefined ? { protocol: filter.protocol } : {}),
-      ...(filter.dev && !r.dev && r.type === 'unicast' ? { dev: filter.dev } : {}),
+      ...(filter.dev && !r.dev && !r.nexthops && r.type === 'unicast' ? { dev: filter.dev } : {}),
     }));
     return filter.family || table === 'all' ? routes : routes.filter((r) => r.table === table);
   }
@@ -88,6 +89,7 @@ export class LinuxKernel implements Kernel {
   }
 
   async applyAndRead(ops: readonly KernelOp[], link: string | undefined): Promise<LinkDetails | undefined> {
+    assertValidOps(ops);
     assertOwned(this.ownership, ops);
     const failures: OpFailure[] = [];
     let shown: string | undefined;

@@ -1,6 +1,6 @@
 import { Cidr, addressToBigInt } from '../../model/cidr';
 import { assertOwned, ownsRuleSet } from './ownership';
-import { addressKey, familyOf, normalizeRoute, randomMac, routeKey } from './normalize';
+import { addressKey, assertValidOps, familyOf, normalizeRoute, randomMac, routeKey } from './normalize';
 import {
   Address, Family, FdbEntry, Kernel, KernelApplyError, KernelOp, LinkDetails, LinkSpec, LinkState, Neighbour, OpFailure,
   Ownership, Route, RouteFilter, RuleSet,
@@ -47,7 +47,15 @@ export class MemoryNamespace {
     if (!link) return;
     this.links.delete(name);
     for (const [key, a] of this.addresses) if (a.dev === name) this.addresses.delete(key);
-    for (const [key, r] of this.routes) if (r.dev === name) this.routes.delete(key);
+    for (const [key, r] of this.routes) {
+      if (r.dev === name) this.routes.delete(key);
+      else if (r.nexthops?.some((h) => h.dev === name)) {
+        // IPv4 drops a multipath route with any next hop on the device; IPv6 drops just that next hop
+        const left = r.nexthops.filter((h) => h.dev !== name);
+        if (familyOf(r.dst) === 4 || !left.length) this.routes.delete(key);
+        else this.routes.set(key, asReported({ ...r, nexthops: left }));
+      }
+    }
     for (const [key, n] of this.neighbours) if (n.dev === name) this.neighbours.delete(key);
     for (const [key, f] of this.fdb) if (f.dev === name) this.fdb.delete(key);
     for (const other of this.links.values()) if (other.master === name) other.master = undefined;
@@ -152,6 +160,7 @@ export class MemoryKernel implements Kernel {
   }
 
   async apply(ops: readonly KernelOp[]): Promise<void> {
+    assertValidOps(ops);
     assertOwned(this.ownership, ops);
     this.applyCount++;
     const failures: OpFailure[] = [];
@@ -226,10 +235,12 @@ export class MemoryKernel implements Kernel {
         return undefined;
       case 'route.replace': {
         const r = normalizeRoute(op.route);
-        if (r.dev && !ns.links.has(r.dev)) return `Cannot find device "${r.dev}"`;
-        if (r.via && !r.onlink && !ns.connected(r.via, r.dev)) return 'Nexthop has invalid gateway';
-        if (r.type === 'unicast' && !r.dev && !r.via) return 'Invalid argument';
-        ns.routes.set(routeKey(r), { ...op.route, dst: r.dst });
+        for (const hop of r.nexthops ?? [r]) {
+          if (hop.dev && !ns.links.has(hop.dev)) return `Cannot find device "${hop.dev}"`;
+          if (hop.via && !hop.onlink && !ns.connected(hop.via, hop.dev)) return 'Nexthop has invalid gateway';
+        }
+        if (r.type === 'unicast' && !r.dev && !r.via && !r.nexthops) return 'Invalid argument';
+        ns.routes.set(routeKey(r), asReported({ ...op.route, dst: r.dst }));
         return undefined;
       }
       case 'route.del': {
@@ -283,4 +294,11 @@ export class MemoryKernel implements Kernel {
     }
     return undefined;
   }
+}
+
+/** A route as the kernel lists it back: a single next hop is a plain via/dev route (its weight is dropped). */
+function asReported(route: Route): Route {
+  if (route.nexthops?.length !== 1) return route;
+  const { nexthops: [hop], ...rest } = route;
+  return { ...rest, ...(hop.via ? { via: hop.via } : {}), ...(hop.dev ? { dev: hop.dev } : {}), ...(hop.onlink ? { onlink: true } : {}) };
 }

@@ -114,15 +114,35 @@ export interface Address {
 
 export type RouteType = 'unicast' | 'blackhole' | 'unreachable' | 'prohibit' | 'local' | 'broadcast' | 'multicast' | 'other';
 
+/** One path of a multipath (ECMP) route. */
+export interface NextHop {
+  /** Gateway. @default none (a device-only next hop) */
+  readonly via?: string;
+  /** @default the device the kernel finds for `via` */
+  readonly dev?: string;
+  /** Relative share of flows (1–256). @default 1 */
+  readonly weight?: number;
+  /** Gateway is on-link even though no address of the device covers it. @default false */
+  readonly onlink?: boolean;
+}
+
 export interface Route {
   /** `default` is written as `0.0.0.0/0` / `::/0`. */
   readonly dst: string;
   /** @default 'unicast' */
   readonly type?: RouteType;
+  /** Single gateway; a multipath route uses `nexthops` instead (not both). @default none */
   readonly via?: string;
+  /** Single-path device; a multipath route names devices per next hop (not both). @default none */
   readonly dev?: string;
   /** Gateway is on-link even though no address of the device covers it. @default false */
   readonly onlink?: boolean;
+  /**
+   * Multipath (ECMP) next hops, listed in any order: the kernel spreads flows across them by
+   * weight. One entry is the same route as a plain `via`/`dev`, and is reported back that way.
+   * @default none (a single-path route)
+   */
+  readonly nexthops?: readonly NextHop[];
   /** Routing protocol number (rtm_protocol); ownership is decided by it. @default 3 (boot) */
   readonly protocol?: number;
   /** @default 254 (main) */

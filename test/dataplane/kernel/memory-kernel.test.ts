@@ -1,3 +1,4 @@
+import { multipathScenario } from './multipath-scenario';
 import { KernelApplyError, MemoryNetwork, NotOwnedError, batchFailures, commandLines, routesEqual } from '../../../lib/dataplane/kernel';
 
 describe('MemoryKernel (the twin)', () => {
@@ -49,6 +50,24 @@ describe('MemoryKernel (the twin)', () => {
     await host.apply([{ op: 'route.del', route: { dst: '10.2.0.0/24', protocol: 201 } }, { op: 'route.del', route: { dst: '10.2.0.0/24', protocol: 201 } }]);
     expect(await host.routes()).toEqual([]);
   });
+
+  it('holds multipath routes as the kernel does (same scenario as the real-kernel test)', async () => {
+    await multipathScenario(new MemoryNetwork().kernel({ linkPrefixes: ['t-m'], routeProtocol: 201 }), 201);
+  });
+
+  it('checks every next hop of a multipath route like a single gateway', async () => {
+    const net = new MemoryNetwork();
+    const host = net.kernel(owned);
+    await host.apply([{ op: 'link.add', link: { kind: 'bridge', name: 'cni0', up: true } }, { op: 'addr.replace', address: { dev: 'cni0', cidr: '10.3.0.1/24' } }]);
+    const error = await host.apply([
+      { op: 'route.replace', route: { dst: '10.4.0.0/24', protocol: 201, nexthops: [{ via: '10.3.0.2', dev: 'cni0' }, { via: '10.9.0.1' }] } },
+      { op: 'route.replace', route: { dst: '10.5.0.0/24', protocol: 201, nexthops: [{ via: '10.3.0.2', dev: 'cni0' }, { via: '10.3.0.3', dev: 'cni9' }] } },
+    ]).catch((e: unknown) => e);
+    expect((error as KernelApplyError).failures.map((f) => f.message)).toEqual(['Nexthop has invalid gateway', 'Cannot find device "cni9"']);
+    await expect(host.apply([{ op: 'route.replace', route: { dst: '10.4.0.0/24', protocol: 201, nexthops: [] } }])).rejects.toThrow(/route\.nexthops: \[\] is not valid/);
+    await expect(host.apply([{ op: 'route.replace', route: { dst: '10.4.0.0/24', protocol: 201, nexthops: [{ via: '10.3.0.2', weight: 0 }] } }])).rejects.toThrow(/nexthops\[0\]\.weight: 0 is not valid; expected an integer from 1 to 256/);
+    expect(await host.routes()).toEqual([]);
+  });
 });
 
 describe('iproute2 batch rendering', () => {
@@ -57,6 +76,10 @@ describe('iproute2 batch rendering', () => {
       .toEqual(['link add flannel.1 mtu 1450 type vxlan id 1 dstport 8472 local 192.0.2.1 dev eth0 nolearning', 'link set dev flannel.1 up']);
     expect(commandLines({ op: 'route.replace', route: { dst: '10.244.2.0/24', via: '10.244.2.0', dev: 'flannel.1', onlink: true, protocol: 201 } }))
       .toEqual(['route replace 10.244.2.0/24 via 10.244.2.0 dev flannel.1 proto 201 table 254 metric 0 onlink']);
+    const ecmp = { dst: '10.244.3.0/24', protocol: 186, metric: 1024, nexthops: [{ via: '192.0.2.3' }, { via: '192.0.2.2', dev: 'eth0', weight: 2, onlink: true }] };
+    expect(commandLines({ op: 'route.replace', route: ecmp }))
+      .toEqual(['route replace 10.244.3.0/24 proto 186 table 254 metric 1024 nexthop via 192.0.2.2 dev eth0 weight 2 onlink nexthop via 192.0.2.3 weight 1']);
+    expect(commandLines({ op: 'route.del', route: ecmp })).toEqual(['route del 10.244.3.0/24 proto 186 table 254 metric 1024']);
     expect(commandLines({ op: 'fdb.append', entry: { dev: 'flannel.1', mac: '02:00:00:00:00:01', dst: '192.0.2.2' } }))
       .toEqual(['fdb append 02:00:00:00:00:01 dev flannel.1 dst 192.0.2.2 self permanent']);
   });

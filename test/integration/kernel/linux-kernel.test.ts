@@ -1,4 +1,5 @@
 import { KernelApplyError, LinuxKernel, NotOwnedError, RuleSet, ruleSetsEqual } from '../../../lib/dataplane/kernel';
+import { multipathScenario } from '../../dataplane/kernel/multipath-scenario';
 import { canCreateNetns, createNetns, destroyNetns, execIn } from '../../support/netns';
 
 const PROTO = 201;
@@ -55,6 +56,10 @@ describeRoot('LinuxKernel in throw-away namespaces', () => {
     expect(await kernel.routes({ table: 100, family: 4 })).toEqual([expect.objectContaining({ dst: '10.250.5.0/24', type: 'blackhole', protocol: PROTO, table: 100 })]);
     expect(await kernel.neighbours('t-vx')).toEqual([{ dev: 't-vx', address: '10.250.2.0', mac: '02:bb:00:00:00:02' }]);
     expect(await kernel.fdb('t-vx')).toContainEqual({ dev: 't-vx', mac: '02:bb:00:00:00:02', dst: '192.0.2.2' });
+  });
+
+  it('programs multipath routes and reads them back equal, whatever the order of next hops (same scenario as the twin)', async () => {
+    await multipathScenario(kernel, PROTO);
   });
 
   it('treats deleting what is gone as success, and reports real failures per op', async () => {
