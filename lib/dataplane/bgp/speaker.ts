@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import { normalizeRoute } from '../kernel/normalize';
 import { Kernel, KernelOp, Route } from '../kernel/types';
 import { Clock, systemClock } from './session/clock';
 import { PeerConnection } from './session/connection';
@@ -410,10 +411,17 @@ export class BgpSpeaker {
     }, this.config.kernelBatchMs ?? 20);
   }
 
-  /** The kernel route for one prefix: the best learned path's first next hop (the kernel layer has no multipath routes). */
+  /**
+   * The kernel route for one prefix: every next hop of the ECMP set (the best learned path and
+   * those equal to it), as one multipath route; a single next hop stays a plain `via` route.
+   */
   private kernelRoute(prefix: string): Route | undefined {
-    const [best] = this.rib.best(prefix);
-    return best?.peer && best.nextHop ? { dst: prefix, via: best.nextHop, protocol: this.routeProtocol, metric: this.config.routeMetric ?? 1024 } : undefined;
+    const set = this.rib.best(prefix);
+    if (!set[0]?.peer) return undefined; // our own route wins: nothing to program
+    const gateways = [...new Set(set.filter((p) => p.peer && p.nextHop).map((p) => p.nextHop as string))].sort();
+    if (!gateways.length) return undefined;
+    const base = { dst: prefix, protocol: this.routeProtocol, metric: this.config.routeMetric ?? 1024 };
+    return gateways.length === 1 ? { ...base, via: gateways[0] } : { ...base, nexthops: gateways.map((via) => ({ via })) };
   }
 
   /** Learned best paths as kernel routes. */
@@ -446,7 +454,7 @@ export class BgpSpeaker {
     for (const prefix of prefixes) {
       const want = this.kernelRoute(prefix);
       const have = programmed.get(prefix);
-      if (want && have && want.via === have.via && want.metric === (have.metric ?? 0)) continue;
+      if (want && have && sameGateways(want, have) && want.metric === (have.metric ?? 0)) continue;
       if (have && (want || deleting)) {
         ops.push({ op: 'route.del', route: have }); // replaced, or gone
         programmed.delete(prefix);
@@ -464,4 +472,10 @@ export class BgpSpeaker {
       throw e;
     }
   }
+}
+
+/** Same gateways (in any order), whatever devices the kernel resolved them to. */
+function sameGateways(a: Route, b: Route): boolean {
+  const gateways = (r: Route) => (normalizeRoute(r).nexthops?.map((h) => h.via ?? '') ?? [r.via ?? '']).sort().join(',');
+  return gateways(a) === gateways(b);
 }

@@ -43,7 +43,7 @@ describe('BgpSpeaker over loopback TCP', () => {
   }
 
   const peer = (n: number, over: object = {}) => ({ address: `127.0.0.${n}`, port: PORT, asn: AS, localAddress: undefined, ...over });
-  const routes = (n: number) => [...network.namespace(`n${n}`).routes.values()].filter((r) => r.protocol === 186).map((r) => `${r.dst} via ${r.via}`).sort();
+  const routes = (n: number) => [...network.namespace(`n${n}`).routes.values()].filter((r) => r.protocol === 186).map((r) => `${r.dst} via ${r.via ?? r.nexthops?.map((h) => h.via).sort().join(' + ')}`).sort();
 
   afterAll(async () => {
     await Promise.all(speakers.map((s) => s.stop()));
@@ -109,6 +109,24 @@ describe('BgpSpeaker over loopback TCP', () => {
     for (const [key, r] of ns41.routes) if (r.protocol === 186) ns41.routes.delete(key);
     expect(routes(41)).toEqual([]);
     await until('route repaired', () => routes(41).length === 1, 5000);
+  });
+
+  it('equal paths from two peers become one multipath kernel route, replaced as the ECMP set changes', async () => {
+    const a = await speaker(60, { asn: AS, peers: [peer(61, { asn: 65001, localAddress: '127.0.0.60' }), peer(62, { asn: 65001, localAddress: '127.0.0.60' })] });
+    const b = await speaker(61, { asn: 65001, localRoutes: ['203.0.113.0/24'], peers: [peer(60, { localAddress: '127.0.0.61' })] });
+    const c = await speaker(62, { asn: 65001, localRoutes: ['203.0.113.0/24'], peers: [peer(60, { localAddress: '127.0.0.62' })] });
+    await until('sessions Established', () => [a, b, c].every((s) => s.status().every((p) => p.state === 'Established')));
+    await until('both next hops programmed', () => routes(60).some((r) => r.includes('+')));
+    expect(routes(60)).toEqual(['203.0.113.0/24 via 127.0.0.61 + 127.0.0.62']);
+    expect(a.rib.best('203.0.113.0/24')).toHaveLength(2);
+
+    c.setLocalRoutes([]);
+    await until('one path left: a plain route', () => routes(60)[0] === '203.0.113.0/24 via 127.0.0.61');
+    expect([...network.namespace('n60').routes.values()].filter((r) => r.protocol === 186)).toEqual([expect.not.objectContaining({ nexthops: expect.anything() })]);
+
+    c.setLocalRoutes(['203.0.113.0/24']);
+    await until('the set grows back', () => routes(60)[0] === '203.0.113.0/24 via 127.0.0.61 + 127.0.0.62');
+    expect(routes(60)).toHaveLength(1);
   });
 
   it('a configured password is refused with a one-line reason instead of running unauthenticated', async () => {
