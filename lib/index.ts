@@ -4,6 +4,7 @@ export * from './model/cidr';
 export * from './model/checks';
 export * from './model/images';
 export * from './model/cni-server';
+export * from './model/policy-agent';
 export * from './model/flannel';
 export * from './constructs/common';
 export * from './constructs/flannel';

@@ -2,6 +2,7 @@ import { CALICO_AGENT, CALICO_CNI, CALICO_CONTROLLERS, CALICO_TYPHA } from '../m
 import { CNI_SERVER } from '../model/cni-server';
 import { FLANNEL_AGENT, FLANNEL_CNI } from '../model/flannel/agent';
 import { KitImage } from '../model/images';
+import { POLICY_AGENT } from '../model/policy-agent';
 import { BUNDLE_DIR, COMMAND_DIR, type ImageSpec } from './image-spec';
 
 /** What the agents call: iproute2's `ip` and `bridge`, and `nft` (lib/dataplane/kernel runs these). */
@@ -20,6 +21,8 @@ const KERNEL_TOOLS = {
  */
 const AGENT_ENV = { NODE_OPTIONS: '--max-semi-space-size=1' } as const;
 
+const POLICY_AGENT_EXECUTABLE = { entry: 'apps/policy-agent.ts', output: 'policy-agent.js', command: POLICY_AGENT.executable } as const;
+
 const CNI_VERSION_REQUEST = { env: { CNI_COMMAND: 'VERSION' }, stdin: '{"cniVersion":"1.0.0"}' };
 
 /** Every image cnikit builds; an image is built once all its executables' entrypoints exist. */
@@ -31,6 +34,8 @@ export const COMPONENT_IMAGES: readonly ImageSpec[] = [
       { entry: 'apps/flannel-agent.ts', output: 'flannel-agent.js', command: FLANNEL_AGENT.executable },
       // The resident CNI server (thick-plugin mode, docs/cni.md) runs in the agent's pod, from this image.
       { entry: 'apps/cni-server.ts', output: 'cni-server.js', command: CNI_SERVER.executable },
+      // The policy agent (docs/policy.md) runs in the agent's pod, from this image.
+      POLICY_AGENT_EXECUTABLE,
     ],
     ...KERNEL_TOOLS,
     entrypoint: [`${COMMAND_DIR}/${FLANNEL_AGENT.executable}`],
@@ -64,6 +69,8 @@ export const COMPONENT_IMAGES: readonly ImageSpec[] = [
       { entry: 'apps/calico-agent.ts', output: 'calico-agent.js', command: CALICO_AGENT.executable },
       // The resident CNI server (thick-plugin mode, docs/cni.md) runs in the agent's pod, from this image.
       { entry: 'apps/cni-server.ts', output: 'cni-server.js', command: CNI_SERVER.executable },
+      // The policy agent (docs/policy.md) runs in the agent's pod, from this image.
+      POLICY_AGENT_EXECUTABLE,
     ],
     ...KERNEL_TOOLS,
     entrypoint: [`${COMMAND_DIR}/${CALICO_AGENT.executable}`],

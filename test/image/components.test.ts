@@ -12,6 +12,7 @@ import { CNI_HOST_PATHS, cniInstallerArgs } from '../../lib/constructs/common/cn
 import { CALICO_AGENT, CALICO_CNI } from '../../lib/model/calico/agent';
 import { FLANNEL_AGENT, FLANNEL_CNI } from '../../lib/model/flannel/agent';
 import { KitImage } from '../../lib/model/images';
+import { POLICY_AGENT, PolicyAgentMode, policyAgentArgs } from '../../lib/model/policy-agent';
 import { buildOptions, REPO_ROOT, runInChroot, scratchDir, skopeoConfig, skopeoInspect, umociUnpack } from './support';
 
 jest.setTimeout(600_000);
@@ -48,10 +49,14 @@ describe('component images', () => {
           expectInitContainerInstall(rootfs);
           expectCalicoInstall(rootfs);
         }
-        if (spec.name === KitImage.CALICO_AGENT) expectCniServerStarts(rootfs);
+        if (spec.name === KitImage.CALICO_AGENT) {
+          expectCniServerStarts(rootfs);
+          expectPolicyAgentLoads(rootfs, 'interface');
+        }
         if (spec.name === KitImage.FLANNEL_AGENT) {
           expectEtcdClientLoads(rootfs);
           expectCniServerStarts(rootfs);
+          expectPolicyAgentLoads(rootfs, 'address');
         }
       } finally {
         scratch.cleanup();
@@ -79,6 +84,19 @@ function expectCniServerStarts(rootfs: string): void {
     env: { PATH: DEFAULT_PATH }, encoding: 'utf8',
   });
   expect(readFileSync(join(rootfs, 'tmp/cni-server.token'), 'utf8').trim()).toMatch(/^\S{16,}$/);
+}
+
+/**
+ * The policy agent shipped in the agent image loads and accepts the DaemonSet's exact flags
+ * (lib/constructs/common/policy-agent.ts); outside a pod it stops at the missing API server, by name.
+ */
+function expectPolicyAgentLoads(rootfs: string, mode: PolicyAgentMode): void {
+  const run = spawnSync('timeout', ['20', 'unshare', '--net', 'chroot', rootfs, POLICY_AGENT.executable, ...policyAgentArgs(mode)], {
+    env: { PATH: DEFAULT_PATH }, encoding: 'utf8',
+  });
+  expect({ status: run.status, stderr: run.stderr.trim() }).toEqual({
+    status: 1, stderr: 'policy-agent: kubernetes: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set; run in a pod or pass a kubeconfig',
+  });
 }
 
 /**

@@ -51,9 +51,17 @@ export interface CalicoNetworkProps extends CalicoNetworkSpec {
    * @default true
    */
   readonly cniServer?: boolean;
+  /**
+   * Enforce Kubernetes NetworkPolicy and Calico's NetworkPolicy, GlobalNetworkPolicy, NetworkSet and
+   * GlobalNetworkSet (docs/policy.md): a `policy-agent` container in the agent's pod follows them through
+   * the API server and programs nftables per `cali*` interface, as Felix does. Turn it off only where
+   * another component enforces policy: without it every policy object is accepted and nothing enforces it.
+   * @default true
+   */
+  readonly networkPolicy?: boolean;
 }
 
-const DEPLOYMENT_KEYS: readonly (keyof CalicoNetworkProps)[] = ['namespace', 'imageRegistry', 'imageVersion', 'imageDigests', 'installCrds', 'cniServer'];
+const DEPLOYMENT_KEYS: readonly (keyof CalicoNetworkProps)[] = ['namespace', 'imageRegistry', 'imageVersion', 'imageDigests', 'installCrds', 'cniServer', 'networkPolicy'];
 
 /**
  * A complete Calico-style pod network: CRDs, one least-privilege identity per component (agent,
@@ -74,7 +82,7 @@ export class CalicoNetwork extends Construct {
   constructor(scope: Construct, id: string, props: CalicoNetworkProps = {}) {
     super(scope, id);
     checkKnownKeys('calico', props, [...CALICO_NETWORK_SPEC_KEYS, ...DEPLOYMENT_KEYS], 'CalicoNetwork');
-    const { namespace: namespaceProp, imageRegistry, imageVersion, imageDigests, installCrds, cniServer, ...spec } = props;
+    const { namespace: namespaceProp, imageRegistry, imageVersion, imageDigests, installCrds, cniServer, networkPolicy, ...spec } = props;
     this.network = resolveCalicoNetwork(spec);
     const n = this.network;
     this.namespace = namespaceProp ?? 'kube-system';
@@ -115,6 +123,7 @@ export class CalicoNetwork extends Construct {
       namespace, network: n, configMap: config.configMap,
       agentImage: image(KitImage.CALICO_AGENT), cniInstallerImage: image(KitImage.CNI_PLUGIN),
       cniServer: checkBoolean('calico.cniServer', cniServer ?? true),
+      networkPolicy: checkBoolean('calico.networkPolicy', networkPolicy ?? true),
     });
     this.controllers = new CalicoControllers(this, 'Controllers', { namespace, image: image(KitImage.CONTROLLERS) });
 

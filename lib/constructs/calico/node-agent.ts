@@ -6,6 +6,7 @@ import { ResolvedCalicoNetwork } from '../../model/calico/network';
 import { addCniInstaller, CNI_HOST_PATHS } from '../common/cni-installer';
 import { addCniServer, CNI_SERVER_SHIM } from '../common/cni-server';
 import { kitLabels, kitSelectorLabels } from '../common/labels';
+import { addPolicyAgent } from '../common/policy-agent';
 import {
   downwardApiEnv, hostPathVolume, nodeAgentResources, nodeAgentSecurityContext, removeConstructPathLabel, setPriorityClassName,
   setRollingUpdate,
@@ -22,6 +23,8 @@ export interface CalicoNodeAgentProps {
   readonly configMap: kplus.IConfigMap;
   /** Thick-plugin mode: a `cni-server` container beside the agent, and the installer writes the shims. */
   readonly cniServer: boolean;
+  /** A `policy-agent` container enforcing NetworkPolicy and Calico policy for the node's `cali*` workloads. */
+  readonly networkPolicy: boolean;
 }
 
 /** The capabilities the agent gets, each for a reason (see CalicoNodeAgent). */
@@ -34,7 +37,9 @@ export function calicoAgentCapabilities(network: ResolvedCalicoNetwork): kplus.C
  * The `calico-node` DaemonSet: on every Linux node, an init container installs the kit's CNI
  * plugin, IPAM plugin and conflist onto the host, then the agent programs routes, tunnels, BGP
  * and policy for the node. Host network, tolerates every taint, `system-node-critical`. In
- * thick-plugin mode a privileged `cni-server` container (common/cni-server.ts) serves the CNI calls.
+ * thick-plugin mode a privileged `cni-server` container (common/cni-server.ts) serves the CNI calls,
+ * and with network policy on a `policy-agent` container (common/policy-agent.ts, NET_ADMIN only)
+ * enforces policy per `cali*` interface, as Felix does.
  *
  * Privileges: not privileged (upstream is). Every capability is dropped, then only:
  * - NET_ADMIN: routes, neighbours, FDB entries, the vxlan.calico/tunl0 links, nftables, and
@@ -158,6 +163,7 @@ export class CalicoNodeAgent extends Construct {
         { volume: cniConf, path: CNI_HOST_PATHS.confDir, readOnly: true },
       ]);
     }
+    if (props.networkPolicy) addPolicyAgent(ds, props.agentImage, 'interface');
     setRollingUpdate(ds, 1);
     setPriorityClassName(ds, 'system-node-critical');
     removeConstructPathLabel(ds);

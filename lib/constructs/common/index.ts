@@ -4,3 +4,4 @@ export * from './labels';
 export * from './node-agent';
 export * from './privileged-namespace';
 export * from './cni-server';
+export * from './policy-agent';

@@ -7,6 +7,7 @@ import { FlannelDatastoreType } from '../../model/flannel/datastore';
 import { ResolvedFlannelNetwork } from '../../model/flannel/network';
 import { addCniInstaller } from '../common/cni-installer';
 import { addCniServer, CNI_SERVER_SHIM } from '../common/cni-server';
+import { addPolicyAgent } from '../common/policy-agent';
 import {
   downwardApiEnv, hostPathVolume, removeConstructPathLabel, nodeAgentResources, nodeAgentSecurityContext, removeStartupProbe, setPriorityClassName,
   setRollingUpdate,
@@ -31,11 +32,14 @@ export interface FlannelAgentProps {
   readonly maxUnavailable: number;
   /** Thick-plugin mode: a `cni-server` container beside the agent, and the installer writes the shim. */
   readonly cniServer: boolean;
+  /** A `policy-agent` container enforcing NetworkPolicy per pod address, as canal adds policy to flannel. */
+  readonly networkPolicy: boolean;
 }
 
 /**
  * The node DaemonSet: CNI installer init container and the agent, on every Linux node, and in
- * thick-plugin mode the resident CNI server the installed shim forwards each CNI call to.
+ * thick-plugin mode the resident CNI server the installed shim forwards each CNI call to; with network
+ * policy on, the policy agent (common/policy-agent.ts) in address mode.
  */
 export class FlannelAgent extends Construct {
   public readonly daemonSet: kplus.DaemonSet;
@@ -121,6 +125,7 @@ export class FlannelAgent extends Construct {
         { path: FLANNEL_AGENT.runDir, volume: run, readOnly: true },
       ]);
     }
+    if (props.networkPolicy) addPolicyAgent(ds, props.agentImage, 'address');
     removeStartupProbe(ds, 0);
     removeConstructPathLabel(ds);
     setRollingUpdate(ds, props.maxUnavailable);

@@ -67,10 +67,19 @@ export interface FlannelNetworkProps extends FlannelNetworkSpec {
    * @default true
    */
   readonly cniServer?: boolean;
+  /**
+   * Enforce Kubernetes NetworkPolicy (and Calico's policy kinds, where their CRDs are installed), as canal
+   * adds Calico's policy to flannel (docs/policy.md): a `policy-agent` container in the agent's pod follows
+   * pods, namespaces, service accounts and policies through the API server and programs nftables per pod
+   * address, and the agent's ClusterRole gains read-only list/watch on them. Needs bridged traffic to reach
+   * the forward hook (`net.bridge.bridge-nf-call-iptables=1`, which kubeadm already requires).
+   * @default false (flannel itself enforces no policy)
+   */
+  readonly networkPolicy?: boolean;
 }
 
 const DEPLOYMENT_KEYS: readonly (keyof FlannelNetworkProps)[] = ['namespace', 'imageRegistry', 'imageVersion', 'imageDigests',
-  'agentCpuRequestMillis', 'agentMemoryRequestMebibytes', 'agentMemoryLimitMebibytes', 'priorityClassName', 'maxUnavailable', 'cniServer'];
+  'agentCpuRequestMillis', 'agentMemoryRequestMebibytes', 'agentMemoryLimitMebibytes', 'priorityClassName', 'maxUnavailable', 'cniServer', 'networkPolicy'];
 
 /** The name of the stack's objects and its `app.kubernetes.io/name`. */
 export const FLANNEL_STACK_NAME = 'cnikit-flannel';
@@ -117,10 +126,11 @@ export class FlannelNetwork extends Construct {
       : checkInteger(field('agentMemoryLimitMebibytes'), props.agentMemoryLimitMebibytes, memoryRequestMebibytes, 65536, 'MiB (at least the request)');
     const priorityClassName = checkDnsSubdomain(field('priorityClassName'), props.priorityClassName ?? 'system-node-critical');
     const maxUnavailable = checkInteger(field('maxUnavailable'), props.maxUnavailable ?? 1, 1, 10000);
+    const networkPolicy = checkBoolean(field('networkPolicy'), props.networkPolicy ?? false);
 
     const labels = kitLabels(FLANNEL_STACK_NAME);
     const ns = new PrivilegedNamespace(this, 'Namespace', { name: namespace, labels });
-    const rbac = new FlannelRbac(this, 'Rbac', { name: FLANNEL_STACK_NAME, namespace, labels });
+    const rbac = new FlannelRbac(this, 'Rbac', { name: FLANNEL_STACK_NAME, namespace, labels, networkPolicy });
     const config = new FlannelConfig(this, 'Config', { name: `${FLANNEL_STACK_NAME}-cfg`, namespace, labels, network: this.network });
     const agent = new FlannelAgent(this, 'Agent', {
       name: FLANNEL_STACK_NAME,
@@ -139,6 +149,7 @@ export class FlannelNetwork extends Construct {
       priorityClassName,
       maxUnavailable,
       cniServer: checkBoolean(field('cniServer'), props.cniServer ?? true),
+      networkPolicy,
     });
     // Namespace first, then identity and configuration, then the workload that uses them.
     rbac.node.addDependency(ns);

@@ -1,6 +1,7 @@
 import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { clusterScoped } from '../common/cluster-scoped';
+import { policyAgentClusterRules } from '../common/policy-agent';
 
 export interface FlannelRbacProps {
   /** Name of the ServiceAccount, ClusterRole and ClusterRoleBinding. */
@@ -8,6 +9,8 @@ export interface FlannelRbacProps {
   /** Namespace of the ServiceAccount. */
   readonly namespace: string;
   readonly labels: Record<string, string>;
+  /** Also grant what the policy agent reads (pods, namespaces, service accounts, policies). */
+  readonly networkPolicy: boolean;
 }
 
 /**
@@ -37,6 +40,8 @@ export class FlannelRbac extends Construct {
         { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
         // Its own node's annotations and the NetworkUnavailable condition, both patched via the status subresource.
         { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+        // The policy agent, only when it runs: read-only, list + watch.
+        ...(props.networkPolicy ? policyAgentClusterRules().map((r) => ({ apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })) : []),
       ],
     }));
 

@@ -3,6 +3,7 @@ import { CalicoNetwork, CalicoNetworkProps } from '../../../lib/constructs/calic
 import {
   agentClusterRules, cniPluginClusterRules, controllersClusterRules, typhaClusterRules,
 } from '../../../lib/constructs/calico/rbac';
+import { policyAgentClusterRules } from '../../../lib/constructs/common/policy-agent';
 import { Mtu } from '../../../lib/model/calico/mtu';
 import { EncapsulationMode } from '../../../lib/model/calico/pool';
 import { TyphaMode } from '../../../lib/model/calico/typha';
@@ -105,9 +106,35 @@ describe('CalicoNetwork with defaults', () => {
       { mountPath: '/run/cnikit', name: 'cni-server-token' },
     ]);
     const plain = find(stack({ cniServer: false }), 'DaemonSet', 'calico-node');
-    expect(at<Container[]>(podSpec(plain), 'containers').map((c) => c.name)).toEqual(['calico-node']);
+    expect(at<Container[]>(podSpec(plain), 'containers').map((c) => c.name)).toEqual(['calico-node', 'policy-agent']);
     expect((at<Container[]>(podSpec(plain), 'initContainers')[0].args as string[]).filter((a) => a.startsWith('--shim'))).toEqual([]);
     expect(() => stack({ cniServer: 'no' } as unknown as CalicoNetworkProps)).toThrow('calico.cniServer: "no" is not valid; expected true or false');
+  });
+
+  test('network policy: a policy-agent container per node, cali* interfaces, the API server, NET_ADMIN only', () => {
+    const ds = find(objects, 'DaemonSet', 'calico-node');
+    expect(at<Container[]>(podSpec(ds), 'containers').map((c) => c.name)).toEqual(['calico-node', 'cni-server', 'policy-agent']);
+    const policy = container(ds, 'policy-agent');
+    expect(policy).toMatchObject({
+      image: 'ghcr.io/cnikit/calico-agent:0.1.0', command: ['cnikit-policy-agent'],
+      args: ['--datastore=kubernetes', '--node-name=$(NODE_NAME)', '--mode=interface', '--backend=nft'],
+      env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+      securityContext: {
+        privileged: false, allowPrivilegeEscalation: false, runAsUser: 0, readOnlyRootFilesystem: true,
+        capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+      },
+      resources: { requests: { cpu: '50m', memory: '64Mi' } },
+    });
+    // No health endpoint to probe, no host paths (nftables over netlink only), no CPU limit.
+    expect(policy.livenessProbe).toBeUndefined();
+    expect(policy.readinessProbe).toBeUndefined();
+    expect(policy.startupProbe).toBeUndefined();
+    expect(policy.volumeMounts).toBeUndefined();
+    expect(at<Record<string, unknown>>(policy, 'resources').limits).toBeUndefined();
+
+    const off = find(stack({ networkPolicy: false }), 'DaemonSet', 'calico-node');
+    expect(at<Container[]>(podSpec(off), 'containers').map((c) => c.name)).toEqual(['calico-node', 'cni-server']);
+    expect(() => stack({ networkPolicy: 'yes' } as unknown as CalicoNetworkProps)).toThrow('calico.networkPolicy: "yes" is not valid; expected true or false');
   });
 
   test('the controllers: one replica, Recreate, cluster-critical, non-root, with a PDB', () => {
@@ -133,6 +160,18 @@ describe('RBAC: one least-privilege identity per component', () => {
     for (const [name, rules] of Object.entries(expected)) {
       expect(rulesOf(objects, name)).toEqual(rules);
       expect(at(find(objects, 'ClusterRoleBinding', name), 'subjects')).toEqual([{ kind: 'ServiceAccount', name, namespace: 'kube-system' }]);
+    }
+  });
+
+  test('the agent\'s ClusterRole already grants everything the policy agent lists and watches', () => {
+    const agentRules = agentClusterRules();
+    for (const rule of policyAgentClusterRules()) {
+      for (const group of rule.apiGroups) {
+        for (const resource of rule.resources) {
+          const grant = agentRules.find((r) => r.apiGroups.includes(group) && r.resources.includes(resource));
+          expect({ group, resource, verbs: grant?.verbs }).toEqual({ group, resource, verbs: expect.arrayContaining([...rule.verbs]) });
+        }
+      }
     }
   });
 

@@ -35,7 +35,7 @@ describe('FlannelNetwork', () => {
   });
 
   test('every object is valid against the strict Kubernetes schema', () => {
-    for (const props of [{}, fullFeatured, { backend: FlannelBackend.hostGw() }, { cniServer: false }]) {
+    for (const props of [{}, fullFeatured, { backend: FlannelBackend.hostGw() }, { cniServer: false }, { networkPolicy: true }]) {
       expect(validateK8sObjects(synth(props).objects)).toEqual([]);
     }
   });
@@ -72,6 +72,46 @@ describe('FlannelNetwork', () => {
       { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
     ]);
     expect(find(synth().objects, 'ServiceAccount').automountServiceAccountToken).toBe(true);
+  });
+
+  describe('networkPolicy: true (canal-style)', () => {
+    const { objects } = synth({ networkPolicy: true });
+    const pod = find(objects, 'DaemonSet').spec.template.spec;
+
+    test('a policy-agent container per node, by pod address, from the agent image, NET_ADMIN only, no probes', () => {
+      expect(pod.containers.map((c: K8sObject) => c.name)).toEqual(['agent', 'cni-server', 'policy-agent']);
+      const policy = pod.containers[2];
+      expect(policy).toEqual({
+        name: 'policy-agent',
+        image: pod.containers[0].image,
+        imagePullPolicy: 'IfNotPresent',
+        command: ['cnikit-policy-agent'],
+        args: ['--datastore=kubernetes', '--node-name=$(NODE_NAME)', '--mode=address', '--backend=nft'],
+        env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+        resources: { requests: { cpu: '50m', memory: '64Mi' } },
+        securityContext: {
+          allowPrivilegeEscalation: false, privileged: false, readOnlyRootFilesystem: true, runAsNonRoot: false, runAsUser: 0,
+          capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+        },
+      });
+    });
+
+    test('the ClusterRole gains read-only list/watch on what the policy agent follows, nothing else', () => {
+      expect(find(objects, 'ClusterRole').rules).toEqual([
+        { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+        { apiGroups: [''], resources: ['pods', 'namespaces', 'serviceaccounts'], verbs: ['list', 'watch'] },
+        { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch'] },
+        { apiGroups: ['crd.projectcalico.org'], resources: ['networkpolicies', 'globalnetworkpolicies', 'networksets', 'globalnetworksets'], verbs: ['list', 'watch'] },
+      ]);
+    });
+
+    test('off by default: no policy-agent, the ClusterRole as flannel\'s', () => {
+      const stock = synth().objects;
+      expect(find(stock, 'DaemonSet').spec.template.spec.containers.map((c: K8sObject) => c.name)).toEqual(['agent', 'cni-server']);
+      expect(find(stock, 'ClusterRole').rules).toHaveLength(3);
+    });
   });
 
   test('the ConfigMap carries the conflist and net-conf.json of the model', () => {
@@ -230,8 +270,9 @@ describe('FlannelNetwork', () => {
     [{ imageRegistry: 'https://ghcr.io' }, 'flannel.imageRegistry: "https://ghcr.io" is not valid; expected a registry and optional path such as ghcr.io/cnikit or registry.example.com:5000/platform'],
     [{ imageDigests: { 'flannel-agent': 'latest' } }, 'flannel.imageDigests.flannel-agent: "latest" is not valid; expected a digest such as sha256:<64 lower-case hex digits>'],
     [{ maxUnavailable: 0 }, 'flannel.maxUnavailable: 0 is not valid; expected an integer from 1 to 10000'],
-    [{ replicas: 3 } as FlannelNetworkProps, 'flannel.replicas: "replicas" is not valid; expected a prop of FlannelNetwork: enableIpv4, podNetwork, subnetLength, subnetMin, subnetMax, podNetworkV6, subnetLengthV6, subnetMinV6, subnetMaxV6, backend, datastore, masquerade, nftables, interfaceName, interfaceRegex, interfaceCanReach, expectedNodeCount, serviceNetwork, serviceNetworkV6, nodeNetwork, nodeNetworkV6, namespace, imageRegistry, imageVersion, imageDigests, agentCpuRequestMillis, agentMemoryRequestMebibytes, agentMemoryLimitMebibytes, priorityClassName, maxUnavailable, cniServer'],
+    [{ replicas: 3 } as FlannelNetworkProps, 'flannel.replicas: "replicas" is not valid; expected a prop of FlannelNetwork: enableIpv4, podNetwork, subnetLength, subnetMin, subnetMax, podNetworkV6, subnetLengthV6, subnetMinV6, subnetMaxV6, backend, datastore, masquerade, nftables, interfaceName, interfaceRegex, interfaceCanReach, expectedNodeCount, serviceNetwork, serviceNetworkV6, nodeNetwork, nodeNetworkV6, namespace, imageRegistry, imageVersion, imageDigests, agentCpuRequestMillis, agentMemoryRequestMebibytes, agentMemoryLimitMebibytes, priorityClassName, maxUnavailable, cniServer, networkPolicy'],
     [{ cniServer: 'yes' } as unknown as FlannelNetworkProps, 'flannel.cniServer: "yes" is not valid; expected true or false'],
+    [{ networkPolicy: 1 } as unknown as FlannelNetworkProps, 'flannel.networkPolicy: 1 is not valid; expected true or false'],
   ])('fails at construction on %j', (props, message) => {
     expect(() => synth(props)).toThrow(message);
   });
