@@ -21,24 +21,10 @@ import { CalicoLab } from '../lib/lab/calico';
 import { bundleApp } from '../test/integration/cni/harness';
 import { startEtcd } from '../test/support/etcd';
 import { createNetns, destroyNetns } from '../test/support/netns';
-import { machine, percentile, writeBenchmarkSection } from './report';
+import { machine, percentile, timedExec as exec, writeBenchmarkSection } from './report';
 
 const PODS = Number(process.argv[2] ?? 100);
 const REFERENCE_DIR = '/usr/lib/cni';
-
-function exec(argv: string[], env: Record<string, string>, stdin: string): Promise<{ ms: number; code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, code: code ?? 1, out }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(stdin);
-  });
-}
 
 const f = (n: number) => n.toFixed(1);
 

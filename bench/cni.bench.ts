@@ -14,25 +14,11 @@ import * as path from 'node:path';
 import { renderCniShim } from '../lib/dataplane/cni/shim';
 import { bundleApp, bundlePlugin } from '../test/integration/cni/harness';
 import { createNetns, destroyNetns } from '../test/support/netns';
-import { machine, percentile, writeBenchmarkSection } from './report';
+import { machine, percentile, timedExec as exec, writeBenchmarkSection } from './report';
 
 const PODS = Number(process.argv[2] ?? 200);
 const REFERENCE_DIR = '/usr/lib/cni';
 const SERVER_PORT = 7331;
-
-function exec(argv: string[], env: Record<string, string>, stdin: string): Promise<{ ms: number; code: number; out: string }> {
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, code: code ?? 1, out }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(stdin);
-  });
-}
 
 interface Subject {
   readonly label: string;

@@ -1,5 +1,5 @@
-/** Shared by the benchmarks: percentiles, the machine description, and BENCHMARKS.md sections. */
-import { execSync } from 'node:child_process';
+/** Shared by the benchmarks: percentiles, the machine description, timed process runs, and BENCHMARKS.md sections. */
+import { execSync, spawn } from 'node:child_process';
 import { cpus, release } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -35,4 +35,19 @@ export function writeBenchmarkSection(id: string, title: string, body: string): 
   const to = text.indexOf(end);
   text = from >= 0 && to > from ? text.slice(0, from) + section + text.slice(to + end.length) : `${text.trimEnd()}\n\n${section}\n`;
   writeFileSync(BENCHMARKS_FILE, text);
+}
+
+/** Runs a process with `stdin`, returning its wall time in ms, exit code and combined output. */
+export function timedExec(argv: string[], env: Record<string, string>, stdin: string): Promise<{ ms: number; code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(argv[0], argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, code: code ?? 1, out }));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin);
+  });
 }
