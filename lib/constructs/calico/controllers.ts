@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import { CALICO_CONTROLLERS } from '../../model/calico/agent';
 import { kitLabels, kitSelectorLabels } from '../common/labels';
 import { CALICO_NAMES, CALICO_STACK_NAME, UPSTREAM_APP_LABEL } from './names';
-import { clusterComponentSecurityContext, podDisruptionBudget, setPodTemplateExtras } from './workload-defaults';
+import { clusterComponentSecurityContext, podDisruptionBudget, scheduleClusterCritical } from './workload-defaults';
 
 export interface CalicoControllersProps {
   readonly namespace: string;
@@ -52,13 +52,7 @@ export class CalicoControllers extends Construct {
         readiness: probe('/readiness'),
       }],
     });
-    this.deployment.select(kplus.LabelSelector.of({ labels: selector }));
-    // Runs on control-plane nodes too, and on nodes reserved for critical add-ons.
-    this.deployment.scheduling.tolerate(kplus.Node.tainted(
-      kplus.NodeTaintQuery.exists('CriticalAddonsOnly'),
-      kplus.NodeTaintQuery.exists('node-role.kubernetes.io/control-plane', { effect: kplus.TaintEffect.NO_SCHEDULE }),
-    ));
-    setPodTemplateExtras(this.deployment, 'system-cluster-critical');
+    scheduleClusterCritical(this.deployment, selector);
     podDisruptionBudget(this, 'PodDisruptionBudget', CALICO_NAMES.controllers, props.namespace, selector, labels);
   }
 }

@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 import { CALICO_TYPHA } from '../../model/calico/agent';
 import { kitLabels, kitSelectorLabels } from '../common/labels';
 import { CALICO_NAMES, CALICO_STACK_NAME, UPSTREAM_APP_LABEL } from './names';
-import { clusterComponentSecurityContext, podDisruptionBudget, setPodTemplateExtras } from './workload-defaults';
+import { clusterComponentSecurityContext, podDisruptionBudget, scheduleClusterCritical } from './workload-defaults';
 
 export interface CalicoTyphaProps {
   readonly namespace: string;
@@ -65,12 +65,7 @@ export class CalicoTypha extends Construct {
         readiness: probe('/readiness'),
       }],
     });
-    this.deployment.select(kplus.LabelSelector.of({ labels: selector }));
-    this.deployment.scheduling.tolerate(kplus.Node.tainted(
-      kplus.NodeTaintQuery.exists('CriticalAddonsOnly'),
-      kplus.NodeTaintQuery.exists('node-role.kubernetes.io/control-plane', { effect: kplus.TaintEffect.NO_SCHEDULE }),
-    ));
-    setPodTemplateExtras(this.deployment, 'system-cluster-critical');
+    scheduleClusterCritical(this.deployment, selector);
 
     // L1: the selector is the stable component labels (cdk8s-plus would select on a path hash).
     this.service = new kplus.k8s.KubeService(this, 'Service', {

@@ -30,6 +30,19 @@ export function setPodTemplateExtras(workload: kplus.Deployment, priorityClassNa
   );
 }
 
+/**
+ * Scheduling of a cluster-critical Deployment: selected by its stable component labels, allowed onto
+ * control-plane nodes and nodes reserved for critical add-ons, with the pod-template extras above.
+ */
+export function scheduleClusterCritical(workload: kplus.Deployment, selector: Readonly<Record<string, string>>): void {
+  workload.select(kplus.LabelSelector.of({ labels: { ...selector } }));
+  workload.scheduling.tolerate(kplus.Node.tainted(
+    kplus.NodeTaintQuery.exists('CriticalAddonsOnly'),
+    kplus.NodeTaintQuery.exists('node-role.kubernetes.io/control-plane', { effect: kplus.TaintEffect.NO_SCHEDULE }),
+  ));
+  setPodTemplateExtras(workload, 'system-cluster-critical');
+}
+
 /** A PodDisruptionBudget allowing one pod down at a time (L1: cdk8s-plus-28 has no PDB). */
 export function podDisruptionBudget(scope: Construct, id: string, name: string, namespace: string,
   selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): kplus.k8s.KubePodDisruptionBudget {
