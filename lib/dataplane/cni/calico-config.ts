@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { CalicoDatastoreConfig } from '../calico/datastore';
-import { CniError, CNI_ERROR } from './errors';
+import { CniError, CNI_ERROR, invalidConfig, parseConfObject } from './errors';
 import { CniResult, GcAttachment, SUPPORTED_VERSIONS } from './types';
 
 /**
@@ -41,20 +41,12 @@ export interface CalicoNetConf {
 
 export const CALICO_PLUGIN_TYPES = { plugin: 'cnikit-calico', ipam: 'cnikit-calico-ipam' } as const;
 
-const invalid = (field: string, value: unknown, expected: string) =>
-  new CniError(CNI_ERROR.invalidConfig, `${field}: ${JSON.stringify(value) ?? '(unset)'} is not valid; expected ${expected}`);
+const invalid = invalidConfig;
 
 type Raw = Record<string, unknown>;
 
 export function parseCalicoNetConf(stdin: string): CalicoNetConf {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(stdin);
-  } catch (error) {
-    throw new CniError(CNI_ERROR.decodeFailure, `network configuration on stdin is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CniError(CNI_ERROR.decodeFailure, 'network configuration on stdin must be a JSON object');
-  const conf = raw as Raw;
+  const conf = parseConfObject(stdin);
   const cniVersion = conf.cniVersion;
   if (typeof cniVersion !== 'string' || !(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion)) {
     throw new CniError(CNI_ERROR.incompatibleVersion, `cniVersion: ${JSON.stringify(cniVersion) ?? '(unset)'} is not supported; expected one of ${SUPPORTED_VERSIONS.join(', ')}`);

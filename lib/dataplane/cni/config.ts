@@ -1,4 +1,4 @@
-import { CniError, CNI_ERROR } from './errors';
+import { CniError, CNI_ERROR, invalidConfig, parseConfObject } from './errors';
 import { CniResult, GcAttachment, SUPPORTED_VERSIONS } from './types';
 
 /**
@@ -35,19 +35,11 @@ export const NETCONF_DEFAULTS = {
 
 const DELEGATE_KEYS = ['type', 'bridge', 'mtu', 'hairpinMode', 'isDefaultGateway', 'isGateway', 'ipMasq', 'forceAddress'];
 
-const invalid = (field: string, value: unknown, expected: string) =>
-  new CniError(CNI_ERROR.invalidConfig, `${field}: ${JSON.stringify(value) ?? '(unset)'} is not valid; expected ${expected}`);
+const invalid = invalidConfig;
 
 /** Parses stdin: 6 for undecodable JSON, 1 for an unsupported cniVersion, 2 for unsupported fields, 7 for bad values. */
 export function parseNetConf(stdin: string): CnikitNetConf {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(stdin);
-  } catch (error) {
-    throw new CniError(CNI_ERROR.decodeFailure, `network configuration on stdin is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CniError(CNI_ERROR.decodeFailure, 'network configuration on stdin must be a JSON object');
-  const conf = raw as Record<string, unknown>;
+  const conf = parseConfObject(stdin);
   const cniVersion = conf.cniVersion;
   if (typeof cniVersion !== 'string' || !cniVersion) throw invalid('cniVersion', cniVersion, `one of ${SUPPORTED_VERSIONS.join(', ')}`);
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(cniVersion)) {

@@ -25,3 +25,20 @@ export class CniError extends Error {
     return { cniVersion, code: this.code, msg: this.message, ...(this.details ? { details: this.details } : {}) };
   }
 }
+
+/** Error 7 naming the field, the bad value and what is expected. */
+export function invalidConfig(field: string, value: unknown, expected: string): CniError {
+  return new CniError(CNI_ERROR.invalidConfig, `${field}: ${JSON.stringify(value) ?? '(unset)'} is not valid; expected ${expected}`);
+}
+
+/** The network configuration on stdin as a JSON object, or error 6. */
+export function parseConfObject(stdin: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stdin);
+  } catch (error) {
+    throw new CniError(CNI_ERROR.decodeFailure, `network configuration on stdin is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CniError(CNI_ERROR.decodeFailure, 'network configuration on stdin must be a JSON object');
+  return raw as Record<string, unknown>;
+}
