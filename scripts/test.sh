@@ -6,6 +6,8 @@ bash scripts/ensure-system-deps.sh
 if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-fund --no-audit
 fi
+# The cluster lab's Kubernetes components, built from their Go modules once and cached (npm run kubernetes).
+echo "== kubernetes"; npx ts-node --transpile-only apps/build-kubernetes.ts
 echo "== type check"; npx tsc --noEmit -p tsconfig.json
 echo "== lint"; npx eslint .
 echo "== tests"; npx jest --ci "$@"
