@@ -30,12 +30,16 @@ const NEVER: readonly string[] = ['debconf', 'cdebconf'];
 
 const BUILDER: Origin = { kind: 'builder', name: 'cnikit', version: String(LAYER_FORMAT) };
 
-/** Files a container expects besides the runtime: users (root and the distroless `nonroot` 65532), NSS, /tmp. */
+/** Files a container expects besides the runtime: users (root and the distroless `nonroot` 65532), NSS, /tmp, /run. */
 function addBaseFiles(tree: FileTree): void {
   tree.addFile('etc/passwd', Buffer.from('root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n'), 0o644, BUILDER);
   tree.addFile('etc/group', Buffer.from('root:x:0:\nnonroot:x:65532:\n'), 0o644, BUILDER);
   tree.addFile('etc/nsswitch.conf', Buffer.from('passwd: files\ngroup: files\nhosts: files dns\n'), 0o644, BUILDER);
   tree.addDirectory('tmp', 0o1777, BUILDER);
+  // As in every Debian system: iproute2 looks for named network namespaces in /run/netns, while
+  // runtimes and manifests mount them at /var/run/netns.
+  tree.addDirectory('run', 0o755, BUILDER);
+  tree.addSymlink('var/run', '/run', BUILDER);
   tree.addDirectory('root', 0o700, BUILDER);
   tree.addDirectory('home/nonroot', 0o755, BUILDER);
 }
