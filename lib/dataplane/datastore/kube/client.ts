@@ -145,18 +145,22 @@ export interface WatchStream {
 export class KubeClient {
   private readonly base: URL;
   private readonly agent: http.Agent;
+  /** Watches hold their connection for minutes: their own agent, with the same TLS settings, keeps them out of the request pool. */
+  private readonly watchAgent: http.Agent;
 
   constructor(public readonly connection: KubeConnection) {
     this.base = new URL(connection.server);
-    this.agent = this.base.protocol === 'https:'
+    const agent = (keepAlive: boolean): http.Agent => (this.base.protocol === 'https:'
       ? new https.Agent({
-        keepAlive: true,
+        keepAlive,
         ca: connection.ca,
         cert: connection.cert,
         key: connection.key,
         rejectUnauthorized: !connection.insecureSkipTlsVerify,
       })
-      : new http.Agent({ keepAlive: true });
+      : new http.Agent({ keepAlive }));
+    this.agent = agent(true);
+    this.watchAgent = agent(false);
   }
 
   /** One JSON request; non-2xx answers throw KubeApiError carrying the server's Status. */
@@ -208,7 +212,7 @@ export class KubeClient {
       done = true;
       onEnd(error);
     };
-    const req = this.transport().request(this.url(path, { ...query, watch: 1 }), { method: 'GET', headers: this.headers(), agent: false }, (res) => {
+    const req = this.transport().request(this.url(path, { ...query, watch: 1 }), { method: 'GET', headers: this.headers(), agent: this.watchAgent }, (res) => {
       const code = res.statusCode ?? 0;
       if (code < 200 || code >= 300) {
         const chunks: Buffer[] = [];
@@ -256,6 +260,7 @@ export class KubeClient {
   /** Closes idle keep-alive connections. */
   public close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 
   private transport(): typeof http | typeof https {
