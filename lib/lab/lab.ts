@@ -3,11 +3,12 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Etcd3 } from 'etcd3';
-import { inNetns, ipBatch, run, RunResult } from './exec';
+import { inNetns, run, RunResult } from './exec';
 import { parseSubnetEnv } from '../dataplane/flannel/subnet-env';
 import { LabProcess } from './process';
 import { destroyNetnsSync, newLabId, sweepStaleLabs, track, untrack } from './resources';
-import { LabNodePlan, LabPlan, LabTopologyKind, planLab, WiringStep, wiringSteps } from './topology';
+import { LabNodePlan, LabPlan, LabTopologyKind, planLab, wiringSteps } from './topology';
+import { applyWiring } from './wiring';
 import { bundleLabBinaries, LabBinaries } from './bundle';
 import { allPairs, ConnectivityReport, PairResult } from './report';
 
@@ -94,7 +95,7 @@ export class Lab {
     const lab = new Lab(plan, dir, options);
     track(lab);
     try {
-      await lab.wire(wiringSteps(plan));
+      await applyWiring(wiringSteps(plan));
       lab.binaries = await bundleLabBinaries(path.join(dir, 'bin'));
       await lab.startEtcd();
       await lab.writeNetworkConfig();
@@ -400,14 +401,6 @@ export class Lab {
     this.processes.add(proc);
     void proc.exited.then(() => this.processes.delete(proc));
     return proc;
-  }
-
-  private async wire(steps: readonly WiringStep[]): Promise<void> {
-    for (const step of steps) {
-      if (step.kind === 'netns') await run(['ip', 'netns', 'add', step.netns]);
-      else if (step.kind === 'batch') await ipBatch(step.lines, step.netns);
-      else await run(inNetns(step.netns, ['sysctl', '-q', '-w', `${step.key}=${step.value}`]));
-    }
   }
 
   /** etcd runs in the gw namespace: nodes reach it over the lab network, the harness over a unix socket. */

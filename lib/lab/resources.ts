@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
 import { runSync } from './exec';
+import { cgroupPids, removeCgroups, topLevelCgroups } from './cgroups';
 
 /**
  * Everything a lab creates carries its id, `cnkl<pid>x<random>`: namespaces are `<id>-<role>`,
@@ -60,6 +61,24 @@ export function sweepStaleLabs(): string[] {
       destroyNetnsSync(netns);
       removed.push(netns);
     }
+  }
+  // Cluster-lab nodes: containers run in their own network namespaces, but under the node's cgroup.
+  for (const cgroup of topLevelCgroups(ID_PATTERN)) {
+    const m = ID_PATTERN.exec(cgroup);
+    if (!m || ownerAlive(Number(m[1]))) continue;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const pids = cgroupPids(`/${cgroup}`);
+      if (pids.length === 0) break;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      runSync(['sleep', '0.1']);
+    }
+    removeCgroups(`/${cgroup}`);
   }
   for (const entry of fs.readdirSync(os.tmpdir())) {
     const m = ID_PATTERN.exec(entry);

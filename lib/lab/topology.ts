@@ -58,9 +58,11 @@ export interface PlanOptions {
   readonly topology?: LabTopologyKind;
   /** Segment per node (two-subnets only). @default first half of the nodes on segment 0, the rest on 1 */
   readonly segments?: readonly number[];
+  /** First two octets of the segments' /24s (`<base>.<segment>.0/24`). @default '10.99' */
+  readonly segmentBase?: string;
 }
 
-const SEGMENT_BASE = '10.99';
+const DEFAULT_SEGMENT_BASE = '10.99';
 const FIRST_NODE_HOST = 11;
 
 export function planLab(options: PlanOptions): LabPlan {
@@ -68,14 +70,16 @@ export function planLab(options: PlanOptions): LabPlan {
   if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 200) {
     throw new RangeError(`lab.nodes: ${options.nodes} is not valid; expected an integer from 1 to 200`);
   }
+  const segmentBase = options.segmentBase ?? DEFAULT_SEGMENT_BASE;
+  if (!/^\d{1,3}\.\d{1,3}$/.test(segmentBase)) throw new RangeError(`lab.segmentBase: ${segmentBase} is not valid; expected two octets such as 10.99`);
   const segmentCount = topology === 'two-subnets' ? 2 : 1;
   const segments: LabSegmentPlan[] = [];
   for (let i = 0; i < segmentCount; i++) {
     segments.push({
       index: i,
-      cidr: `${SEGMENT_BASE}.${i}.0/24`,
+      cidr: `${segmentBase}.${i}.0/24`,
       bridge: `br${i}`,
-      gateway: `${SEGMENT_BASE}.${i}.1`,
+      gateway: `${segmentBase}.${i}.1`,
       cidr6: `fd99:0:0:${i}::/64`,
       gateway6: `fd99:0:0:${i}::1`,
       gwLink: `seg${i}`,
@@ -99,7 +103,7 @@ export function planLab(options: PlanOptions): LabPlan {
       name,
       netns: `${options.id}-${name}`,
       segment: segment.index,
-      address: `${SEGMENT_BASE}.${segment.index}.${FIRST_NODE_HOST + i}`,
+      address: `${segmentBase}.${segment.index}.${FIRST_NODE_HOST + i}`,
       address6: `fd99:0:0:${segment.index}::${FIRST_NODE_HOST + i}`,
       prefixLength: 24,
       gateway: segment.gateway,

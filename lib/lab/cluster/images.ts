@@ -1,0 +1,68 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { buildDebianImage } from '../../image/debian-image';
+import type { ImageIndex } from '../../image/oci';
+import { run } from '../exec';
+
+/** Where the cluster lab's own images live in every node's containerd (never pulled: imported). */
+export const LAB_IMAGE_REGISTRY = 'cnikit.lab';
+/** The sandbox ("pause") image: Debian's catatonit, a static init that only reaps children. */
+export const PAUSE_IMAGE = `${LAB_IMAGE_REGISTRY}/pause:3.9`;
+/** The test workload: Debian's busybox-static (sh, httpd, wget, ping, nc), 2 MB. */
+export const NETCHECK_IMAGE = `${LAB_IMAGE_REGISTRY}/netcheck:1`;
+
+const BUSYBOX_APPLETS = ['sh', 'cat', 'echo', 'hostname', 'httpd', 'ip', 'mkdir', 'nc', 'ping', 'ping6', 'sleep', 'wget', 'ls', 'ps', 'nslookup', 'timeout', 'true'];
+
+/** An OCI layout to import: the reference pods use, and the repository name (without tag) it is imported under. */
+export interface ImportableImage {
+  readonly reference: string;
+  readonly repository: string;
+  readonly layoutDir: string;
+}
+
+/** Builds the pause and test-workload images from Debian packages into `outDir` (cached layers, quick when warm). */
+export async function buildLabImages(outDir: string, cacheDir: string): Promise<ImportableImage[]> {
+  const pause = await buildDebianImage({
+    name: 'pause',
+    tag: '3.9',
+    description: 'cnikit cluster lab sandbox image: catatonit as the pod init',
+    packages: ['catatonit'],
+    entrypoint: ['/usr/bin/catatonit', '-P'],
+    user: '65535:65535',
+  }, outDir, cacheDir);
+  const netcheck = await buildDebianImage({
+    name: 'netcheck',
+    tag: '1',
+    description: 'cnikit cluster lab test workload: busybox (httpd, wget, ping, nc)',
+    packages: ['busybox-static'],
+    symlinks: Object.fromEntries(BUSYBOX_APPLETS.map((applet) => [`bin/${applet}`, 'busybox'])),
+    entrypoint: ['/bin/sh'],
+  }, outDir, cacheDir);
+  return [
+    { reference: PAUSE_IMAGE, repository: `${LAB_IMAGE_REGISTRY}/pause`, layoutDir: pause.layoutDir },
+    { reference: NETCHECK_IMAGE, repository: `${LAB_IMAGE_REGISTRY}/netcheck`, layoutDir: netcheck.layoutDir },
+  ];
+}
+
+/** The manifest digest of the one image in an OCI layout. */
+export function layoutDigest(layoutDir: string): string {
+  const index = JSON.parse(fs.readFileSync(path.join(layoutDir, 'index.json'), 'utf8')) as ImageIndex;
+  const digest = index.manifests[0]?.digest;
+  if (!digest) throw new Error(`${layoutDir}/index.json lists no manifest`);
+  return digest;
+}
+
+/** Packs an OCI layout into the tar archive `ctr images import` reads. */
+export async function archiveLayout(layoutDir: string, archive: string): Promise<void> {
+  await run(['tar', '-C', layoutDir, '-cf', archive, '.'], { timeoutMs: 120_000 });
+}
+
+/**
+ * Imports an archive into a node's containerd (the CRI namespace `k8s.io`, unpacked for the
+ * `native` snapshotter the CRI uses) as `<repository>:<tag in the layout>`. The CRI also finds it by
+ * `<repository>@<manifest digest>`, the form the manifests pin.
+ */
+export async function importArchive(containerdSocket: string, archive: string, repository: string): Promise<void> {
+  // --digests also names it `<repository>@<digest>`: the CRI resolves a digest reference only by that name.
+  await run(['ctr', '--address', containerdSocket, '-n', 'k8s.io', 'images', 'import', '--base-name', repository, '--digests', '--snapshotter', 'native', archive], { timeoutMs: 180_000 });
+}
