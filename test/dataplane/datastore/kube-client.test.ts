@@ -59,7 +59,7 @@ describe('KubeClient', () => {
     }
   });
 
-  test('HTTPS with a CA bundle and a bearer token re-read from its file (rotated service-account tokens)', async () => {
+  test('HTTPS with a CA bundle and a bearer token re-read from its file (rotated service-account tokens), for lists and watches', async () => {
     const key = path.join(dir, 'key.pem');
     const cert = path.join(dir, 'cert.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
@@ -68,6 +68,10 @@ describe('KubeClient', () => {
     const server = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (req, res) => {
       seen.push(req.headers.authorization ?? '');
       res.writeHead(200, { 'content-type': 'application/json' });
+      if (req.url?.includes('watch=1')) {
+        res.end(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'n1', resourceVersion: '8' } } })}\n`);
+        return;
+      }
       res.end(JSON.stringify({ kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: '7' }, items: [] }));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -81,6 +85,13 @@ describe('KubeClient', () => {
       fs.writeFileSync(path.join(dir, 'token'), 'second\n');
       await nodesApi(client).list();
       expect(seen).toEqual(['Bearer first', 'Bearer second']);
+      // A watch verifies the server with the same CA (it once opened its connection without it).
+      const watched = await new Promise<{ names: string[]; error?: Error }>((resolve) => {
+        const names: string[] = [];
+        client.watch('/api/v1/nodes', { resourceVersion: '7' }, (event) => names.push((event.object.metadata as { name?: string } | undefined)?.name ?? ''), (error) => resolve({ names, error }));
+      });
+      expect(watched).toEqual({ names: ['n1'], error: undefined });
+      expect(seen[2]).toBe('Bearer second');
       // Without the CA the server certificate is refused.
       const untrusted = new KubeClient({ server: `https://127.0.0.1:${port}` });
       await expect(nodesApi(untrusted).list()).rejects.toMatchObject({ code: 0, reason: 'Unreachable' });
