@@ -44,7 +44,9 @@ export async function listPods(lab: ClusterLab, namespace?: string, selector?: s
   const warning = (pod: KubePod): string | undefined => {
     const mine = events.items.filter((e) => e.involvedObject.name === pod.metadata.name && e.involvedObject.namespace === pod.metadata.namespace);
     const last = mine.sort((a, b) => (a.lastTimestamp ?? a.eventTime ?? '').localeCompare(b.lastTimestamp ?? b.eventTime ?? '')).at(-1);
-    return last ? `${last.reason}: ${oneLine(last.message ?? '')}` : undefined;
+    // The runtime's wrapping says nothing the reason does not: keep the plugin's own words.
+    const message = (last?.message ?? '').replace(/rpc error: code = \w+ desc = /g, '').replace(/ for sandbox "[0-9a-f]{64}"/g, '');
+    return last ? `${last.reason}: ${oneLine(message, 400)}` : undefined;
   };
   return list.items.map((pod) => ({
     warning: warning(pod),
@@ -84,9 +86,9 @@ interface ContainerStatus {
   lastState?: { terminated?: { reason?: string; exitCode?: number } };
 }
 
-function oneLine(text: string): string {
+function oneLine(text: string, max = 240): string {
   const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > 240 ? `${flat.slice(0, 240)}…` : flat;
+  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 }
 
 /** Where a pod's container logs are in the run directory (the node's /var/log/pods). */
@@ -130,7 +132,7 @@ export async function waitForWorkloads(lab: ClusterLab, timeoutMs = 240_000): Pr
     // the wait once every unready pod has been stuck for half a minute.
     if (round % 5 === 4) {
       pods = (await listPods(lab)).filter((p) => !p.ready);
-      const allStuck = pods.length > 0 && pods.every((p) => p.waiting.some((w) => STUCK.test(w)));
+      const allStuck = pods.length > 0 && pods.every(isStuck);
       stuckSince = allStuck ? stuckSince ?? Date.now() : undefined;
       if (stuckSince !== undefined && Date.now() - stuckSince > 30_000) break;
     }
@@ -149,6 +151,11 @@ export async function waitForWorkloads(lab: ClusterLab, timeoutMs = 240_000): Pr
 
 /** Waiting reasons that do not resolve by waiting. */
 const STUCK = /: (CrashLoopBackOff|ImagePullBackOff|ErrImagePull|ErrImageNeverPull|CreateContainerConfigError|CreateContainerError|InvalidImageName|RunContainerError)\b/;
+
+/** A pod that waits on something that will not change by itself: a crash loop, an image, its sandbox (the CNI plugin). */
+function isStuck(pod: PodInfo): boolean {
+  return pod.waiting.some((w) => STUCK.test(w)) || (pod.warning?.startsWith('FailedCreatePodSandBox') ?? false);
+}
 
 interface KubeWorkload {
   kind: 'DaemonSet' | 'Deployment';
@@ -252,6 +259,7 @@ export async function connectivityChecks(lab: ClusterLab, options: ConnectivityO
 /** One ready netcheck pod on every lab node, or the pods (and nodes) where it is not. */
 async function netcheckPlacement(lab: ClusterLab, timeoutMs: number): Promise<CheckResult[]> {
   const deadline = Date.now() + timeoutMs;
+  let stuckSince: number | undefined;
   for (;;) {
     const pods = await listPods(lab, NETCHECK_NAMESPACE, 'app=netcheck');
     const results = lab.nodes.map((node): CheckResult => {
@@ -262,6 +270,10 @@ async function netcheckPlacement(lab: ClusterLab, timeoutMs: number): Promise<Ch
         : { name: `test pod on ${node.name}`, ok: false, detail: `node ${node.name}: ${describePod(lab, pod)}; kubelet log ${path.join(node.logDir, 'kubelet.log')}` };
     });
     if (results.every((r) => r.ok) || Date.now() > deadline) return results;
+    // Pods whose sandbox keeps failing (or that crash-loop) end the wait after half a minute.
+    const unready = pods.filter((p) => !p.ready);
+    stuckSince = unready.length > 0 && unready.every(isStuck) ? stuckSince ?? Date.now() : undefined;
+    if (stuckSince !== undefined && Date.now() - stuckSince > 30_000) return results;
     await sleep(2000);
   }
 }
