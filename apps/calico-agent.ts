@@ -1,6 +1,6 @@
 // The Calico-style node agent (what the calico-node DaemonSet runs): env/flags → datastore,
 // kernel, agent; SIGTERM/SIGINT stop it and leave every route in place.
-import { CALICO_AGENT_USAGE, parseCalicoAgentConfig } from '../lib/dataplane/calico/agent-config';
+import { CALICO_AGENT_USAGE, CalicoAgentConfig, parseCalicoAgentConfig } from '../lib/dataplane/calico/agent-config';
 import { CALICO_AGENT_OWNERSHIP, CalicoAgent } from '../lib/dataplane/calico/agent';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
 import { NodeRegistry, StoreNodeRegistry } from '../lib/dataplane/calico/node-registry';
@@ -8,14 +8,37 @@ import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
 import { LinuxKernel } from '../lib/dataplane/kernel/linux-kernel';
 import { KeyValueStore } from '../lib/dataplane/datastore/types';
 import { CalicoDatastoreConfig } from '../lib/dataplane/calico/datastore';
+// Types only: the Kubernetes client is loaded when the datastore is Kubernetes.
+import type { KubeClient } from '../lib/dataplane/datastore/kube/client';
 
 const VERSION = 'cnikit-calico-agent 0.1.0';
 
-async function registry(config: CalicoDatastoreConfig, store: KeyValueStore): Promise<NodeRegistry> {
-  if (config.type === 'etcdv3') return new StoreNodeRegistry(store);
+/** Kubernetes datastore: the agent's API client (KUBECONFIG, else in-cluster), shared by the node registry and the CNI kubeconfig writer. */
+async function kubeClient(config: CalicoDatastoreConfig): Promise<KubeClient | undefined> {
+  if (config.type !== 'kubernetes') return undefined;
   const { KubeClient, inClusterConnection, kubeconfigConnection } = await import('../lib/dataplane/datastore/kube/client');
+  return new KubeClient(config.kubeconfig ? kubeconfigConnection(config.kubeconfig) : inClusterConnection());
+}
+
+async function registry(client: KubeClient | undefined, store: KeyValueStore): Promise<NodeRegistry> {
+  if (!client) return new StoreNodeRegistry(store);
   const { KubeNodeRegistry } = await import('../lib/dataplane/calico/node-registry');
-  return new KubeNodeRegistry(new KubeClient(config.kubeconfig ? kubeconfigConnection(config.kubeconfig) : inClusterConnection()));
+  return new KubeNodeRegistry(client);
+}
+
+/**
+ * CNI_SERVICE_ACCOUNT + CNI_KUBECONFIG: the plugin's kubeconfig with a token of its account, pointing
+ * where the agent reaches the API (the plugin runs on the host, host network) with the agent's CA.
+ */
+async function cniKubeconfigWriter(config: CalicoAgentConfig, client: KubeClient | undefined, log: ReturnType<typeof jsonLogger>) {
+  if (!config.cniKubeconfig || !client) return undefined;
+  const [{ CniKubeconfigWriter }, { inClusterNamespace }] = await Promise.all([
+    import('../lib/dataplane/calico/cni-kubeconfig'),
+    import('../lib/dataplane/datastore/kube/client'),
+  ]);
+  const { serviceAccount, path, namespace } = config.cniKubeconfig;
+  const { server, ca, insecureSkipTlsVerify } = client.connection;
+  return new CniKubeconfigWriter({ client, serviceAccount, namespace: namespace ?? inClusterNamespace(), path, server, ca, insecureSkipTlsVerify, log });
 }
 
 /** CALICO_NETWORKING_BACKEND=bird: the BGP speaker beside the agent (BIRD's role in calico-node); a restart keeps peers' routes (graceful restart). */
@@ -37,7 +60,8 @@ async function main(): Promise<void> {
   if (config.shutdown) return;
   const log = jsonLogger(config.logLevel);
   const store = await openCalicoStore(config.datastore);
-  const nodeRegistry = await registry(config.datastore, store);
+  const client = await kubeClient(config.datastore);
+  const nodeRegistry = await registry(client, store);
   const agent = new CalicoAgent({
     node: config.node,
     store,
@@ -50,6 +74,7 @@ async function main(): Promise<void> {
     resyncSeconds: config.resyncSeconds,
     health: { port: config.healthPort, host: config.healthHost },
     procSysNet: config.procSysNet,
+    cniKubeconfig: await cniKubeconfigWriter(config, client, log),
     log,
   });
   let stopping = false;

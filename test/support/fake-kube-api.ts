@@ -24,6 +24,14 @@ import type { AddressInfo } from 'node:net';
  * - Node subresources (pkg/registry/core/node/strategy.go): a write to `nodes/{name}` keeps the old
  *   status; a write to `nodes/{name}/status` keeps the old spec (metadata, e.g. annotations, is
  *   writable through both — which is why flannel patches its annotations via `nodes/status`).
+ * - TokenRequest (`POST /api/v1/namespaces/{ns}/serviceaccounts/{name}/token`,
+ *   pkg/registry/core/serviceaccount/storage/token.go): 201 with the request echoed as
+ *   `{"kind":"TokenRequest","apiVersion":"authentication.k8s.io/v1","metadata":{"name","namespace",
+ *   "creationTimestamp":null},"spec":{"audiences":[…],"expirationSeconds":N,"boundObjectRef":null},
+ *   "status":{"token":"<JWT>","expirationTimestamp":"<RFC 3339, seconds>"}}`; no audiences = the
+ *   API server's; expirationSeconds defaults to 3600, below 600 is 422 Invalid (`may not specify a
+ *   duration less than 10 minutes`), and `--service-account-max-token-expiration` (setTokenLifetime)
+ *   caps what is granted; 404 when the ServiceAccount does not exist.
  *
  * resourceVersions come from one counter for all objects, like etcd's revision.
  */
@@ -47,7 +55,25 @@ export interface FakeKubeApi {
   dropWatches(): void;
   /** How many watch streams are open. */
   openWatches(): number;
+  /** TokenRequest: grant at most this lifetime (the apiserver's --service-account-max-token-expiration). @default as asked */
+  setTokenLifetime(maxSeconds: number | undefined): void;
+  /** The next `count` requests (any path) answer 503 ServiceUnavailable, as an apiserver that is restarting. */
+  failNext(count: number): void;
+  /** Tokens issued by TokenRequest, in order. */
+  readonly issuedTokens: IssuedToken[];
   close(): Promise<void>;
+}
+
+export interface FakeKubeApiOptions {
+  /** The server's clock (epoch ms) for token expiry and creation timestamps. @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface IssuedToken {
+  readonly namespace: string;
+  readonly serviceAccount: string;
+  readonly token: string;
+  readonly expirationTimestamp: string;
 }
 
 export interface ResourceType {
@@ -86,10 +112,17 @@ interface Watch {
 }
 
 const NODE: ResourceType = { group: '', version: 'v1', plural: 'nodes', kind: 'Node' };
+const SERVICE_ACCOUNT: ResourceType = { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true };
+/** The API server's default audience (`--api-audiences`, defaulting to the issuer). */
+const API_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 const MERGE_KEYS: Record<string, string> = { 'status.conditions': 'type', 'status.addresses': 'type' };
 
-export async function startFakeKubeApi(): Promise<FakeKubeApi> {
-  const types = new Map<string, ResourceType>([[NODE.plural, NODE]]);
+export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
+  const now = options.now ?? Date.now;
+  const types = new Map<string, ResourceType>([[NODE.plural, NODE], [SERVICE_ACCOUNT.plural, SERVICE_ACCOUNT]]);
+  const issuedTokens: IssuedToken[] = [];
+  let maxTokenSeconds: number | undefined;
+  let failing = 0;
   const objects = new Map<string, FakeObject>(); // `${plural}/${namespace}/${name}`
   const history: Event[] = [];
   const watches = new Set<Watch>();
@@ -119,7 +152,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       meta.generation = (Number(existing.metadata?.generation ?? 1)) + (JSON.stringify(existing.spec) === JSON.stringify(object.spec) ? 0 : 1);
     } else {
       meta.uid = `00000000-0000-4000-8000-${String(++uid).padStart(12, '0')}`;
-      meta.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      meta.creationTimestamp = rfc3339(now());
       meta.generation = 1;
     }
     const stored: FakeObject = { ...object, apiVersion: apiVersionOf(t), kind: t.kind, metadata: meta };
@@ -156,6 +189,11 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
         method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams),
         contentType: req.headers['content-type'], body,
       });
+      if (failing > 0) {
+        failing--;
+        sendStatus(res, 503, 'ServiceUnavailable', 'the server is currently unable to handle the request');
+        return;
+      }
       try {
         handle(req.method ?? 'GET', url, req.headers['content-type'] ?? '', body, res);
       } catch (error) {
@@ -217,6 +255,12 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
     const key = keyOf(t.plural, route.name, route.namespace);
     const existing = objects.get(key);
     const subresource = route.subresource;
+    if (t.plural === 'serviceaccounts' && subresource === 'token') {
+      if (method !== 'POST') sendStatus(res, 405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+      else if (!existing) notFound(route.name);
+      else tokenRequest(route.name, route.namespace ?? '', body, res);
+      return;
+    }
     if (subresource && subresource !== 'status') {
       sendStatus(res, 404, 'NotFound', 'the server could not find the requested resource');
       return;
@@ -289,6 +333,38 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       default:
         sendStatus(res, 405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
     }
+  }
+
+  function tokenRequest(name: string, namespace: string, body: unknown, res: http.ServerResponse): void {
+    const request = (body ?? {}) as { apiVersion?: string; kind?: string; spec?: { audiences?: string[]; expirationSeconds?: number } };
+    if ((request.kind !== undefined && request.kind !== 'TokenRequest') || (request.apiVersion !== undefined && request.apiVersion !== 'authentication.k8s.io/v1')) {
+      sendStatus(res, 400, 'BadRequest', `the API version in the data (${String(request.apiVersion)}) does not match the expected API version (authentication.k8s.io/v1)`);
+      return;
+    }
+    const asked = request.spec?.expirationSeconds ?? 3600;
+    const invalid = (why: string): void => sendStatus(res, 422, 'Invalid',
+      `TokenRequest.authentication.k8s.io "${name}" is invalid: spec.expirationSeconds: Invalid value: ${asked}: ${why}`,
+      { name, group: 'authentication.k8s.io', kind: 'TokenRequest' });
+    if (asked < 600) return invalid('may not specify a duration less than 10 minutes');
+    if (asked > 2 ** 32) return invalid('may not specify a duration larger than 2^32 seconds');
+    const seconds = maxTokenSeconds !== undefined ? Math.min(asked, maxTokenSeconds) : asked;
+    const issuedAt = Math.floor(now() / 1000);
+    const audiences = request.spec?.audiences?.length ? request.spec.audiences : [API_AUDIENCE];
+    const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const token = [
+      b64({ alg: 'RS256', kid: 'fake' }),
+      b64({ aud: audiences, exp: issuedAt + seconds, iat: issuedAt, iss: API_AUDIENCE, jti: String(issuedTokens.length + 1), sub: `system:serviceaccount:${namespace}:${name}` }),
+      b64(`signature-${issuedTokens.length + 1}`),
+    ].join('.');
+    const expirationTimestamp = rfc3339((issuedAt + seconds) * 1000);
+    issuedTokens.push({ namespace, serviceAccount: name, token, expirationTimestamp });
+    send(res, 201, {
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { name, namespace, creationTimestamp: null },
+      spec: { audiences, expirationSeconds: seconds, boundObjectRef: null },
+      status: { token, expirationTimestamp },
+    });
   }
 
   /** Node-style subresource rules: the main resource keeps status, `/status` keeps spec. */
@@ -373,6 +449,13 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       watches.clear();
     },
     openWatches: () => watches.size,
+    setTokenLifetime: (maxSeconds) => {
+      maxTokenSeconds = maxSeconds;
+    },
+    failNext: (count) => {
+      failing = count;
+    },
+    issuedTokens,
     close: async () => {
       for (const w of watches) w.res.socket?.destroy();
       watches.clear();
@@ -380,6 +463,11 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** metav1.Time: RFC 3339 in UTC, whole seconds. */
+function rfc3339(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 function writeEvent(res: http.ServerResponse, event: Event): void {

@@ -21,9 +21,21 @@ export interface CalicoAgentConfig {
   readonly procSysNet?: string;
   /** CALICO_NETWORKING_BACKEND: `bird` runs the BGP speaker in the agent (lib/dataplane/bgp). @default 'vxlan' */
   readonly networkingBackend: 'bird' | 'vxlan' | 'none';
+  /**
+   * CNI_SERVICE_ACCOUNT + CNI_KUBECONFIG (Kubernetes datastore only): the agent mints tokens of that
+   * ServiceAccount and keeps the plugin's kubeconfig at that path fresh (cni-kubeconfig.ts).
+   * `namespace` is POD_NAMESPACE when set, else the service-account directory's. @default none
+   */
+  readonly cniKubeconfig?: CniKubeconfigConfig;
   readonly shutdown: boolean;
   readonly help: boolean;
   readonly version: boolean;
+}
+
+export interface CniKubeconfigConfig {
+  readonly serviceAccount: string;
+  readonly path: string;
+  readonly namespace?: string;
 }
 
 export const CALICO_AGENT_USAGE = `cnikit-calico-agent: Calico-style node agent (routes, VXLAN, NAT outgoing)
@@ -41,6 +53,9 @@ Environment (flags override; --flag=value):
   FELIX_ROUTEREFRESHINTERVAL      --resync-seconds      full resync period (default 90)
   FELIX_HEALTHPORT / HOST         --health-port/--health-host  /liveness /readiness /metrics (default 127.0.0.1:9099)
   HOST_PROC_SYS_NET               the host's /proc/sys/net when /proc/sys is read-only
+  CNI_SERVICE_ACCOUNT             --cni-service-account  the CNI plugin's ServiceAccount (namespace: POD_NAMESPACE, else the pod's)
+  CNI_KUBECONFIG                  --cni-kubeconfig       where the agent writes the plugin's kubeconfig and refreshes its token
+                                                         (both or neither; kubernetes datastore only)
   CALICO_NETWORKING_BACKEND       --networking-backend  bird (BGP speaker routes unencapsulated pools) | vxlan (default) | none
   --log-level=info  --shutdown (preStop: no-op, SIGTERM stops and keeps routes)  --help  --version`;
 
@@ -53,7 +68,7 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
   }
   const known = ['node-name', 'datastore-type', 'etcd-endpoints', 'etcd-prefix', 'kubeconfig', 'ip-autodetection-method', 'pool-cidr', 'pool-vxlan',
     'pool-ipip', 'pool-nat-outgoing', 'pool-block-size', 'no-default-pools', 'state-dir', 'resync-seconds', 'health-port', 'health-host', 'log-level',
-    'shutdown', 'help', 'version', 'networking-backend'];
+    'shutdown', 'help', 'version', 'networking-backend', 'cni-service-account', 'cni-kubeconfig'];
   for (const key of flags.keys()) if (!known.includes(key)) throw new ValidationError(`--${key}`, flags.get(key), `one of --${known.join(', --')}`);
   const get = (flag: string, ...vars: string[]): string | undefined => flags.get(flag) ?? vars.map((v) => env[v]).find((v) => v !== undefined && v !== '');
   const help = flags.has('help');
@@ -105,6 +120,7 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
   if (networkingBackend !== 'bird' && networkingBackend !== 'vxlan' && networkingBackend !== 'none') {
     throw new ValidationError('CALICO_NETWORKING_BACKEND', networkingBackend, 'bird, vxlan or none');
   }
+  const cniKubeconfig = parseCniKubeconfig(get('cni-service-account', 'CNI_SERVICE_ACCOUNT'), get('cni-kubeconfig', 'CNI_KUBECONFIG'), env.POD_NAMESPACE, datastore);
   const logLevel = get('log-level', 'LOG_LEVEL') ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ValidationError('--log-level', logLevel, 'debug, info, warn or error');
   return {
@@ -119,8 +135,27 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
     logLevel: logLevel as CalicoAgentConfig['logLevel'],
     ...(env.HOST_PROC_SYS_NET ? { procSysNet: env.HOST_PROC_SYS_NET } : {}),
     networkingBackend,
+    ...(cniKubeconfig ? { cniKubeconfig } : {}),
     shutdown,
     help,
     version,
   };
+}
+
+/** A DNS-1123 subdomain (ServiceAccount names) and label (namespaces), as the API server validates them. */
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function parseCniKubeconfig(serviceAccount: string | undefined, file: string | undefined, namespace: string | undefined, datastore: CalicoDatastoreConfig): CniKubeconfigConfig | undefined {
+  if (serviceAccount === undefined && file === undefined) return undefined;
+  if (datastore.type !== 'kubernetes') {
+    const [field, value] = serviceAccount !== undefined ? ['CNI_SERVICE_ACCOUNT', serviceAccount] : ['CNI_KUBECONFIG', file];
+    throw new ValidationError(field, value, 'unset with DATASTORE_TYPE etcdv3 (the plugin\'s kubeconfig is written only for the Kubernetes datastore)');
+  }
+  if (serviceAccount === undefined) throw new ValidationError('CNI_SERVICE_ACCOUNT', serviceAccount, `the CNI plugin's ServiceAccount name, set together with CNI_KUBECONFIG (${file})`);
+  if (file === undefined) throw new ValidationError('CNI_KUBECONFIG', file, `the path of the CNI plugin's kubeconfig, set together with CNI_SERVICE_ACCOUNT (${serviceAccount})`);
+  if (!DNS_SUBDOMAIN.test(serviceAccount)) throw new ValidationError('CNI_SERVICE_ACCOUNT', serviceAccount, 'a ServiceAccount name (lower-case letters, digits, - and ., at most 253)');
+  if (!file.startsWith('/') || file.endsWith('/')) throw new ValidationError('CNI_KUBECONFIG', file, 'an absolute file path such as /etc/cni/net.d/calico-kubeconfig');
+  if (namespace !== undefined && namespace !== '' && !DNS_LABEL.test(namespace)) throw new ValidationError('POD_NAMESPACE', namespace, 'a namespace name (lower-case letters, digits and -, at most 63)');
+  return { serviceAccount, path: file, ...(namespace ? { namespace } : {}) };
 }

@@ -52,6 +52,12 @@ export interface CalicoAgentOptions {
    * stopped with the agent; it then routes remote blocks of unencapsulated pools. @default none
    */
   readonly bgp?: { start(): Promise<void>; stop(): Promise<void> };
+  /**
+   * Writes and refreshes the CNI plugin's kubeconfig (CNI_KUBECONFIG; cni-kubeconfig.ts). Its first
+   * write is part of start-up, so the agent is not ready before the plugin can reach the API;
+   * stopped with the agent (the file stays). @default none
+   */
+  readonly cniKubeconfig?: { start(): Promise<void>; stop(): Promise<void> };
 }
 
 class CalicoAgentMetrics {
@@ -128,6 +134,8 @@ export class CalicoAgent {
     await this.followVxlan(pools);
     if (ipipAddress) await o.kernel.apply([{ op: 'addr.replace', address: { dev: IPIP_DEVICE, cidr: `${ipipAddress}/32` } }, { op: 'link.set', change: { name: IPIP_DEVICE, up: true } }]);
     await this.writeStateFiles(pools);
+    await o.cniKubeconfig?.start();
+    if (this.stopped) return;
     await this.ensureForwarding();
     this.log.info('node registered', { node: o.node, address: this.detected.address, interface: this.detected.interface, vxlanTunnelAddress: this.vxlanTunnelAddress });
 
@@ -152,6 +160,7 @@ export class CalicoAgent {
     await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
     await this.running?.catch(() => undefined);
     await this.options.bgp?.stop().catch((e: Error) => this.error('bgp', e));
+    await this.options.cniKubeconfig?.stop().catch((e: Error) => this.error('cni-kubeconfig', e));
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
@@ -300,7 +309,7 @@ export class CalicoAgent {
       // Live while passes keep happening (a wedged loop fails liveness after three missed resyncs).
       return this.ready && Date.now() - this.lastPass > 3 * resync ? send(503, 'reconcile loop stalled\n') : send(200, 'ok\n');
     }
-    if (route === '/readiness') return this.ready ? send(200, 'ok\n') : send(503, 'not ready: start-up has not finished (node address, tunnel address, first reconcile)\n');
+    if (route === '/readiness') return this.ready ? send(200, 'ok\n') : send(503, 'not ready: start-up has not finished (node address, tunnel address, CNI kubeconfig, first reconcile)\n');
     if (route === '/metrics') return send(200, await this.metrics.registry.metrics(), this.metrics.registry.contentType);
     send(404, 'not found\n');
   }

@@ -5,7 +5,7 @@ export * from './errors';
 export * from './kube/types';
 export { EtcdStore } from './etcd';
 export type { EtcdStoreOptions } from './etcd';
-export { KubeClient, KubeApiError, isKubeApiError, inClusterConnection, kubeconfigConnection } from './kube/client';
+export { KubeClient, KubeApiError, isKubeApiError, inClusterConnection, inClusterNamespace, kubeconfigConnection } from './kube/client';
 export type { KubeConnection, PatchType, RequestOptions, WatchStream } from './kube/client';
 export { ResourceApi, nodesApi, calicoResourceApi, CALICO_CRD_GROUP, CALICO_CRD_VERSION } from './kube/resource';
 export type { ResourcePath, ListQuery } from './kube/resource';

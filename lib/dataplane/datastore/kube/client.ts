@@ -47,6 +47,18 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env, dir = 
   return { server, tokenFile: `${dir}/token`, ca: fs.readFileSync(`${dir}/ca.crt`, 'utf8') };
 }
 
+/** The pod's namespace, from the mounted service-account directory's `namespace` file. */
+export function inClusterNamespace(dir = SERVICE_ACCOUNT_DIR): string {
+  let namespace = '';
+  try {
+    namespace = fs.readFileSync(`${dir}/namespace`, 'utf8').trim();
+  } catch {
+    // reported below
+  }
+  if (!namespace) throw new Error(`kubernetes: ${dir}/namespace is missing or empty; run in a pod or set POD_NAMESPACE`);
+  return namespace;
+}
+
 /**
  * The connection a kubeconfig file describes (flannel's --kubeconfig-file): the current context (or
  * `context`), its cluster's server and CA, its user's token, token file or client certificate.
