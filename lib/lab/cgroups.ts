@@ -16,44 +16,44 @@ export function cgroupHierarchies(): string[] {
   }
 }
 
+/** Visits `dir` and every cgroup below it, children before their parent. */
+function walkDepthFirst(dir: string, visit: (dir: string) => void): void {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const entry of entries) if (entry.isDirectory()) walkDepthFirst(path.join(dir, entry.name), visit);
+  visit(dir);
+}
+
 /** Removes `root` (a path like `/<lab id>-n1`) and everything below it in every hierarchy, deepest first. */
 export function removeCgroups(root: string): void {
-  const remove = (dir: string): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const entry of entries) if (entry.isDirectory()) remove(path.join(dir, entry.name));
-    try {
-      fs.rmdirSync(dir);
-    } catch {
-      // still busy (a process that would not die) or already gone
-    }
-  };
-  for (const hierarchy of cgroupHierarchies()) remove(path.join(CGROUP_HIERARCHIES, hierarchy, root));
+  for (const hierarchy of cgroupHierarchies()) {
+    walkDepthFirst(path.join(CGROUP_HIERARCHIES, hierarchy, root), (dir) => {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        // still busy (a process that would not die) or already gone
+      }
+    });
+  }
 }
 
 /** Every process in `root` and below, in any hierarchy. */
 export function cgroupPids(root: string): number[] {
-  const pids: number[] = [];
-  const walk = (dir: string): void => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    try {
-      pids.push(...fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number));
-    } catch {
-      // gone meanwhile
-    }
-    for (const entry of entries) if (entry.isDirectory()) walk(path.join(dir, entry.name));
-  };
-  for (const hierarchy of cgroupHierarchies()) walk(path.join(CGROUP_HIERARCHIES, hierarchy, root));
-  return [...new Set(pids)];
+  const pids = new Set<number>();
+  for (const hierarchy of cgroupHierarchies()) {
+    walkDepthFirst(path.join(CGROUP_HIERARCHIES, hierarchy, root), (dir) => {
+      try {
+        for (const pid of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) pids.add(Number(pid));
+      } catch {
+        // gone meanwhile
+      }
+    });
+  }
+  return [...pids];
 }
 
 /** Top-level cgroup names (in any hierarchy) that match `pattern`. */

@@ -32,11 +32,14 @@ function ownerAlive(pid: number): boolean {
   }
 }
 
-/** Kills every process still inside `netns` and removes it; absent is fine. */
-export function destroyNetnsSync(netns: string): void {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const pids = runSync(['ip', 'netns', 'pids', netns]).stdout.split('\n').filter(Boolean).map(Number);
-    if (pids.length === 0) break;
+/**
+ * SIGKILLs whatever `find` lists until it lists nothing (children may appear while parents die) or
+ * `attempts` rounds have passed.
+ */
+export function killAllSync(find: () => readonly number[], attempts = 3): void {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const pids = find();
+    if (pids.length === 0) return;
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -46,6 +49,16 @@ export function destroyNetnsSync(netns: string): void {
     }
     runSync(['sleep', '0.05']);
   }
+}
+
+/** The processes whose network namespace is `netns`. */
+export function netnsPids(netns: string): number[] {
+  return runSync(['ip', 'netns', 'pids', netns]).stdout.split('\n').filter(Boolean).map(Number);
+}
+
+/** Kills every process still inside `netns` and removes it; absent is fine. */
+export function destroyNetnsSync(netns: string): void {
+  killAllSync(() => netnsPids(netns));
   runSync(['ip', 'netns', 'del', netns]);
 }
 
@@ -66,18 +79,7 @@ export function sweepStaleLabs(): string[] {
   for (const cgroup of topLevelCgroups(ID_PATTERN)) {
     const m = ID_PATTERN.exec(cgroup);
     if (!m || ownerAlive(Number(m[1]))) continue;
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const pids = cgroupPids(`/${cgroup}`);
-      if (pids.length === 0) break;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      runSync(['sleep', '0.1']);
-    }
+    killAllSync(() => cgroupPids(`/${cgroup}`), 20);
     removeCgroups(`/${cgroup}`);
   }
   for (const entry of fs.readdirSync(os.tmpdir())) {

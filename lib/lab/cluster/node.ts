@@ -6,6 +6,7 @@ import { LabNodePlan } from '../topology';
 import { CertFiles } from './pki';
 import { KubernetesBinaries } from './kubernetes';
 import { CGROUP_HIERARCHIES, cgroupHierarchies, cgroupPids, removeCgroups } from '../cgroups';
+import { killAllSync, netnsPids } from '../resources';
 
 /**
  * One Kubernetes node on this machine: the lab's network namespace for the node plus a private
@@ -129,12 +130,7 @@ export class ClusterNode {
   /** Kills everything the node runs (daemons, shims, containers) and removes its cgroups; the caller removes the netns and files. */
   public destroySync(): void {
     for (const proc of this.processes) proc.killSync();
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const pids = [...this.cgroupPids(), ...netnsPids(this.plan.netns)].filter((pid) => pid !== this.holder?.pid);
-      if (pids.length === 0) break;
-      for (const pid of pids) killQuietly(pid);
-      runSync(['sleep', '0.1']);
-    }
+    killAllSync(() => [...cgroupPids(this.settings.cgroupRoot), ...netnsPids(this.plan.netns)].filter((pid) => pid !== this.holder?.pid), 40);
     this.holder?.killSync();
     // The holder's exit ends the mount namespace, and with it every mount made inside (overlays, pod netns).
     for (let attempt = 0; attempt < 20 && this.holder?.pid && alive(this.holder.pid); attempt++) runSync(['sleep', '0.05']);
@@ -250,11 +246,6 @@ export class ClusterNode {
       }
     }
   }
-
-  private cgroupPids(): number[] {
-    return cgroupPids(this.settings.cgroupRoot);
-
-  }
 }
 
 /** containerd with its own root (the node's ext4 directory), state, sockets and CNI paths. */
@@ -292,18 +283,6 @@ function containerdConfig(dir: string, socket: string, sandboxImage: string): st
     '  max_conf_num = 1',
     '',
   ].join('\n');
-}
-
-function netnsPids(netns: string): number[] {
-  return runSync(['ip', 'netns', 'pids', netns]).stdout.split('\n').filter(Boolean).map(Number);
-}
-
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
 }
 
 function alive(pid: number): boolean {
