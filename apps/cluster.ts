@@ -1,12 +1,13 @@
 // `npm run cluster -- --env <dev|staging|prod> [--nodes N] [--keep] [--logs DIR]`
 // Builds the images, synthesizes, starts a real Kubernetes on this machine (docs/cluster-lab.md),
 // applies dist/<env>/ exactly as written, waits for it, checks the pod network and prints a report.
+import { spawn } from 'child_process';
 import * as fs from 'fs';
+import { createInterface } from 'readline';
 import * as path from 'path';
 import { parseArgs } from 'util';
 import { ClusterLab, referencedImages } from '../lib/lab/cluster/cluster-lab';
 import { CheckResult, connectivityChecks, formatChecks, nodesReady, waitForWorkloads } from '../lib/lab/cluster/checks';
-import { run } from '../lib/lab/exec';
 import { clusterPlan, ClusterPlan } from './environments/cluster';
 import { environment as findEnvironment, Environment } from './environments';
 
@@ -14,13 +15,27 @@ const REPO_ROOT = path.resolve(__dirname, '..');
 
 /** `npm run images` then `npm run synth`, as a user runs them; returns the environment's manifests in apply order. */
 export async function buildAndSynth(environment: Environment, log: (line: string) => void): Promise<string[]> {
-  log('images: npm run images');
-  await run(['npm', 'run', '--silent', 'images'], { timeoutMs: 900_000 }).catch((error: Error) => {
-    throw new Error(`npm run images failed: ${error.message}`);
-  });
-  log('synth: npm run synth');
-  await run(['npm', 'run', '--silent', 'synth'], { timeoutMs: 300_000 });
+  await npmRun('images', log);
+  await npmRun('synth', log);
   return manifestFiles(environment);
+}
+
+/** `npm run <script>` in the repository, each line of its output passed on as progress. */
+function npmRun(script: string, log: (line: string) => void): Promise<void> {
+  log(`npm run ${script}`);
+  return new Promise((resolve, reject) => {
+    const child = spawn('npm', ['run', '--silent', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tail: string[] = [];
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        log(`${script}: ${line}`);
+        tail.push(line);
+        if (tail.length > 5) tail.shift();
+      });
+    }
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`npm run ${script} exited ${code}: ${tail.join(' | ')}`))));
+  });
 }
 
 /** `dist/<env>/*.yaml` in the order they are applied. */
@@ -53,13 +68,11 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
     results.push({ name: 'images', ok: false, detail: `the manifests reference images the kit does not build and the lab cannot pull: ${images.foreign.join(', ')}` });
   }
   await lab.importImages(images.kit);
-  try {
-    await lab.apply(files);
-    results.push({ name: `apply dist/${environment.name}`, ok: true, detail: `${files.map((f) => path.basename(f)).join(', ')} applied (server-side, in order)` });
-  } catch (error) {
-    results.push({ name: `apply dist/${environment.name}`, ok: false, detail: (error as Error).message });
-    return results;
-  }
+  // Like `kubectl apply -f dist/<env>/`: a failing object does not stop the others, so the checks go on.
+  const failures = await lab.apply(files);
+  results.push(failures.length === 0
+    ? { name: `apply dist/${environment.name}`, ok: true, detail: `${files.map((f) => path.basename(f)).join(', ')} applied (server-side, in order)` }
+    : { name: `apply dist/${environment.name}`, ok: false, detail: failures.join(' · ') });
   lab.log('waiting for every DaemonSet and Deployment to be Ready');
   results.push(...(await waitForWorkloads(lab)));
   results.push(await nodesReady(lab));

@@ -31,6 +31,7 @@ interface PodInfo {
   readonly uid: string;
   /** The newest Warning event about the pod. */
   readonly warning?: string;
+  readonly terminating: boolean;
 }
 
 /** The pods of a namespace (or all) as the report needs them. */
@@ -53,6 +54,7 @@ export async function listPods(lab: ClusterLab, namespace?: string, selector?: s
     name: pod.metadata.name,
     namespace: pod.metadata.namespace,
     uid: pod.metadata.uid,
+    terminating: pod.metadata.deletionTimestamp !== undefined,
     node: pod.spec.nodeName ?? '(unscheduled)',
     phase: pod.status.phase ?? 'Unknown',
     ready: (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
@@ -69,7 +71,7 @@ export async function listPods(lab: ClusterLab, namespace?: string, selector?: s
 }
 
 interface KubePod {
-  metadata: { name: string; namespace: string; uid: string };
+  metadata: { name: string; namespace: string; uid: string; deletionTimestamp?: string };
   spec: { nodeName?: string; containers: { name: string }[]; initContainers?: { name: string }[] };
   status: {
     phase?: string;
@@ -128,6 +130,7 @@ export async function waitForWorkloads(lab: ClusterLab, timeoutMs = 240_000): Pr
     const failed = lab.failedDaemon();
     if (failed) return [...results, { name: 'lab daemons running', ok: false, detail: failed }];
     if (results.every((r) => r.ok) || Date.now() > deadline) break;
+    if (round % 10 === 9) lab.log(`waiting: ${results.map((r) => `${r.name.replace(/ ready$/, '')} ${r.detail}`).join(', ')}`);
     // A pod that cannot get better (an image that cannot be pulled, a crash loop, a bad config) ends
     // the wait once every unready pod has been stuck for half a minute.
     if (round % 5 === 4) {
@@ -242,7 +245,7 @@ export async function connectivityChecks(lab: ClusterLab, options: ConnectivityO
   await lab.kubectl(['apply', '--server-side', '--field-manager=cnikit-cluster-lab', '-f', '-'], { input: netcheckManifest(options.dualStack) });
   const placement = await netcheckPlacement(lab, options.timeoutMs ?? 120_000);
   if (placement.some((r) => !r.ok)) return placement;
-  const pods = await listPods(lab, NETCHECK_NAMESPACE, 'app=netcheck');
+  const pods = (await listPods(lab, NETCHECK_NAMESPACE, 'app=netcheck')).filter((p) => !p.terminating);
   const gateway = await startGatewayServer(lab);
   try {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
@@ -263,7 +266,8 @@ async function netcheckPlacement(lab: ClusterLab, timeoutMs: number): Promise<Ch
   for (;;) {
     const pods = await listPods(lab, NETCHECK_NAMESPACE, 'app=netcheck');
     const results = lab.nodes.map((node): CheckResult => {
-      const pod = pods.find((p) => p.node === node.name);
+      // A pod being deleted is not the one the DaemonSet keeps there.
+      const pod = pods.find((p) => p.node === node.name && !p.terminating);
       if (!pod) return { name: `test pod on ${node.name}`, ok: false, detail: `no netcheck pod scheduled on node ${node.name}` };
       return pod.ready
         ? { name: `test pod on ${node.name}`, ok: true, detail: `${pod.name} ${pod.ips.join(', ')}` }

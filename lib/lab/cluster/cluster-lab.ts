@@ -123,18 +123,22 @@ export class ClusterLab {
   }
 
   /**
-   * Applies each file in order with server-side apply, as written; after a file that defines
-   * CustomResourceDefinitions, waits until they are established (what `kubectl apply -f dir/` users do).
+   * Applies each file in order with server-side apply, as written, as `kubectl apply -f dir/` does:
+   * a file with a failing object still applies the others, and later files are applied too. After a
+   * file that defines CustomResourceDefinitions, waits until they are established. Returns one line
+   * per file that failed (kubectl's first errors).
    */
-  public async apply(files: readonly string[]): Promise<void> {
+  public async apply(files: readonly string[]): Promise<string[]> {
+    const failures: string[] = [];
     for (const file of files) {
       this.log(`apply: ${path.basename(file)}`);
       const result = await this.kubectl(['apply', '--server-side', '--field-manager=cnikit-cluster-lab', '-f', file], { allowFailure: true, timeoutMs: 120_000 });
-      if (result.code !== 0) throw new Error(`kubectl apply -f ${file} failed: ${(result.stderr || result.stdout).trim().split('\n').slice(0, 5).join(' | ')}`);
+      if (result.code !== 0) failures.push(`kubectl apply -f ${file} failed: ${(result.stderr || result.stdout).trim().split('\n').slice(0, 5).join(' | ')}`);
       if (/^kind: CustomResourceDefinition$/m.test(fs.readFileSync(file, 'utf8'))) {
-        await this.kubectl(['wait', '--for=condition=established', '--timeout=60s', '-f', file], { timeoutMs: 70_000 });
+        await this.kubectl(['wait', '--for=condition=established', '--timeout=60s', '-f', file], { timeoutMs: 70_000, allowFailure: true });
       }
     }
+    return failures;
   }
 
   /** Stops a node's kubelet, kube-proxy, containers and namespace (after a drain and delete, say). */
