@@ -65,7 +65,8 @@ export async function listPods(lab: ClusterLab, namespace?: string, selector?: s
       .map((s) => {
         const state = s.state?.waiting ?? s.state?.terminated;
         const last = s.lastState?.terminated;
-        return `${s.name}: ${state?.reason ?? 'not ready'}${state?.message ? ` (${oneLine(state.message)})` : ''}${last ? `, last exit ${last.exitCode} ${last.reason ?? ''}` : ''}`;
+        const exit = last ? `, last exit ${last.exitCode} ${last.reason ?? ''}${last.message ? ` (${oneLine(last.message, 200)})` : ''}` : '';
+        return `${s.name}: ${state?.reason ?? 'not ready'}${state?.message && !last ? ` (${oneLine(state.message)})` : ''}${exit}`;
       }),
   }));
 }
@@ -85,7 +86,7 @@ interface ContainerStatus {
   name: string;
   ready: boolean;
   state?: { waiting?: { reason?: string; message?: string }; terminated?: { reason?: string; message?: string; exitCode?: number } };
-  lastState?: { terminated?: { reason?: string; exitCode?: number } };
+  lastState?: { terminated?: { reason?: string; exitCode?: number; message?: string } };
 }
 
 function oneLine(text: string, max = 240): string {
@@ -99,8 +100,24 @@ export function podLogDir(lab: ClusterLab, pod: PodInfo): string {
   return node ? path.join(node.dir, 'upper', 'var', 'log', 'pods', `${pod.namespace}_${pod.name}_${pod.uid}`) : '(pod not on a lab node)';
 }
 
+/** The last line a container wrote (its newest log file under the pod's log directory), CRI prefix removed. */
+function lastLogLine(logDir: string, container: string): string | undefined {
+  try {
+    const dir = path.join(logDir, container);
+    const newest = fs.readdirSync(dir).filter((f) => /^\d+\.log$/.test(f)).sort((a, b) => parseInt(b, 10) - parseInt(a, 10))[0];
+    if (!newest) return undefined;
+    const lines = fs.readFileSync(path.join(dir, newest), 'utf8').split('\n').filter(Boolean);
+    return lines.at(-1)?.replace(/^\S+ (stdout|stderr) [FP] /, '');
+  } catch {
+    return undefined;
+  }
+}
+
 function describePod(lab: ClusterLab, pod: PodInfo): string {
-  const waiting = pod.waiting.length ? `; ${pod.waiting.join('; ')}` : '';
+  // A container that exited: its own last words usually say why.
+  const crashed = pod.waiting.filter((w) => w.includes(', last exit')).map((w) => w.split(':')[0]);
+  const said = crashed.map((c) => [c, lastLogLine(podLogDir(lab, pod), c)]).filter(([, line]) => line).map(([c, line]) => `${c} last logged "${oneLine(line!, 200)}"`);
+  const waiting = pod.waiting.length ? `; ${[...pod.waiting, ...said].join('; ')}` : '';
   const warning = pod.warning && !pod.ready ? `; last warning ${pod.warning}` : '';
   return `pod ${pod.namespace}/${pod.name} on ${pod.node}: ${pod.phase}${waiting}${warning}; logs ${podLogDir(lab, pod)}`;
 }
