@@ -1,6 +1,7 @@
 import { ClusterNetwork } from '../../lib/lab/cluster/cluster-lab';
 import { LabTopologyKind } from '../../lib/lab/topology';
 import { resolveCalicoNetwork } from '../../lib/model/calico/network';
+import { EncapsulationMode } from '../../lib/model/calico/pool';
 import { FlannelNetworkSpec, resolveFlannelNetwork } from '../../lib/model/flannel/network';
 import { Environment } from './environment';
 
@@ -41,9 +42,20 @@ export function clusterPlan(environment: Environment): ClusterPlan {
     network: {
       serviceCidrs: network.serviceNetworks.map((c) => c.toString()),
       podCidrs: [4, 6].flatMap((family) => pools.filter((p) => p.cidr.family === family).slice(0, 1).map((p) => p.cidr.toString())),
+      ...autodetectionNetwork(network.ipAutodetection),
     },
     dualStack: network.families.length > 1,
     natOutgoing: pools.some((p) => p.cidr.family === 4 && p.natOutgoing),
-    topology: pools.some((p) => p.vxlanMode === 'CrossSubnet' || p.ipipMode === 'CrossSubnet') ? 'two-subnets' : 'flat',
+    topology: pools.some((p) => p.vxlanMode === EncapsulationMode.CROSS_SUBNET || p.ipipMode === EncapsulationMode.CROSS_SUBNET) ? 'two-subnets' : 'flat',
   };
+}
+
+/**
+ * Calico's `cidr=<a>,<b>` autodetection: nodes must have an address in one of them, so the lab's
+ * nodes go into the first IPv4 one that can hold its segments (a /16 or larger).
+ */
+function autodetectionNetwork(method: string): { nodeNetwork?: string } {
+  if (!method.startsWith('cidr=')) return {};
+  const fits = method.slice('cidr='.length).split(',').find((c) => !c.includes(':') && Number(c.split('/')[1]) <= 16);
+  return fits ? { nodeNetwork: fits } : {};
 }

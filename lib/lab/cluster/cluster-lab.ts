@@ -21,6 +21,11 @@ export interface ClusterNetwork {
   readonly podCidrs: readonly string[];
   /** Have the controller-manager hand each node a `spec.podCIDR` of these sizes (Flannel-style). @default none */
   readonly nodeCidrMask?: { readonly v4: number; readonly v6?: number };
+  /**
+   * Where the environment expects its nodes' addresses (e.g. Calico's `cidr=` autodetection): the
+   * lab's segments are placed inside it. A /16 or larger IPv4 network. @default the first free lab underlay
+   */
+  readonly nodeNetwork?: string;
 }
 
 export interface ClusterLabOptions {
@@ -233,9 +238,19 @@ export class ClusterLab {
 /** Underlays the lab may use, first free one wins: `<base>.<segment>.0/24`. */
 const UNDERLAYS = ['172.31', '10.99', '192.168', '10.250'];
 
-/** The first underlay whose /16 overlaps none of the cluster's service and pod networks. */
+/**
+ * The segments' first two octets: inside the environment's node network when it names one, else the
+ * first lab underlay whose /16 overlaps none of the cluster's service and pod networks.
+ */
 export function underlayFor(network: ClusterNetwork): string {
   const taken = [...network.serviceCidrs, ...network.podCidrs].map((c) => Cidr.parse(c, 'network')).filter((c) => c.family === 4);
+  if (network.nodeNetwork !== undefined) {
+    const wanted = Cidr.parse(network.nodeNetwork, 'nodeNetwork', 4);
+    if (wanted.prefix > 16) throw new Error(`cluster lab: nodeNetwork ${network.nodeNetwork} is too small; expected a /16 or larger IPv4 network to place the lab's /24 segments in`);
+    const clash = taken.find((c) => c.overlaps(wanted));
+    if (clash) throw new Error(`cluster lab: nodeNetwork ${network.nodeNetwork} overlaps ${clash.toString()}; expected a node network apart from the service and pod networks`);
+    return wanted.address().split('.').slice(0, 2).join('.');
+  }
   const free = UNDERLAYS.find((base) => !taken.some((c) => c.overlaps(Cidr.parse(`${base}.0.0/16`, 'underlay'))));
   if (!free) throw new Error(`cluster lab: every lab underlay (${UNDERLAYS.map((b) => `${b}.0.0/16`).join(', ')}) overlaps the service or pod networks ${taken.join(', ')}`);
   return free;

@@ -1,0 +1,32 @@
+import { clusterPlan } from '../../../apps/environments/cluster';
+import { environment } from '../../../apps/environments';
+import { underlayFor } from '../../../lib/lab/cluster/cluster-lab';
+
+describe('the cluster lab takes its settings from the environment', () => {
+  test('dev: service and pod networks from the model, node podCIDRs of the subnet length, flat', () => {
+    const plan = clusterPlan(environment('dev'));
+    expect(plan).toEqual({
+      network: { serviceCidrs: ['10.96.0.0/12'], podCidrs: ['10.244.0.0/16'], nodeCidrMask: { v4: 24 } },
+      dualStack: false,
+      natOutgoing: true,
+      topology: 'flat',
+    });
+    // 10.96.0.0/12 holds 10.99: the lab's default underlay would collide with Service IPs.
+    expect(underlayFor(plan.network)).toBe('172.31');
+  });
+
+  test('staging: CrossSubnet pools get two subnets', () => {
+    expect(clusterPlan(environment('staging'))).toMatchObject({ topology: 'two-subnets', natOutgoing: true, dualStack: false });
+  });
+
+  test("prod: dual-stack, and the nodes go where its cidr= autodetection looks for them", () => {
+    const plan = clusterPlan(environment('prod'));
+    expect(plan).toMatchObject({ dualStack: true, topology: 'flat', network: { nodeNetwork: '10.0.0.0/16', podCidrs: ['10.128.0.0/14', 'fd00:10:128::/48'] } });
+    expect(underlayFor(plan.network)).toBe('10.0');
+  });
+
+  test('a node network that is too small or overlaps a service or pod network is refused, naming both', () => {
+    expect(() => underlayFor({ serviceCidrs: ['10.96.0.0/12'], podCidrs: ['10.244.0.0/16'], nodeNetwork: '10.0.0.0/24' })).toThrow('cluster lab: nodeNetwork 10.0.0.0/24 is too small; expected a /16 or larger IPv4 network');
+    expect(() => underlayFor({ serviceCidrs: ['10.96.0.0/12'], podCidrs: ['10.244.0.0/16'], nodeNetwork: '10.96.0.0/16' })).toThrow('cluster lab: nodeNetwork 10.96.0.0/16 overlaps 10.96.0.0/12');
+  });
+});
