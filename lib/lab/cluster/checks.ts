@@ -251,6 +251,8 @@ export interface ConnectivityOptions {
   readonly natOutgoing: boolean;
   /** @default 60000 */
   readonly timeoutMs?: number;
+  /** The environment declares network policies: the test pods may be denied on purpose. @default false */
+  readonly policiesDeclared?: boolean;
 }
 
 /**
@@ -359,9 +361,10 @@ async function probeAll(lab: ClusterLab, pods: readonly PodInfo[], options: Conn
         ok = node !== undefined && (source === node.plan.address || source === node.plan.address6);
         detail = ok ? `${from.name} reached ${gatewayIp} as ${source} (masqueraded to its node)` : `${from.name} reached ${gatewayIp} as ${source}, expected its node's address ${node?.plan.address} (NAT outgoing)`;
       }
-      if (!ok && (probe.kind.startsWith('icmp') || probe.kind.startsWith('tcp'))) {
+      if (!ok) {
         const target = probe.target.split('@')[1];
         detail += `; route on ${from.node}: ${await routeTo(lab, lab.node(from.node), target)}`;
+        if (options.policiesDeclared) detail += ' (the environment declares network policies: this may be denied on purpose)';
       }
       results.push({ name, ok, detail });
     }
