@@ -22,14 +22,18 @@ export function listNetns(): string[] {
   return out.split('\n').map((line) => line.split(' ')[0]).filter((name) => name.length > 0);
 }
 
-function ownerAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
+/** Whether a process with this pid exists. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch {
     return false;
   }
+}
+
+function ownerAlive(pid: number): boolean {
+  return pid === process.pid || processAlive(pid);
 }
 
 /**

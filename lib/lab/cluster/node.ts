@@ -6,7 +6,7 @@ import { LabNodePlan } from '../topology';
 import { CertFiles } from './pki';
 import { KubernetesBinaries } from './kubernetes';
 import { CGROUP_HIERARCHIES, cgroupHierarchies, cgroupPids, removeCgroups } from '../cgroups';
-import { killAllSync, netnsPids } from '../resources';
+import { killAllSync, netnsPids, processAlive } from '../resources';
 
 /**
  * One Kubernetes node on this machine: the lab's network namespace for the node plus a private
@@ -133,7 +133,7 @@ export class ClusterNode {
     killAllSync(() => [...cgroupPids(this.settings.cgroupRoot), ...netnsPids(this.plan.netns)].filter((pid) => pid !== this.holder?.pid), 40);
     this.holder?.killSync();
     // The holder's exit ends the mount namespace, and with it every mount made inside (overlays, pod netns).
-    for (let attempt = 0; attempt < 20 && this.holder?.pid && alive(this.holder.pid); attempt++) runSync(['sleep', '0.05']);
+    for (let attempt = 0; attempt < 20 && this.holder?.pid && processAlive(this.holder.pid); attempt++) runSync(['sleep', '0.05']);
     removeCgroups(this.settings.cgroupRoot);
   }
 
@@ -283,15 +283,6 @@ function containerdConfig(dir: string, socket: string, sandboxImage: string): st
     '  max_conf_num = 1',
     '',
   ].join('\n');
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function waitFor(condition: () => boolean, timeoutMs: number, message: () => string, stillTrying: () => boolean = () => true): Promise<void> {
