@@ -148,11 +148,7 @@ export class ControlPlane {
     const nodeCidrs = this.settings.nodeCidrs;
     this.spawn('kube-controller-manager', [
       kubernetes.path('kube-controller-manager'),
-      `--kubeconfig=${cmKubeconfig}`,
-      `--authentication-kubeconfig=${cmKubeconfig}`,
-      `--authorization-kubeconfig=${cmKubeconfig}`,
-      '--bind-address=127.0.0.1',
-      '--leader-elect=false',
+      ...controllerFlags(cmKubeconfig),
       '--use-service-account-credentials=true',
       `--root-ca-file=${pki.ca.cert}`,
       `--service-account-private-key-file=${pki.serviceAccountKey}`,
@@ -171,11 +167,7 @@ export class ControlPlane {
     ], logs);
     this.spawn('kube-scheduler', [
       kubernetes.path('kube-scheduler'),
-      `--kubeconfig=${schedulerKubeconfig}`,
-      `--authentication-kubeconfig=${schedulerKubeconfig}`,
-      `--authorization-kubeconfig=${schedulerKubeconfig}`,
-      '--bind-address=127.0.0.1',
-      '--leader-elect=false',
+      ...controllerFlags(schedulerKubeconfig),
       '--v=1',
     ], logs);
   }
@@ -212,6 +204,20 @@ export class ControlPlane {
     this.processes.push(proc);
     return proc;
   }
+}
+
+/**
+ * What the controller-manager and the scheduler share: one kubeconfig for the API and for checking
+ * callers of their own secure port (kept on the gateway's loopback), and no leader election (one replica).
+ */
+function controllerFlags(kubeconfigFile: string): string[] {
+  return [
+    `--kubeconfig=${kubeconfigFile}`,
+    `--authentication-kubeconfig=${kubeconfigFile}`,
+    `--authorization-kubeconfig=${kubeconfigFile}`,
+    '--bind-address=127.0.0.1',
+    '--leader-elect=false',
+  ];
 }
 
 /** The first host address of a CIDR (`10.96.0.0/12` → `10.96.0.1`): the `kubernetes` Service's ClusterIP. */
