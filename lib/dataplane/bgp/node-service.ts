@@ -4,6 +4,7 @@ import { BlockIpam } from '../ipam/block-ipam';
 import { Kernel } from '../kernel/types';
 import { NodeRegistry } from '../calico/node-registry';
 import { CalicoNode } from '../calico/routes';
+import { Selector } from '../../model/calico/selector';
 import { KeyValueStore } from '../datastore/types';
 import { CALICO_KEYS } from '../ipam/calico-store';
 import { BgpNode, ClusterBgpConfig, NodeBgpPlan, planNodePeers } from './peers';
@@ -21,22 +22,30 @@ export function localAdvertisements(node: string, blocks: readonly IpamBlockSpec
   return [...new Set([...mine.map((b) => b.cidr), ...serviceCidrs])].sort();
 }
 
+/** CALICO_ROUTE_REFLECTOR_SELECTOR/CLUSTER_ID: nodes whose labels match reflect routes with that cluster id. */
+export interface RouteReflectorRule {
+  readonly selector: Selector;
+  readonly clusterId: string;
+}
+
 /**
- * A Calico Node as a BGP node. `spec.bgp.asNumber` and `spec.bgp.routeReflectorClusterID` are read
- * when the Node carries them (Calico's Node spec); labels come from the caller (`details`).
+ * Calico Nodes as BGP nodes: address, labels, `spec.bgp.asNumber` and
+ * `spec.bgp.routeReflectorClusterID` from the Node (Kubernetes: its labels and annotations); a
+ * node without its own cluster id whose labels match `reflectors` gets the rule's. `details`
+ * overrides per node name (tests, the standalone file).
  */
-export function bgpNodes(nodes: readonly CalicoNode[], details: Readonly<Record<string, Partial<BgpNode>>> = {}): BgpNode[] {
+export function bgpNodes(nodes: readonly CalicoNode[], details: Readonly<Record<string, Partial<BgpNode>>> = {}, reflectors?: RouteReflectorRule): BgpNode[] {
   const out: BgpNode[] = [];
   for (const n of nodes) {
-    const bgp = (n.spec.bgp ?? {}) as Readonly<Record<string, unknown>>;
-    const address = n.spec.bgp?.ipv4Address?.split('/')[0];
+    const bgp = n.spec.bgp;
+    const address = bgp?.ipv4Address?.split('/')[0];
     if (!address) continue;
-    const clusterId = typeof bgp.routeReflectorClusterID === 'string' && bgp.routeReflectorClusterID ? bgp.routeReflectorClusterID : undefined;
-    const asNumber = typeof bgp.asNumber === 'number' ? bgp.asNumber : undefined;
+    const labels = n.spec.labels ?? {};
+    const clusterId = bgp?.routeReflectorClusterID || (reflectors?.selector.matches(labels) ? reflectors.clusterId : undefined);
     out.push({
-      name: n.name, address,
+      name: n.name, address, labels,
       ...(clusterId ? { routeReflectorClusterId: clusterId } : {}),
-      ...(asNumber !== undefined ? { asNumber } : {}),
+      ...(bgp?.asNumber !== undefined ? { asNumber: bgp.asNumber } : {}),
       ...details[n.name],
     });
   }
@@ -54,6 +63,8 @@ export interface BgpNodeServiceOptions {
   readonly cluster?: ClusterBgpConfig;
   /** Labels, AS and reflector cluster id per node name (from the Node resources). @default none */
   readonly nodeDetails?: Readonly<Record<string, Partial<BgpNode>>>;
+  /** Which nodes are route reflectors when their Node does not say. @default only Nodes with a cluster id */
+  readonly routeReflectors?: RouteReflectorRule;
   readonly kernel?: Kernel;
   /** Speaker settings that are not derived (listen address, timers, families). @default BgpSpeaker's defaults */
   readonly speaker?: Partial<Omit<BgpSpeakerConfig, 'routerId' | 'asn' | 'clusterId' | 'peers' | 'localRoutes' | 'kernel' | 'listenPort'>>;
@@ -123,7 +134,7 @@ export class BgpNodeService {
     this.lastErrors = errors;
     const overrides = Object.fromEntries(Object.entries(o.cluster ?? {}).filter(([, v]) => v !== undefined));
     this.cluster = { ...stored.cluster, ...overrides };
-    const plan = planNodePeers(o.node, bgpNodes(nodes, o.nodeDetails), this.cluster);
+    const plan = planNodePeers(o.node, bgpNodes(nodes, o.nodeDetails, o.routeReflectors), this.cluster);
     return { plan, routes: localAdvertisements(o.node, blocks, pools, this.cluster.serviceCidrs) };
   }
 

@@ -1,5 +1,5 @@
 import { KubeClient } from '../datastore/kube/client';
-import { Informer } from '../datastore/kube/informer';
+import { CALICO_NODE_ANNOTATIONS } from '../datastore/kube/calico-node';
 import { markNetworkAvailable, patchNodeAnnotations } from '../datastore/kube/nodes';
 import { ResourceApi, nodesApi } from '../datastore/kube/resource';
 import { Node } from '../datastore/kube/types';
@@ -7,10 +7,13 @@ import { KeyValueStore, WatchHandle } from '../datastore/types';
 import { CALICO_KEYS, parseJson } from '../ipam/calico-store';
 import { CalicoNode, CalicoNodeSpec } from './routes';
 
+export { CALICO_NODE_ANNOTATIONS };
+
 /**
- * Where nodes publish their address and tunnel endpoint, and learn each other's. etcd mode keeps
- * Calico's Node spec under `nodes/<name>`; a Kubernetes implementation maps the same spec onto
- * the Node's `projectcalico.org/*` annotations.
+ * Where nodes publish their address and tunnel endpoint, and learn each other's. Every node is read
+ * from `nodes/<name>` of the store (etcd: Calico's Node spec; Kubernetes: the store's read-only view
+ * of the Node), through the agent's watch cache when it has one. Registering differs: etcd stores
+ * the spec, Kubernetes mode annotates the node's own Node.
  */
 export interface NodeRegistry {
   register(node: CalicoNode): Promise<void>;
@@ -21,7 +24,7 @@ export interface NodeRegistry {
 }
 
 export class StoreNodeRegistry implements NodeRegistry {
-  constructor(private readonly store: KeyValueStore) {}
+  constructor(protected readonly store: KeyValueStore) {}
 
   async register(node: CalicoNode): Promise<void> {
     const key = CALICO_KEYS.nodes + node.name;
@@ -44,26 +47,26 @@ export class StoreNodeRegistry implements NodeRegistry {
   }
 }
 
-/** Calico's Node annotations (KDD): the same facts as the etcd Node spec. */
-export const CALICO_NODE_ANNOTATIONS = {
-  ipv4Address: 'projectcalico.org/IPv4Address',
-  vxlanTunnelAddress: 'projectcalico.org/IPv4VXLANTunnelAddr',
-  vxlanTunnelMac: 'projectcalico.org/VXLANTunnelMACAddr',
-} as const;
-
-/** Kubernetes mode: this node's facts as annotations on its Node (via `nodes/status`), peers read from the Node list. */
-export class KubeNodeRegistry implements NodeRegistry {
+/**
+ * Kubernetes mode: registers as annotations on the node's own Node (via `nodes/status`, as
+ * calico-node) and marks its network available; reads every node from the store's `nodes/` view.
+ * The AS number and reflector cluster id annotations belong to the operator and are never written.
+ */
+export class KubeNodeRegistry extends StoreNodeRegistry {
   private readonly nodes: ResourceApi<Node>;
 
-  constructor(client: KubeClient) {
+  constructor(client: KubeClient, store: KeyValueStore) {
+    super(store);
     this.nodes = nodesApi(client);
   }
 
-  async register(node: CalicoNode): Promise<void> {
+  override async register(node: CalicoNode): Promise<void> {
     const current = await this.nodes.get(node.name);
     if (!current) throw new Error(`kubernetes: node ${JSON.stringify(node.name)} does not exist; NODENAME must be this node's Kubernetes name`);
+    const bgp = node.spec.bgp;
     const patched = await patchNodeAnnotations(this.nodes, current, {
-      [CALICO_NODE_ANNOTATIONS.ipv4Address]: node.spec.bgp?.ipv4Address ?? null,
+      [CALICO_NODE_ANNOTATIONS.ipv4Address]: bgp?.ipv4Address ?? null,
+      [CALICO_NODE_ANNOTATIONS.ipv6Address]: bgp?.ipv6Address ?? null,
       [CALICO_NODE_ANNOTATIONS.vxlanTunnelAddress]: node.spec.ipv4VXLANTunnelAddr ?? null,
       [CALICO_NODE_ANNOTATIONS.vxlanTunnelMac]: node.spec.vxlanTunnelMACAddr ?? null,
     });
@@ -71,29 +74,7 @@ export class KubeNodeRegistry implements NodeRegistry {
     await markNetworkAvailable(this.nodes, patched ?? current, 'CalicoIsUp', 'Calico is running on this node');
   }
 
-  async list(): Promise<CalicoNode[]> {
-    return (await this.nodes.list()).items.map(nodeFromKube);
-  }
-
-  watch(onChange: () => void): WatchHandle {
-    const informer = new Informer<Node>({ api: this.nodes, onEvents: () => onChange() });
-    void informer.start();
-    return { close: async () => informer.stop() };
-  }
-
-  async remove(): Promise<void> {
+  override async remove(): Promise<void> {
     // The Node object belongs to Kubernetes; deleting it is what removes the node.
   }
-}
-
-export function nodeFromKube(node: Node): CalicoNode {
-  const a = node.metadata.annotations ?? {};
-  return {
-    name: node.metadata.name,
-    spec: {
-      ...(a[CALICO_NODE_ANNOTATIONS.ipv4Address] ? { bgp: { ipv4Address: a[CALICO_NODE_ANNOTATIONS.ipv4Address] } } : {}),
-      ...(a[CALICO_NODE_ANNOTATIONS.vxlanTunnelAddress] ? { ipv4VXLANTunnelAddr: a[CALICO_NODE_ANNOTATIONS.vxlanTunnelAddress] } : {}),
-      ...(a[CALICO_NODE_ANNOTATIONS.vxlanTunnelMac] ? { vxlanTunnelMACAddr: a[CALICO_NODE_ANNOTATIONS.vxlanTunnelMac] } : {}),
-    },
-  };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Cidr } from '../../model/cidr';
 import { DesiredDataplane, Refusal } from '../flannel/backend';
 import { IpamBlockSpec, Pool, blockAllocations, blockHost } from '../ipam/block-model';
+import { CalicoNodeValue } from '../datastore/kube/calico-node';
 import { FdbEntry, LinkSpec, Neighbour, Route, RuleSet } from '../kernel/types';
 
 /**
@@ -19,12 +20,8 @@ export const VXLAN_OVERHEAD = 50;
 export const IPIP_DEVICE = 'tunl0';
 export const NAT_RULESET = 'cnikit-calico';
 
-/** Calico's Node spec, as registered by each agent (`nodes/<name>`; Kubernetes: Node annotations). */
-export interface CalicoNodeSpec {
-  readonly bgp?: { readonly ipv4Address?: string };
-  readonly ipv4VXLANTunnelAddr?: string;
-  readonly vxlanTunnelMACAddr?: string;
-}
+/** Calico's Node spec (plus labels), as registered by each agent (`nodes/<name>`; Kubernetes: the Node's annotations). */
+export type CalicoNodeSpec = CalicoNodeValue;
 
 export interface CalicoNode {
   readonly name: string;

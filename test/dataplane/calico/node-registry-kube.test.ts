@@ -1,5 +1,6 @@
 import { CALICO_NODE_ANNOTATIONS, KubeNodeRegistry } from '../../../lib/dataplane/calico/node-registry';
 import { KubeClient } from '../../../lib/dataplane/datastore/kube/client';
+import { KubeCrdStore } from '../../../lib/dataplane/datastore/kube/store';
 import { FakeKubeApi, startFakeKubeApi } from '../../support/fake-kube-api';
 
 describe('Kubernetes node registry (API server double)', () => {
@@ -17,7 +18,7 @@ describe('Kubernetes node registry (API server double)', () => {
   });
 
   test('registers through nodes/status annotations, lists peers, watches changes; a second identical register writes nothing', async () => {
-    const registry = new KubeNodeRegistry(client);
+    const registry = new KubeNodeRegistry(client, new KubeCrdStore({ client, retryDelayMs: 50 }));
     await registry.register({ name: 'node-a', spec: { bgp: { ipv4Address: '10.0.0.2/24' }, ipv4VXLANTunnelAddr: '10.244.0.0', vxlanTunnelMACAddr: '66:00:00:00:00:01' } });
     const patch = api.requests.find((r) => r.method === 'PATCH');
     expect(api.requests.filter((r) => r.method === 'PATCH')).toHaveLength(2);

@@ -1,8 +1,15 @@
 import { RevisionConflictError, UnsupportedOperationError } from '../errors';
 import { JsonObject, KeyValue, KeyValueStore, ListResult, PutOptions, Revision, WatchEvent, WatchHandle, WatchOptions } from '../types';
 import { KubeClient, WatchStream, isKubeApiError } from './client';
-import { CALICO_CRD_GROUP, CALICO_CRD_VERSION, ResourceApi } from './resource';
-import { CustomResource } from './types';
+import { calicoNodeFromKube } from './calico-node';
+import { CALICO_CRD_GROUP, CALICO_CRD_VERSION, ResourceApi, nodesApi } from './resource';
+import { CustomResource, Node } from './types';
+
+/**
+ * `nodes/<name>`: Calico's Node, read from the Kubernetes Node (annotations and labels, see
+ * calico-node.ts). Read-only here: agents write their own node through `nodes/status`.
+ */
+export const NODE_VIEW = 'nodes';
 
 /** Calico's custom resources in crd.projectcalico.org/v1: plural → kind. */
 export const CALICO_KINDS: Readonly<Record<string, string>> = {
@@ -14,6 +21,7 @@ export const CALICO_KINDS: Readonly<Record<string, string>> = {
   ipreservations: 'IPReservation',
   bgpconfigurations: 'BGPConfiguration',
   bgppeers: 'BGPPeer',
+  bgpfilters: 'BGPFilter',
   felixconfigurations: 'FelixConfiguration',
   clusterinformations: 'ClusterInformation',
   hostendpoints: 'HostEndpoint',
@@ -40,7 +48,8 @@ export interface KubeCrdStoreOptions {
  * `metadata.resourceVersion`. `create` is POST (409 AlreadyExists → conflict), `update` is PUT with
  * the resourceVersion (409 Conflict → conflict), `delete` with a revision sends a precondition.
  * Names must already be valid Kubernetes names (Calico's layer maps `10.0.0.0/26` → `10-0-0-0-26`).
- * TTLs are not supported: Kubernetes objects do not expire.
+ * TTLs are not supported: Kubernetes objects do not expire. `nodes/<name>` reads Calico's view of
+ * the Kubernetes Node (read-only).
  */
 export class KubeCrdStore implements KeyValueStore {
   public readonly kind = 'kubernetes';
@@ -87,6 +96,7 @@ export class KubeCrdStore implements KeyValueStore {
   public async create(key: string, value: string, options: PutOptions = {}): Promise<KeyValue> {
     this.refuseTtl(options);
     const { plural, name } = this.parseKey(key);
+    this.refuseNodeWrite(plural);
     try {
       return this.toKeyValue(plural, await this.api(plural).create(this.object(plural, name, value)));
     } catch (error) {
@@ -98,6 +108,7 @@ export class KubeCrdStore implements KeyValueStore {
   public async update(key: string, value: string, revision: Revision, options: PutOptions = {}): Promise<KeyValue> {
     this.refuseTtl(options);
     const { plural, name } = this.parseKey(key);
+    this.refuseNodeWrite(plural);
     try {
       return this.toKeyValue(plural, await this.api(plural).replace(this.object(plural, name, value, revision)));
     } catch (error) {
@@ -109,6 +120,7 @@ export class KubeCrdStore implements KeyValueStore {
 
   public async delete(key: string, revision?: Revision): Promise<boolean> {
     const { plural, name } = this.parseKey(key);
+    this.refuseNodeWrite(plural);
     try {
       return await this.api(plural).delete(name, revision);
     } catch (error) {
@@ -191,7 +203,8 @@ export class KubeCrdStore implements KeyValueStore {
   private api(plural: string): ResourceApi<CustomResource> {
     let api = this.apis.get(plural);
     if (!api) {
-      api = new ResourceApi<CustomResource>(this.options.client, { group: this.group, version: this.version, plural });
+      api = plural === NODE_VIEW ? nodesApi(this.options.client) as unknown as ResourceApi<CustomResource>
+        : new ResourceApi<CustomResource>(this.options.client, { group: this.group, version: this.version, plural });
       this.apis.set(plural, api);
     }
     return api;
@@ -218,7 +231,7 @@ export class KubeCrdStore implements KeyValueStore {
   private toKeyValue(plural: string, object: CustomResource): KeyValue {
     return {
       key: `${plural}/${object.metadata.name}`,
-      value: JSON.stringify(object.spec ?? {}),
+      value: JSON.stringify(plural === NODE_VIEW ? calicoNodeFromKube(object as unknown as Node) : object.spec ?? {}),
       revision: object.metadata.resourceVersion ?? '',
       expires: false,
     };
@@ -235,10 +248,14 @@ export class KubeCrdStore implements KeyValueStore {
   private parsePrefix(prefix: string): { plural: string; name: string } {
     const slash = prefix.indexOf('/');
     const plural = slash < 0 ? '' : prefix.slice(0, slash);
-    if (!plural || !this.kinds[plural]) {
-      throw new TypeError(`datastore kubernetes: ${JSON.stringify(prefix)} does not start with a known resource; expected <plural>/ with plural one of ${Object.keys(this.kinds).join(', ')}`);
+    if (!plural || (!this.kinds[plural] && plural !== NODE_VIEW)) {
+      throw new TypeError(`datastore kubernetes: ${JSON.stringify(prefix)} does not start with a known resource; expected <plural>/ with plural one of ${[...Object.keys(this.kinds), NODE_VIEW].join(', ')}`);
     }
     return { plural, name: prefix.slice(slash + 1) };
+  }
+
+  private refuseNodeWrite(plural: string): void {
+    if (plural === NODE_VIEW) throw new UnsupportedOperationError(this.kind, 'writing nodes/', "Calico's Node is the Kubernetes Node here: patch its projectcalico.org/* annotations through nodes/status");
   }
 
   private refuseTtl(options: PutOptions): void {
