@@ -1,7 +1,8 @@
 // The Calico-style node agent (what the calico-node DaemonSet runs): env/flags → datastore,
 // kernel, agent; SIGTERM/SIGINT stop it and leave every route in place.
 import { CALICO_AGENT_USAGE, CalicoAgentConfig, parseCalicoAgentConfig } from '../lib/dataplane/calico/agent-config';
-import { CALICO_AGENT_OWNERSHIP, CalicoAgent } from '../lib/dataplane/calico/agent';
+import { CALICO_AGENT_OWNERSHIP, CALICO_AGENT_PREFIXES, CalicoAgent } from '../lib/dataplane/calico/agent';
+import { WatchCache, cachedStore, storeFeed } from '../lib/dataplane/datastore/watch-cache';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
 import { NodeRegistry, StoreNodeRegistry } from '../lib/dataplane/calico/node-registry';
 import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
@@ -20,10 +21,36 @@ async function kubeClient(config: CalicoDatastoreConfig): Promise<KubeClient | u
   return new KubeClient(config.kubeconfig ? kubeconfigConnection(config.kubeconfig) : inClusterConnection());
 }
 
-async function registry(client: KubeClient | undefined, store: KeyValueStore): Promise<NodeRegistry> {
-  if (!client) return new StoreNodeRegistry(store);
+/** Reads every node through `view` (the cache); registers into the store (etcd) or onto the own Node (Kubernetes). */
+async function registry(client: KubeClient | undefined, view: KeyValueStore): Promise<NodeRegistry> {
+  if (!client) return new StoreNodeRegistry(view);
   const { KubeNodeRegistry } = await import('../lib/dataplane/calico/node-registry');
-  return new KubeNodeRegistry(client);
+  return new KubeNodeRegistry(client, view);
+}
+
+/**
+ * The agent's one watch cache: fed by Typha when the manifests name it (FELIX_TYPHA*), else by
+ * watches of its own on the datastore.
+ */
+async function watchCache(config: CalicoAgentConfig, store: KeyValueStore, client: KubeClient | undefined, log: ReturnType<typeof jsonLogger>): Promise<WatchCache> {
+  const onError = throttled(log, 'datastore feed');
+  if (!config.typha) return new WatchCache(storeFeed(store), CALICO_AGENT_PREFIXES, onError);
+  const [{ TyphaClient }, { typhaServiceDiscovery }] = await Promise.all([import('../lib/dataplane/typha/client'), import('../lib/dataplane/typha/discovery')]);
+  const typha = config.typha;
+  const discover = 'address' in typha ? async () => typha.address
+    : typhaServiceDiscovery(client as KubeClient, typha.namespace, typha.service);
+  const feed = new TyphaClient({ node: config.node, discover, onConnect: (a) => log.info('following the datastore through typha', { typha: `${a.host}:${a.port}` }) });
+  return new WatchCache(feed, CALICO_AGENT_PREFIXES, onError);
+}
+
+/** A feed retries forever; say so once per distinct message. */
+function throttled(log: ReturnType<typeof jsonLogger>, what: string): (error: Error) => void {
+  let last = '';
+  return (error) => {
+    if (error.message === last) return;
+    last = error.message;
+    log.warn(`${what} failed; retrying`, { error: error.message });
+  };
 }
 
 /**
@@ -42,10 +69,12 @@ async function cniKubeconfigWriter(config: CalicoAgentConfig, client: KubeClient
 }
 
 /** CALICO_NETWORKING_BACKEND=bird: the BGP speaker beside the agent (BIRD's role in calico-node); a restart keeps peers' routes (graceful restart). */
-async function bgpSpeaker(node: string, store: KeyValueStore, nodes: NodeRegistry, log: ReturnType<typeof jsonLogger>) {
-  const { BgpNodeService, BGP_ROUTE_PROTOCOL } = await import('../lib/dataplane/bgp');
+async function bgpSpeaker(config: CalicoAgentConfig, store: KeyValueStore, nodes: NodeRegistry, log: ReturnType<typeof jsonLogger>) {
+  const [{ BgpNodeService, BGP_ROUTE_PROTOCOL }, { parseSelector }] = await Promise.all([import('../lib/dataplane/bgp'), import('../lib/model/calico/selector-parser')]);
+  const rr = config.routeReflector;
   const service = new BgpNodeService({
-    node, store, registry: nodes,
+    node: config.node, store, registry: nodes,
+    ...(rr ? { routeReflectors: { selector: parseSelector(rr.selector, 'CALICO_ROUTE_REFLECTOR_SELECTOR'), clusterId: rr.clusterId } } : {}),
     kernel: new LinuxKernel({ ownership: { routeProtocol: BGP_ROUTE_PROTOCOL } }),
     log: (line) => log.info(line),
   });
@@ -61,12 +90,15 @@ async function main(): Promise<void> {
   const log = jsonLogger(config.logLevel);
   const store = await openCalicoStore(config.datastore);
   const client = await kubeClient(config.datastore);
-  const nodeRegistry = await registry(client, store);
+  const cache = await watchCache(config, store, client, log);
+  const view = cachedStore(store, cache);
+  const nodeRegistry = await registry(client, view);
   const agent = new CalicoAgent({
     node: config.node,
     store,
+    cache,
     registry: nodeRegistry,
-    bgp: config.networkingBackend === 'bird' ? await bgpSpeaker(config.node, store, nodeRegistry, log) : undefined,
+    bgp: config.networkingBackend === 'bird' ? await bgpSpeaker(config, view, nodeRegistry, log) : undefined,
     kernel: new LinuxKernel({ ownership: CALICO_AGENT_OWNERSHIP }),
     autodetect: config.autodetect,
     defaultPool: config.defaultPool,

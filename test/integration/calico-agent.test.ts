@@ -136,7 +136,7 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
       api.upsert('ipamblocks', { metadata: { name: '10-246-9-0-26' }, spec: {
         cidr: '10.246.9.0/26', affinity: 'host:node-p', strictAffinity: false, allocations: [], unallocated: [], attributes: [], deleted: false } });
       const agent = new CalicoAgent({
-        node: 'node-k', store, registry: new KubeNodeRegistry(kube), log: quiet, stateDir: path.join(dir, 'kube'),
+        node: 'node-k', store, registry: new KubeNodeRegistry(kube, store), log: quiet, stateDir: path.join(dir, 'kube'),
         kernel: new LinuxKernel({ netns: ns, ownership: CALICO_AGENT_OWNERSHIP }), resyncSeconds: 60,
       });
       await agent.start();

@@ -2,6 +2,9 @@ import { ValidationError } from '../../model/errors';
 import { EncapMode, IpPoolSpec } from '../ipam/block-model';
 import { CalicoDatastoreConfig } from './datastore';
 import { parseAutodetectMethod } from './autodetect';
+import { parseSelector } from '../../model/calico/selector-parser';
+import { TyphaAddress } from '../typha/client';
+import { parseTyphaAddress } from '../typha/discovery';
 
 /**
  * The agent's configuration from calico-node's environment variables (what the manifests set),
@@ -27,10 +30,24 @@ export interface CalicoAgentConfig {
    * `namespace` is POD_NAMESPACE when set, else the service-account directory's. @default none
    */
   readonly cniKubeconfig?: CniKubeconfigConfig;
+  /**
+   * FELIX_TYPHAADDR, else FELIX_TYPHAK8SSERVICENAME (+ FELIX_TYPHAK8SNAMESPACE, default kube-system):
+   * the agent's watch cache is fed by Typha instead of its own datastore watches. @default none
+   */
+  readonly typha?: TyphaConfig;
+  /**
+   * CALICO_ROUTE_REFLECTOR_SELECTOR + CALICO_ROUTE_REFLECTOR_CLUSTER_ID: nodes whose labels match are
+   * route reflectors with that cluster id (unless their Node says otherwise). @default none
+   */
+  readonly routeReflector?: { readonly selector: string; readonly clusterId: string };
   readonly shutdown: boolean;
   readonly help: boolean;
   readonly version: boolean;
 }
+
+export type TyphaConfig =
+  | { readonly address: TyphaAddress }
+  | { readonly service: string; readonly namespace: string };
 
 export interface CniKubeconfigConfig {
   readonly serviceAccount: string;
@@ -57,6 +74,9 @@ Environment (flags override; --flag=value):
   CNI_KUBECONFIG                  --cni-kubeconfig       where the agent writes the plugin's kubeconfig and refreshes its token
                                                          (both or neither; kubernetes datastore only)
   CALICO_NETWORKING_BACKEND       --networking-backend  bird (BGP speaker routes unencapsulated pools) | vxlan (default) | none
+  FELIX_TYPHAADDR                 --typha-addr          host:port of Typha: follow the datastore through it
+  FELIX_TYPHAK8SSERVICENAME       --typha-service       …or the Typha Service's endpoints (FELIX_TYPHAK8SNAMESPACE, default kube-system)
+  CALICO_ROUTE_REFLECTOR_SELECTOR, CALICO_ROUTE_REFLECTOR_CLUSTER_ID  nodes matching the selector reflect routes with that cluster id
   --log-level=info  --shutdown (preStop: no-op, SIGTERM stops and keeps routes)  --help  --version`;
 
 export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CalicoAgentConfig {
@@ -68,7 +88,8 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
   }
   const known = ['node-name', 'datastore-type', 'etcd-endpoints', 'etcd-prefix', 'kubeconfig', 'ip-autodetection-method', 'pool-cidr', 'pool-vxlan',
     'pool-ipip', 'pool-nat-outgoing', 'pool-block-size', 'no-default-pools', 'state-dir', 'resync-seconds', 'health-port', 'health-host', 'log-level',
-    'shutdown', 'help', 'version', 'networking-backend', 'cni-service-account', 'cni-kubeconfig'];
+    'shutdown', 'help', 'version', 'networking-backend', 'cni-service-account', 'cni-kubeconfig',
+    'typha-addr', 'typha-service'];
   for (const key of flags.keys()) if (!known.includes(key)) throw new ValidationError(`--${key}`, flags.get(key), `one of --${known.join(', --')}`);
   const get = (flag: string, ...vars: string[]): string | undefined => flags.get(flag) ?? vars.map((v) => env[v]).find((v) => v !== undefined && v !== '');
   const help = flags.has('help');
@@ -121,6 +142,8 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
     throw new ValidationError('CALICO_NETWORKING_BACKEND', networkingBackend, 'bird, vxlan or none');
   }
   const cniKubeconfig = parseCniKubeconfig(get('cni-service-account', 'CNI_SERVICE_ACCOUNT'), get('cni-kubeconfig', 'CNI_KUBECONFIG'), env.POD_NAMESPACE, datastore);
+  const typha = parseTypha(get('typha-addr', 'FELIX_TYPHAADDR'), get('typha-service', 'FELIX_TYPHAK8SSERVICENAME'), env.FELIX_TYPHAK8SNAMESPACE, datastore);
+  const routeReflector = parseRouteReflector(env.CALICO_ROUTE_REFLECTOR_SELECTOR, env.CALICO_ROUTE_REFLECTOR_CLUSTER_ID);
   const logLevel = get('log-level', 'LOG_LEVEL') ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ValidationError('--log-level', logLevel, 'debug, info, warn or error');
   return {
@@ -136,6 +159,8 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
     ...(env.HOST_PROC_SYS_NET ? { procSysNet: env.HOST_PROC_SYS_NET } : {}),
     networkingBackend,
     ...(cniKubeconfig ? { cniKubeconfig } : {}),
+    ...(typha ? { typha } : {}),
+    ...(routeReflector ? { routeReflector } : {}),
     shutdown,
     help,
     version,
@@ -158,4 +183,30 @@ function parseCniKubeconfig(serviceAccount: string | undefined, file: string | u
   if (!file.startsWith('/') || file.endsWith('/')) throw new ValidationError('CNI_KUBECONFIG', file, 'an absolute file path such as /etc/cni/net.d/calico-kubeconfig');
   if (namespace !== undefined && namespace !== '' && !DNS_LABEL.test(namespace)) throw new ValidationError('POD_NAMESPACE', namespace, 'a namespace name (lower-case letters, digits and -, at most 63)');
   return { serviceAccount, path: file, ...(namespace ? { namespace } : {}) };
+}
+
+function parseTypha(address: string | undefined, service: string | undefined, namespace: string | undefined, datastore: CalicoDatastoreConfig): TyphaConfig | undefined {
+  if (address) {
+    try {
+      return { address: parseTyphaAddress(address) };
+    } catch {
+      throw new ValidationError('FELIX_TYPHAADDR', address, 'host:port of Typha, e.g. 10.96.0.20:5473 ([fd00::1]:5473 for IPv6)');
+    }
+  }
+  if (!service) return undefined;
+  if (datastore.type !== 'kubernetes') throw new ValidationError('FELIX_TYPHAK8SSERVICENAME', service, 'unset with DATASTORE_TYPE etcdv3 (Typha is found through the Kubernetes API); use FELIX_TYPHAADDR');
+  if (!DNS_LABEL.test(service)) throw new ValidationError('FELIX_TYPHAK8SSERVICENAME', service, 'a Service name (lower-case letters, digits and -, at most 63)');
+  const ns = namespace || 'kube-system';
+  if (!DNS_LABEL.test(ns)) throw new ValidationError('FELIX_TYPHAK8SNAMESPACE', ns, 'a namespace name (lower-case letters, digits and -, at most 63)');
+  return { service, namespace: ns };
+}
+
+function parseRouteReflector(selector: string | undefined, clusterId: string | undefined): { selector: string; clusterId: string } | undefined {
+  if (!selector && !clusterId) return undefined;
+  if (!selector) throw new ValidationError('CALICO_ROUTE_REFLECTOR_SELECTOR', selector, `a node selector, set together with CALICO_ROUTE_REFLECTOR_CLUSTER_ID (${clusterId})`);
+  if (!clusterId || !/^(\d{1,3})(\.\d{1,3}){3}$/.test(clusterId) || clusterId.split('.').some((o) => Number(o) > 255)) {
+    throw new ValidationError('CALICO_ROUTE_REFLECTOR_CLUSTER_ID', clusterId, 'a dotted-quad cluster id such as 244.0.0.1');
+  }
+  parseSelector(selector, 'CALICO_ROUTE_REFLECTOR_SELECTOR');
+  return { selector, clusterId };
 }

@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { KeyValueStore, WatchHandle } from '../datastore/types';
+import { WatchCache, cachedStore } from '../datastore/watch-cache';
 import { Logger, jsonLogger } from '../flannel/agent-log';
 import { Reconciler } from '../flannel/reconcile';
 import { BlockIpam } from '../ipam/block-ipam';
@@ -25,9 +26,21 @@ export const CALICO_AGENT_OWNERSHIP: Ownership = {
   sysctlPrefixes: ['net.ipv4.ip_forward', 'net.ipv4.conf.vxlan', 'net.ipv4.conf.tunl0'],
 };
 
+/** What the agent (and its BGP speaker) follow: its watch cache holds exactly these prefixes. */
+export const CALICO_AGENT_PREFIXES: readonly string[] = [
+  CALICO_KEYS.pools, CALICO_KEYS.blocks, CALICO_KEYS.nodes, 'bgpconfigurations/', 'bgppeers/', 'bgpfilters/', 'felixconfigurations/',
+];
+
 export interface CalicoAgentOptions {
   readonly node: string;
+  /** Where the agent writes (IPAM for its tunnel addresses); reads come from `cache` when given. */
   readonly store: KeyValueStore;
+  /**
+   * The watch cache the agent computes its desired state from (fed by the datastore or by Typha),
+   * holding `CALICO_AGENT_PREFIXES`; started by the agent. The registry should read through the same
+   * cache (`cachedStore`). @default none: every pass lists from `store`
+   */
+  readonly cache?: WatchCache;
   readonly registry: NodeRegistry;
   readonly kernel: Kernel;
   /** `IP_AUTODETECTION_METHOD`. @default 'first-found' */
@@ -85,6 +98,9 @@ export class CalicoAgent {
   readonly metrics = new CalicoAgentMetrics();
   private readonly log: Logger;
   private readonly ipam: BlockIpam;
+  /** Reads: the cache when there is one. */
+  private readonly view: BlockIpam;
+  private readonly viewStore: KeyValueStore;
   private readonly reconciler: Reconciler;
   private readonly watches: WatchHandle[] = [];
   private server?: http.Server;
@@ -104,6 +120,8 @@ export class CalicoAgent {
   constructor(private readonly options: CalicoAgentOptions) {
     this.log = options.log ?? jsonLogger('info');
     this.ipam = new BlockIpam(options.store);
+    this.viewStore = options.cache ? cachedStore(options.store, options.cache) : options.store;
+    this.view = new BlockIpam(this.viewStore);
     this.reconciler = new Reconciler(options.kernel, CALICO_ROUTE_PROTOCOL);
   }
 
@@ -124,6 +142,7 @@ export class CalicoAgent {
   async start(): Promise<void> {
     const o = this.options;
     if (o.health) await this.listen(o.health.port, o.health.host ?? '127.0.0.1');
+    await o.cache?.start();
     this.detected = await autodetectNodeAddress(o.kernel, o.autodetect ?? 'first-found');
     this.uplinkMtu = (await o.kernel.links()).find((l) => l.name === this.detected?.interface)?.mtu ?? 1500;
     await this.ensureDefaultPool();
@@ -141,8 +160,8 @@ export class CalicoAgent {
 
     const trigger = () => this.schedule();
     this.watches.push(
-      o.store.watch(CALICO_KEYS.blocks, trigger, { onError: (e) => this.error('watch', e) }),
-      o.store.watch(CALICO_KEYS.pools, trigger, { onError: (e) => this.error('watch', e) }),
+      this.viewStore.watch(CALICO_KEYS.blocks, trigger, { onError: (e) => this.error('watch', e) }),
+      this.viewStore.watch(CALICO_KEYS.pools, trigger, { onError: (e) => this.error('watch', e) }),
       o.registry.watch(trigger),
     );
     await o.bgp?.start();
@@ -159,6 +178,7 @@ export class CalicoAgent {
     if (this.pending) clearTimeout(this.pending);
     await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
     await this.running?.catch(() => undefined);
+    await this.options.cache?.stop();
     await this.options.bgp?.stop().catch((e: Error) => this.error('bgp', e));
     await this.options.cniKubeconfig?.stop().catch((e: Error) => this.error('cni-kubeconfig', e));
     const server = this.server;
@@ -193,9 +213,9 @@ export class CalicoAgent {
   private async pass(): Promise<void> {
     const o = this.options;
     const end = this.metrics.reconcileDuration.startTimer();
-    const pools = await this.ipam.pools();
+    const pools = await this.view.pools();
     if (usesVxlan(pools) !== (this.vxlanTunnelAddress !== undefined)) await this.followVxlan(pools);
-    const [blocks, nodes] = await Promise.all([this.ipam.blocks(), o.registry.list()]);
+    const [blocks, nodes] = await Promise.all([this.view.blocks(), o.registry.list()]);
     const desired = desiredRouting({
       node: o.node,
       nodeAddress: this.detected?.address ?? '0.0.0.0/32',

@@ -273,7 +273,7 @@ describe('the agent writes the CNI kubeconfig during start-up (memory kernel, AP
     const log: Logger = { debug: quiet, info: quiet, error: quiet, warn: (msg) => msg === 'CNI kubeconfig not written yet' && waiting() };
     const writer = new CniKubeconfigWriter({ client: kube, serviceAccount: 'calico-cni-plugin', namespace: 'kube-system', path: file, server: SERVER, ca: CA, clock, log });
     const agent = new CalicoAgent({
-      node: 'node-k', store, registry: new KubeNodeRegistry(kube), log, stateDir: path.join(dir, 'state'), health: { port: 0, host: '127.0.0.1' },
+      node: 'node-k', store, registry: new KubeNodeRegistry(kube, store), log, stateDir: path.join(dir, 'state'), health: { port: 0, host: '127.0.0.1' },
       kernel: net.kernel(CALICO_AGENT_OWNERSHIP), resyncSeconds: 60, cniKubeconfig: writer,
     });
     const starting = agent.start();
