@@ -56,9 +56,9 @@ export class CalicoTypha extends Construct {
           TYPHA_HEALTHENABLED: kplus.EnvValue.fromValue('true'),
           TYPHA_HEALTHHOST: kplus.EnvValue.fromValue('localhost'),
           TYPHA_HEALTHPORT: kplus.EnvValue.fromValue(String(CALICO_TYPHA.healthPort)),
-          TYPHA_K8SNAMESPACE: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE),
-          TYPHA_K8SSERVICENAME: kplus.EnvValue.fromValue(CALICO_NAMES.typha),
         },
+        // Declared so that the scheduler gives every replica a node of its own (host network: hostPort = 5473).
+        ports: [{ number: CALICO_TYPHA.port, name: 'calico-typha', protocol: kplus.Protocol.TCP }],
         resources: { cpu: { request: kplus.Cpu.millis(100) }, memory: { request: Size.mebibytes(128), limit: Size.mebibytes(1024) } },
         securityContext: clusterComponentSecurityContext(),
         liveness: probe('/liveness'),
