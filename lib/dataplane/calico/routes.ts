@@ -14,8 +14,10 @@ import { FdbEntry, LinkSpec, Neighbour, Route, RuleSet } from '../kernel/types';
 /** Felix's route protocol (`proto 80`): every route of the agent carries it, and only those are touched. */
 export const CALICO_ROUTE_PROTOCOL = 80;
 export const VXLAN_DEVICE = 'vxlan.calico';
-export const VXLAN_VNI = 4096;
-export const VXLAN_PORT = 4789;
+/** Felix's default VXLAN network identifier (FelixConfiguration `vxlanVNI`; felix-config.ts). */
+export const DEFAULT_VXLAN_VNI = 4096;
+/** Felix's default VXLAN UDP port (FelixConfiguration `vxlanPort`). */
+export const DEFAULT_VXLAN_PORT = 4789;
 export const VXLAN_OVERHEAD = 50;
 export const IPIP_DEVICE = 'tunl0';
 export const NAT_RULESET = 'cnikit-calico';
@@ -50,6 +52,19 @@ export interface RoutingInput {
    * programmed by the BGP speaker (lib/dataplane/bgp, proto 186), as BIRD does beside Felix. @default false
    */
   readonly bgp?: boolean;
+  /** FelixConfiguration `vxlanVNI` (effectiveFelixSettings().settings.vxlanVni). @default DEFAULT_VXLAN_VNI */
+  readonly vxlanVni?: number;
+  /** FelixConfiguration `vxlanPort`. @default DEFAULT_VXLAN_PORT */
+  readonly vxlanPort?: number;
+  /** FelixConfiguration `vxlanMTU`: the MTU of vxlan.calico; 0 = uplinkMtu − VXLAN_OVERHEAD. @default 0 */
+  readonly vxlanMtu?: number;
+  /**
+   * FelixConfiguration `vxlanEnabled`: false = no vxlan.calico and no VXLAN routes, whatever the
+   * pools say. @default undefined: follow the pools (Felix's default)
+   */
+  readonly vxlanEnabled?: boolean;
+  /** FelixConfiguration `ipipEnabled`: false = no tunl0 address and no IPIP routes. @default undefined: follow the pools */
+  readonly ipipEnabled?: boolean;
 }
 
 /** A stable, locally administered VTEP MAC per node (Felix stores a random one; a hash needs no state). */
@@ -83,7 +98,8 @@ export function desiredRouting(input: RoutingInput): DesiredDataplane {
     if (n.name === input.node || !ip) continue;
     peers.set(n.name, { name: n.name, ip, sameSubnet: local.containsAddress(ip), tunnel: n.spec.ipv4VXLANTunnelAddr, mac: n.spec.vxlanTunnelMACAddr });
   }
-  const vxlan = usesVxlan(input.pools) && input.vxlanTunnelAddress !== undefined;
+  const vxlan = input.vxlanEnabled !== false && usesVxlan(input.pools) && input.vxlanTunnelAddress !== undefined;
+  const ipipAddress = input.ipipEnabled === false ? undefined : input.ipipTunnelAddress;
   const routes: Route[] = [];
   const neighbours = new Map<string, Neighbour>();
   const fdb = new Map<string, FdbEntry>();
@@ -96,9 +112,13 @@ export function desiredRouting(input: RoutingInput): DesiredDataplane {
     if (!peer) return; // not registered yet: nothing to route to
     const encap = pool.vxlanMode === 'Always' || (pool.vxlanMode === 'CrossSubnet' && !peer.sameSubnet);
     const ipip = pool.ipipMode === 'Always' || (pool.ipipMode === 'CrossSubnet' && !peer.sameSubnet);
-    if (ipip && input.ipipTunnelAddress) {
+    if (ipip && ipipAddress) {
       routes.push({ dst, via: peer.ip, dev: IPIP_DEVICE, onlink: true, protocol: CALICO_ROUTE_PROTOCOL });
     } else if (encap) {
+      if (input.vxlanEnabled === false) {
+        refusals.push({ lease: peerName, reason: `pool ${pool.name} uses VXLAN but FelixConfiguration vxlanEnabled is false on this node` });
+        return;
+      }
       if (!vxlan || !peer.tunnel || !peer.mac) {
         refusals.push({ lease: peerName, reason: `node ${peerName} has no VXLAN tunnel address or MAC registered yet` });
         return;
@@ -130,14 +150,14 @@ export function desiredRouting(input: RoutingInput): DesiredDataplane {
   }
 
   const links: LinkSpec[] = vxlan ? [{
-    kind: 'vxlan', name: VXLAN_DEVICE, vni: VXLAN_VNI, port: VXLAN_PORT, local: nodeIp, device: input.uplink,
-    mac: vtepMac(input.node), mtu: input.uplinkMtu - VXLAN_OVERHEAD, learning: false, up: true,
+    kind: 'vxlan', name: VXLAN_DEVICE, vni: input.vxlanVni ?? DEFAULT_VXLAN_VNI, port: input.vxlanPort ?? DEFAULT_VXLAN_PORT, local: nodeIp,
+    device: input.uplink, mac: vtepMac(input.node), mtu: input.vxlanMtu || input.uplinkMtu - VXLAN_OVERHEAD, learning: false, up: true,
   }] : [];
   return {
     links,
     addresses: [
       ...(vxlan ? [{ dev: VXLAN_DEVICE, cidr: `${input.vxlanTunnelAddress}/32` }] : []),
-      ...(input.ipipTunnelAddress ? [{ dev: IPIP_DEVICE, cidr: `${input.ipipTunnelAddress}/32` }] : []),
+      ...(ipipAddress ? [{ dev: IPIP_DEVICE, cidr: `${ipipAddress}/32` }] : []),
     ],
     routes,
     neighbours: [...neighbours.values()],

@@ -1,6 +1,6 @@
 import { Cidr } from '../../../lib/model/cidr';
 import { assignFromBlock, emptyBlock, resolvePool } from '../../../lib/dataplane/ipam/block-model';
-import { CalicoNode, desiredRouting, natOutgoingRuleSet, vtepMac } from '../../../lib/dataplane/calico/routes';
+import { CalicoNode, DEFAULT_VXLAN_PORT, DEFAULT_VXLAN_VNI, desiredRouting, natOutgoingRuleSet, vtepMac } from '../../../lib/dataplane/calico/routes';
 import { checkIpip, linuxModuleProbe } from '../../../lib/dataplane/calico/ipip';
 
 const block = (cidr: string, node: string) => emptyBlock(Cidr.parse(cidr, 'x'), node, false);
@@ -26,6 +26,30 @@ describe('Calico-style routes', () => {
     ]);
     expect(d.neighbours).toContainEqual({ dev: 'vxlan.calico', address: '10.244.0.64', mac: vtepMac('b') });
     expect(d.fdb).toContainEqual({ dev: 'vxlan.calico', mac: vtepMac('c'), dst: '10.0.2.2' });
+  });
+
+  test('FelixConfiguration vxlanVNI, vxlanPort and vxlanMTU set the device; unset, Felix\'s defaults and uplink − 50', () => {
+    const d = desiredRouting({ ...input('Always'), vxlanVni: 4097, vxlanPort: 8472, vxlanMtu: 1400 });
+    expect(d.links).toEqual([expect.objectContaining({ kind: 'vxlan', vni: 4097, port: 8472, mtu: 1400 })]);
+    expect(desiredRouting({ ...input('Always'), vxlanMtu: 0 }).links).toEqual([expect.objectContaining({ vni: DEFAULT_VXLAN_VNI, port: DEFAULT_VXLAN_PORT, mtu: 1450 })]);
+  });
+
+  test('vxlanEnabled false: no device and no VXLAN routes, each encapsulated peer refused with the reason; true or unset follows the pools', () => {
+    const d = desiredRouting({ ...input('CrossSubnet'), vxlanEnabled: false });
+    expect(d.links).toEqual([]);
+    expect(d.addresses).toEqual([]);
+    expect(d.routes).toContainEqual({ dst: '10.244.0.64/26', via: '10.0.1.3', dev: 'eth0', protocol: 80 });
+    expect(d.routes.some((r) => r.dev === 'vxlan.calico')).toBe(false);
+    expect(d.refusals).toEqual([{ lease: 'c', reason: 'pool default uses VXLAN but FelixConfiguration vxlanEnabled is false on this node' }]);
+    expect(desiredRouting({ ...input('CrossSubnet'), vxlanEnabled: true })).toEqual(desiredRouting(input('CrossSubnet')));
+  });
+
+  test('ipipEnabled false: no tunl0 address and no IPIP routes', () => {
+    const ipip = { ...input('Never'), vxlanTunnelAddress: undefined, ipipTunnelAddress: '10.244.0.1', pools: [resolvePool('default', { cidr: '10.244.0.0/16', ipipMode: 'Always' })] };
+    expect(desiredRouting(ipip).routes).toContainEqual({ dst: '10.244.0.128/26', via: '10.0.2.2', dev: 'tunl0', onlink: true, protocol: 80 });
+    const off = desiredRouting({ ...ipip, ipipEnabled: false });
+    expect(off.addresses).toEqual([]);
+    expect(off.routes.some((r) => r.dev === 'tunl0')).toBe(false);
   });
 
   test('CrossSubnet: the same-subnet node is routed directly, only the other subnet is encapsulated', () => {
