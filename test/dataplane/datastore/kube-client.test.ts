@@ -107,7 +107,36 @@ describe('KubeClient', () => {
     fs.writeFileSync(path.join(dir, 'ca.crt'), 'CA');
     expect(() => inClusterConnection({}, dir)).toThrow(/KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set/);
     expect(inClusterConnection({ KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }, dir))
-      .toEqual({ server: 'https://[fd00::1]:443', tokenFile: path.join(dir, 'token'), ca: 'CA' });
+      .toEqual({ server: 'https://[fd00::1]:443', tokenFile: path.join(dir, 'token'), ca: 'CA', caFile: path.join(dir, 'ca.crt') });
+    fs.rmSync(path.join(dir, 'ca.crt'));
+    expect(() => inClusterConnection({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, dir)).toThrow(/ca\.crt/);
+  });
+
+  test('a token file that cannot be read fails the request or ends the watch (never a throw); once read, its last token is kept', async () => {
+    const api = await startFakeKubeApi();
+    const tokenFile = path.join(dir, 'token');
+    const client = new KubeClient({ server: api.url, tokenFile });
+    try {
+      await expect(nodesApi(client).list()).rejects.toMatchObject({ code: 0, reason: 'Credentials', message: expect.stringContaining(`token file ${tokenFile} cannot be read (ENOENT)`) });
+      let returned = false;
+      const ended = await new Promise<Error | undefined>((resolve) => {
+        client.watch('/api/v1/nodes', {}, () => undefined, (error) => resolve(returned ? error : new Error('onEnd ran before watch returned')));
+        returned = true;
+      });
+      expect(ended).toMatchObject({ code: 0, reason: 'Credentials', message: expect.stringContaining('WATCH /api/v1/nodes: token file') });
+      expect(api.requests).toEqual([]);
+
+      fs.writeFileSync(tokenFile, 'first\n');
+      await nodesApi(client).list();
+      fs.writeFileSync(tokenFile, ''); // being rewritten
+      await nodesApi(client).list();
+      fs.rmSync(tokenFile); // between two versions
+      await nodesApi(client).list();
+      expect(api.requests.map((r) => r.authorization)).toEqual(['Bearer first', 'Bearer first', 'Bearer first']);
+    } finally {
+      client.close();
+      await api.close();
+    }
   });
 
   test('kubeconfigConnection reads the current (or a named) context: server, CA data, token, client certificate files', () => {
@@ -118,16 +147,20 @@ describe('KubeClient', () => {
       'apiVersion: v1', 'kind: Config', 'current-context: admin',
       'clusters:',
       '- name: lab', '  cluster:', '    server: https://127.0.0.1:6443', `    certificate-authority-data: ${Buffer.from('CA').toString('base64')}`,
+      '- name: lab-file', '  cluster:', '    server: https://127.0.0.1:6443', '    certificate-authority: ca.crt',
       'contexts:',
       '- name: admin', '  context: {cluster: lab, user: admin}',
       '- name: agent', '  context: {cluster: lab, user: agent}',
       '- name: sso', '  context: {cluster: lab, user: sso}',
+      '- name: file-ca', '  context: {cluster: lab-file, user: agent}',
       'users:',
       '- name: admin', '  user: {client-certificate: client.crt, client-key: client.key}',
       '- name: agent', '  user: {token: abc}',
       '- name: sso', '  user: {exec: {command: kubelogin}}',
     ].join('\n'));
-    expect(kubeconfigConnection(file)).toMatchObject({ server: 'https://127.0.0.1:6443', ca: 'CA', cert: 'CERT', key: 'KEY', insecureSkipTlsVerify: false });
+    expect(kubeconfigConnection(file)).toMatchObject({ server: 'https://127.0.0.1:6443', ca: 'CA', caFile: undefined, cert: 'CERT', key: 'KEY', insecureSkipTlsVerify: false });
+    fs.writeFileSync(path.join(dir, 'ca.crt'), 'FILE-CA');
+    expect(kubeconfigConnection(file, 'file-ca')).toMatchObject({ ca: 'FILE-CA', caFile: path.join(dir, 'ca.crt') });
     expect(kubeconfigConnection(file, 'agent')).toMatchObject({ token: 'abc', cert: undefined });
     expect(() => kubeconfigConnection(file, 'sso')).toThrow(/exec or auth-provider plugin/);
     expect(() => kubeconfigConnection(file, 'nope')).toThrow(`kubeconfig ${file}: context "nope" not found`);

@@ -19,10 +19,24 @@ export interface KubeConnection {
   readonly server: string;
   /** Bearer token. @default none */
   readonly token?: string;
-  /** File holding the bearer token, re-read on each request (projected service-account tokens rotate). @default none */
+  /**
+   * File holding the bearer token, re-read on each request and each watch (projected service-account
+   * tokens rotate: the kubelet swaps the file about every hour). While the file cannot be read or is
+   * empty the last token read is kept, as client-go's cached token source does; a request fails only
+   * when the file never could be read. Takes precedence over `token`. @default none
+   */
   readonly tokenFile?: string;
   /** PEM CA bundle that signs the server certificate. @default the system roots */
   readonly ca?: string;
+  /**
+   * File holding the PEM CA bundle, re-read for each request and each watch, so that a CA bundle the
+   * kubelet rotates (the `kube-root-ca.crt` ConfigMap behind the mounted `ca.crt`) is trusted without a
+   * restart; connections opened with the old bundle are not reused for the new one. While the file
+   * cannot be read or is empty the last bundle read (first `ca`) is kept. Takes precedence over `ca`,
+   * which then only carries the bundle as it was at start (for callers that hand it on).
+   * @default none (`ca`)
+   */
+  readonly caFile?: string;
   /** PEM client certificate and key. @default none */
   readonly cert?: string;
   readonly key?: string;
@@ -36,7 +50,14 @@ export interface KubeConnection {
 
 const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/** The connection a pod gets: KUBERNETES_SERVICE_HOST/PORT and the mounted service-account token and CA. */
+/**
+ * The connection a pod gets (client-go's `rest.InClusterConfig`): `https://$KUBERNETES_SERVICE_HOST:
+ * $KUBERNETES_SERVICE_PORT`, the mounted service-account token (`tokenFile`: re-read, it rotates) and
+ * CA. The CA is read now (`ca`, so a pod without the mount fails at start) and again from `caFile`
+ * for every request. client-go reads `ca.crt` once and needs a restart after a cluster CA rotation;
+ * here the kubelet's update of the mounted bundle (old and new CA side by side during a rotation) is
+ * picked up by the next connection.
+ */
 export function inClusterConnection(env: NodeJS.ProcessEnv = process.env, dir = SERVICE_ACCOUNT_DIR): KubeConnection {
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
@@ -44,7 +65,8 @@ export function inClusterConnection(env: NodeJS.ProcessEnv = process.env, dir = 
     throw new Error('kubernetes: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set; run in a pod or pass a kubeconfig');
   }
   const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  return { server, tokenFile: `${dir}/token`, ca: fs.readFileSync(`${dir}/ca.crt`, 'utf8') };
+  const caFile = path.join(dir, 'ca.crt');
+  return { server, tokenFile: path.join(dir, 'token'), ca: fs.readFileSync(caFile, 'utf8'), caFile };
 }
 
 /** The pod's namespace, from the mounted service-account directory's `namespace` file. */
@@ -62,8 +84,9 @@ export function inClusterNamespace(dir = SERVICE_ACCOUNT_DIR): string {
 /**
  * The connection a kubeconfig file describes (flannel's --kubeconfig-file): the current context (or
  * `context`), its cluster's server and CA, its user's token, token file or client certificate.
- * `*-data` fields are base64 PEM; file paths are relative to the kubeconfig's directory. Exec and
- * auth-provider plugins are not supported (an error says so).
+ * `*-data` fields are base64 PEM; file paths are relative to the kubeconfig's directory. A
+ * `certificate-authority` file is also kept as `caFile` (re-read, like the in-cluster CA); client
+ * certificate files are read once. Exec and auth-provider plugins are not supported (an error says so).
  */
 export function kubeconfigConnection(file: string, context?: string): KubeConnection {
   const fail = (what: string): never => {
@@ -87,6 +110,7 @@ export function kubeconfigConnection(file: string, context?: string): KubeConnec
   return {
     server,
     ca: pem(cluster['certificate-authority-data'], cluster['certificate-authority']),
+    caFile: !cluster['certificate-authority-data'] && cluster['certificate-authority'] ? path.resolve(dir, cluster['certificate-authority']) : undefined,
     insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
     token: user.token,
     tokenFile: user.tokenFile ? path.resolve(dir, user.tokenFile) : undefined,
@@ -157,34 +181,40 @@ export interface WatchStream {
 export class KubeClient {
   private readonly base: URL;
   private readonly agent: http.Agent;
-  /** Watches hold their connection for minutes: their own agent, with the same TLS settings, keeps them out of the request pool. */
+  /** Watches hold their connection for minutes: their own agent keeps them out of the request pool. */
   private readonly watchAgent: http.Agent;
+  private readonly tokenFile?: ReloadingFile;
+  private readonly caFile?: ReloadingFile;
 
   constructor(public readonly connection: KubeConnection) {
     this.base = new URL(connection.server);
-    const agent = (keepAlive: boolean): http.Agent => (this.base.protocol === 'https:'
-      ? new https.Agent({
-        keepAlive,
-        ca: connection.ca,
-        cert: connection.cert,
-        key: connection.key,
-        rejectUnauthorized: !connection.insecureSkipTlsVerify,
-      })
-      : new http.Agent({ keepAlive }));
+    // The agents carry no TLS material: each request passes the current CA, client certificate and
+    // key, and the agents pool connections by them (https.Agent#getName), so a rotated CA bundle gets
+    // a fresh connection instead of a kept-alive one verified with the old bundle.
+    const agent = (keepAlive: boolean): http.Agent => (this.base.protocol === 'https:' ? new https.Agent({ keepAlive }) : new http.Agent({ keepAlive }));
     this.agent = agent(true);
     this.watchAgent = agent(false);
+    if (connection.tokenFile) this.tokenFile = new ReloadingFile(connection.tokenFile, 'token file');
+    if (connection.caFile) this.caFile = new ReloadingFile(connection.caFile, 'CA file', connection.ca);
   }
 
   /** One JSON request; non-2xx answers throw KubeApiError carrying the server's Status. */
   public request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, options: RequestOptions = {}): Promise<T> {
-    const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
-    const headers: http.OutgoingHttpHeaders = this.headers();
-    if (body) {
-      headers['content-type'] = method === 'PATCH' ? PATCH_CONTENT_TYPES[options.patchType ?? 'strategic'] : 'application/json';
-      headers['content-length'] = body.length;
-    }
     return new Promise<T>((resolve, reject) => {
-      const req = this.transport().request(this.url(path, options.query), { method, headers, agent: this.agent }, (res) => {
+      let requestOptions: https.RequestOptions;
+      try {
+        requestOptions = this.requestOptions(method, this.agent);
+      } catch (error) {
+        reject(new KubeApiError(0, 'Credentials', `kubernetes: ${method} ${path}: ${(error as Error).message}`));
+        return;
+      }
+      const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+      const headers = requestOptions.headers as http.OutgoingHttpHeaders;
+      if (body) {
+        headers['content-type'] = method === 'PATCH' ? PATCH_CONTENT_TYPES[options.patchType ?? 'strategic'] : 'application/json';
+        headers['content-length'] = body.length;
+      }
+      const req = this.transport().request(this.url(path, options.query), requestOptions, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('error', reject);
@@ -210,7 +240,8 @@ export class KubeClient {
 
   /**
    * Opens `GET <path>?watch=1&…` and calls `onEvent` for each JSON line. `onEnd` is called once when
-   * the stream ends or fails (with the error); the caller decides whether to re-watch or relist.
+   * the stream ends or fails (with the error), never before `watch` returns; the caller decides
+   * whether to re-watch or relist.
    */
   public watch<T extends KubeObject>(
     path: string,
@@ -224,7 +255,15 @@ export class KubeClient {
       done = true;
       onEnd(error);
     };
-    const req = this.transport().request(this.url(path, { ...query, watch: 1 }), { method: 'GET', headers: this.headers(), agent: this.watchAgent }, (res) => {
+    let requestOptions: https.RequestOptions;
+    try {
+      requestOptions = this.requestOptions('GET', this.watchAgent);
+    } catch (error) {
+      const failure = new KubeApiError(0, 'Credentials', `kubernetes: WATCH ${path}: ${(error as Error).message}`);
+      process.nextTick(() => finish(failure));
+      return { abort: () => { done = true; } };
+    }
+    const req = this.transport().request(this.url(path, { ...query, watch: 1 }), requestOptions, (res) => {
       const code = res.statusCode ?? 0;
       if (code < 200 || code >= 300) {
         const chunks: Buffer[] = [];
@@ -287,11 +326,48 @@ export class KubeClient {
     return url;
   }
 
-  private headers(): http.OutgoingHttpHeaders {
+  /** Method, headers (with the current token) and, over TLS, the current CA and client certificate; throws when a credential file cannot be read. */
+  private requestOptions(method: string, agent: http.Agent): https.RequestOptions {
     const headers: http.OutgoingHttpHeaders = { accept: 'application/json', 'user-agent': this.connection.userAgent ?? 'cnikit' };
-    const token = this.connection.tokenFile ? fs.readFileSync(this.connection.tokenFile, 'utf8').trim() : this.connection.token;
+    const token = this.tokenFile ? this.tokenFile.read().trim() : this.connection.token;
     if (token) headers.authorization = `Bearer ${token}`;
-    return headers;
+    const options: https.RequestOptions = { method, headers, agent };
+    if (this.base.protocol === 'https:') {
+      const ca = this.caFile ? this.caFile.read() : this.connection.ca;
+      if (ca !== undefined) options.ca = ca;
+      if (this.connection.cert !== undefined) options.cert = this.connection.cert;
+      if (this.connection.key !== undefined) options.key = this.connection.key;
+      options.rejectUnauthorized = !this.connection.insecureSkipTlsVerify;
+    }
+    return options;
+  }
+}
+
+/**
+ * A credential file that is read again on every use. A file that cannot be read or is empty (removed
+ * or being rewritten) yields the last content read; only a file that never could be read is an error.
+ */
+class ReloadingFile {
+  constructor(
+    private readonly file: string,
+    private readonly what: string,
+    private last?: string,
+  ) {}
+
+  public read(): string {
+    let problem: string;
+    try {
+      const text = fs.readFileSync(this.file, 'utf8');
+      if (text.trim() !== '') {
+        this.last = text;
+        return text;
+      }
+      problem = 'is empty';
+    } catch (error) {
+      problem = `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+    }
+    if (this.last !== undefined) return this.last;
+    throw new Error(`${this.what} ${this.file} ${problem}`);
   }
 }
 
