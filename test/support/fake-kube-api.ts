@@ -1,5 +1,7 @@
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 
 /**
  * An HTTP server on 127.0.0.1 that speaks the part of the Kubernetes API the agents use, with the
@@ -33,10 +35,17 @@ import type { AddressInfo } from 'node:net';
  *   duration less than 10 minutes`), and `--service-account-max-token-expiration` (setTokenLifetime)
  *   caps what is granted; 404 when the ServiceAccount does not exist.
  *
+ * - TLS and authentication (options `tls`, `authenticate`): HTTPS with the given serving certificate;
+ *   with `tls.clientCa`, client certificates are requested and verified against it but not required
+ *   (the apiserver's `--client-ca-file`: an unverified or missing certificate only means "not
+ *   authenticated by certificate"). A request the authenticator refuses gets the apiserver's 401:
+ *   `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized",
+ *   "reason":"Unauthorized","code":401}`. Every request is recorded with the credentials it carried.
+ *
  * resourceVersions come from one counter for all objects, like etcd's revision.
  */
 export interface FakeKubeApi {
-  /** e.g. `http://127.0.0.1:40123` */
+  /** e.g. `http://127.0.0.1:40123` (`https://…` with `tls`) */
   readonly url: string;
   /** Every request seen, in order (body parsed when JSON). */
   readonly requests: RecordedRequest[];
@@ -61,12 +70,39 @@ export interface FakeKubeApi {
   failNext(count: number): void;
   /** Tokens issued by TokenRequest, in order. */
   readonly issuedTokens: IssuedToken[];
+  /** Resolves with the request of the next watch stream the server opens (answered 200 and registered; not a 410). */
+  nextWatch(): Promise<RecordedRequest>;
+  /**
+   * Serves a new certificate (needs `tls`), as an apiserver whose serving certificate was replaced;
+   * idle kept-alive connections are closed, so the next request makes a new TLS handshake.
+   */
+  setServingCertificate(tls: { readonly key: string; readonly cert: string }): void;
   close(): Promise<void>;
 }
 
 export interface FakeKubeApiOptions {
   /** The server's clock (epoch ms) for token expiry and creation timestamps. @default Date.now */
   readonly now?: () => number;
+  /** Serve HTTPS. @default plain HTTP */
+  readonly tls?: FakeKubeApiTls;
+  /** Decides whether a request's credentials are accepted; refused requests get 401 Unauthorized. @default every request is accepted */
+  readonly authenticate?: (credentials: RequestCredentials) => boolean;
+}
+
+export interface FakeKubeApiTls {
+  /** PEM serving key and certificate (the certificate should name IP 127.0.0.1). */
+  readonly key: string;
+  readonly cert: string;
+  /** PEM CA that client certificates are verified against (`--client-ca-file`). @default client certificates are not requested */
+  readonly clientCa?: string;
+}
+
+/** What a request authenticated with. */
+export interface RequestCredentials {
+  /** The token of an `Authorization: Bearer …` header. */
+  readonly bearerToken?: string;
+  /** A client certificate that verified against `tls.clientCa`: its subject (Kubernetes reads CN as the user, O as groups). */
+  readonly clientCertificate?: { readonly commonName: string; readonly organizations: readonly string[] };
 }
 
 export interface IssuedToken {
@@ -91,6 +127,10 @@ export interface RecordedRequest {
   readonly query: Record<string, string>;
   readonly contentType?: string;
   readonly body?: unknown;
+  /** The `Authorization` header as sent. */
+  readonly authorization?: string;
+  /** The verified client certificate's subject, when one was presented and verified. */
+  readonly clientCertificate?: RequestCredentials['clientCertificate'];
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -130,6 +170,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   let revision = 100;
   let compactedAt = 0;
   let uid = 0;
+  let watchWaiters: ((request: RecordedRequest) => void)[] = [];
 
   const keyOf = (plural: string, name: string, namespace?: string): string => `${plural}/${namespace ?? ''}/${name}`;
   const apiVersionOf = (t: ResourceType): string => (t.group ? `${t.group}/${t.version}` : t.version);
@@ -172,7 +213,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     return gone;
   }
 
-  const server = http.createServer((req, res) => {
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -185,24 +226,36 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         sendStatus(res, 400, 'BadRequest', 'invalid JSON body');
         return;
       }
-      requests.push({
+      const credentials = credentialsOf(req);
+      const recorded: RecordedRequest = {
         method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams),
         contentType: req.headers['content-type'], body,
-      });
+        ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}),
+        ...(credentials.clientCertificate ? { clientCertificate: credentials.clientCertificate } : {}),
+      };
+      requests.push(recorded);
       if (failing > 0) {
         failing--;
         sendStatus(res, 503, 'ServiceUnavailable', 'the server is currently unable to handle the request');
         return;
       }
+      if (options.authenticate && !options.authenticate(credentials)) {
+        sendStatus(res, 401, 'Unauthorized', 'Unauthorized');
+        return;
+      }
       try {
-        handle(req.method ?? 'GET', url, req.headers['content-type'] ?? '', body, res);
+        handle(req.method ?? 'GET', url, req.headers['content-type'] ?? '', body, res, recorded);
       } catch (error) {
         sendStatus(res, 500, 'InternalError', (error as Error).message);
       }
     });
-  });
+  };
+  const tls = options.tls;
+  const server: http.Server = tls
+    ? https.createServer({ key: tls.key, cert: tls.cert, ca: tls.clientCa, requestCert: tls.clientCa !== undefined, rejectUnauthorized: false }, listener)
+    : http.createServer(listener);
 
-  function handle(method: string, url: URL, contentType: string, body: unknown, res: http.ServerResponse): void {
+  function handle(method: string, url: URL, contentType: string, body: unknown, res: http.ServerResponse, recorded: RecordedRequest): void {
     const route = parsePath(url.pathname);
     const t = route && types.get(route.plural);
     if (!route || !t || route.group !== t.group || route.version !== t.version
@@ -218,7 +271,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
 
     if (!route.name) {
       if (method === 'GET' && (url.searchParams.get('watch') === '1' || url.searchParams.get('watch') === 'true')) {
-        startWatch(t, route.namespace, url, res);
+        startWatch(t, route.namespace, url, res, recorded);
         return;
       }
       if (method === 'GET') {
@@ -379,7 +432,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     return out;
   }
 
-  function startWatch(t: ResourceType, namespace: string | undefined, url: URL, res: http.ServerResponse): void {
+  function startWatch(t: ResourceType, namespace: string | undefined, url: URL, res: http.ServerResponse, recorded: RecordedRequest): void {
     const rvText = url.searchParams.get('resourceVersion') ?? '';
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     const w: Watch = { plural: t.plural, namespace, res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true' };
@@ -397,6 +450,9 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       for (const event of history) if (event.rv > rv && matches(w, event)) writeEvent(res, event);
     }
     watches.add(w);
+    const waiters = watchWaiters;
+    watchWaiters = [];
+    for (const resolve of waiters) resolve(recorded);
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
     res.on('close', () => {
@@ -413,7 +469,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     requests,
     defineResource: (resource) => {
       types.set(resource.plural, resource);
@@ -456,6 +512,12 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       failing = count;
     },
     issuedTokens,
+    nextWatch: () => new Promise<RecordedRequest>((resolve) => watchWaiters.push(resolve)),
+    setServingCertificate: (next) => {
+      if (!tls) throw new Error('fake-kube-api: setServingCertificate needs the tls option');
+      (server as https.Server).setSecureContext({ key: next.key, cert: next.cert, ca: tls.clientCa });
+      server.closeIdleConnections();
+    },
     close: async () => {
       for (const w of watches) w.res.socket?.destroy();
       watches.clear();
@@ -463,6 +525,21 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The bearer token and the verified client certificate's subject of a request. */
+function credentialsOf(req: http.IncomingMessage): RequestCredentials {
+  const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+  const socket = req.socket as Partial<TLSSocket>;
+  let clientCertificate: RequestCredentials['clientCertificate'];
+  if (socket.encrypted && socket.authorized) {
+    const subject = socket.getPeerCertificate?.().subject;
+    if (subject?.CN) {
+      const list = (value: string | string[] | undefined): string[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+      clientCertificate = { commonName: list(subject.CN)[0], organizations: list(subject.O) };
+    }
+  }
+  return { ...(bearer ? { bearerToken: bearer[1] } : {}), ...(clientCertificate ? { clientCertificate } : {}) };
 }
 
 /** metav1.Time: RFC 3339 in UTC, whole seconds. */
