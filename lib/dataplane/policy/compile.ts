@@ -1,5 +1,6 @@
 import { createHash } from 'crypto';
 import { Cidr } from '../../model/cidr';
+import { WORKLOAD_VETH_PREFIX } from '../calico/workload-endpoint';
 import { PolicyAction, ResolvedEntityRule, ResolvedRule } from '../../model/calico/policy';
 import { Members, PolicyIndex, policyId } from './selection';
 import { Action, CompiledChain, CompiledMap, CompiledRule, CompiledRuleSet, CompiledSet, DispatchKey, Match, Side } from './ruleset';
@@ -26,6 +27,15 @@ export interface CompileOptions {
   readonly table?: string;
   /** Node ports pods can always reach, whatever their egress policy says. @default FAILSAFE_INBOUND */
   readonly failsafeInbound?: readonly PortProtocol[];
+  /**
+   * Felix's `defaultEndpointToHostAction`: what happens to traffic from a pod to its own node once
+   * the pod's egress policy let it through (interface mode only). `Drop` drops it (established
+   * traffic and the failsafe ports excepted, which the input chain accepts first). `Accept` and
+   * `Return` both let it go on: this table accepts it, and the node's own nftables/iptables rules
+   * still see it — nftables has no way for one table to accept on behalf of another, so unlike
+   * Felix's ACCEPT the host's rules are not skipped. @default 'Accept'
+   */
+  readonly endpointToHostAction?: 'Drop' | 'Accept' | 'Return';
 }
 
 /** Calico's failsafe inbound ports (ssh, dhcp, BGP, etcd, Typha, the API server, …). */
@@ -143,8 +153,9 @@ class Compiler {
         name: 'input', hook: 'input', rules: [
           established,
           ...(failsafe.length ? [{ matches: [{ kind: 'protocolPort', pairs: failsafe.map((f) => ({ protocol: protocolNumber(f.protocol), port: f.port })) }], action: { kind: 'accept' }, comment: 'failsafe' } as CompiledRule] : []),
-          // Pod → node traffic obeys the pod's egress policy (then the node accepts it).
+          // Pod → node traffic obeys the pod's egress policy, then defaultEndpointToHostAction.
           ...dispatch.filter((d) => d.action.kind === 'dispatch' && (d.action.key === 'iifname' || d.action.key.startsWith('saddr'))),
+          ...this.endpointToHost(),
         ],
       },
     ];
@@ -155,6 +166,12 @@ class Compiler {
       maps: mapList,
       chains: [...base, ...[...this.chains.values()].sort(byName)],
     };
+  }
+
+  private endpointToHost(): CompiledRule[] {
+    if (this.options.endpointToHostAction !== 'Drop') return [];
+    if (this.options.mode !== 'interface') throw new Error('policy: endpointToHostAction Drop needs interface mode (pods are told apart by their cali* veths)');
+    return [{ matches: [{ kind: 'inInterfacePrefix', prefix: WORKLOAD_VETH_PREFIX }], action: { kind: 'drop' }, comment: 'defaultEndpointToHostAction Drop' }];
   }
 
   private policyChain(p: Policy, direction: Direction): string {

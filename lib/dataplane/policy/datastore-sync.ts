@@ -113,6 +113,11 @@ export class PolicyDatastoreSync {
     return { namespaces, endpoints, serviceAccounts, policies: objects.policies, networkSets: objects.networkSets, localEndpoints: local };
   }
 
+  /** Settings that changed while running (FelixConfiguration): see PolicyReconciler.reconfigure. */
+  public reconfigure(change: Parameters<PolicyReconciler['reconfigure']>[0]): void {
+    this.reconciler.reconfigure(change);
+  }
+
   public async stop(removeTable = false): Promise<void> {
     await Promise.all(this.watches.splice(0).map((w) => w.close()));
     await this.reconciler.stop(removeTable);

@@ -38,9 +38,14 @@ export class PolicyEngine {
   private readonly runner: NftRunner;
   private readonly iptables: IptablesRunner;
 
-  constructor(private readonly options: PolicyEngineOptions) {
+  constructor(private options: PolicyEngineOptions) {
     this.runner = options.runner ?? nftRunner(options.netns);
     this.iptables = options.iptables ?? iptablesRunner(options.netns);
+  }
+
+  /** Compile options that changed while running (FelixConfiguration); they take effect with the next sync. */
+  public reconfigure(change: Pick<CompileOptions, 'endpointToHostAction'>): void {
+    this.options = { ...this.options, ...change };
   }
 
   public get current(): CompiledRuleSet | undefined {

@@ -109,6 +109,11 @@ export class PolicyKubeSync {
     return this.reconciler.start();
   }
 
+  /** Settings that changed while running (FelixConfiguration): see PolicyReconciler.reconfigure. */
+  public reconfigure(change: Parameters<PolicyReconciler['reconfigure']>[0]): void {
+    this.reconciler.reconfigure(change);
+  }
+
   public async stop(removeTable = false): Promise<void> {
     for (const r of this.reflectors.values()) r.stop();
     await this.reconciler.stop(removeTable);

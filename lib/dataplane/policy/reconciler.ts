@@ -7,7 +7,7 @@ export type NodeWorld = PolicyWorld & { readonly localEndpoints: readonly string
 export interface PolicyReconcilerOptions extends Omit<PolicyEngineOptions, 'localEndpoints'> {
   /** Changes arriving within this window are applied together. @default 20 ms */
   readonly debounceMs?: number;
-  /** Compare the kernel with the applied table this often and repair drift. @default 90 s (Felix's ipsets refresh) */
+  /** Compare the kernel with the applied table this often and repair drift; 0 = never. @default 90 s (Felix's ipsets refresh) */
   readonly resyncSeconds?: number;
   /** Every applied change and every failure. @default ignored */
   readonly onSync?: (result: SyncResult | Error) => void;
@@ -23,19 +23,45 @@ export class PolicyReconciler {
   private resyncTimer?: NodeJS.Timeout;
   private running: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private started = false;
+  private resyncSeconds: number;
 
   constructor(private readonly options: PolicyReconcilerOptions, private readonly worldOf: () => NodeWorld) {
     this.engine = new PolicyEngine(options);
+    this.resyncSeconds = options.resyncSeconds ?? 90;
   }
 
   /** Applies now (the first time, after the sources listed) and starts the resync timer. */
   public async start(): Promise<SyncResult> {
     const result = await this.apply();
+    this.started = true;
+    this.startResync();
+    return result;
+  }
+
+  /**
+   * Settings that changed while running (FelixConfiguration): a new resync period restarts the
+   * timer; a new endpoint-to-host action is applied with the next change, which this schedules.
+   */
+  public reconfigure(change: { readonly resyncSeconds?: number; readonly endpointToHostAction?: PolicyReconcilerOptions['endpointToHostAction'] }): void {
+    if (change.resyncSeconds !== undefined && change.resyncSeconds !== this.resyncSeconds) {
+      this.resyncSeconds = change.resyncSeconds;
+      if (this.started && !this.stopped) this.startResync();
+    }
+    if (change.endpointToHostAction !== undefined) {
+      this.engine.reconfigure({ endpointToHostAction: change.endpointToHostAction });
+      this.changed();
+    }
+  }
+
+  private startResync(): void {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.resyncTimer = undefined;
+    if (this.resyncSeconds <= 0) return;
     this.resyncTimer = setInterval(() => {
       this.running = this.running.then(() => this.engine.resync()).catch((error: Error) => this.options.onSync?.(error));
-    }, (this.options.resyncSeconds ?? 90) * 1000);
+    }, this.resyncSeconds * 1000);
     this.resyncTimer.unref();
-    return result;
   }
 
   /** Something changed: apply soon. */

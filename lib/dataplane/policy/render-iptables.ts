@@ -194,5 +194,6 @@ function renderMatch(m: IptMatch, family: 4 | 6, cidrSet: (f: 4 | 6, c: readonly
       return family === 4 ? `-m icmp ${not(m.not)}--icmp-type ${m.type}${m.code !== undefined ? `/${m.code}` : ''}`
         : `-m icmp6 ${not(m.not)}--icmpv6-type ${m.type}${m.code !== undefined ? `/${m.code}` : ''}`;
     case 'mark': return `-m mark --mark 0x${m.bits.toString(16)}/0x${m.bits.toString(16)}`;
+    case 'inInterfacePrefix': return `-i ${m.prefix}+`;
   }
 }

@@ -24,6 +24,7 @@ function renderMatch(m: Match): string {
     }
     case 'mark': return `meta mark & ${hex(m.bits)} == ${hex(m.bits)}`;
     case 'protocolPort': return `meta l4proto . th dport { ${m.pairs.map((p) => `${p.protocol} . ${p.port}`).join(', ')} }`;
+    case 'inInterfacePrefix': return `iifname ${JSON.stringify(`${m.prefix}*`)}`;
   }
 }
 

@@ -17,7 +17,9 @@ export type Match =
   | { readonly kind: 'icmp'; readonly family: 4 | 6; readonly type: number; readonly code?: number; readonly not?: true }
   | { readonly kind: 'mark'; readonly bits: number }
   /** (protocol, destination port) pairs, e.g. failsafe ports. */
-  | { readonly kind: 'protocolPort'; readonly pairs: readonly { readonly protocol: number; readonly port: number }[] };
+  | { readonly kind: 'protocolPort'; readonly pairs: readonly { readonly protocol: number; readonly port: number }[] }
+  /** Arrived on an interface whose name starts with `prefix` (workload veths: `cali`). */
+  | { readonly kind: 'inInterfacePrefix'; readonly prefix: string };
 
 export type Action =
   | { readonly kind: 'accept' | 'drop' | 'return' }

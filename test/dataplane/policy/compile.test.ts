@@ -1,6 +1,7 @@
 import { compilePolicy, endpointChainName, normalizeCidrs } from '../../../lib/dataplane/policy/compile';
 import { fromKubernetesNetworkPolicy } from '../../../lib/dataplane/policy/kubernetes';
 import { diffRuleSets, isEmptyDiff, renderNftDiff, renderNftFull, renderRule } from '../../../lib/dataplane/policy/render-nft';
+import { renderIptables } from '../../../lib/dataplane/policy/render-iptables';
 import { CompiledRuleSet } from '../../../lib/dataplane/policy/ruleset';
 import { Policy, PolicyEndpoint, PolicyWorld } from '../../../lib/dataplane/policy/types';
 
@@ -60,6 +61,20 @@ describe('compiler (pure)', () => {
       'ip saddr vmap @from-wl-4', 'ip6 saddr vmap @from-wl-6', 'ip daddr vmap @to-wl-4', 'ip6 daddr vmap @to-wl-6',
     ]);
     expect(byAddress.maps.find((m) => m.name === 'to-wl-4')?.elements).toEqual({ '10.0.0.1': 'tw.shop.web1', '10.0.0.2': 'tw.shop.web2' });
+  });
+
+  it('defaultEndpointToHostAction Drop: pod → node is dropped after the pod\'s egress policy; Accept and Return add nothing', () => {
+    const drop = compilePolicy(world(pods), { mode: 'interface', endpointToHostAction: 'Drop' });
+    expect(chain(drop, 'input')?.rules.map(renderRule)).toEqual([
+      'ct state established,related accept', expect.stringMatching(/^meta l4proto \. th dport \{ .* accept$/), 'iifname vmap @from-wl', 'iifname "cali*" drop',
+    ]);
+    const rendered = renderIptables(drop);
+    expect(rendered.v4).toContain('-A cnk-INPUT -i cali+ -j DROP');
+    expect(rendered.v6).toContain('-A cnk-INPUT -i cali+ -j DROP');
+    for (const endpointToHostAction of ['Accept', 'Return', undefined] as const) {
+      expect(compilePolicy(world(pods), { mode: 'interface', endpointToHostAction })).toEqual(rs);
+    }
+    expect(() => compilePolicy(world(pods), { mode: 'address', endpointToHostAction: 'Drop' })).toThrow('endpointToHostAction Drop needs interface mode');
   });
 
   it('enforces only local endpoints and programs only the policies they use', () => {
