@@ -7,13 +7,19 @@
 //                [--etcd-prefix /calico/resources/v3/projectcalico.org/] [--resync-seconds 90] [--table cnikit-policy]
 //                [--backend auto|nft|iptables]   (auto: nft when `nft --version` runs, else ipset + iptables)
 //                [--netns <name>]   enforce in that network namespace (labs) instead of the agent's own
+//                [--felix-configuration]   Calico mode: log level, resync period and defaultEndpointToHostAction
+//                                          from FelixConfiguration default / node.<name> and FELIX_* (interface mode)
 // SIGTERM/SIGINT stop it and leave the table in place (pods stay protected while it restarts).
 import { spawnSync } from 'child_process';
 import { hostname } from 'os';
 import { parseArgs } from 'util';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
-import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
+import { FelixSettings, felixLogLevel } from '../lib/dataplane/calico/felix-config';
+import { FelixConfigFollower } from '../lib/dataplane/calico/felix-config-store';
+import { jsonLogger, Logger, LogLevel } from '../lib/dataplane/flannel/agent-log';
 import { inClusterConnection, KubeClient, kubeconfigConnection } from '../lib/dataplane/datastore/kube/client';
+import { KubeCrdStore } from '../lib/dataplane/datastore/kube/store';
+import { KeyValueStore } from '../lib/dataplane/datastore/types';
 import { PolicyDatastoreSync } from '../lib/dataplane/policy/datastore-sync';
 import { SyncResult } from '../lib/dataplane/policy/engine';
 import { PolicyKubeSync } from '../lib/dataplane/policy/kube-sync';
@@ -27,44 +33,100 @@ async function main(): Promise<void> {
       'node-name': { type: 'string', default: process.env.NODENAME ?? hostname() },
       mode: { type: 'string', default: 'interface' },
       table: { type: 'string', default: 'cnikit-policy' },
-      'resync-seconds': { type: 'string', default: '90' },
+      'resync-seconds': { type: 'string' },
       backend: { type: 'string', default: 'auto' },
       netns: { type: 'string' },
       datastore: { type: 'string', default: 'etcdv3' },
       kubeconfig: { type: 'string' },
+      'felix-configuration': { type: 'boolean', default: false },
     },
   });
   if (values.datastore !== 'etcdv3' && values.datastore !== 'kubernetes') throw new ValidationError('--datastore', values.datastore, 'etcdv3 or kubernetes');
   if (values.datastore === 'etcdv3' && !values['etcd-endpoints']) throw new ValidationError('--etcd-endpoints', values['etcd-endpoints'], 'comma-separated etcd URLs');
   if (values.mode !== 'interface' && values.mode !== 'address') throw new ValidationError('--mode', values.mode, 'interface (cali* veths) or address (bridged pods)');
-  const resyncSeconds = Number(values['resync-seconds']);
-  if (!Number.isInteger(resyncSeconds) || resyncSeconds < 1) throw new ValidationError('--resync-seconds', values['resync-seconds'], 'a whole number of seconds, at least 1');
+  const explicitResync = values['resync-seconds'] === undefined ? undefined : Number(values['resync-seconds']);
+  if (explicitResync !== undefined && (!Number.isInteger(explicitResync) || explicitResync < 1)) {
+    throw new ValidationError('--resync-seconds', values['resync-seconds'], 'a whole number of seconds, at least 1');
+  }
+  const felixConfiguration = values['felix-configuration'] === true;
+  if (felixConfiguration && values.mode !== 'interface') {
+    throw new ValidationError('--mode', values.mode, 'interface with --felix-configuration (defaultEndpointToHostAction tells pods apart by their cali* veths)');
+  }
   if (!/^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$/.test(values.table as string)) throw new ValidationError('--table', values.table, 'an nftables table name');
   if (!['auto', 'nft', 'iptables'].includes(values.backend as string)) throw new ValidationError('--backend', values.backend, 'auto, nft or iptables');
   const backend = values.backend === 'auto' ? (spawnSync('nft', ['--version']).status === 0 ? 'nft' : 'iptables') : values.backend as 'nft' | 'iptables';
-  const log = jsonLogger('info');
+  // The level may change while running (FelixConfiguration logSeverityScreen).
+  let level: LogLevel = 'info';
+  const log: Logger = {
+    debug: (msg, fields) => jsonLogger(level).debug(msg, fields),
+    info: (msg, fields) => jsonLogger(level).info(msg, fields),
+    warn: (msg, fields) => jsonLogger(level).warn(msg, fields),
+    error: (msg, fields) => jsonLogger(level).error(msg, fields),
+  };
+  const nodeName = values['node-name'] as string;
+  let kubeClient: KubeClient | undefined;
+  let store: KeyValueStore | undefined;
+  if (values.datastore === 'kubernetes') {
+    kubeClient = new KubeClient(values.kubeconfig ? kubeconfigConnection(values.kubeconfig) : inClusterConnection());
+  } else {
+    store = await openCalicoStore({ type: 'etcdv3', endpoints: (values['etcd-endpoints'] as string).split(','), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}) });
+  }
+
+  // Calico mode: Felix's settings for the policy half (felix-config.ts), followed while running.
+  const refreshOf = (s: FelixSettings) => explicitResync ?? (backend === 'nft' ? s.nftablesRefreshIntervalSeconds : s.iptablesRefreshIntervalSeconds);
+  let felix: FelixConfigFollower | undefined;
+  let settings: FelixSettings | undefined;
+  // Set once the sync exists (synchronously after the first read, so no change is missed in between).
+  const apply: { reconfigure?: (s: FelixSettings) => void } = {};
+  if (felixConfiguration) {
+    felix = new FelixConfigFollower({
+      store: store ?? new KubeCrdStore({ client: kubeClient as KubeClient }),
+      node: nodeName,
+      env: process.env,
+      onError: (e) => log.warn('FelixConfiguration', { error: e.message }),
+      onChange: (r) => {
+        level = felixLogLevel(r.settings.logSeverityScreen);
+        settings = r.settings;
+        apply.reconfigure?.(r.settings);
+        log.info('FelixConfiguration changed', { logSeverityScreen: r.settings.logSeverityScreen, resyncSeconds: refreshOf(r.settings), defaultEndpointToHostAction: r.settings.defaultEndpointToHostAction });
+      },
+    });
+    const first = await felix.start();
+    settings = first.settings;
+    level = felixLogLevel(settings.logSeverityScreen);
+    for (const e of first.errors) log.warn('FelixConfiguration', { error: e.message });
+    if (first.ignored.length) log.info('FelixConfiguration fields the policy agent does not obey', { fields: first.ignored });
+  }
   const common = {
-    nodeName: values['node-name'] as string, mode: values.mode as 'interface' | 'address', table: values.table as string, resyncSeconds, backend,
+    nodeName, mode: values.mode as 'interface' | 'address', table: values.table as string, backend,
+    resyncSeconds: settings ? refreshOf(settings) : explicitResync ?? 90,
+    ...(settings ? { endpointToHostAction: settings.defaultEndpointToHostAction } : {}),
     ...(values.netns ? { netns: values.netns } : {}),
     onSync: (r: SyncResult | Error) => (r instanceof Error ? log.warn('policy sync failed', { error: r.message })
       : log.info('policy applied', { full: r.full, commands: r.script ? r.script.trim().split('\n').length : 0 })),
   };
-  let sync: { start(): Promise<SyncResult>; stop(): Promise<void> };
+  let sync: PolicyKubeSync | PolicyDatastoreSync;
   let close: () => Promise<void>;
-  if (values.datastore === 'kubernetes') {
-    const client = new KubeClient(values.kubeconfig ? kubeconfigConnection(values.kubeconfig) : inClusterConnection());
+  if (kubeClient) {
+    const client = kubeClient;
     sync = new PolicyKubeSync({ ...common, client });
     close = async () => client.close();
   } else {
-    const store = await openCalicoStore({ type: 'etcdv3', endpoints: (values['etcd-endpoints'] as string).split(','), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}) });
-    sync = new PolicyDatastoreSync({ ...common, store });
-    close = () => store.close();
+    const etcd = store as KeyValueStore;
+    sync = new PolicyDatastoreSync({ ...common, store: etcd });
+    close = () => etcd.close();
   }
+  const running = sync;
+  apply.reconfigure = (s) => running.reconfigure({ resyncSeconds: refreshOf(s), endpointToHostAction: s.defaultEndpointToHostAction });
+  const stopFelix = async () => felix?.stop();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => void sync.stop().finally(() => close().finally(() => process.exit(0))));
+    process.once(signal, () => void stopFelix().finally(() => sync.stop().finally(() => close().finally(() => process.exit(0)))));
   }
   const first = await sync.start();
-  log.info('ready', { node: values['node-name'], datastore: values.datastore, mode: values.mode, backend, table: values.table, full: first.full });
+  log.info('ready', {
+    node: nodeName, datastore: values.datastore, mode: values.mode, backend, table: values.table, full: first.full, resyncSeconds: common.resyncSeconds,
+    ...(settings ? { logSeverityScreen: settings.logSeverityScreen, defaultEndpointToHostAction: settings.defaultEndpointToHostAction } : {}),
+  });
 }
 
 main().catch((error: Error) => {
