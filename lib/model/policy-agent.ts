@@ -17,7 +17,10 @@ export type PolicyAgentMode = 'interface' | 'address';
  * The agent's command-line flags in a pod: the API server through the pod's service account, the node
  * name from the `NODE_NAME` downward-API variable (expanded by the kubelet), and nftables, which the
  * agent images ship (so `auto` would pick it anyway; naming it keeps the container's capabilities fixed).
+ * In the Calico-style stack (interface mode) it also obeys FelixConfiguration `default` / `node.<name>`
+ * (`--felix-configuration`: log level, `nftablesRefreshInterval`, `defaultEndpointToHostAction`), as
+ * Felix's policy half does.
  */
 export function policyAgentArgs(mode: PolicyAgentMode): string[] {
-  return ['--datastore=kubernetes', '--node-name=$(NODE_NAME)', `--mode=${mode}`, '--backend=nft'];
+  return ['--datastore=kubernetes', '--node-name=$(NODE_NAME)', `--mode=${mode}`, '--backend=nft', ...(mode === 'interface' ? ['--felix-configuration'] : [])];
 }

@@ -103,30 +103,27 @@ export class CalicoClusterResources extends Construct {
     }
     this.peers = bgp.peers.map((p) => new CalicoBgpPeer(this, `Peer-${p.name}`, p));
 
+    // Only fields a process of the kit obeys (lib/dataplane/calico/felix-config.ts reads them;
+    // test/model/calico/felix-contract.test.ts proves it). Health lives in the DaemonSet's FELIX_HEALTH*
+    // env: the probes are tied to it and the agent serves health before it reads the datastore.
     const f = network.felix;
     clusterScoped(new calico.FelixConfiguration(this, 'FelixConfiguration', {
       metadata: { name: 'default' },
       spec: {
+        // Node agent and policy agent log level.
         logSeverityScreen: toGeneratedEnum(calico.FelixConfigurationSpecLogSeverityScreen, f.logSeverity),
+        // Policy agent: pod → own node after the pod's egress policy.
         defaultEndpointToHostAction: toGeneratedEnum(calico.FelixConfigurationSpecDefaultEndpointToHostAction, f.defaultEndpointToHostAction),
-        healthEnabled: true,
-        healthHost: 'localhost',
-        healthPort: f.healthPort,
+        // Node agent: its metrics endpoint.
         prometheusMetricsEnabled: f.prometheusMetricsEnabled,
         prometheusMetricsPort: f.prometheusMetricsPort,
-        ipv6Support: f.ipv6Support,
-        ipipEnabled: f.ipipEnabled,
-        vxlanEnabled: f.vxlanEnabled,
+        // Node agent: vxlan.calico (the MTU only when the model knows the link MTU; else uplink − 50 on the node).
         vxlanPort: f.vxlanPort,
         vxlanVni: f.vxlanVni,
-        // The pod MTU the model derived (0 = detect on the node): Felix's per-encapsulation MTUs.
-        ...(network.podMtu > 0 ? { ipipMtu: network.podMtu, vxlanMtu: network.podMtu, vxlanMtuv6: network.podMtu } : {}),
-        interfacePrefix: 'cali',
+        ...(f.vxlanMtu > 0 ? { vxlanMtu: f.vxlanMtu } : {}),
+        // Node agent's route resync; policy agent's resync (its nft backend).
         routeRefreshInterval: seconds(f.routeRefreshIntervalSeconds),
         nftablesRefreshInterval: seconds(f.policyRefreshIntervalSeconds),
-        // The kit's policy engine programs nftables only.
-        nftablesMode: calico.FelixConfigurationSpecNftablesMode.ENABLED,
-        ipForwarding: calico.FelixConfigurationSpecIpForwarding.ENABLED,
       },
     }));
 

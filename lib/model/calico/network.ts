@@ -102,9 +102,9 @@ export interface CalicoNetworkSpec {
   readonly felixVxlanPort?: number;
   /** VXLAN network identifier. @default 4096 */
   readonly felixVxlanVni?: number;
-  /** Periodic route resync, repairing drift. @default 90 */
+  /** Periodic route resync, repairing drift (at least 1: the agent's liveness counts refresh periods). @default 90 */
   readonly felixRouteRefreshIntervalSeconds?: number;
-  /** Periodic policy (nftables) resync. @default 180 */
+  /** Periodic policy (nftables) resync; 0 = none. @default 180 */
   readonly felixPolicyRefreshIntervalSeconds?: number;
 
   /** Pods may only get addresses from blocks affine to their node (no borrowing). @default false */
@@ -131,19 +131,30 @@ export interface ResolvedBgp {
   readonly routeReflector?: { readonly selector: Selector; readonly clusterId: string };
 }
 
+/**
+ * Felix's settings as the model resolves them. Each one is obeyed by a process of the kit, read with
+ * lib/dataplane/calico/felix-config.ts (test/model/calico/felix-contract.test.ts proves it on the
+ * rendered output; docs/calico-parity.md says which process obeys which).
+ */
 export interface ResolvedFelix {
+  /** FelixConfiguration `defaultEndpointToHostAction`: the policy agent. */
   readonly defaultEndpointToHostAction: EndpointToHostAction;
+  /** FelixConfiguration `logSeverityScreen`: the node agent and the policy agent. */
   readonly logSeverity: LogSeverity;
+  /** `FELIX_HEALTHPORT` (env: the probes need it before the datastore is read): the node agent. */
   readonly healthPort: number;
+  /** FelixConfiguration `prometheusMetricsEnabled` / `prometheusMetricsPort`: the node agent. */
   readonly prometheusMetricsEnabled: boolean;
   readonly prometheusMetricsPort: number;
+  /** FelixConfiguration `vxlanPort` / `vxlanVNI`: the node agent's vxlan.calico. */
   readonly vxlanPort: number;
   readonly vxlanVni: number;
+  /** FelixConfiguration `vxlanMTU`: the pod MTU when the link MTU is known and an IPv4 pool uses VXLAN; 0 = detected (uplink − 50). */
+  readonly vxlanMtu: number;
+  /** FelixConfiguration `routeRefreshInterval`: the node agent's resync. */
   readonly routeRefreshIntervalSeconds: number;
+  /** FelixConfiguration `nftablesRefreshInterval`: the policy agent's resync. */
   readonly policyRefreshIntervalSeconds: number;
-  readonly ipv6Support: boolean;
-  readonly vxlanEnabled: boolean;
-  readonly ipipEnabled: boolean;
 }
 
 /** A Calico-style network with every default applied, every field validated and every derived value computed. */
@@ -292,11 +303,9 @@ export function resolveCalicoNetwork(spec: CalicoNetworkSpec = {}): ResolvedCali
     prometheusMetricsPort: checkInt(`${F}.felixPrometheusMetricsPort`, spec.felixPrometheusMetricsPort ?? 9091, 1, 65535, 'a TCP port'),
     vxlanPort: checkInt(`${F}.felixVxlanPort`, spec.felixVxlanPort ?? 4789, 1, 65535, 'a UDP port'),
     vxlanVni: checkInt(`${F}.felixVxlanVni`, spec.felixVxlanVni ?? 4096, 1, 16777215, 'a VXLAN network identifier'),
-    routeRefreshIntervalSeconds: checkInt(`${F}.felixRouteRefreshIntervalSeconds`, spec.felixRouteRefreshIntervalSeconds ?? 90, 0, 86400, 'a number of seconds'),
+    routeRefreshIntervalSeconds: checkInt(`${F}.felixRouteRefreshIntervalSeconds`, spec.felixRouteRefreshIntervalSeconds ?? 90, 1, 86400, 'a number of seconds'),
     policyRefreshIntervalSeconds: checkInt(`${F}.felixPolicyRefreshIntervalSeconds`, spec.felixPolicyRefreshIntervalSeconds ?? 180, 0, 86400, 'a number of seconds'),
-    ipv6Support: pools.some((p) => p.family === 6),
-    vxlanEnabled: usesVxlan,
-    ipipEnabled: usesIpip,
+    vxlanMtu: 0,
   };
   if (felix.healthPort === felix.prometheusMetricsPort && felix.prometheusMetricsEnabled) {
     throw new ValidationError(`${F}.felixPrometheusMetricsPort`, felix.prometheusMetricsPort, `a port other than felixHealthPort ${felix.healthPort}`);
@@ -306,6 +315,7 @@ export function resolveCalicoNetwork(spec: CalicoNetworkSpec = {}): ResolvedCali
   const mtu = spec.mtu ?? Mtu.auto();
   const families = [...new Set(pools.map((p) => p.family))].sort();
   const podMtu = mtu.podMtu(encapsulation);
+  const usesVxlan4 = active.some((p) => p.family === 4 && p.vxlanMode !== EncapsulationMode.NEVER);
   const minimum = families.includes(6) ? 1280 : 576;
   if (!mtu.isAuto && podMtu < minimum) {
     throw new ValidationError(`${F}.mtu`, mtu.linkMtu, `a link MTU leaving at least ${minimum} bytes after the ${encapsulation} overhead`);
@@ -323,7 +333,7 @@ export function resolveCalicoNetwork(spec: CalicoNetworkSpec = {}): ResolvedCali
     nodeCount,
     typha,
     bgp,
-    felix,
+    felix: { ...felix, vxlanMtu: usesVxlan4 ? podMtu : 0 },
     ipAutodetection: (spec.ipAutodetection ?? IpAutodetection.firstFound()).toString(),
     ipv6Autodetection: (spec.ipv6Autodetection ?? IpAutodetection.firstFound()).toString(),
     encapsulation,

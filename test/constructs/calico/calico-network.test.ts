@@ -51,7 +51,11 @@ describe('CalicoNetwork with defaults', () => {
       nodeSelector: 'all()', disabled: false, disableBGPExport: false, allowedUses: ['Workload', 'Tunnel'],
     });
     expect(find(objects, 'BGPConfiguration', 'default').spec).toEqual({ asNumber: 64512, nodeToNodeMeshEnabled: true, listenPort: 179, logSeverityScreen: 'Info' });
-    expect(find(objects, 'FelixConfiguration', 'default').spec).toMatchObject({ healthPort: 9099, ipipEnabled: true, vxlanEnabled: false, defaultEndpointToHostAction: 'Accept' });
+    // Only what a process of the kit obeys (test/model/calico/felix-contract.test.ts); health is the DaemonSet's env.
+    expect(find(objects, 'FelixConfiguration', 'default').spec).toEqual({
+      logSeverityScreen: 'Info', defaultEndpointToHostAction: 'Accept', prometheusMetricsEnabled: false, prometheusMetricsPort: 9091,
+      vxlanPort: 4789, vxlanVNI: 4096, routeRefreshInterval: '90s', nftablesRefreshInterval: '180s',
+    });
     expect(find(objects, 'IPAMConfig', 'default').spec).toEqual({ strictAffinity: false, autoAllocateBlocks: true, maxBlocksPerHost: 0 });
   });
 
@@ -117,7 +121,7 @@ describe('CalicoNetwork with defaults', () => {
     const policy = container(ds, 'policy-agent');
     expect(policy).toMatchObject({
       image: 'ghcr.io/cnikit/calico-agent:0.1.0', command: ['cnikit-policy-agent'],
-      args: ['--datastore=kubernetes', '--node-name=$(NODE_NAME)', '--mode=interface', '--backend=nft'],
+      args: ['--datastore=kubernetes', '--node-name=$(NODE_NAME)', '--mode=interface', '--backend=nft', '--felix-configuration'],
       env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
       securityContext: {
         privileged: false, allowPrivilegeEscalation: false, runAsUser: 0, readOnlyRootFilesystem: true,
@@ -165,6 +169,9 @@ describe('RBAC: one least-privilege identity per component', () => {
 
   test('the agent\'s ClusterRole already grants everything the policy agent lists and watches', () => {
     const agentRules = agentClusterRules();
+    // Calico mode (--felix-configuration) also gets and watches the FelixConfigurations.
+    expect(agentRules.find((r) => r.apiGroups.includes('crd.projectcalico.org') && r.resources.includes('felixconfigurations'))?.verbs)
+      .toEqual(expect.arrayContaining(['get', 'list', 'watch']));
     for (const rule of policyAgentClusterRules()) {
       for (const group of rule.apiGroups) {
         for (const resource of rule.resources) {
@@ -235,7 +242,7 @@ describe('networking variants', () => {
     expect(objects.some((o) => o.kind === 'BGPConfiguration')).toBe(false);
     expect(at(find(objects, 'ConfigMap', 'calico-config'), 'data', 'calico_backend')).toBe('vxlan');
     expect(at(find(objects, 'ConfigMap', 'calico-config'), 'data', 'veth_mtu')).toBe('1450');
-    expect(find(objects, 'FelixConfiguration', 'default').spec).toMatchObject({ vxlanEnabled: true, ipipEnabled: false, vxlanMTU: 1450 });
+    expect(find(objects, 'FelixConfiguration', 'default').spec).toMatchObject({ vxlanMTU: 1450 });
     expect(at(container(find(objects, 'DaemonSet', 'calico-node'), 'calico-node'), 'securityContext', 'capabilities', 'add')).toEqual(['NET_ADMIN']);
   });
 
@@ -290,7 +297,8 @@ test('dual-stack: IPv6 autodetection and assignment', () => {
   expect(JSON.parse(data.cni_network_config).plugins[0].ipam).toMatchObject({ assign_ipv4: 'true', assign_ipv6: 'true' });
   const env = at<{ name: string; value?: string }[]>(container(find(objects, 'DaemonSet', 'calico-node'), 'calico-node'), 'env');
   expect(env.find((e) => e.name === 'IP6')?.value).toBe('autodetect');
-  expect(at(find(objects, 'FelixConfiguration', 'default'), 'spec', 'ipv6Support')).toBe(true);
+  // IPv6 policy is always enforced (the policy agent's table is inet): no ipv6Support to render.
+  expect(at(find(objects, 'FelixConfiguration', 'default'), 'spec', 'ipv6Support')).toBeUndefined();
 });
 
 test('snapshot of the default stack (CRDs aside: their schemas are pinned by test/crds)', () => {

@@ -37,12 +37,19 @@ describe('defaults follow the upstream manifest', () => {
     expect(n.encapsulation).toBe(Encapsulation.IPIP);
     expect(n.ipAutodetection).toBe('first-found');
     expect(n.typha).toEqual({ enabled: false, replicas: 0 });
-    expect(n.felix).toMatchObject({ healthPort: 9099, vxlanPort: 4789, vxlanVni: 4096, defaultEndpointToHostAction: 'Accept', ipv6Support: false });
+    expect(n.felix).toEqual({
+      healthPort: 9099, vxlanPort: 4789, vxlanVni: 4096, vxlanMtu: 0, defaultEndpointToHostAction: 'Accept', logSeverity: 'Info',
+      prometheusMetricsEnabled: false, prometheusMetricsPort: 9091, routeRefreshIntervalSeconds: 90, policyRefreshIntervalSeconds: 180,
+    });
   });
   test('IPv6 pools default to /122 blocks and no NAT', () => {
     const v6 = resolveCalicoNetwork({ pools: [{ name: 'v6', cidr: 'fd00:10:244::/48' }] });
     expect(v6.pools[0]).toMatchObject({ blockSize: 122, natOutgoing: false, family: 6 });
-    expect(v6.felix.ipv6Support).toBe(true);
+    expect(v6.families).toEqual([6]);
+  });
+  test('route refresh is at least 1 s (the agent\'s liveness counts refresh periods); policy refresh may be 0 (none)', () => {
+    expect(() => resolveCalicoNetwork({ felixRouteRefreshIntervalSeconds: 0 })).toThrow('calico.felixRouteRefreshIntervalSeconds: 0 is not valid; expected a number of seconds from 1 to 86400');
+    expect(resolveCalicoNetwork({ felixPolicyRefreshIntervalSeconds: 0 }).felix.policyRefreshIntervalSeconds).toBe(0);
   });
 });
 
@@ -73,6 +80,12 @@ describe('MTU', () => {
   ])('explicit link MTU minus the encapsulation overhead (%#)', (spec, mtu) => {
     expect(resolveCalicoNetwork(spec).podMtu).toBe(mtu);
   });
+  test('Felix\'s vxlanMTU: the pod MTU when the link MTU is known and an IPv4 pool uses VXLAN, else 0 (detected on the node)', () => {
+    expect(resolveCalicoNetwork({ mtu: Mtu.fromLinkMtu(1500), pools: [vxlanPool], bgpEnabled: false }).felix.vxlanMtu).toBe(1450);
+    expect(resolveCalicoNetwork({ pools: [vxlanPool], bgpEnabled: false }).felix.vxlanMtu).toBe(0);
+    expect(resolveCalicoNetwork({ mtu: Mtu.fromLinkMtu(1500) }).felix.vxlanMtu).toBe(0);
+    expect(resolveCalicoNetwork({ mtu: Mtu.fromLinkMtu(1500), pools: [{ name: 'p', cidr: 'fd00::/48', vxlanMode: EncapsulationMode.ALWAYS }] }).felix.vxlanMtu).toBe(0);
+  });
   test('fails on a link MTU out of range', () => {
     expect(() => Mtu.fromLinkMtu(100)).toThrow('calico.mtu: 100 is not valid; expected a link MTU from 1280 to 65535 bytes');
   });
@@ -83,7 +96,7 @@ describe('VXLAN-only networking', () => {
     const n = resolveCalicoNetwork({ pools: [vxlanPool] });
     expect(n.bgp.enabled).toBe(false);
     expect(n.networkingBackend).toBe('vxlan');
-    expect(n.felix.vxlanEnabled).toBe(true);
+    expect(n.encapsulation).toBe(Encapsulation.VXLAN);
   });
 });
 
