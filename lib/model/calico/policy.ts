@@ -1,5 +1,5 @@
 import { Cidr, IpFamily } from '../cidr';
-import { checkKnownKeys } from '../checks';
+import { checkBoolean, checkDnsLabel, checkKnownKeys } from '../checks';
 import { ValidationError } from '../errors';
 import { checkObjectName, toSelector } from './pool';
 import { Selector } from './selector';
@@ -360,4 +360,47 @@ export function resolveNetworkSet(spec: NetworkSetSpec, field: string): { name: 
 /** Drops undefined fields so rendered objects hold only what was set. */
 function strip<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Namespaces the API server creates in every cluster: a policy set never renders them. */
+export const BUILT_IN_NAMESPACES: readonly string[] = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+/** A namespace one of a policy set's namespaced objects lives in. */
+export interface NamespaceUse {
+  /** The field naming it, for errors, e.g. `policies.networkPolicies[0].namespace`. */
+  readonly field: string;
+  readonly namespace: string;
+}
+
+/** Whether and which namespaces a policy set renders (props of `CalicoPolicySet`). */
+export interface PolicyNamespaceOptions {
+  /** @default true */
+  readonly createNamespaces?: boolean;
+  /** @default none */
+  readonly existingNamespaces?: readonly string[];
+}
+
+/**
+ * The namespaces a policy set renders as Namespace objects: each namespace its objects use, once, in
+ * order of first use, except the built-in ones and `existingNamespaces`; none when `createNamespaces`
+ * is false. Every namespace used or listed must be a namespace name (a DNS-1123 label), as the API
+ * server requires: a policy in `a.b` could never be created.
+ */
+export function policyNamespaces(uses: readonly NamespaceUse[], options: PolicyNamespaceOptions, field = 'policies'): string[] {
+  const create = options.createNamespaces === undefined ? true : checkBoolean(`${field}.createNamespaces`, options.createNamespaces);
+  const listed = options.existingNamespaces ?? [];
+  if (!Array.isArray(listed)) throw new ValidationError(`${field}.existingNamespaces`, listed, 'a list of namespace names');
+  const existing = new Set<string>();
+  listed.forEach((namespace, i) => {
+    const entry = `${field}.existingNamespaces[${i}]`;
+    checkDnsLabel(entry, namespace);
+    if (existing.has(namespace)) throw new ValidationError(entry, namespace, 'each namespace listed once');
+    existing.add(namespace);
+  });
+  const rendered: string[] = [];
+  for (const use of uses) {
+    const namespace = checkDnsLabel(use.field, use.namespace);
+    if (create && !BUILT_IN_NAMESPACES.includes(namespace) && !existing.has(namespace) && !rendered.includes(namespace)) rendered.push(namespace);
+  }
+  return rendered;
 }

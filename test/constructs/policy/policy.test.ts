@@ -5,7 +5,7 @@ import { CalicoGlobalNetworkPolicy } from '../../../lib/constructs/policy/calico
 import { CalicoNetworkPolicy, CalicoNetworkPolicyProps } from '../../../lib/constructs/policy/calico-network-policy';
 import { DefaultDenyBaseline } from '../../../lib/constructs/policy/default-deny';
 import { CalicoGlobalNetworkSet, CalicoNetworkSet } from '../../../lib/constructs/policy/network-set';
-import { CalicoPolicySet } from '../../../lib/constructs/policy/policy-set';
+import { CalicoPolicySet, CalicoPolicySetProps } from '../../../lib/constructs/policy/policy-set';
 import { PolicyAction, PolicyPort, PolicyType, Protocol } from '../../../lib/model/calico/policy';
 import { Selector } from '../../../lib/model/calico/selector';
 import { parseSelector } from '../../../lib/model/calico/selector-parser';
@@ -178,10 +178,62 @@ describe('CalicoPolicySet', () => {
       globalNetworkSets: [{ name: 'n', nets: ['192.0.2.0/24'] }],
     }));
     expect(objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toEqual([
-      'GlobalNetworkPolicy//default-deny', 'NetworkPolicy/x/a', 'NetworkPolicy/y/a', 'GlobalNetworkSet//n',
+      'Namespace//x', 'Namespace//y', 'GlobalNetworkPolicy//default-deny', 'NetworkPolicy/x/a', 'NetworkPolicy/y/a', 'GlobalNetworkSet//n',
     ]);
     expect(() => new CalicoPolicySet(Testing.chart(), 'Set', { networkPolicies: [{ name: 'a', namespace: 'x' }, { name: 'a', namespace: 'x' }] }))
       .toThrow('policies.networkPolicies[1].name: "a" is not valid; expected a NetworkPolicy name not used twice in namespace x');
+  });
+
+  const shopSet: CalicoPolicySetProps = {
+    defaultDeny: {},
+    networkPolicies: [
+      { name: 'frontend', namespace: 'shop' },
+      { name: 'dns', namespace: 'kube-system' },
+      { name: 'ingress', namespace: 'ingress-nginx' },
+      { name: 'api', namespace: 'shop' },
+      { name: 'legacy', namespace: 'default' },
+    ],
+    networkSets: [{ name: 'partners', namespace: 'partners', nets: ['203.0.113.0/24'] }, { name: 'cdn', namespace: 'shop', nets: ['198.51.100.0/24'] }],
+  };
+  const keys = (objects: readonly { kind: string; metadata: { name: string; namespace?: string } }[]): string[] =>
+    objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`);
+
+  test('renders a Namespace for each namespace its objects use, once, ahead of every object; never kube-system or default', () => {
+    let set!: CalicoPolicySet;
+    // A chart namespace is stamped on cluster-scoped objects too (cdk8s-core#731): the Namespaces must not carry it.
+    const objects = synthValid((chart) => {
+      set = new CalicoPolicySet(chart, 'Set', shopSet);
+    }, 'elsewhere');
+    expect(set.namespaces).toEqual(['shop', 'ingress-nginx', 'partners']);
+    expect(keys(objects)).toEqual([
+      'Namespace//shop', 'Namespace//ingress-nginx', 'Namespace//partners',
+      'GlobalNetworkPolicy//default-deny',
+      'NetworkPolicy/shop/frontend', 'NetworkPolicy/kube-system/dns', 'NetworkPolicy/ingress-nginx/ingress', 'NetworkPolicy/shop/api', 'NetworkPolicy/default/legacy',
+      'NetworkSet/partners/partners', 'NetworkSet/shop/cdn',
+    ]);
+    expect(find(objects, 'Namespace', 'shop')).toEqual({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' }, spec: {} });
+  });
+
+  test('existingNamespaces are left to whoever creates them; createNamespaces: false renders none', () => {
+    const some = synthValid((chart) => new CalicoPolicySet(chart, 'Set', { ...shopSet, existingNamespaces: ['shop', 'kube-public'] }));
+    expect(keys(some).filter((k) => k.startsWith('Namespace/'))).toEqual(['Namespace//ingress-nginx', 'Namespace//partners']);
+    const none = synthValid((chart) => new CalicoPolicySet(chart, 'Set', { ...shopSet, createNamespaces: false }));
+    expect(keys(none).filter((k) => k.startsWith('Namespace/'))).toEqual([]);
+    expect(none).toHaveLength(keys(some).length - 2);
+  });
+
+  test('fails on namespaces that cannot exist and on a bad namespace list, naming the field', () => {
+    const build = (props: CalicoPolicySetProps) => () => new CalicoPolicySet(Testing.chart(), 'Set', props);
+    expect(build({ networkPolicies: [{ name: 'a', namespace: 'team.shop' }] }))
+      .toThrow('policies.networkPolicies[0].namespace: "team.shop" is not valid; expected a DNS-1123 label (lower-case letters, digits and "-", at most 63 characters)');
+    expect(build({ networkSets: [{ name: 'n', namespace: 'team.shop', nets: ['192.0.2.0/24'] }], createNamespaces: false }))
+      .toThrow('policies.networkSets[0].namespace: "team.shop" is not valid; expected a DNS-1123 label');
+    expect(build({ ...shopSet, existingNamespaces: ['shop', 'Shop'] }))
+      .toThrow('policies.existingNamespaces[1]: "Shop" is not valid; expected a DNS-1123 label');
+    expect(build({ ...shopSet, existingNamespaces: ['shop', 'shop'] }))
+      .toThrow('policies.existingNamespaces[1]: "shop" is not valid; expected each namespace listed once');
+    expect(build({ ...shopSet, createNamespaces: 'yes' as never }))
+      .toThrow('policies.createNamespaces: "yes" is not valid; expected true or false');
   });
 });
 
