@@ -56,7 +56,7 @@ export function buildEnvironment(environment: Environment, options: BuildOptions
         const crds = new Chart(app, 'cnikit-calico-crds', { disableResourceNameHashes: true });
         new CalicoCrds(crds, 'Crds');
         const chart = new Chart(app, 'cnikit-calico', { disableResourceNameHashes: true });
-        new CalicoNetwork(chart, 'Network', {
+        const network = new CalicoNetwork(chart, 'Network', {
           ...stack.props,
           installCrds: false,
           ...(environment.imageRegistry !== undefined ? { imageRegistry: environment.imageRegistry } : {}),
@@ -66,7 +66,14 @@ export function buildEnvironment(environment: Environment, options: BuildOptions
         charts.push(crds, chart);
         if (stack.policies !== undefined) {
           const policies = new Chart(app, 'cnikit-calico-policies', { disableResourceNameHashes: true });
-          new CalicoPolicySet(policies, 'Policies', stack.policies);
+          // The policies chart renders the namespaces its policies use, except the network's own:
+          // the network chart creates that one with its Pod Security label, which a second
+          // Namespace object would overwrite.
+          const existing = stack.policies.existingNamespaces ?? [];
+          new CalicoPolicySet(policies, 'Policies', {
+            ...stack.policies,
+            existingNamespaces: existing.includes(network.namespace) ? existing : [...existing, network.namespace],
+          });
           policies.addDependency(chart);
           charts.push(policies);
         }

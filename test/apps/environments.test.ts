@@ -43,6 +43,57 @@ test('prod: Calico-style BGP with route reflectors and Typha, dual-stack, defaul
   expect(all.find((o) => o.kind === 'Deployment' && o.metadata.name === 'calico-typha')!.spec.replicas).toBe(7);
   expect(all.find((o) => o.kind === 'GlobalNetworkPolicy')!.metadata.name).toBe('default-deny');
   expect(all.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)).toEqual(['frontend', 'api', 'ingress-to-shop-frontend', 'postgres']);
+  // The policies chart opens with the namespaces its policies and network sets live in.
+  const policies = built.charts[2].toJson() as K8sObject[];
+  expect(policies.slice(0, 2)).toEqual([
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' }, spec: {} },
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'ingress-nginx' }, spec: {} },
+  ]);
+  expect(policies.slice(2).some((o) => o.kind === 'Namespace')).toBe(false);
+});
+
+/** What `kubectl apply` in this order would fail on: objects in a namespace not created before them (nor built in), namespaces created twice. */
+function applyOrderProblems(all: readonly K8sObject[]): string[] {
+  const known = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
+  const created = new Set<string>();
+  const problems: string[] = [];
+  for (const o of all) {
+    if (o.kind === 'Namespace') {
+      if (created.has(o.metadata.name) || known.has(o.metadata.name)) problems.push(`Namespace ${o.metadata.name} created twice (or a built-in one)`);
+      created.add(o.metadata.name);
+    } else if (o.metadata.namespace !== undefined && !known.has(o.metadata.namespace) && !created.has(o.metadata.namespace)) {
+      problems.push(`${o.kind} ${o.metadata.namespace}/${o.metadata.name}: namespace not created before it`);
+    }
+  }
+  return problems;
+}
+
+test('every environment applies in order on a fresh cluster: each namespace is created, once, before anything in it', () => {
+  for (const env of ENVIRONMENTS) expect([env.name, applyOrderProblems(objects(env.name))]).toEqual([env.name, []]);
+  // The check catches the failure it is for.
+  const prod = objects('prod');
+  expect(applyOrderProblems(prod.filter((o) => !(o.kind === 'Namespace' && o.metadata.name === 'shop')))).toEqual([
+    'NetworkPolicy shop/frontend: namespace not created before it', 'NetworkPolicy shop/api: namespace not created before it',
+    'NetworkPolicy shop/postgres: namespace not created before it', 'NetworkSet shop/partner-apis: namespace not created before it',
+  ]);
+});
+
+test('the policies chart leaves the network\'s own namespace to the network chart', () => {
+  const prod = environment('prod');
+  if (prod.stack.kind !== 'calico') throw new Error('prod is Calico-style');
+  const moved = {
+    ...prod,
+    stack: {
+      ...prod.stack,
+      props: { ...prod.stack.props, namespace: 'calico-system' },
+      policies: { ...prod.stack.policies, networkPolicies: [...(prod.stack.policies?.networkPolicies ?? []), { name: 'agents', namespace: 'calico-system' }] },
+    },
+  };
+  const all = environmentObjects(buildEnvironment(moved)) as K8sObject[];
+  expect(applyOrderProblems(all)).toEqual([]);
+  const namespaces = all.filter((o) => o.kind === 'Namespace');
+  expect(namespaces.map((o) => o.metadata.name)).toEqual(['calico-system', 'shop', 'ingress-nginx']);
+  expect(namespaces[0].metadata.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'privileged' });
 });
 
 test('every environment synthesizes objects valid against the strict Kubernetes schema (custom resources: their CRD\'s)', () => {

@@ -2,6 +2,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { parseAllDocuments } from 'yaml';
 import { ENVIRONMENTS, Environment } from '../../apps/environments';
 import { synthEnvironments } from '../../apps/synth';
 import { FlannelBackend } from '../../lib/model/flannel';
@@ -45,6 +46,28 @@ test('writes one directory per environment and leaves the rest of the output dir
     'staging/0000-cnikit-calico-crds.k8s.yaml', 'staging/0001-cnikit-calico.k8s.yaml',
   ]);
   expect(fs.readdirSync(work)).toEqual(['dist']); // no temporary directory left beside it
+});
+
+test('kubectl apply -f <env>/ takes the files by name: in that order every namespace exists before anything in it', () => {
+  const out = path.join(work, 'dist');
+  synthEnvironments(ENVIRONMENTS, out);
+  const builtIn = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+  for (const env of ENVIRONMENTS) {
+    const dir = path.join(out, env.name);
+    const docs = fs.readdirSync(dir).sort()
+      .flatMap((file) => parseAllDocuments(fs.readFileSync(path.join(dir, file), 'utf8')).map((d) => ({ file, object: d.toJS() as { kind: string; metadata: { name: string; namespace?: string } } })));
+    const created: string[] = [];
+    const missing: string[] = [];
+    for (const { file, object } of docs) {
+      if (object.kind === 'Namespace') created.push(object.metadata.name);
+      else if (object.metadata.namespace !== undefined && !builtIn.includes(object.metadata.namespace) && !created.includes(object.metadata.namespace)) {
+        missing.push(`${file}: ${object.kind} ${object.metadata.namespace}/${object.metadata.name}`);
+      }
+    }
+    expect([env.name, missing]).toEqual([env.name, []]);
+    expect(new Set(created).size).toBe(created.length);
+    if (env.name === 'prod') expect(created).toEqual(expect.arrayContaining(['shop', 'ingress-nginx']));
+  }
 });
 
 test('bad input fails before anything is written: the previous output survives untouched', () => {

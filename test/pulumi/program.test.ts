@@ -32,6 +32,9 @@ function stackFileConfig(stack: string): Record<string, string> {
   return Object.fromEntries(Object.entries(file.config ?? {}).map(([key, value]) => [key, typeof value === 'string' ? value : JSON.stringify(value)]));
 }
 
+/** Namespaces the API server creates in every cluster. */
+const BUILT_IN_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
 const identity = (o: { apiVersion?: unknown; kind?: unknown; metadata?: unknown }): string => {
   const m = o.metadata as { name: string; namespace?: string };
   return `${o.apiVersion}/${o.kind}/${m.namespace ?? ''}/${m.name}`;
@@ -110,6 +113,10 @@ describe.each(ENVIRONMENTS.map((env) => [env.name, env] as const))('the Pulumi p
       expect(run.dependsOn.has(resource)).toBe(true);
       const namespace = doc.metadata.namespace === undefined ? undefined : namespaces.get(doc.metadata.namespace);
       if (namespace !== undefined) expect(before(resource)).toContain(namespace);
+      // On a fresh cluster only the built-in namespaces exist: the stack creates every other one it uses.
+      if (doc.metadata.namespace !== undefined && !BUILT_IN_NAMESPACES.includes(doc.metadata.namespace)) {
+        expect([identity(doc), namespace]).toEqual([identity(doc), expect.any(String)]);
+      }
       const crd = crdOf.get(`${doc.apiVersion.split('/')[0]}/${doc.kind}`);
       if (crd !== undefined) {
         expect(before(resource)).toContain(crd);
