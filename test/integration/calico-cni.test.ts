@@ -101,6 +101,25 @@ maybe('calico-mode CNI plugin (real kernel, real etcd)', () => {
     expect((await run(env('DEL', 'cb', pods[1], 'web-2'))).exitCode).toBe(0);
   });
 
+  test('a late DEL of an earlier sandbox of the same pod leaves the new sandbox\'s veth and address alone', async () => {
+    // kubelet: sandbox "old" set up, then replaced by "new" (same pod, same veth name), then old's teardown runs.
+    const old = await run(env('ADD', 'old', pods[0], 'web-r'));
+    expect(old.exitCode).toBe(0);
+    const fresh = await run(env('ADD', 'new', pods[1], 'web-r'));
+    expect(fresh.exitCode).toBe(0);
+    const ip = (JSON.parse(fresh.stdout) as { ips: { address: string }[] }).ips[0].address.replace('/32', '');
+    const veth = workloadVethName('shop', 'web-r');
+    expect(execIn(node, ['ip', '-d', 'link', 'show', veth]).stdout).toContain('alias new');
+    expect((await run(env('DEL', 'old', pods[0], 'web-r'))).exitCode).toBe(0);
+    expect(execIn(node, ['ip', 'link', 'show', veth]).code).toBe(0);
+    expect(execIn(node, ['ip', 'route', 'show', `${ip}/32`]).stdout).toContain(`dev ${veth}`);
+    expect(execIn(pods[1], ['ip', '-4', '-br', 'addr', 'show', 'eth0']).stdout).toContain(`${ip}/32`);
+    expect(await admin.get(`${prefix}ipamhandles/k8s-pod-network.old`)).toBeUndefined();
+    expect(await admin.get(`${prefix}ipamhandles/k8s-pod-network.new`)).toBeDefined();
+    expect((await run(env('DEL', 'new', pods[1], 'web-r'))).exitCode).toBe(0);
+    expect(execIn(node, ['ip', 'link', 'show', veth]).code).not.toBe(0);
+  });
+
   test('a failed ADD (interface already in the pod) releases its address', async () => {
     execIn(pods[0], ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'other0']);
     try {

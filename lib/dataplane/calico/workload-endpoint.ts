@@ -88,7 +88,8 @@ export function hostWorkloadOps(w: Workload): KernelOp[] {
   return [
     {
       op: 'link.add',
-      link: { kind: 'veth', name: veth, mac: HOST_VETH_MAC, mtu: w.mtu, up: true, peer: { name: w.ifname, netns: w.netns, mac: w.podMac, mtu: w.mtu } },
+      // The alias names the sandbox the veth belongs to: a late DEL of an earlier sandbox of the same pod leaves it alone.
+      link: { kind: 'veth', name: veth, mac: HOST_VETH_MAC, mtu: w.mtu, up: true, ...(w.containerId ? { alias: w.containerId } : {}), peer: { name: w.ifname, netns: w.netns, mac: w.podMac, mtu: w.mtu } },
     },
     ...w.addresses.map((address) => ({
       op: 'route.replace', route: { dst: hostCidr(address), dev: veth, scope: 'link', protocol: RTPROT.boot },

@@ -56,6 +56,9 @@ export class CalicoCniPlugin {
     const netns = inv.netns ?? '';
     const host = this.kernels.host(CALICO_HOST_OWNERSHIP);
     const veth = workloadVethName(namespace, pod);
+    // A veth left by an earlier sandbox of this pod (its DEL has not come yet) would make the add fail: it is dead, replace it.
+    const stale = await host.link(veth);
+    if (stale && stale.alias !== containerId) await host.apply([{ op: 'link.del', name: veth }]);
     const addresses = await this.ipam.assign(inv, conf);
     const workload: Workload = { node, namespace, pod, containerId, ifname, netns, mtu, addresses, podMac: randomMac() };
     try {
@@ -97,9 +100,21 @@ export class CalicoCniPlugin {
     const { namespace, pod } = podIdentity(inv);
     await Promise.all([
       this.ipam.release(inv, conf),
-      this.kernels.host(CALICO_HOST_OWNERSHIP).apply([{ op: 'link.del', name: workloadVethName(namespace, pod) }]),
+      this.deleteVeth(workloadVethName(namespace, pod), inv.containerId ?? ''),
       conf.workloadEndpoints ? this.deleteRecord(inv, conf, namespace, pod) : Promise.resolve(),
     ]);
+  }
+
+  /**
+   * Removes the host veth unless a newer sandbox of the same pod owns it now (its alias names
+   * another container): kubelet may tear an old sandbox down after the new one is set up, and the
+   * veth name depends only on the pod (Calico guards the same way with the endpoint's containerID).
+   */
+  private async deleteVeth(veth: string, containerId: string): Promise<void> {
+    const host = this.kernels.host(CALICO_HOST_OWNERSHIP);
+    const link = await host.link(veth);
+    if (!link || (link.alias !== undefined && link.alias !== containerId)) return;
+    await host.apply([{ op: 'link.del', name: veth }]);
   }
 
   private async deleteRecord(inv: CniInvocation, conf: CalicoNetConf, namespace: string, pod: string): Promise<void> {

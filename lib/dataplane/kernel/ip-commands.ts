@@ -65,7 +65,8 @@ function linkAddLines(link: LinkSpec): string[] {
       break;
   }
   const lines = [`link add ${link.name}${common} type ${type}`];
-  const after = [link.master ? `master ${link.master}` : '', link.up ? 'up' : ''].filter(Boolean);
+  if (link.alias !== undefined && !/^[\x21-\x7e]{1,128}$/.test(link.alias)) throw new Error(`kernel: link ${link.name}: alias ${JSON.stringify(link.alias)} must be 1-128 printable characters without spaces`);
+  const after = [link.master ? `master ${link.master}` : '', link.alias ? `alias ${link.alias}` : '', link.up ? 'up' : ''].filter(Boolean);
   if (after.length) lines.push(`link set dev ${link.name} ${after.join(' ')}`);
   return lines;
 }

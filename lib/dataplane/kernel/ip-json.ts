@@ -33,6 +33,7 @@ export function parseLinks(text: string): LinkState[] {
       up: flags.includes('UP'),
       ...(str(l.master) ? { master: str(l.master) } : {}),
       ...(typeof slave.hairpin === 'boolean' ? { hairpin: slave.hairpin } : {}),
+      ...(str(l.ifalias) ? { alias: str(l.ifalias) } : {}),
       ...(kind === 'vxlan' ? {
         vxlan: {
           vni: num(data.id) ?? 0,

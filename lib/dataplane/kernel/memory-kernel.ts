@@ -15,6 +15,7 @@ interface MemoryLink {
   up: boolean;
   master?: string;
   hairpin?: boolean;
+  alias?: string;
   vxlan?: LinkState['vxlan'];
   /** For veth: where the other end lives. */
   peer?: { ns: MemoryNamespace; name: string };
@@ -277,7 +278,7 @@ export class MemoryKernel implements Kernel {
   private addLink(spec: LinkSpec): string | undefined {
     const ns = this.ns;
     if (spec.master && ns.links.get(spec.master)?.kind !== 'bridge') return `Cannot find device "${spec.master}"`;
-    const base = { name: spec.name, kind: spec.kind, mtu: spec.mtu ?? 1500, mac: spec.mac, up: spec.up ?? false, master: spec.master };
+    const base = { name: spec.name, kind: spec.kind, mtu: spec.mtu ?? 1500, mac: spec.mac, up: spec.up ?? false, master: spec.master, ...(spec.alias ? { alias: spec.alias } : {}) };
     if (spec.kind === 'veth') {
       const peerNs = spec.peer.netns !== undefined ? this.network.namespaces.get(spec.peer.netns) : ns;
       if (!peerNs) return `Cannot open network namespace "${spec.peer.netns}": No such file or directory`;

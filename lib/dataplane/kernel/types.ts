@@ -26,6 +26,8 @@ interface LinkSpecBase {
   readonly up?: boolean;
   /** Enslave to this bridge after creation. @default none */
   readonly master?: string;
+  /** The link's alias (IFLA_IFALIAS): who created it, e.g. the container a workload veth belongs to. @default none */
+  readonly alias?: string;
 }
 
 export interface BridgeSpec extends LinkSpecBase {
@@ -77,6 +79,7 @@ export interface LinkState {
   readonly master?: string;
   /** Bridge-port hairpin mode (only for bridge ports). */
   readonly hairpin?: boolean;
+  readonly alias?: string;
   readonly vxlan?: {
     readonly vni: number;
     readonly port: number;
