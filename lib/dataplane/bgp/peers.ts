@@ -87,7 +87,10 @@ export function planNodePeers(
   };
 
   for (const p of cluster.peers ?? []) {
-    if (!selectsLocal(p)) continue;
+    // Node-to-node peerings are symmetric (Calico's confd): the nodes a peerSelector picks peer back
+    // with every node the nodeSelector picks, which is how route reflectors learn their clients.
+    const selectedAsPeer = p.peerSelector !== undefined && p.peerIp === undefined && p.peerSelector.matches(local.labels ?? {});
+    if (!selectsLocal(p) && !selectedAsPeer) continue;
     const common: Partial<BgpPeerConfig> = {
       ...(p.nextHopMode !== NextHopMode.AUTO ? { nextHopMode: p.nextHopMode as 'Self' | 'Keep' } : {}),
       ...(p.maxRestartTimeSeconds !== undefined ? { maxRestartTime: p.maxRestartTimeSeconds } : {}),
@@ -99,8 +102,10 @@ export function planNodePeers(
       const { address, port } = splitPeerIp(p.peerIp);
       add({ address, ...(port !== undefined ? { port } : {}), asn: p.asNumber ?? clusterAs, ...common });
     } else if (p.peerSelector) {
+      const selects = (n: BgpNode) => (p.node !== undefined ? p.node === n.name : p.nodeSelector !== undefined ? p.nodeSelector.matches(n.labels ?? {}) : true);
       for (const n of nodes) {
-        if (n.name !== localName && p.peerSelector.matches(n.labels ?? {})) add(nodePeer(n, { ...common, ...(p.asNumber !== undefined ? { asn: p.asNumber } : {}) }));
+        if (n.name === localName) continue;
+        if ((selectsLocal(p) && p.peerSelector.matches(n.labels ?? {})) || (selectedAsPeer && selects(n))) add(nodePeer(n, common));
       }
     }
   }

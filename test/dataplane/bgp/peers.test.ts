@@ -35,12 +35,18 @@ describe('planNodePeers (Calico BGP peering semantics)', () => {
     expect(a.peers.map((p) => [p.address, p.rrClient ?? false])).toEqual([['10.0.0.20', false], ['10.0.0.21', false]]);
     const rr1 = planNodePeers('rr1', nodes, cluster);
     expect(rr1.clusterId).toBe('244.0.0.1');
-    // rr1 peers with rr2 (same cluster: not a client) through the selector; the mesh is ignored by a reflector.
-    expect(rr1.peers.map((p) => [p.address, p.rrClient ?? false])).toEqual([['10.0.0.21', false]]);
-    const withClients = { ...cluster, peers: [...cluster.peers, resolvePeer({ name: 'rr-to-all', nodeSelector: "route-reflector == 'true'", peerSelector: 'all()' }, 'peers[1]')] };
-    expect(planNodePeers('rr1', nodes, withClients).peers.map((p) => [p.address, p.rrClient ?? false])).toEqual([
-      ['10.0.0.21', false], ['10.0.0.1', true], ['10.0.0.2', true], ['10.0.0.10', true],
+    // One BGPPeer is enough (Calico's route-reflector guide): peerings are symmetric, so the reflector picked by the
+    // peerSelector peers back with every node the nodeSelector picks; rr2 shares its cluster id and is no client.
+    expect(rr1.peers.map((p) => [p.address, p.rrClient ?? false])).toEqual([
+      ['10.0.0.1', true], ['10.0.0.2', true], ['10.0.0.10', true], ['10.0.0.21', false],
     ]);
+    // The reverse BGPPeer changes nothing: the same peerings, each once.
+    const withClients = { ...cluster, peers: [...cluster.peers, resolvePeer({ name: 'rr-to-all', nodeSelector: "route-reflector == 'true'", peerSelector: 'all()' }, 'peers[1]')] };
+    expect(planNodePeers('rr1', nodes, withClients).peers.map((p) => p.address).sort()).toEqual(['10.0.0.1', '10.0.0.10', '10.0.0.2', '10.0.0.21']);
+    // A node the nodeSelector does not pick gets no peering back from the reflector.
+    const rack1Only = { nodeToNodeMeshEnabled: false, peers: [resolvePeer({ name: 'r1-to-rr', nodeSelector: "rack == 'r1'", peerSelector: "route-reflector == 'true'" }, 'p')] };
+    expect(planNodePeers('rr1', nodes, rack1Only).peers.map((p) => p.address)).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(planNodePeers('c', nodes, rack1Only).peers).toEqual([]);
   });
 
   it('external peers by node, node selector or for all nodes, with port, filters, next-hop mode and password', () => {
