@@ -7,6 +7,7 @@ import { createInterface } from 'readline';
 import * as path from 'path';
 import { parseArgs } from 'util';
 import { ClusterLab, referencedImages } from '../lib/lab/cluster/cluster-lab';
+import { bgpChecks } from '../lib/lab/cluster/bgp-checks';
 import { CheckResult, connectivityChecks, formatChecks, nodesReady, waitForWorkloads } from '../lib/lab/cluster/checks';
 import { clusterPlan, ClusterPlan } from './environments/cluster';
 import { environment as findEnvironment, Environment } from './environments';
@@ -52,8 +53,11 @@ export interface EnvironmentRun {
 
 /** Starts a cluster for `environment` (not yet deployed). */
 export function startCluster(environment: Environment, options: { nodes?: number; log: (line: string) => void; keepFiles?: boolean }): Promise<ClusterLab> {
-  const plan = clusterPlan(environment);
-  return ClusterLab.create({ nodes: options.nodes, topology: plan.topology, network: plan.network, log: options.log, keepFiles: options.keepFiles });
+  const plan = clusterPlan(environment, options.nodes ?? 3);
+  return ClusterLab.create({
+    nodes: options.nodes, topology: plan.topology, network: plan.network, log: options.log, keepFiles: options.keepFiles,
+    nodeLabels: plan.nodeLabels, routers: plan.routers,
+  });
 }
 
 /**
@@ -61,13 +65,17 @@ export function startCluster(environment: Environment, options: { nodes?: number
  * workload on every node, pod ↔ pod, Services, outside, policy intent. Returns one result per check.
  */
 export async function deployAndCheck(lab: ClusterLab, environment: Environment, files: readonly string[]): Promise<CheckResult[]> {
-  const plan = clusterPlan(environment);
+  const plan = clusterPlan(environment, lab.nodes.length);
   const images = referencedImages(files, path.join(REPO_ROOT, 'dist', 'images'));
   const results: CheckResult[] = [];
   if (images.foreign.length > 0) {
     results.push({ name: 'images', ok: false, detail: `the manifests reference images the kit does not build and the lab cannot pull: ${images.foreign.join(', ')}` });
   }
   await lab.importImages(images.kit);
+  // What the environment expects an operator to have created (BGP passwords), as an operator would.
+  for (const secret of plan.secrets) {
+    await lab.kubectl(['create', 'secret', 'generic', secret.name, '-n', secret.namespace, ...Object.entries(secret.data).map(([k, v]) => `--from-literal=${k}=${v}`)]);
+  }
   // Like `kubectl apply -f dist/<env>/`: a failing object does not stop the others, so the checks go on.
   const failures = await lab.apply(files);
   results.push(failures.length === 0
@@ -79,6 +87,10 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
   lab.log('test workload: one pod per node; probing pod ↔ pod, Services, outside');
   const policies = environment.stack.kind === 'calico' ? environment.stack.policies : undefined;
   results.push(...(await connectivityChecks(lab, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, policiesDeclared: policies !== undefined })));
+  if (plan.bgp) {
+    const reflectors = lab.nodes.filter((_, i) => plan.nodeLabels[i] !== undefined).map((n) => n.name);
+    results.push(...(await bgpChecks(lab, reflectors)));
+  }
   results.push(policies
     ? { name: 'policy intent', ok: false, skipped: true, detail: 'the environment declares policies; their matrix on real pods is not checked by the cluster lab yet (issue 13)' }
     : { name: 'policy intent', ok: true, skipped: true, detail: 'no policies declared: every pod may reach every pod (checked above)' });

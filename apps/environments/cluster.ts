@@ -1,4 +1,4 @@
-import { ClusterNetwork } from '../../lib/lab/cluster/cluster-lab';
+import { ClusterNetwork, LabRouter } from '../../lib/lab/cluster/cluster-lab';
 import { LabTopologyKind } from '../../lib/lab/topology';
 import { resolveCalicoNetwork } from '../../lib/model/calico/network';
 import { EncapsulationMode } from '../../lib/model/calico/pool';
@@ -13,6 +13,14 @@ export interface ClusterPlan {
   readonly natOutgoing: boolean;
   /** The underlay that shows the environment's routing: two subnets for VXLAN CrossSubnet. */
   readonly topology: LabTopologyKind;
+  /** Per node (index order): the first node carries the route-reflector labels when the environment elects reflectors. */
+  readonly nodeLabels: readonly (Readonly<Record<string, string>> | undefined)[];
+  /** BIRD 2 routers standing in for the BGPPeers with a `peerIP` (rack routers), peering as the peers' node selectors say. */
+  readonly routers: readonly LabRouter[];
+  /** Pods are routed by BGP: the report checks sessions and the routers' tables. */
+  readonly bgp: boolean;
+  /** Secrets the environment expects to exist (BGP passwords), created before the manifests are applied. */
+  readonly secrets: readonly { readonly namespace: string; readonly name: string; readonly data: Readonly<Record<string, string>> }[];
 }
 
 /**
@@ -20,7 +28,7 @@ export interface ClusterPlan {
  * same values the manifests carry): service networks for the apiserver and kube-proxy, pod networks,
  * and for Flannel-style stacks the per-node podCIDR size the controller-manager hands out.
  */
-export function clusterPlan(environment: Environment): ClusterPlan {
+export function clusterPlan(environment: Environment, nodes = 3): ClusterPlan {
   const stack = environment.stack;
   if (stack.kind === 'flannel') {
     const network = resolveFlannelNetwork(stack.props as FlannelNetworkSpec, `${environment.name}.flannel`);
@@ -34,10 +42,27 @@ export function clusterPlan(environment: Environment): ClusterPlan {
       dualStack: families.length > 1,
       natOutgoing: network.masquerade,
       topology: 'flat',
+      nodeLabels: [],
+      bgp: false,
+      routers: [],
+      secrets: [],
     };
   }
   const network = resolveCalicoNetwork(stack.props);
   const pools = network.pools.filter((p) => !p.disabled);
+  const reflector = network.bgp.routeReflector ? labelsMatching(network.bgp.routeReflector.selector.toString()) : undefined;
+  const nodeLabels = Array.from({ length: nodes }, (_, i) => (i === 0 ? reflector : undefined));
+  const secrets = new Map<string, Record<string, string>>();
+  const routers: LabRouter[] = network.bgp.peers.filter((p) => p.peerIp && !p.peerIp.includes(':')).map((peer) => {
+    const password = peer.password ? `cnikit-lab-${peer.name}` : undefined;
+    if (peer.password) secrets.set(peer.password.secretName, { ...secrets.get(peer.password.secretName), [peer.password.key]: password as string });
+    const selected = nodeLabels.map((labels, node) => ({ node, labels: labels ?? {} }))
+      .filter(({ node, labels }) => (peer.node ? peer.node === `n${node + 1}` : peer.nodeSelector ? peer.nodeSelector.matches(labels) : true));
+    return {
+      name: peer.name, address: peer.peerIp!.split(':')[0], asn: peer.asNumber ?? network.bgp.asNumber,
+      neighbours: selected.map(({ node }) => ({ node, asn: network.bgp.asNumber, ...(password ? { password } : {}) })),
+    };
+  });
   return {
     network: {
       serviceCidrs: network.serviceNetworks.map((c) => c.toString()),
@@ -47,7 +72,18 @@ export function clusterPlan(environment: Environment): ClusterPlan {
     dualStack: network.families.length > 1,
     natOutgoing: pools.some((p) => p.cidr.family === 4 && p.natOutgoing),
     topology: pools.some((p) => p.vxlanMode === EncapsulationMode.CROSS_SUBNET || p.ipipMode === EncapsulationMode.CROSS_SUBNET) ? 'two-subnets' : 'flat',
+    nodeLabels,
+    bgp: network.bgp.enabled && pools.some((p) => p.vxlanMode === EncapsulationMode.NEVER),
+    routers,
+    secrets: [...secrets].map(([name, data]) => ({ namespace: 'kube-system', name, data })),
   };
+}
+
+/** Labels that satisfy a reflector selector of the form `key == 'value'` (the form the environments use). */
+function labelsMatching(selector: string): Record<string, string> {
+  const m = /^\s*([\w./-]+)\s*==\s*(['"])(.*)\2\s*$/.exec(selector);
+  if (!m) throw new Error(`cluster lab: cannot label a route reflector for selector ${JSON.stringify(selector)}; expected key == 'value'`);
+  return { [m[1]]: m[3] };
 }
 
 /**

@@ -1,6 +1,6 @@
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { BirdRouter } from './bird-router';
 import { CalicoLab } from './calico';
 import { LabNode } from './lab';
 import { LabProcess } from './process';
@@ -56,13 +56,10 @@ export class LabBgpRouting {
   }
 
   public bird!: LabProcess;
+  private router!: BirdRouter;
   /** Per node: the calico-agent with its embedded speaker (mode 'agent') or the standalone speaker. */
   public readonly speakers = new Map<string, LabProcess>();
-  private readonly socket: string;
-
-  private constructor(public readonly calico: CalicoLab, public readonly dir: string, private readonly options: LabBgpOptions) {
-    this.socket = path.join(dir, 'bird.ctl');
-  }
+  private constructor(public readonly calico: CalicoLab, public readonly dir: string, private readonly options: LabBgpOptions) {}
 
   public get gateway(): string {
     return this.calico.lab.plan.segments[0].gateway;
@@ -70,8 +67,7 @@ export class LabBgpRouting {
 
   /** `birdc` against the lab router, e.g. `birdc('show', 'route')`. */
   public birdc(...args: string[]): string {
-    const r = spawnSync(`${path.dirname(this.options.bird ?? '/usr/sbin/bird')}/birdc`, ['-s', this.socket, ...args], { encoding: 'utf8' });
-    return `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    return this.router.birdc(...args);
   }
 
   public speaker(node: LabNode): LabProcess | undefined {
@@ -90,26 +86,12 @@ export class LabBgpRouting {
 
   private startBird(): void {
     const lab = this.calico.lab;
-    const routerAs = this.options.routerAs ?? 65000;
-    const routes = (this.options.uplinkRoutes ?? ['198.51.100.0/24']).map((r) => `route ${r} blackhole;`).join(' ');
-    const neighbours = lab.nodes.map((n) => `protocol bgp ${n.name} from cnikit_node { neighbor ${n.address} as 64512; }`).join('\n');
-    const config = path.join(this.dir, 'bird.conf');
-    fs.writeFileSync(config, `
-log stderr all;
-router id ${this.gateway};
-protocol device { scan time 1; }
-protocol static uplink { ipv4; ${routes} }
-template bgp cnikit_node {
-  local ${this.gateway} as ${routerAs};
-  hold time 9; connect retry time 1; error wait time 1, 2;
-  graceful restart on;
-  ipv4 { import all; export where proto = "uplink"; };
-}
-${neighbours}
-`);
-    this.bird = new LabProcess('bird', [this.options.bird ?? '/usr/sbin/bird', '-f', '-c', config, '-s', this.socket, '-P', path.join(this.dir, 'bird.pid')], {
-      netns: lab.plan.gwNetns, logFile: path.join(this.dir, 'bird.log'),
+    this.router = BirdRouter.start({
+      netns: lab.plan.gwNetns, dir: this.dir, address: this.gateway, asn: this.options.routerAs ?? 65000, bird: this.options.bird,
+      neighbours: lab.nodes.map((n) => ({ name: n.name, address: n.address, asn: 64512 })),
+      originate: this.options.uplinkRoutes ?? ['198.51.100.0/24'],
     });
+    this.bird = this.router.process;
   }
 
   /** Replaces the lab's agent on `node` by one with CALICO_NETWORKING_BACKEND=bird; resolves when it is ready. */

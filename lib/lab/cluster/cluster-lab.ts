@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { BirdRouter } from '../bird-router';
 import { parseAllDocuments } from 'yaml';
 import { defaultCacheDir } from '../../image/cache';
 import { Cidr } from '../../model/cidr';
@@ -40,6 +41,19 @@ export interface ClusterLabOptions {
   readonly log?: (line: string) => void;
   /** @default `$CNIKIT_CACHE_DIR` or `~/.cache/cnikit` */
   readonly cacheDir?: string;
+  /** Labels per node, in node order (`--node-labels`). @default none */
+  readonly nodeLabels?: readonly (Readonly<Record<string, string>> | undefined)[];
+  /** External BGP routers (BIRD 2) in the gateway namespace, e.g. an environment's rack routers. @default none */
+  readonly routers?: readonly LabRouter[];
+}
+
+/** A router outside the cluster, at an address of its own in the gateway namespace (nodes reach it by their default route). */
+export interface LabRouter {
+  readonly name: string;
+  readonly address: string;
+  readonly asn: number;
+  /** Sessions to nodes, by node index. */
+  readonly neighbours: readonly { readonly node: number; readonly asn: number; readonly password?: string }[];
 }
 
 
@@ -71,6 +85,7 @@ export class ClusterLab {
   public readonly nodes: ClusterNode[] = [];
   public controlPlane!: ControlPlane;
   public readonly namespaces: string[];
+  public readonly routers = new Map<string, BirdRouter>();
   private readonly imported = new Set<string>();
   private destroyed = false;
 
@@ -168,6 +183,7 @@ export class ClusterLab {
     if (this.destroyed) return;
     this.destroyed = true;
     untrack(this);
+    for (const router of this.routers.values()) router.process.child.kill('SIGKILL');
     for (const node of this.nodes) node.destroySync();
     this.controlPlane?.stopSync();
     for (const netns of [...this.namespaces].reverse()) destroyNetnsSync(netns);
@@ -204,6 +220,7 @@ export class ClusterLab {
         clusterCidrs: network.podCidrs,
         dualStack,
         sandboxImage: PAUSE_IMAGE,
+        labels: this.options.nodeLabels?.[this.nodes.length],
         kubeconfig: (user, client) => this.controlPlane.kubeconfigFor(user, client),
       }));
     }
@@ -215,6 +232,16 @@ export class ClusterLab {
     await this.waitForNodesRegistered();
     // kube-proxy reads its node's addresses from the Node object: start it once that exists.
     for (const node of this.nodes) node.startKubeProxy();
+    for (const router of this.options.routers ?? []) await this.startRouter(router);
+  }
+
+  private async startRouter(router: LabRouter): Promise<void> {
+    await run(['ip', 'netns', 'exec', this.plan.gwNetns, 'ip', 'addr', 'add', `${router.address}/32`, 'dev', 'lo']);
+    this.log(`router ${router.name}: BIRD 2 at ${router.address} AS ${router.asn}, peering with ${router.neighbours.map((n) => this.plan.nodes[n.node].name).join(', ')}`);
+    this.routers.set(router.name, BirdRouter.start({
+      netns: this.plan.gwNetns, dir: path.join(this.dir, 'routers', router.name), address: router.address, asn: router.asn,
+      neighbours: router.neighbours.map((n) => ({ name: this.plan.nodes[n.node].name, address: this.plan.nodes[n.node].address, asn: n.asn, password: n.password })),
+    }));
   }
 
   private async waitForNodesRegistered(): Promise<void> {

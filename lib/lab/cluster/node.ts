@@ -34,6 +34,8 @@ export interface ClusterNodeSettings {
   /** Register the node with both address families. */
   readonly dualStack: boolean;
   readonly sandboxImage: string;
+  /** Labels the kubelet registers the Node with (`--node-labels`). @default none */
+  readonly labels?: Readonly<Record<string, string>>;
   readonly kubeconfig: (user: string, client: CertFiles) => string;
 }
 
@@ -107,6 +109,8 @@ export class ClusterNode {
       `--hostname-override=${this.name}`,
       `--node-ip=${nodeIps}`,
       `--pod-infra-container-image=${this.settings.sandboxImage}`,
+      ...(this.settings.labels && Object.keys(this.settings.labels).length
+        ? [`--node-labels=${Object.entries(this.settings.labels).map(([k, v]) => `${k}=${v}`).join(',')}`] : []),
       '--v=1',
     ]);
   }

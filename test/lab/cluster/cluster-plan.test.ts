@@ -10,6 +10,10 @@ describe('the cluster lab takes its settings from the environment', () => {
       dualStack: false,
       natOutgoing: true,
       topology: 'flat',
+      bgp: false,
+      nodeLabels: [],
+      routers: [],
+      secrets: [],
     });
     // 10.96.0.0/12 holds 10.99: the lab's default underlay would collide with Service IPs.
     expect(underlayFor(plan.network)).toBe('172.31');
@@ -23,6 +27,14 @@ describe('the cluster lab takes its settings from the environment', () => {
     const plan = clusterPlan(environment('prod'));
     expect(plan).toMatchObject({ dualStack: true, topology: 'flat', network: { nodeNetwork: '10.0.0.0/16', podCidrs: ['10.128.0.0/14', 'fd00:10:128::/48'] } });
     expect(underlayFor(plan.network)).toBe('10.0');
+  });
+
+  test('prod on 4 nodes: one route reflector, its BGPPeer rack router peering with it, the password Secret it names', () => {
+    const plan = clusterPlan(environment('prod'), 4);
+    expect(plan.bgp).toBe(true);
+    expect(plan.nodeLabels).toEqual([{ 'route-reflector': 'true' }, undefined, undefined, undefined]);
+    expect(plan.routers).toEqual([{ name: 'rack-routers', address: '10.0.255.1', asn: 65000, neighbours: [{ node: 0, asn: 64512, password: 'cnikit-lab-rack-routers' }] }]);
+    expect(plan.secrets).toEqual([{ namespace: 'kube-system', name: 'bgp-peer-secrets', data: { 'rack-routers': 'cnikit-lab-rack-routers' } }]);
   });
 
   test('a node network that is too small or overlaps a service or pod network is refused, naming both', () => {
