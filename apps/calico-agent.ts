@@ -5,7 +5,7 @@ import { CALICO_AGENT_OWNERSHIP, CALICO_AGENT_PREFIXES, CalicoAgent } from '../l
 import { WatchCache, cachedStore, storeFeed } from '../lib/dataplane/datastore/watch-cache';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
 import { NodeRegistry, StoreNodeRegistry } from '../lib/dataplane/calico/node-registry';
-import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
+import { LogLevel, jsonLogger } from '../lib/dataplane/flannel/agent-log';
 import { LinuxKernel } from '../lib/dataplane/kernel/linux-kernel';
 import { KeyValueStore } from '../lib/dataplane/datastore/types';
 import { CalicoDatastoreConfig } from '../lib/dataplane/calico/datastore';
@@ -78,7 +78,7 @@ async function bgpSpeaker(config: CalicoAgentConfig, store: KeyValueStore, nodes
     kernel: new LinuxKernel({ ownership: { routeProtocol: BGP_ROUTE_PROTOCOL } }),
     log: (line) => log.info(line),
   });
-  return { start: () => service.start(), stop: () => service.stop({ restarting: true }) };
+  return { start: () => service.start(), stop: () => service.stop({ restarting: true }), notReady: () => service.notReady() };
 }
 
 async function main(): Promise<void> {
@@ -87,7 +87,9 @@ async function main(): Promise<void> {
   if (config.version) return void console.log(VERSION);
   // preStop hook: the agent's own SIGTERM handling does the graceful part (routes stay).
   if (config.shutdown) return;
-  const log = jsonLogger(config.logLevel);
+  // --log-level wins; otherwise FelixConfiguration's logSeverityScreen, followed while running.
+  let level: LogLevel = config.logLevel ?? 'info';
+  const log = jsonLogger(() => level);
   const store = await openCalicoStore(config.datastore);
   const client = await kubeClient(config.datastore);
   const cache = await watchCache(config, store, client, log);
@@ -104,6 +106,10 @@ async function main(): Promise<void> {
     defaultPool: config.defaultPool,
     stateDir: config.stateDir,
     resyncSeconds: config.resyncSeconds,
+    felixEnv: process.env,
+    setLogLevel: (l) => {
+      if (!config.logLevel) level = l;
+    },
     health: { port: config.healthPort, host: config.healthHost },
     procSysNet: config.procSysNet,
     cniKubeconfig: await cniKubeconfigWriter(config, client, log),

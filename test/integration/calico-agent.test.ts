@@ -53,7 +53,7 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
   };
 
   test('start: default pool, tunnel address, registration, vxlan.calico, NAT table, health; stop keeps everything', async () => {
-    const { store, agent } = agentFor('/a', { defaultPool: { cidr: '10.244.0.0/16', vxlanMode: 'Always', natOutgoing: true } });
+    const { store, agent } = agentFor('/a', { defaultPool: { cidr: '10.244.0.0/16', vxlanMode: 'Always', natOutgoing: true }, metrics: { port: 0, host: '127.0.0.1' } });
     const peer = { bgp: { ipv4Address: '10.50.0.3/24' }, ipv4VXLANTunnelAddr: '10.244.99.0', vxlanTunnelMACAddr: vtepMac('node-b') };
     await store.put('nodes/node-b', JSON.stringify(peer));
     await store.put('ipamblocks/10-244-99-0-26', JSON.stringify({ cidr: '10.244.99.0/26', affinity: 'host:node-b', strictAffinity: false, allocations: [], unallocated: [], attributes: [], deleted: false }));
@@ -82,7 +82,9 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
       };
       expect(await get('/readiness')).toEqual({ status: 200, body: 'ok\n' });
       expect((await get('/liveness')).status).toBe(200);
-      expect((await get('/metrics')).body).toMatch(/cnikit_calico_routes 2/);
+      // Metrics are served where FelixConfiguration (or the metrics option) says, not on the health port.
+      expect((await get('/metrics')).status).toBe(404);
+      expect(await (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text()).toMatch(/cnikit_calico_routes 2/);
 
       // A peer that goes away loses its route on the next pass; a drifted route is repaired.
       execIn(node, ['ip', 'route', 'del', '10.244.99.0/26', 'proto', '80']);
@@ -114,6 +116,22 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
       expect(execIn(node, ['ip', '-d', 'link', 'show', 'vxlan.calico']).stdout).toContain('vxlan id 4096');
       expect(again.agent.tunnelAddress).toBeDefined();
       expect(again.agent.tunnelAddress).not.toBe(tunnel); // a freed address goes to the end of its block's free list
+
+      // FelixConfiguration is followed while running: the VXLAN device takes the new VNI and port;
+      // a bad value is refused and the one in force stays.
+      const vxlan = () => execIn(node, ['ip', '-d', 'link', 'show', 'vxlan.calico']).stdout;
+      const until = async (what: string, check: () => boolean) => {
+        for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25));
+        if (!check()) throw new Error(`timed out waiting for ${what}: ${vxlan()}`);
+      };
+      await store.put('felixconfigurations/default', JSON.stringify({ vxlanVNI: 4097, vxlanPort: 4790 }));
+      await until('vxlan.calico to follow FelixConfiguration', () => /vxlan id 4097 .*dstport 4790/s.test(vxlan()));
+      await store.put('felixconfigurations/default', JSON.stringify({ vxlanVNI: 4097, vxlanPort: 70000 }));
+      await again.agent.reconcileNow();
+      expect(again.agent.settings.vxlanPort).toBe(4790);
+      expect(vxlan()).toContain('dstport 4790');
+      await store.delete('felixconfigurations/default');
+      await until('Felix defaults to return', () => /vxlan id 4096 .*dstport 4789/s.test(vxlan()));
     } finally {
       await again.agent.stop();
     }

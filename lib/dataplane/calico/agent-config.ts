@@ -3,8 +3,9 @@ import { EncapMode, IpPoolSpec } from '../ipam/block-model';
 import { CalicoDatastoreConfig } from './datastore';
 import { parseAutodetectMethod } from './autodetect';
 import { parseSelector } from '../../model/calico/selector-parser';
-import { TyphaAddress } from '../typha/client';
-import { parseTyphaAddress } from '../typha/discovery';
+import { TyphaConfig, parseTypha } from '../typha/config';
+
+export type { TyphaConfig } from '../typha/config';
 
 /**
  * The agent's configuration from calico-node's environment variables (what the manifests set),
@@ -16,10 +17,12 @@ export interface CalicoAgentConfig {
   readonly autodetect: string;
   readonly defaultPool?: IpPoolSpec;
   readonly stateDir: string;
-  readonly resyncSeconds: number;
+  /** --resync-seconds: overrides FelixConfiguration's routeRefreshInterval (FELIX_ROUTEREFRESHINTERVAL is read with the other FELIX_*). @default none */
+  readonly resyncSeconds?: number;
   readonly healthPort: number;
   readonly healthHost: string;
-  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** --log-level / LOG_LEVEL: overrides FelixConfiguration's logSeverityScreen. @default none */
+  readonly logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** HOST_PROC_SYS_NET: the host's /proc/sys/net mounted writable. @default none (/proc/sys) */
   readonly procSysNet?: string;
   /** CALICO_NETWORKING_BACKEND: `bird` runs the BGP speaker in the agent (lib/dataplane/bgp). @default 'vxlan' */
@@ -45,10 +48,6 @@ export interface CalicoAgentConfig {
   readonly version: boolean;
 }
 
-export type TyphaConfig =
-  | { readonly address: TyphaAddress }
-  | { readonly service: string; readonly namespace: string };
-
 export interface CniKubeconfigConfig {
   readonly serviceAccount: string;
   readonly path: string;
@@ -67,7 +66,8 @@ Environment (flags override; --flag=value):
   CALICO_IPV4POOL_CIDR            --pool-cidr           default pool created when none exists (unless NO_DEFAULT_POOLS=true)
   CALICO_IPV4POOL_BLOCK_SIZE, CALICO_IPV4POOL_VXLAN, CALICO_IPV4POOL_IPIP, CALICO_IPV4POOL_NAT_OUTGOING, NO_DEFAULT_POOLS
   CALICO_STATE_DIR                --state-dir           nodename and mtu for the CNI plugin (default /var/lib/calico)
-  FELIX_ROUTEREFRESHINTERVAL      --resync-seconds      full resync period (default 90)
+  FELIX_*                         FelixConfiguration fields (they win over the datastore's default and node.<name>)
+                                  --resync-seconds      full resync period (default: FelixConfiguration routeRefreshInterval, 90)
   FELIX_HEALTHPORT / HOST         --health-port/--health-host  /liveness /readiness /metrics (default 127.0.0.1:9099)
   HOST_PROC_SYS_NET               the host's /proc/sys/net when /proc/sys is read-only
   CNI_SERVICE_ACCOUNT             --cni-service-account  the CNI plugin's ServiceAccount (namespace: POD_NAMESPACE, else the pod's)
@@ -142,20 +142,20 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
     throw new ValidationError('CALICO_NETWORKING_BACKEND', networkingBackend, 'bird, vxlan or none');
   }
   const cniKubeconfig = parseCniKubeconfig(get('cni-service-account', 'CNI_SERVICE_ACCOUNT'), get('cni-kubeconfig', 'CNI_KUBECONFIG'), env.POD_NAMESPACE, datastore);
-  const typha = parseTypha(get('typha-addr', 'FELIX_TYPHAADDR'), get('typha-service', 'FELIX_TYPHAK8SSERVICENAME'), env.FELIX_TYPHAK8SNAMESPACE, datastore);
+  const typha = parseTypha(get('typha-addr', 'FELIX_TYPHAADDR'), get('typha-service', 'FELIX_TYPHAK8SSERVICENAME'), env.FELIX_TYPHAK8SNAMESPACE, datastore.type);
   const routeReflector = parseRouteReflector(env.CALICO_ROUTE_REFLECTOR_SELECTOR, env.CALICO_ROUTE_REFLECTOR_CLUSTER_ID);
-  const logLevel = get('log-level', 'LOG_LEVEL') ?? 'info';
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ValidationError('--log-level', logLevel, 'debug, info, warn or error');
+  const logLevel = get('log-level', 'LOG_LEVEL');
+  if (logLevel !== undefined && !['debug', 'info', 'warn', 'error'].includes(logLevel)) throw new ValidationError('--log-level', logLevel, 'debug, info, warn or error');
   return {
     node,
     datastore,
     autodetect,
     ...(defaultPool ? { defaultPool } : {}),
     stateDir: get('state-dir', 'CALICO_STATE_DIR') ?? '/var/lib/calico',
-    resyncSeconds: int(get('resync-seconds', 'FELIX_ROUTEREFRESHINTERVAL'), 'FELIX_ROUTEREFRESHINTERVAL', 90, 1, 86400),
+    ...(flags.has('resync-seconds') ? { resyncSeconds: int(flags.get('resync-seconds'), '--resync-seconds', 90, 1, 86400) } : {}),
     healthPort: int(get('health-port', 'FELIX_HEALTHPORT'), 'FELIX_HEALTHPORT', 9099, 0, 65535),
     healthHost: get('health-host', 'FELIX_HEALTHHOST') ?? '127.0.0.1',
-    logLevel: logLevel as CalicoAgentConfig['logLevel'],
+    ...(logLevel ? { logLevel: logLevel as NonNullable<CalicoAgentConfig['logLevel']> } : {}),
     ...(env.HOST_PROC_SYS_NET ? { procSysNet: env.HOST_PROC_SYS_NET } : {}),
     networkingBackend,
     ...(cniKubeconfig ? { cniKubeconfig } : {}),
@@ -183,22 +183,6 @@ function parseCniKubeconfig(serviceAccount: string | undefined, file: string | u
   if (!file.startsWith('/') || file.endsWith('/')) throw new ValidationError('CNI_KUBECONFIG', file, 'an absolute file path such as /etc/cni/net.d/calico-kubeconfig');
   if (namespace !== undefined && namespace !== '' && !DNS_LABEL.test(namespace)) throw new ValidationError('POD_NAMESPACE', namespace, 'a namespace name (lower-case letters, digits and -, at most 63)');
   return { serviceAccount, path: file, ...(namespace ? { namespace } : {}) };
-}
-
-function parseTypha(address: string | undefined, service: string | undefined, namespace: string | undefined, datastore: CalicoDatastoreConfig): TyphaConfig | undefined {
-  if (address) {
-    try {
-      return { address: parseTyphaAddress(address) };
-    } catch {
-      throw new ValidationError('FELIX_TYPHAADDR', address, 'host:port of Typha, e.g. 10.96.0.20:5473 ([fd00::1]:5473 for IPv6)');
-    }
-  }
-  if (!service) return undefined;
-  if (datastore.type !== 'kubernetes') throw new ValidationError('FELIX_TYPHAK8SSERVICENAME', service, 'unset with DATASTORE_TYPE etcdv3 (Typha is found through the Kubernetes API); use FELIX_TYPHAADDR');
-  if (!DNS_LABEL.test(service)) throw new ValidationError('FELIX_TYPHAK8SSERVICENAME', service, 'a Service name (lower-case letters, digits and -, at most 63)');
-  const ns = namespace || 'kube-system';
-  if (!DNS_LABEL.test(ns)) throw new ValidationError('FELIX_TYPHAK8SNAMESPACE', ns, 'a namespace name (lower-case letters, digits and -, at most 63)');
-  return { service, namespace: ns };
 }
 
 function parseRouteReflector(selector: string | undefined, clusterId: string | undefined): { selector: string; clusterId: string } | undefined {

@@ -12,6 +12,9 @@ import { CALICO_KEYS } from '../ipam/calico-store';
 import { ruleSetsEqual } from '../kernel/nft';
 import { Kernel, Ownership } from '../kernel/types';
 import { DetectedAddress, autodetectNodeAddress } from './autodetect';
+import { FELIX_DEFAULTS, FelixSettings, felixLogLevel } from './felix-config';
+import { FelixConfigFollower } from './felix-config-store';
+import { LogLevel } from '../flannel/agent-log';
 import { ModuleProbe, checkIpip, linuxModuleProbe } from './ipip';
 import { NodeRegistry } from './node-registry';
 import {
@@ -49,8 +52,17 @@ export interface CalicoAgentOptions {
   readonly defaultPool?: IpPoolSpec;
   /** Shared with the CNI plugin: `nodename` and `mtu` are written here. @default '/var/lib/calico' */
   readonly stateDir?: string;
-  /** Full resync period (Felix routeRefreshInterval). @default 90 s */
+  /** Full resync period; overrides FelixConfiguration's routeRefreshInterval. @default FelixConfiguration's (Felix: 90 s) */
   readonly resyncSeconds?: number;
+  /**
+   * `FELIX_*` variables: they win over the FelixConfigurations (`default`, `node.<name>`) the agent
+   * follows in the datastore (felix-config.ts). @default none
+   */
+  readonly felixEnv?: NodeJS.ProcessEnv;
+  /** Applies FelixConfiguration's logSeverityScreen (the caller owns the logger). @default ignored */
+  readonly setLogLevel?: (level: LogLevel) => void;
+  /** Where `/metrics` is served; overrides FelixConfiguration's prometheusMetrics*. @default FelixConfiguration's (Felix: off) */
+  readonly metrics?: { readonly port: number; readonly host?: string };
   /** `/liveness`, `/readiness`, `/metrics`. @default 127.0.0.1:9099; port 0 picks a free port; undefined in options = no server */
   readonly health?: { readonly port: number; readonly host?: string };
   readonly ipipProbe?: ModuleProbe;
@@ -64,7 +76,7 @@ export interface CalicoAgentOptions {
    * The BGP speaker (CALICO_NETWORKING_BACKEND=bird), started once the node is registered and
    * stopped with the agent; it then routes remote blocks of unencapsulated pools. @default none
    */
-  readonly bgp?: { start(): Promise<void>; stop(): Promise<void> };
+  readonly bgp?: { start(): Promise<void>; stop(): Promise<void>; /** Why the speaker is not ready, or undefined. */ notReady(): string | undefined };
   /**
    * Writes and refreshes the CNI plugin's kubeconfig (CNI_KUBECONFIG; cni-kubeconfig.ts). Its first
    * write is part of start-up, so the agent is not ready before the plugin can reach the API;
@@ -104,6 +116,8 @@ export class CalicoAgent {
   private readonly reconciler: Reconciler;
   private readonly watches: WatchHandle[] = [];
   private server?: http.Server;
+  private metricsServer?: { readonly server: http.Server; readonly at: string };
+  private felix?: FelixConfigFollower;
   private timer?: NodeJS.Timeout;
   private pending?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -111,6 +125,8 @@ export class CalicoAgent {
   private ready = false;
   private stopped = false;
   private lastPass = 0;
+  /** Kernel changes of the last pass that failed: routes are not all programmed while there are any. */
+  private lastFailures: string[] = [];
   private detected?: DetectedAddress;
   private uplinkMtu = 1500;
   private vxlanTunnelAddress?: string;
@@ -143,6 +159,7 @@ export class CalicoAgent {
     const o = this.options;
     if (o.health) await this.listen(o.health.port, o.health.host ?? '127.0.0.1');
     await o.cache?.start();
+    await this.followFelix();
     this.detected = await autodetectNodeAddress(o.kernel, o.autodetect ?? 'first-found');
     this.uplinkMtu = (await o.kernel.links()).find((l) => l.name === this.detected?.interface)?.mtu ?? 1500;
     await this.ensureDefaultPool();
@@ -155,7 +172,7 @@ export class CalicoAgent {
     await this.writeStateFiles(pools);
     await o.cniKubeconfig?.start();
     if (this.stopped) return;
-    await this.ensureForwarding();
+    if (this.settings.ipForwarding) await this.ensureForwarding();
     this.log.info('node registered', { node: o.node, address: this.detected.address, interface: this.detected.interface, vxlanTunnelAddress: this.vxlanTunnelAddress });
 
     const trigger = () => this.schedule();
@@ -167,8 +184,73 @@ export class CalicoAgent {
     await o.bgp?.start();
     await this.reconcileNow();
     this.ready = true;
-    this.timer = setInterval(() => this.schedule(), (o.resyncSeconds ?? 90) * 1000);
+    this.startTimer();
+  }
+
+  /** The Felix settings in force: FelixConfiguration + FELIX_* (Felix's defaults before start). */
+  get settings(): FelixSettings {
+    return this.felix?.current ?? FELIX_DEFAULTS;
+  }
+
+  private resyncMs(): number {
+    return (this.options.resyncSeconds ?? this.settings.routeRefreshIntervalSeconds) * 1000;
+  }
+
+  private startTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = setInterval(() => this.schedule(), this.resyncMs());
     this.timer.unref();
+  }
+
+  /**
+   * Reads FelixConfiguration `default` and `node.<name>` (through the cache) and follows them: VXLAN
+   * VNI/port/MTU and forwarding apply on the next pass, the refresh interval resets the timer, the
+   * log level and the metrics endpoint change at once. A bad value is reported and never applied.
+   */
+  private async followFelix(): Promise<void> {
+    const o = this.options;
+    this.felix = new FelixConfigFollower({
+      store: this.viewStore, node: o.node, env: o.felixEnv ?? {},
+      onChange: (result, previous) => {
+        for (const e of result.errors) this.log.warn('FelixConfiguration value refused; the one in force stays', { error: e.message });
+        this.log.info('FelixConfiguration changed', { changed: Object.keys(result.settings).filter((k) => result.settings[k as keyof FelixSettings] !== previous[k as keyof FelixSettings]) });
+        this.applySettings(previous);
+        this.schedule();
+      },
+      onError: (e) => this.error('felix-configuration', e),
+    });
+    const first = await this.felix.start();
+    for (const e of first.errors) this.log.warn('FelixConfiguration value refused; Felix\'s default applies', { error: e.message });
+    if (first.ignored.length) this.log.info('FelixConfiguration fields this agent does not use', { fields: [...first.ignored] });
+    await this.applySettings();
+  }
+
+  private async applySettings(previous?: FelixSettings): Promise<void> {
+    const s = this.settings;
+    this.options.setLogLevel?.(felixLogLevel(s.logSeverityScreen));
+    if (previous && this.ready && previous.routeRefreshIntervalSeconds !== s.routeRefreshIntervalSeconds) this.startTimer();
+    const m = this.options.metrics ?? (s.prometheusMetricsEnabled ? { port: s.prometheusMetricsPort, host: s.prometheusMetricsHost } : undefined);
+    const at = m ? `${m.host ?? ''}:${m.port}` : '';
+    if (this.metricsServer?.at === at) return;
+    const old = this.metricsServer;
+    this.metricsServer = undefined;
+    if (old) await new Promise<void>((resolve) => old.server.close(() => resolve()));
+    if (m) {
+      const server = http.createServer((req, res) => {
+        if ((req.url ?? '/').split('?')[0] !== '/metrics') return void res.writeHead(404).end('not found\n');
+        void this.metrics.registry.metrics().then((body) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(body));
+      });
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(m.port, m.host || undefined, () => resolve()))
+        .then(() => {
+          this.metricsServer = { server, at };
+        }, (e: Error) => this.error('metrics', e));
+    }
+  }
+
+  /** Port `/metrics` is served on (after start), if it is. */
+  get metricsPort(): number | undefined {
+    const address = this.metricsServer?.server.address();
+    return typeof address === 'object' && address ? address.port : undefined;
   }
 
   /** Stops watching and serving; routes, tunnel device and NAT rules stay (calico#9584). */
@@ -178,11 +260,11 @@ export class CalicoAgent {
     if (this.pending) clearTimeout(this.pending);
     await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
     await this.running?.catch(() => undefined);
+    await this.felix?.stop();
     await this.options.cache?.stop();
     await this.options.bgp?.stop().catch((e: Error) => this.error('bgp', e));
     await this.options.cniKubeconfig?.stop().catch((e: Error) => this.error('cni-kubeconfig', e));
-    const server = this.server;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const server of [this.server, this.metricsServer?.server]) if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   /** Coalesces bursts of changes into one pass. */
@@ -227,10 +309,17 @@ export class CalicoAgent {
       vxlanTunnelAddress: this.vxlanTunnelAddress,
       ipipTunnelAddress: this.ipipTunnelAddress,
       bgp: o.bgp !== undefined,
+      vxlanVni: this.settings.vxlanVni,
+      vxlanPort: this.settings.vxlanPort,
+      vxlanMtu: this.settings.vxlanMtu,
+      ...(this.settings.vxlanEnabled !== undefined ? { vxlanEnabled: this.settings.vxlanEnabled } : {}),
+      ...(this.settings.ipipEnabled !== undefined ? { ipipEnabled: this.settings.ipipEnabled } : {}),
     });
+    if (this.settings.ipForwarding) await this.ensureForwarding();
     const result = await this.reconciler.reconcile(desired);
     for (const op of result.ops) this.metrics.changes.inc({ op: op.op });
     for (const f of result.failures) this.log.warn('kernel change failed', { op: f.op.op, error: f.message });
+    this.lastFailures = result.failures.map((f) => `${f.op.op}: ${f.message}`);
     const nat = natOutgoingRuleSet(pools);
     const current = await o.kernel.ruleSet(NAT_RULESET, 4);
     if (nat && !ruleSetsEqual(current, nat)) await o.kernel.replaceRuleSet(nat);
@@ -309,6 +398,16 @@ export class CalicoAgent {
     this.log.error(`${source} failed`, { error: error.message });
   }
 
+  /**
+   * Ready means routed: start-up finished, the last pass programmed every route, and in BGP mode a
+   * session is Established (calico-node's -felix-ready and -bird-ready). Undefined when ready.
+   */
+  notReady(): string | undefined {
+    if (!this.ready) return 'start-up has not finished (node address, tunnel address, CNI kubeconfig, first reconcile)';
+    if (this.lastFailures.length) return `${this.lastFailures.length} kernel change(s) failed in the last pass, first: ${this.lastFailures[0]}`;
+    return this.options.bgp?.notReady();
+  }
+
   private listen(port: number, host: string): Promise<void> {
     const server = http.createServer((req, res) => void this.serve(req.url ?? '/', res));
     this.server = server;
@@ -324,13 +423,15 @@ export class CalicoAgent {
       res.writeHead(status, { 'content-type': type });
       res.end(body);
     };
-    const resync = (this.options.resyncSeconds ?? 90) * 1000;
+    const resync = this.resyncMs();
     if (route === '/liveness') {
       // Live while passes keep happening (a wedged loop fails liveness after three missed resyncs).
       return this.ready && Date.now() - this.lastPass > 3 * resync ? send(503, 'reconcile loop stalled\n') : send(200, 'ok\n');
     }
-    if (route === '/readiness') return this.ready ? send(200, 'ok\n') : send(503, 'not ready: start-up has not finished (node address, tunnel address, CNI kubeconfig, first reconcile)\n');
-    if (route === '/metrics') return send(200, await this.metrics.registry.metrics(), this.metrics.registry.contentType);
+    if (route === '/readiness') {
+      const why = this.notReady();
+      return why ? send(503, `not ready: ${why}\n`) : send(200, 'ok\n');
+    }
     send(404, 'not found\n');
   }
 }

@@ -11,9 +11,11 @@ export interface Logger {
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-export function jsonLogger(level: LogLevel = 'info', write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
+/** `level` may be a function: the level is then read per line (a setting that changes while running). */
+export function jsonLogger(level: LogLevel | (() => LogLevel) = 'info', write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
+  const current = typeof level === 'function' ? level : () => level;
   const emit = (at: LogLevel) => (msg: string, fields: LogFields = {}) => {
-    if (RANK[at] < RANK[level]) return;
+    if (RANK[at] < RANK[current()]) return;
     write(`${JSON.stringify({ ts: new Date().toISOString(), level: at, msg, ...fields })}\n`);
   };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };

@@ -6,7 +6,10 @@ describe('calico agent configuration', () => {
       NODE_NAME: 'node-a', DATASTORE_TYPE: 'kubernetes', IP_AUTODETECTION_METHOD: 'can-reach=10.0.0.1', NO_DEFAULT_POOLS: 'true',
       FELIX_HEALTHPORT: '9099', HOST_PROC_SYS_NET: '/host/proc/sys/net',
     });
-    expect(c).toMatchObject({ node: 'node-a', datastore: { type: 'kubernetes' }, autodetect: 'can-reach=10.0.0.1', healthPort: 9099, procSysNet: '/host/proc/sys/net', stateDir: '/var/lib/calico', resyncSeconds: 90 });
+    expect(c).toMatchObject({ node: 'node-a', datastore: { type: 'kubernetes' }, autodetect: 'can-reach=10.0.0.1', healthPort: 9099, procSysNet: '/host/proc/sys/net', stateDir: '/var/lib/calico' });
+    // Refresh interval and log level come from FelixConfiguration + FELIX_* unless a flag overrides them.
+    expect(c.resyncSeconds).toBeUndefined();
+    expect(c.logLevel).toBeUndefined();
     expect(c.defaultPool).toBeUndefined();
   });
 
