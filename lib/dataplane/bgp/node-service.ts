@@ -114,6 +114,19 @@ export class BgpNodeService {
     }
   }
 
+  /**
+   * calico-node's `-bird-ready`, as the agent's readiness asks it: undefined when ready, else why
+   * not. Ready once a session with at least one peer is Established; with no peer to reach (a
+   * single node, say) there is nothing to wait for.
+   */
+  notReady(): string | undefined {
+    const speaker = this.speaker;
+    if (!speaker) return 'BGP speaker not started';
+    const peers = speaker.status().filter((p) => p.state !== 'Refused');
+    if (!peers.length || peers.some((p) => p.state === 'Established')) return undefined;
+    return `no BGP session Established yet (peers ${peers.map((p) => `${p.address} ${p.state}`).join(', ')})`;
+  }
+
   async stop(options: { readonly restarting?: boolean } = {}): Promise<void> {
     if (this.pending) clearTimeout(this.pending);
     await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));

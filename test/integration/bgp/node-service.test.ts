@@ -71,6 +71,8 @@ describe('BgpNodeService on etcd', () => {
     // The VXLAN pool's blocks are not advertised (Felix routes them); the service CIDR is, by every node,
     // and each node keeps its own (local) path for it, so it is not programmed as a learned route.
     expect(routes('n31')).toEqual([`${blockOf('n32')} via 127.0.0.32`, `${blockOf('n33')} via 127.0.0.33`].sort());
+    // Sessions are up: ready (calico-node's -bird-ready).
+    expect(services.map((s) => s.notReady())).toEqual([undefined, undefined, undefined]);
     expect(services[0].bgp!.rib.best('10.96.0.0/12').map((p) => p.peer?.id ?? 'local')).toEqual(['local']);
     expect(services[0].bgp!.rib.adjRibIn('127.0.0.32').map((p) => p.prefix).sort()).toEqual([blockOf('n32'), '10.96.0.0/12']);
 
@@ -84,5 +86,11 @@ describe('BgpNodeService on etcd', () => {
     // A BGPPeer added to the datastore reaches the running speakers (an external router nobody runs: it stays Active).
     await store.put('bgppeers/tor', JSON.stringify({ peerIP: '127.0.0.99', asNumber: 65000, nodeSelector: 'all()' }));
     await until('new peer configured', () => services[0].bgp!.status().some((p) => p.address === '127.0.0.99'), 10000, detail);
+    // One Established session is enough: the dead router does not make the node unready.
+    expect(services[0].notReady()).toBeUndefined();
+    // Without any Established session it is not ready, and says which peers it waits for.
+    await services[1].stop();
+    await until('n31 loses its last session', () => !services[0].bgp!.status().some((p) => p.state === 'Established'), 20000, detail);
+    expect(services[0].notReady()).toMatch(/^no BGP session Established yet \(peers 127\.0\.0\.32 \w+, 127\.0\.0\.99 \w+\)$/);
   });
 });
