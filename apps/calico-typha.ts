@@ -3,10 +3,10 @@
 // another replica and resync from its snapshot.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import { CALICO_AGENT_PREFIXES } from '../lib/dataplane/calico/agent';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
 import { WatchCache, storeFeed } from '../lib/dataplane/datastore/watch-cache';
 import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
+import { TYPHA_PREFIXES as CALICO_AGENT_PREFIXES } from '../lib/dataplane/typha/prefixes';
 import { TyphaServer } from '../lib/dataplane/typha/server';
 import { ValidationError } from '../lib/model/errors';
 

@@ -1,7 +1,9 @@
 // The policy agent of a node (Felix's policy half): follows workload endpoints, profiles, policies
-// and network sets in the Calico-layout etcd datastore — or, with --datastore kubernetes, pods,
-// namespaces, service accounts, NetworkPolicies and Calico's CRDs through the API server — and
-// enforces them with nftables.
+// and network sets in Calico's key layout — in the etcd datastore, or with --datastore kubernetes
+// as the API server's pods, namespaces, service accounts, NetworkPolicies and Calico CRDs converted
+// by KubeCrdStore's views — through one watch cache, and enforces them with nftables. The cache is
+// fed by Typha when FELIX_TYPHAADDR or FELIX_TYPHAK8SSERVICENAME (+ FELIX_TYPHAK8SNAMESPACE) name it
+// (then the agent holds no datastore watch of its own), else by the agent's own list + watch.
 //   policy-agent --etcd-endpoints http://10.0.0.1:2379 --node-name n1 [--mode interface|address]
 //   policy-agent --datastore kubernetes [--kubeconfig <file>] --node-name n1 --mode address
 //                [--etcd-prefix /calico/resources/v3/projectcalico.org/] [--resync-seconds 90] [--table cnikit-policy]
@@ -14,15 +16,17 @@ import { spawnSync } from 'child_process';
 import { hostname } from 'os';
 import { parseArgs } from 'util';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
+import { cachedStore } from '../lib/dataplane/datastore/watch-cache';
 import { FelixSettings, felixLogLevel } from '../lib/dataplane/calico/felix-config';
 import { FelixConfigFollower } from '../lib/dataplane/calico/felix-config-store';
 import { jsonLogger, Logger, LogLevel } from '../lib/dataplane/flannel/agent-log';
 import { inClusterConnection, KubeClient, kubeconfigConnection } from '../lib/dataplane/datastore/kube/client';
 import { KubeCrdStore } from '../lib/dataplane/datastore/kube/store';
 import { KeyValueStore } from '../lib/dataplane/datastore/types';
+import { policyAgentCache } from '../lib/dataplane/policy/agent-cache';
 import { PolicyDatastoreSync } from '../lib/dataplane/policy/datastore-sync';
 import { SyncResult } from '../lib/dataplane/policy/engine';
-import { PolicyKubeSync } from '../lib/dataplane/policy/kube-sync';
+import { parseTypha } from '../lib/dataplane/typha/config';
 import { ValidationError } from '../lib/model/errors';
 
 async function main(): Promise<void> {
@@ -54,6 +58,7 @@ async function main(): Promise<void> {
   }
   if (!/^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$/.test(values.table as string)) throw new ValidationError('--table', values.table, 'an nftables table name');
   if (!['auto', 'nft', 'iptables'].includes(values.backend as string)) throw new ValidationError('--backend', values.backend, 'auto, nft or iptables');
+  const typha = parseTypha(process.env.FELIX_TYPHAADDR, process.env.FELIX_TYPHAK8SSERVICENAME, process.env.FELIX_TYPHAK8SNAMESPACE, values.datastore);
   const backend = values.backend === 'auto' ? (spawnSync('nft', ['--version']).status === 0 ? 'nft' : 'iptables') : values.backend as 'nft' | 'iptables';
   // The level may change while running (FelixConfiguration logSeverityScreen).
   let level: LogLevel = 'info';
@@ -65,12 +70,25 @@ async function main(): Promise<void> {
   };
   const nodeName = values['node-name'] as string;
   let kubeClient: KubeClient | undefined;
-  let store: KeyValueStore | undefined;
+  let store: KeyValueStore;
   if (values.datastore === 'kubernetes') {
     kubeClient = new KubeClient(values.kubeconfig ? kubeconfigConnection(values.kubeconfig) : inClusterConnection());
+    store = new KubeCrdStore({ client: kubeClient });
   } else {
     store = await openCalicoStore({ type: 'etcdv3', endpoints: (values['etcd-endpoints'] as string).split(','), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}) });
   }
+  // One watch cache for everything the agent reads (policy inputs, FelixConfigurations); writes: none.
+  let lastFeedError = '';
+  const cache = policyAgentCache({
+    store, node: nodeName, felixConfiguration, ...(typha ? { typha } : {}), ...(kubeClient ? { client: kubeClient } : {}),
+    onError: (e) => {
+      if (e.message !== lastFeedError) log.warn('datastore feed failed; retrying', { error: e.message });
+      lastFeedError = e.message;
+    },
+    onConnect: (a) => log.info('following the datastore through typha', { typha: `${a.host}:${a.port}` }),
+  });
+  await cache.start();
+  const view = cachedStore(store, cache);
 
   // Calico mode: Felix's settings for the policy half (felix-config.ts), followed while running.
   const refreshOf = (s: FelixSettings) => explicitResync ?? (backend === 'nft' ? s.nftablesRefreshIntervalSeconds : s.iptablesRefreshIntervalSeconds);
@@ -80,7 +98,7 @@ async function main(): Promise<void> {
   const apply: { reconfigure?: (s: FelixSettings) => void } = {};
   if (felixConfiguration) {
     felix = new FelixConfigFollower({
-      store: store ?? new KubeCrdStore({ client: kubeClient as KubeClient }),
+      store: view,
       node: nodeName,
       env: process.env,
       onError: (e) => log.warn('FelixConfiguration', { error: e.message }),
@@ -105,26 +123,20 @@ async function main(): Promise<void> {
     onSync: (r: SyncResult | Error) => (r instanceof Error ? log.warn('policy sync failed', { error: r.message })
       : log.info('policy applied', { full: r.full, commands: r.script ? r.script.trim().split('\n').length : 0 })),
   };
-  let sync: PolicyKubeSync | PolicyDatastoreSync;
-  let close: () => Promise<void>;
-  if (kubeClient) {
-    const client = kubeClient;
-    sync = new PolicyKubeSync({ ...common, client });
-    close = async () => client.close();
-  } else {
-    const etcd = store as KeyValueStore;
-    sync = new PolicyDatastoreSync({ ...common, store: etcd });
-    close = () => etcd.close();
-  }
-  const running = sync;
-  apply.reconfigure = (s) => running.reconfigure({ resyncSeconds: refreshOf(s), endpointToHostAction: s.defaultEndpointToHostAction });
+  const sync = new PolicyDatastoreSync({ ...common, store: view });
+  const close = async () => {
+    await cache.stop();
+    await store.close();
+    kubeClient?.close();
+  };
+  apply.reconfigure = (s) => sync.reconfigure({ resyncSeconds: refreshOf(s), endpointToHostAction: s.defaultEndpointToHostAction });
   const stopFelix = async () => felix?.stop();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => void stopFelix().finally(() => sync.stop().finally(() => close().finally(() => process.exit(0)))));
   }
   const first = await sync.start();
   log.info('ready', {
-    node: nodeName, datastore: values.datastore, mode: values.mode, backend, table: values.table, full: first.full, resyncSeconds: common.resyncSeconds,
+    node: nodeName, datastore: values.datastore, feed: typha ? 'typha' : 'datastore', mode: values.mode, backend, table: values.table, full: first.full, resyncSeconds: common.resyncSeconds,
     ...(settings ? { logSeverityScreen: settings.logSeverityScreen, defaultEndpointToHostAction: settings.defaultEndpointToHostAction } : {}),
   });
 }

@@ -1,36 +1,39 @@
 import { KeyValue, KeyValueStore, WatchEvent, WatchHandle } from '../datastore/types';
 import { SyncResult } from './engine';
+import { KUBERNETES_POLICY_NAME_PREFIX, POLICY_KEYS, POLICY_PREFIXES } from './keys';
 import { NodeWorld, PolicyReconciler, PolicyReconcilerOptions } from './reconciler';
 import { addPolicyObject, PolicyObjects } from './load';
-import { NamedPort, PolicyEndpoint, PolicyNamespace, PolicyServiceAccount } from './types';
+import { NamedPort, Policy, PolicyEndpoint, PolicyNamespace, PolicyServiceAccount } from './types';
 
-/**
- * Where the policy inputs live in a Calico-layout datastore (etcd mode; keys relative to
- * `/calico/resources/v3/projectcalico.org/`, the layout the kit's CNI plugin and IPAM use).
- * Namespace and service-account labels come from the `kns.<ns>` / `ksa.<ns>.<sa>` profiles'
- * `labelsToApply` (`pcns.` / `pcsa.` prefixes), as Calico's Kubernetes controllers write them.
- */
-export const POLICY_KEYS = {
-  workloadEndpoints: 'workloadendpoints/',
-  profiles: 'profiles/',
-  networkPolicies: 'networkpolicies/',
-  globalNetworkPolicies: 'globalnetworkpolicies/',
-  networkSets: 'networksets/',
-  globalNetworkSets: 'globalnetworksets/',
-} as const;
+export { KUBERNETES_POLICY_NAME_PREFIX, POLICY_KEYS, POLICY_PREFIXES } from './keys';
 
 const KIND_BY_PREFIX: Record<string, string> = {
   [POLICY_KEYS.networkPolicies]: 'NetworkPolicy',
+  [POLICY_KEYS.kubernetesNetworkPolicies]: 'NetworkPolicy',
   [POLICY_KEYS.globalNetworkPolicies]: 'GlobalNetworkPolicy',
   [POLICY_KEYS.networkSets]: 'NetworkSet',
   [POLICY_KEYS.globalNetworkSets]: 'GlobalNetworkSet',
 };
+
+/**
+ * `knp.default.<name>` is a converted Kubernetes NetworkPolicy (by the Kubernetes datastore's view,
+ * or by Calico's controllers in etcd): the engine keeps it apart from Calico's own policies by kind.
+ */
+function asKubernetesPolicy(p: Policy): Policy {
+  return p.kind === 'NetworkPolicy' && p.name.startsWith(KUBERNETES_POLICY_NAME_PREFIX)
+    ? { ...p, kind: 'KubernetesNetworkPolicy', name: p.name.slice(KUBERNETES_POLICY_NAME_PREFIX.length) } : p;
+}
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const strings = (v: unknown): Record<string, string> => (isObj(v) ? Object.fromEntries(Object.entries(v).filter(([, x]) => typeof x === 'string')) as Record<string, string> : {});
 
 export interface PolicyDatastoreSyncOptions extends PolicyReconcilerOptions {
+  /**
+   * Calico's key layout (keys.ts): etcd, or `KubeCrdStore`'s views of the Kubernetes API — best
+   * through a watch cache (`cachedStore`) fed by the datastore or by Typha, so that the agent holds
+   * no watches of its own.
+   */
   readonly store: KeyValueStore;
   /** This node's name: its workload endpoints (`spec.node`) are the ones enforced here. */
   readonly nodeName: string;
@@ -38,8 +41,10 @@ export interface PolicyDatastoreSyncOptions extends PolicyReconcilerOptions {
 
 /**
  * The policy half of a Calico-style node agent over the datastore: lists and watches workload
- * endpoints, profiles, policies and network sets, keeps the world in memory and has the engine
- * apply each change (debounced) as one incremental transaction; a periodic resync repairs drift.
+ * endpoints, profiles, policies and network sets (POLICY_PREFIXES), keeps the world in memory and
+ * has the engine apply each change (debounced) as one incremental transaction; a periodic resync
+ * repairs drift. The same in both datastores: in Kubernetes mode the store's views convert pods,
+ * namespaces, service accounts and NetworkPolicies into these keys.
  */
 export class PolicyDatastoreSync {
   private readonly values = new Map<string, string>();
@@ -52,7 +57,7 @@ export class PolicyDatastoreSync {
 
   /** Lists everything, applies it, then follows changes. */
   public async start(): Promise<SyncResult> {
-    for (const prefix of Object.values(POLICY_KEYS)) {
+    for (const prefix of POLICY_PREFIXES) {
       const list = await this.options.store.list(prefix);
       for (const kv of list.items) this.values.set(kv.key, kv.value);
       this.watches.push(this.options.store.watch(prefix, (e) => this.onEvent(prefix, e), {
@@ -93,8 +98,8 @@ export class PolicyDatastoreSync {
           interfaceName: typeof spec.interfaceName === 'string' ? spec.interfaceName : undefined,
         });
         if (spec.node === this.options.nodeName) local.push(`${namespace}/${name}`);
-      } else if (key.startsWith(POLICY_KEYS.profiles)) {
-        const name = String(meta.name ?? key.slice(POLICY_KEYS.profiles.length));
+      } else if (key.startsWith(POLICY_KEYS.namespaceProfiles) || key.startsWith(POLICY_KEYS.serviceAccountProfiles)) {
+        const name = String(meta.name ?? key.slice('profiles/'.length));
         const apply = strings(spec.labelsToApply);
         const pick = (prefix: string) => Object.fromEntries(Object.entries(apply).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
         if (name.startsWith('kns.')) namespaces.push({ name: name.slice(4), labels: pick('pcns.') });
@@ -103,6 +108,10 @@ export class PolicyDatastoreSync {
       } else {
         const prefix = Object.keys(KIND_BY_PREFIX).find((p) => key.startsWith(p));
         if (!prefix) continue;
+        if (typeof doc.conversionError === 'string') {
+          this.options.onSync?.(new Error(`${key}: ${doc.conversionError}`)); // a Kubernetes policy the view could not convert
+          continue;
+        }
         try {
           addPolicyObject(objects, { apiVersion: 'projectcalico.org/v3', kind: KIND_BY_PREFIX[prefix], ...doc }, key);
         } catch (error) {
@@ -110,7 +119,7 @@ export class PolicyDatastoreSync {
         }
       }
     }
-    return { namespaces, endpoints, serviceAccounts, policies: objects.policies, networkSets: objects.networkSets, localEndpoints: local };
+    return { namespaces, endpoints, serviceAccounts, policies: objects.policies.map(asKubernetesPolicy), networkSets: objects.networkSets, localEndpoints: local };
   }
 
   /** Settings that changed while running (FelixConfiguration): see PolicyReconciler.reconfigure. */

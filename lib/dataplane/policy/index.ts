@@ -12,4 +12,3 @@ export * from './render-iptables';
 export * from './datastore-sync';
 export * from './iptables';
 export * from './reconciler';
-export * from './kube-sync';

@@ -2,8 +2,9 @@ import { RevisionConflictError, UnsupportedOperationError } from '../errors';
 import { JsonObject, KeyValue, KeyValueStore, ListResult, PutOptions, Revision, WatchEvent, WatchHandle, WatchOptions } from '../types';
 import { KubeClient, WatchStream, isKubeApiError } from './client';
 import { calicoNodeFromKube } from './calico-node';
+import { KubeView, POLICY_VIEWS } from './policy-views';
 import { CALICO_CRD_GROUP, CALICO_CRD_VERSION, ResourceApi, nodesApi } from './resource';
-import { CustomResource, Node } from './types';
+import { CustomResource, KubeObject, Node } from './types';
 
 /**
  * `nodes/<name>`: Calico's Node, read from the Kubernetes Node (annotations and labels, see
@@ -11,7 +12,16 @@ import { CustomResource, Node } from './types';
  */
 export const NODE_VIEW = 'nodes';
 
-/** Calico's custom resources in crd.projectcalico.org/v1: plural → kind. */
+/**
+ * The revision a view reports for a resource the server does not have (404: its CRD is not
+ * installed). A watch from it looks for the resource again every `absentRetryMs`.
+ */
+export const ABSENT_REVISION = 'absent';
+
+/**
+ * Calico's custom resources in crd.projectcalico.org/v1 that are stored as `<plural>/<name>` → spec:
+ * plural → kind. The policy kinds (network policies and sets) are views instead (policy-views.ts).
+ */
 export const CALICO_KINDS: Readonly<Record<string, string>> = {
   ippools: 'IPPool',
   ipamblocks: 'IPAMBlock',
@@ -25,8 +35,6 @@ export const CALICO_KINDS: Readonly<Record<string, string>> = {
   felixconfigurations: 'FelixConfiguration',
   clusterinformations: 'ClusterInformation',
   hostendpoints: 'HostEndpoint',
-  globalnetworkpolicies: 'GlobalNetworkPolicy',
-  globalnetworksets: 'GlobalNetworkSet',
   kubecontrollersconfigurations: 'KubeControllersConfiguration',
 };
 
@@ -40,16 +48,48 @@ export interface KubeCrdStoreOptions {
   readonly kinds?: Readonly<Record<string, string>>;
   /** Pause before re-watching after an error. @default 1000 ms */
   readonly retryDelayMs?: number;
+  /** Read-only views of other resources (checked before `kinds`). @default POLICY_VIEWS */
+  readonly views?: readonly KubeView[];
+  /** How often a watch looks again for an absent optional resource (a CRD installed later). @default 60000 ms */
+  readonly absentRetryMs?: number;
+}
+
+/** One list + watch: what `follow` needs to know about a resource. */
+interface Source {
+  readonly api: ResourceApi<KubeObject>;
+  /** For messages: `ipamblocks`, `pods`, … */
+  readonly what: string;
+  /** 404 means "not installed": empty, looked for again later. */
+  readonly optional: boolean;
+  list(): Promise<ListResult>;
+  /** The change one watch event makes under the watched prefix, if any. */
+  change(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): WatchEvent | undefined;
 }
 
 /**
- * The Kubernetes API as a `KeyValueStore`: the key `<plural>/<name>` is the custom resource
- * `<name>` of that type, the value is the JSON of its `spec`, the revision is its
- * `metadata.resourceVersion`. `create` is POST (409 AlreadyExists → conflict), `update` is PUT with
- * the resourceVersion (409 Conflict → conflict), `delete` with a revision sends a precondition.
- * Names must already be valid Kubernetes names (Calico's layer maps `10.0.0.0/26` → `10-0-0-0-26`).
- * TTLs are not supported: Kubernetes objects do not expire. `nodes/<name>` reads Calico's view of
- * the Kubernetes Node (read-only).
+ * The Kubernetes API as a `KeyValueStore`. Keys and values:
+ *
+ * - Calico's custom resources (`kinds`, by default CALICO_KINDS): the key `<plural>/<name>` is the
+ *   cluster-scoped custom resource `<name>`, the value is the JSON of its `spec` — what Calico's
+ *   IPAM, BGP and Felix settings code reads and writes. `create` is POST (409 AlreadyExists →
+ *   conflict), `update` is PUT with the resourceVersion (409 Conflict → conflict), `delete` with a
+ *   revision sends a precondition. Names must already be valid Kubernetes names (Calico's layer maps
+ *   `10.0.0.0/26` → `10-0-0-0-26`).
+ * - `nodes/<name>`: Calico's view of the Kubernetes Node (calico-node.ts), read-only.
+ * - Read-only views (`views`, by default POLICY_VIEWS: policy-views.ts, policy/keys.ts): what the
+ *   policy agent reads, converted from other resources on every read. Namespaced kinds are keyed
+ *   `<plural>/<namespace>/<name>`, cluster-scoped ones `<plural>/<name>`, and the values are whole
+ *   documents (`{apiVersion, kind, metadata, spec}`), labels included — the same keys and values as
+ *   in Calico's etcd layout: `workloadendpoints/<ns>/<node>-k8s-<pod>-eth0` (pods),
+ *   `profiles/kns.<ns>` (namespaces), `profiles/ksa.<ns>.<sa>` (service accounts),
+ *   `kubernetesnetworkpolicies/<ns>/knp.default.<name>` (networking.k8s.io NetworkPolicies as Calico
+ *   NetworkPolicies), `networkpolicies/<ns>/<name>`, `networksets/<ns>/<name>`,
+ *   `globalnetworkpolicies/<name>`, `globalnetworksets/<name>` (Calico's CRs; absent CRDs read as
+ *   empty). Each view is one resource, so its prefix has one resourceVersion sequence; a prefix
+ *   spanning two views (`profiles/`) is refused — list `profiles/kns.` and `profiles/ksa.`.
+ *
+ * Every revision is the object's `metadata.resourceVersion` (a list's: the list's). TTLs are not
+ * supported: Kubernetes objects do not expire.
  */
 export class KubeCrdStore implements KeyValueStore {
   public readonly kind = 'kubernetes';
@@ -58,20 +98,26 @@ export class KubeCrdStore implements KeyValueStore {
   private readonly group: string;
   private readonly version: string;
   private readonly kinds: Readonly<Record<string, string>>;
+  private readonly views: readonly KubeView[];
 
   constructor(private readonly options: KubeCrdStoreOptions) {
     this.group = options.group ?? CALICO_CRD_GROUP;
     this.version = options.version ?? CALICO_CRD_VERSION;
     this.kinds = options.kinds ?? CALICO_KINDS;
+    this.views = options.views ?? POLICY_VIEWS;
   }
 
   public async get(key: string): Promise<KeyValue | undefined> {
+    const view = this.viewOf(key);
+    if (view) return this.viewGet(view, key);
     const { plural, name } = this.parseKey(key);
     const object = await this.api(plural).get(name);
     return object ? this.toKeyValue(plural, object) : undefined;
   }
 
   public async list(prefix: string): Promise<ListResult> {
+    const view = this.viewOf(prefix);
+    if (view) return this.viewList(view, prefix);
     const { plural, name: namePrefix } = this.parsePrefix(prefix);
     const list = await this.api(plural).list();
     const items = list.items
@@ -83,6 +129,7 @@ export class KubeCrdStore implements KeyValueStore {
 
   public async put(key: string, value: string, options: PutOptions = {}): Promise<KeyValue> {
     this.refuseTtl(options);
+    this.refuseViewWrite(key);
     for (;;) {
       const current = await this.get(key);
       try {
@@ -95,6 +142,7 @@ export class KubeCrdStore implements KeyValueStore {
 
   public async create(key: string, value: string, options: PutOptions = {}): Promise<KeyValue> {
     this.refuseTtl(options);
+    this.refuseViewWrite(key);
     const { plural, name } = this.parseKey(key);
     this.refuseNodeWrite(plural);
     try {
@@ -107,6 +155,7 @@ export class KubeCrdStore implements KeyValueStore {
 
   public async update(key: string, value: string, revision: Revision, options: PutOptions = {}): Promise<KeyValue> {
     this.refuseTtl(options);
+    this.refuseViewWrite(key);
     const { plural, name } = this.parseKey(key);
     this.refuseNodeWrite(plural);
     try {
@@ -119,6 +168,7 @@ export class KubeCrdStore implements KeyValueStore {
   }
 
   public async delete(key: string, revision?: Revision): Promise<boolean> {
+    this.refuseViewWrite(key);
     const { plural, name } = this.parseKey(key);
     this.refuseNodeWrite(plural);
     try {
@@ -131,18 +181,53 @@ export class KubeCrdStore implements KeyValueStore {
   }
 
   public watch(prefix: string, onEvent: (event: WatchEvent) => void, options: WatchOptions = {}): WatchHandle {
+    const view = this.viewOf(prefix);
+    if (view) {
+      return this.follow({
+        api: new ResourceApi<KubeObject>(this.options.client, view.resource),
+        what: view.resource.plural,
+        optional: view.optional,
+        list: () => this.viewList(view, prefix),
+        change: (type, object) => {
+          const key = view.key(object);
+          if (!key.startsWith(prefix)) return undefined;
+          const value = type === 'DELETED' ? undefined : view.value(object);
+          const revision = object.metadata.resourceVersion ?? '';
+          // Left out of the view now (a pod that finished): gone for the reader; unknown keys are no-ops.
+          return value === undefined ? { type: 'delete', key, revision } : { type: 'put', kv: { key, value: JSON.stringify(value), revision, expires: false } };
+        },
+      }, onEvent, options);
+    }
     const { plural, name: namePrefix } = this.parsePrefix(prefix);
-    const api = this.api(plural);
+    return this.follow({
+      api: this.api(plural) as unknown as ResourceApi<KubeObject>,
+      what: plural,
+      optional: false,
+      list: () => this.list(prefix),
+      change: (type, object) => {
+        if (!object.metadata.name.startsWith(namePrefix)) return undefined;
+        const kv = this.toKeyValue(plural, object as CustomResource);
+        return type === 'DELETED' ? { type: 'delete', key: kv.key, revision: kv.revision, previous: kv } : { type: 'put', kv };
+      },
+    }, onEvent, options);
+  }
+
+  /**
+   * List (unless a revision is given) then watch one resource: re-watch from the last
+   * resourceVersion when a stream ends, relist and report a `reset` on 410 Gone. An optional
+   * resource that is absent (404) is looked for again every `absentRetryMs`.
+   */
+  private follow(source: Source, onEvent: (event: WatchEvent) => void, options: WatchOptions): WatchHandle {
     const retryMs = this.options.retryDelayMs ?? 1000;
+    const absentMs = this.options.absentRetryMs ?? 60_000;
     let closed = false;
     let stream: WatchStream | undefined;
     let timer: NodeJS.Timeout | undefined;
     let resourceVersion = options.fromRevision;
-    const inScope = (name: string): boolean => name.startsWith(namePrefix);
 
     const relist = async (report: boolean): Promise<void> => {
       try {
-        const list = await this.list(prefix);
+        const list = await source.list();
         if (closed) return;
         resourceVersion = list.revision;
         if (report) onEvent({ type: 'reset', items: list.items, revision: list.revision });
@@ -154,24 +239,28 @@ export class KubeCrdStore implements KeyValueStore {
     };
     const watch = (): void => {
       if (closed || resourceVersion === undefined) return;
+      if (resourceVersion === ABSENT_REVISION) {
+        timer = setTimeout(() => void relist(true), absentMs);
+        return;
+      }
       let gone = false;
       const openedAt = Date.now();
-      stream = api.watch(resourceVersion, (event) => {
+      stream = source.api.watch(resourceVersion, (event) => {
         if (closed) return;
         if (event.type === 'ERROR') {
           gone = event.object.code === 410;
-          if (!gone) options.onError?.(new Error(`kubernetes watch ${plural}: ${event.object.message}`));
+          if (!gone) options.onError?.(new Error(`kubernetes watch ${source.what}: ${event.object.message}`));
           return;
         }
         resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
-        if (event.type === 'BOOKMARK' || !inScope(event.object.metadata.name)) return;
-        const kv = this.toKeyValue(plural, event.object);
-        if (event.type === 'DELETED') onEvent({ type: 'delete', key: kv.key, revision: kv.revision, previous: kv });
-        else onEvent({ type: 'put', kv });
+        if (event.type === 'BOOKMARK') return;
+        const change = source.change(event.type, event.object);
+        if (change) onEvent(change);
       }, (error) => {
         stream = undefined;
         if (closed) return;
-        if (gone || isKubeApiError(error, 410)) {
+        // 410: history lost; 404 of an optional resource: its CRD went away (the relist says it is empty).
+        if (gone || isKubeApiError(error, 410) || (source.optional && isKubeApiError(error, 404))) {
           void relist(true);
           return;
         }
@@ -198,6 +287,59 @@ export class KubeCrdStore implements KeyValueStore {
 
   public async close(): Promise<void> {
     await Promise.all([...this.watches].map((w) => w.close()));
+  }
+
+  /**
+   * The view `prefix` lies in; undefined when it lies in none. A prefix that spans several views
+   * (`profiles/`) is refused: each view is its own resource, with its own revisions.
+   */
+  private viewOf(prefix: string): KubeView | undefined {
+    const view = this.views.find((v) => prefix.startsWith(v.prefix));
+    if (view) return view;
+    // A shorter prefix within one view (`profiles/kn`) is that view, filtered.
+    const spanned = this.views.filter((v) => v.prefix.startsWith(prefix));
+    if (spanned.length > 1) {
+      throw new TypeError(`datastore kubernetes: ${JSON.stringify(prefix)} spans ${spanned.map((v) => v.prefix).join(', ')}, which are separate resources (each with its own revisions); read each prefix on its own`);
+    }
+    return spanned[0];
+  }
+
+  private async viewList(view: KubeView, prefix: string): Promise<ListResult> {
+    let list;
+    try {
+      list = await new ResourceApi<KubeObject>(this.options.client, view.resource).list();
+    } catch (error) {
+      if (view.optional && isKubeApiError(error, 404)) return { items: [], revision: ABSENT_REVISION };
+      throw error;
+    }
+    const items: KeyValue[] = [];
+    for (const object of list.items) {
+      const key = view.key(object);
+      const value = key.startsWith(prefix) ? view.value(object) : undefined;
+      if (value !== undefined) items.push({ key, value: JSON.stringify(value), revision: object.metadata.resourceVersion ?? '', expires: false });
+    }
+    items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { items, revision: list.metadata.resourceVersion };
+  }
+
+  private async viewGet(view: KubeView, key: string): Promise<KeyValue | undefined> {
+    const at = view.locate(key);
+    if (!at) throw new TypeError(`datastore kubernetes: ${JSON.stringify(key)} does not name an object of ${view.prefix}`);
+    const api = new ResourceApi<KubeObject>(this.options.client, { ...view.resource, ...(view.namespaced ? { namespace: at.namespace } : {}) });
+    let object: KubeObject | undefined;
+    try {
+      object = await api.get(at.name);
+    } catch (error) {
+      if (view.optional && isKubeApiError(error, 404)) return undefined;
+      throw error;
+    }
+    const value = object && view.key(object) === key ? view.value(object) : undefined;
+    return object && value !== undefined ? { key, value: JSON.stringify(value), revision: object.metadata.resourceVersion ?? '', expires: false } : undefined;
+  }
+
+  private refuseViewWrite(key: string): void {
+    const view = this.viewOf(key);
+    if (view) throw new UnsupportedOperationError(this.kind, `writing ${view.prefix}`, `it is a read-only view of ${view.resource.group ? `${view.resource.plural}.${view.resource.group}` : view.resource.plural}; write that resource instead`);
   }
 
   private api(plural: string): ResourceApi<CustomResource> {
@@ -249,7 +391,7 @@ export class KubeCrdStore implements KeyValueStore {
     const slash = prefix.indexOf('/');
     const plural = slash < 0 ? '' : prefix.slice(0, slash);
     if (!plural || (!this.kinds[plural] && plural !== NODE_VIEW)) {
-      throw new TypeError(`datastore kubernetes: ${JSON.stringify(prefix)} does not start with a known resource; expected <plural>/ with plural one of ${[...Object.keys(this.kinds), NODE_VIEW].join(', ')}`);
+      throw new TypeError(`datastore kubernetes: ${JSON.stringify(prefix)} does not start with a known resource; expected <plural>/ with plural one of ${[...Object.keys(this.kinds), NODE_VIEW].join(', ')}, or a view: ${this.views.map((v) => v.prefix).join(', ')}`);
     }
     return { plural, name: prefix.slice(slash + 1) };
   }
