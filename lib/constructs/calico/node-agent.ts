@@ -60,6 +60,8 @@ export class CalicoNodeAgent extends Construct {
     const selector = kitSelectorLabels(CALICO_STACK_NAME, 'node-agent');
     const labels = { ...kitLabels(CALICO_STACK_NAME, 'node-agent'), [UPSTREAM_APP_LABEL]: CALICO_NAMES.agent };
     const fromConfig = (key: string) => kplus.EnvValue.fromConfigMap(props.configMap, key);
+    // Typha's Service lives in the stack's namespace; Felix would look in kube-system otherwise.
+    const typhaNamespace: Record<string, kplus.EnvValue> = n.typha.enabled ? { FELIX_TYPHAK8SNAMESPACE: kplus.EnvValue.fromValue(props.namespace) } : {};
 
     const probe = (path: string, failureThreshold: number) => kplus.Probe.fromHttpGet(path, {
       port: n.felix.healthPort,
@@ -122,6 +124,7 @@ export class CalicoNodeAgent extends Construct {
         // Pools, BGP and Felix settings are declared as custom resources by this stack.
         NO_DEFAULT_POOLS: kplus.EnvValue.fromValue('true'),
         FELIX_TYPHAK8SSERVICENAME: fromConfig('typha_service_name'),
+        ...typhaNamespace,
         FELIX_HEALTHENABLED: kplus.EnvValue.fromValue('true'),
         FELIX_HEALTHPORT: kplus.EnvValue.fromValue(String(n.felix.healthPort)),
         CALICO_ROUTE_REFLECTOR_SELECTOR: fromConfig('route_reflector_selector'),
@@ -163,7 +166,11 @@ export class CalicoNodeAgent extends Construct {
         { volume: cniConf, path: CNI_HOST_PATHS.confDir, readOnly: true },
       ]);
     }
-    if (props.networkPolicy) addPolicyAgent(ds, props.agentImage, 'interface');
+    // With Typha the policy agent follows the datastore through it too, as the agent does: the
+    // node then holds no API server watch of its own (the agent's ServiceAccount may get endpoints).
+    if (props.networkPolicy) {
+      addPolicyAgent(ds, props.agentImage, 'interface', n.typha.enabled ? { FELIX_TYPHAK8SSERVICENAME: fromConfig('typha_service_name'), ...typhaNamespace } : {});
+    }
     setRollingUpdate(ds, 1);
     setPriorityClassName(ds, 'system-node-critical');
     removeConstructPathLabel(ds);

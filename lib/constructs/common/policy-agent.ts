@@ -10,9 +10,11 @@ export interface PolicyAgentRule {
 }
 
 /**
- * What the policy agent reads, cluster-wide (lib/dataplane/policy/kube-sync.ts): read-only, and only
- * `list` + `watch` (it never gets one object). Calico's policy CRDs are listed in the Flannel-style
- * stack too: the agent watches them in every cluster and treats absent CRDs as empty.
+ * What the policy agent reads, cluster-wide (KubeCrdStore's policy views, lib/dataplane/datastore/kube/
+ * policy-views.ts, through its watch cache): read-only, and only `list` + `watch` (it never gets one
+ * object). Calico's policy CRDs are listed in the Flannel-style stack too: the agent watches them in
+ * every cluster and treats absent CRDs as empty. Where Typha runs, Typha holds these watches and the
+ * agent only gets Typha's Endpoints.
  */
 export function policyAgentClusterRules(): PolicyAgentRule[] {
   const read = ['list', 'watch'];
@@ -26,17 +28,18 @@ export function policyAgentClusterRules(): PolicyAgentRule[] {
 
 /**
  * Adds the policy agent (docs/policy.md) to a node agent's DaemonSet (host network, pod service account
- * token mounted): it follows pods, namespaces, service accounts and policies through the API server and
- * enforces them for this node's pods in its own nftables table (`inet cnikit-policy`).
+ * token mounted): it follows pods, namespaces, service accounts and policies through the API server (or
+ * Typha, when `env` names it: FELIX_TYPHAK8SSERVICENAME) and enforces them for this node's pods in its
+ * own nftables table (`inet cnikit-policy`).
  */
-export function addPolicyAgent(ds: kplus.DaemonSet, image: string, mode: PolicyAgentMode): void {
+export function addPolicyAgent(ds: kplus.DaemonSet, image: string, mode: PolicyAgentMode, env: Readonly<Record<string, kplus.EnvValue>> = {}): void {
   ds.addContainer({
     name: POLICY_AGENT.containerName,
     image,
     imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
     command: [POLICY_AGENT.executable],
     args: policyAgentArgs(mode),
-    envVariables: { NODE_NAME: downwardApiEnv().NODE_NAME },
+    envVariables: { NODE_NAME: downwardApiEnv().NODE_NAME, ...env },
     // Root with NET_ADMIN only: nftables is programmed over netlink in the host network namespace, which
     // needs CAP_NET_ADMIN and nothing else (no raw socket: the nft backend, never iptables-legacy; no
     // module loading: the kernel autoloads nf_tables; no host paths). Root because a non-root process

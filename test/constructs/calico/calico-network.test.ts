@@ -230,6 +230,22 @@ describe('Typha', () => {
     });
   });
 
+  test('with Typha both node containers follow it (Service from calico-config, in the stack\'s namespace); without, neither looks', () => {
+    const envOf = (objects: KubeJson[], name: string) => at<{ name: string }[]>(container(find(objects, 'DaemonSet', 'calico-node'), name), 'env')
+      .filter((e) => e.name.startsWith('FELIX_TYPHA'));
+    const typha = stack({ nodeCount: 200, namespace: 'calico-system' });
+    const service = { name: 'FELIX_TYPHAK8SSERVICENAME', valueFrom: { configMapKeyRef: { key: 'typha_service_name', name: 'calico-config' } } };
+    const namespace = { name: 'FELIX_TYPHAK8SNAMESPACE', value: 'calico-system' };
+    expect(envOf(typha, 'calico-node')).toEqual([service, namespace]);
+    expect(envOf(typha, 'policy-agent')).toEqual([service, namespace]);
+    // Discovery reads the Service's Endpoints with the pod's (calico-node) ServiceAccount.
+    expect(at<{ resources: string[]; verbs: string[] }[]>(find(typha, 'ClusterRole', 'calico-node'), 'rules')
+      .some((r) => r.resources.includes('endpoints') && r.verbs.includes('get'))).toBe(true);
+    const none = stack({ nodeCount: 3 });
+    expect(envOf(none, 'calico-node')).toEqual([service]); // "none": Felix's off
+    expect(envOf(none, 'policy-agent')).toEqual([]);
+  });
+
   test('forced on and off', () => {
     expect(typhaObjects(stack({ nodeCount: 2, typha: TyphaMode.ENABLED }))).toContain('Deployment');
     expect(typhaObjects(stack({ nodeCount: 900, typha: TyphaMode.DISABLED }))).toEqual([]);
