@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     bgp: config.networkingBackend === 'bird' ? await bgpSpeaker(config, view, nodeRegistry, log) : undefined,
     kernel: new LinuxKernel({ ownership: CALICO_AGENT_OWNERSHIP }),
     autodetect: config.autodetect,
+    autodetect6: config.autodetect6,
     defaultPool: config.defaultPool,
     stateDir: config.stateDir,
     resyncSeconds: config.resyncSeconds,

@@ -148,7 +148,9 @@ export class BgpNodeService {
     const overrides = Object.fromEntries(Object.entries(o.cluster ?? {}).filter(([, v]) => v !== undefined));
     this.cluster = { ...stored.cluster, ...overrides };
     const plan = planNodePeers(o.node, bgpNodes(nodes, o.nodeDetails, o.routeReflectors), this.cluster);
-    return { plan, routes: localAdvertisements(o.node, blocks, pools, this.cluster.serviceCidrs) };
+    // Dual-stack: IPv6 routes ride the same sessions with this node's IPv6 address as next hop.
+    const ipv6 = nodes.find((n) => n.name === o.node)?.spec.bgp?.ipv6Address?.split('/')[0];
+    return { plan: { ...plan, ...(ipv6 ? { ipv6NextHop: ipv6 } : {}) }, routes: localAdvertisements(o.node, blocks, pools, this.cluster.serviceCidrs) };
   }
 
   private schedule(): void {
@@ -162,7 +164,7 @@ export class BgpNodeService {
   private async resync(): Promise<void> {
     const { plan, routes } = await this.desired();
     const speaker = this.speaker as BgpSpeaker;
-    if (plan.routerId !== this.plan?.routerId || plan.asn !== this.plan.asn || plan.clusterId !== this.plan.clusterId) {
+    if (plan.routerId !== this.plan?.routerId || plan.asn !== this.plan.asn || plan.clusterId !== this.plan.clusterId || plan.ipv6NextHop !== this.plan.ipv6NextHop) {
       // Identity changed (address, AS or reflector role): a new speaker, as calico-node restarts BIRD.
       await speaker.stop();
       this.speaker = new BgpSpeaker(this.speakerConfig(plan, routes), this.options.log);

@@ -36,6 +36,8 @@ export interface NodeBgpPlan {
   readonly asn: number;
   readonly clusterId?: string;
   readonly peers: BgpPeerConfig[];
+  /** The node's IPv6 address, next hop of its IPv6 routes (dual-stack). @default none */
+  readonly ipv6NextHop?: string;
 }
 
 /** `ip`, `ip:port`, `[v6]:port` → address and port. */

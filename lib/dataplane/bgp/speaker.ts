@@ -50,6 +50,11 @@ export interface BgpSpeakerConfig {
   /** @default 179; 0 disables listening */
   readonly listenPort?: number;
   readonly peers: readonly BgpPeerConfig[];
+  /**
+   * This node's IPv6 address: the next hop of the IPv6 routes it originates over IPv4 sessions
+   * (MP-BGP, RFC 4760), so one session per peer carries both families. @default IPv6 only over IPv6 sessions
+   */
+  readonly ipv6NextHop?: string;
   /** Prefixes this node originates (its blocks, service addresses). @default none */
   readonly localRoutes?: readonly string[];
   /** Graceful-restart time advertised in OPEN (RFC 4724) unless a peer sets its own. @default 120 */
@@ -357,7 +362,7 @@ export class BgpSpeaker {
     const local = state.localAddress;
     return {
       peer: state.info,
-      localAddresses: { ipv4: local && !local.includes(':') ? local : this.config.routerId, ipv6: local?.includes(':') ? local : undefined },
+      localAddresses: { ipv4: local && !local.includes(':') ? local : this.config.routerId, ipv6: local?.includes(':') ? local : this.config.ipv6NextHop },
       nextHopMode: state.config.nextHopMode,
       sharedSubnet: (address: string) => state.localSubnet !== undefined && prefixWithin(`${address}/${address.includes(':') ? 128 : 32}`, state.localSubnet),
       accept: (path: { prefix: string; peer?: PeerInfo }) => filterAccepts(filters, 'export', path.prefix, path.peer !== undefined),

@@ -15,6 +15,12 @@ export interface CalicoAgentConfig {
   readonly node: string;
   readonly datastore: CalicoDatastoreConfig;
   readonly autodetect: string;
+  /**
+   * IP6 + IP6_AUTODETECTION_METHOD: `autodetect` finds the node's IPv6 address with that method
+   * (dual-stack: registered as the Node's IPv6 address, next hop of its IPv6 routes); unset or `none`
+   * means no IPv6. @default none
+   */
+  readonly autodetect6?: string;
   readonly defaultPool?: IpPoolSpec;
   readonly stateDir: string;
   /** --resync-seconds: overrides FelixConfiguration's routeRefreshInterval (FELIX_ROUTEREFRESHINTERVAL is read with the other FELIX_*). @default none */
@@ -63,6 +69,7 @@ Environment (flags override; --flag=value):
   ETCD_PREFIX                     --etcd-prefix         key prefix (default /calico/resources/v3/projectcalico.org/)
   KUBECONFIG                      --kubeconfig          kubeconfig file (default: in-cluster)
   IP_AUTODETECTION_METHOD         --ip-autodetection-method  first-found | interface=… | skip-interface=… | cidr=… | can-reach=…
+  IP6=autodetect, IP6_AUTODETECTION_METHOD                   the node's IPv6 address too (dual-stack; default IP6=none)
   CALICO_IPV4POOL_CIDR            --pool-cidr           default pool created when none exists (unless NO_DEFAULT_POOLS=true)
   CALICO_IPV4POOL_BLOCK_SIZE, CALICO_IPV4POOL_VXLAN, CALICO_IPV4POOL_IPIP, CALICO_IPV4POOL_NAT_OUTGOING, NO_DEFAULT_POOLS
   CALICO_STATE_DIR                --state-dir           nodename and mtu for the CNI plugin (default /var/lib/calico)
@@ -112,8 +119,14 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
     throw new ValidationError('DATASTORE_TYPE', type, '"kubernetes" or "etcdv3"');
   }
 
+  const ip = env.IP ?? 'autodetect';
+  if (ip !== '' && ip !== 'autodetect') throw new ValidationError('IP', ip, '"autodetect" (or unset): this agent detects the node address with IP_AUTODETECTION_METHOD');
   const autodetect = get('ip-autodetection-method', 'IP_AUTODETECTION_METHOD') ?? 'first-found';
   parseAutodetectMethod(autodetect);
+  const ip6 = env.IP6 ?? 'none';
+  if (ip6 !== '' && ip6 !== 'none' && ip6 !== 'autodetect') throw new ValidationError('IP6', ip6, '"autodetect", "none" or unset');
+  const autodetect6 = ip6 === 'autodetect' ? env.IP6_AUTODETECTION_METHOD || 'first-found' : undefined;
+  if (autodetect6) parseAutodetectMethod(autodetect6, 'IP6_AUTODETECTION_METHOD');
   const int = (value: string | undefined, field: string, fallback: number, min: number, max: number): number => {
     if (value === undefined) return fallback;
     const n = Number(value);
@@ -150,6 +163,7 @@ export function parseCalicoAgentConfig(argv: readonly string[], env: NodeJS.Proc
     node,
     datastore,
     autodetect,
+    ...(autodetect6 ? { autodetect6 } : {}),
     ...(defaultPool ? { defaultPool } : {}),
     stateDir: get('state-dir', 'CALICO_STATE_DIR') ?? '/var/lib/calico',
     ...(flags.has('resync-seconds') ? { resyncSeconds: int(flags.get('resync-seconds'), '--resync-seconds', 90, 1, 86400) } : {}),

@@ -48,6 +48,8 @@ export interface CalicoAgentOptions {
   readonly kernel: Kernel;
   /** `IP_AUTODETECTION_METHOD`. @default 'first-found' */
   readonly autodetect?: string;
+  /** `IP6_AUTODETECTION_METHOD` when `IP6=autodetect`: the node's IPv6 address is registered too. @default no IPv6 */
+  readonly autodetect6?: string;
   /** Created when no pool exists (Calico's default-ipv4-ippool from CALICO_IPV4POOL_*). @default none */
   readonly defaultPool?: IpPoolSpec;
   /** Shared with the CNI plugin: `nodename` and `mtu` are written here. @default '/var/lib/calico' */
@@ -128,6 +130,7 @@ export class CalicoAgent {
   /** Kernel changes of the last pass that failed: routes are not all programmed while there are any. */
   private lastFailures: string[] = [];
   private detected?: DetectedAddress;
+  private detected6?: DetectedAddress;
   private uplinkMtu = 1500;
   private vxlanTunnelAddress?: string;
   private ipip = false;
@@ -161,6 +164,7 @@ export class CalicoAgent {
     await o.cache?.start();
     await this.followFelix();
     this.detected = await autodetectNodeAddress(o.kernel, o.autodetect ?? 'first-found');
+    this.detected6 = o.autodetect6 ? await autodetectNodeAddress(o.kernel, o.autodetect6, 6) : undefined;
     this.uplinkMtu = (await o.kernel.links()).find((l) => l.name === this.detected?.interface)?.mtu ?? 1500;
     await this.ensureDefaultPool();
     const pools = await this.ipam.pools();
@@ -351,7 +355,7 @@ export class CalicoAgent {
     await o.registry.register({
       name: o.node,
       spec: {
-        bgp: { ipv4Address: this.detected?.address ?? '' },
+        bgp: { ipv4Address: this.detected?.address ?? '', ...(this.detected6 ? { ipv6Address: this.detected6.address } : {}) },
         ...(this.vxlanTunnelAddress ? { ipv4VXLANTunnelAddr: this.vxlanTunnelAddress, vxlanTunnelMACAddr: vtepMac(o.node) } : {}),
       },
     });

@@ -137,8 +137,13 @@ export function desiredRouting(input: RoutingInput): DesiredDataplane {
 
   for (const block of input.blocks) {
     const pool = poolOf(block.cidr);
-    if (!pool || pool.cidr.family !== 4) continue;
+    if (!pool) continue;
     const host = blockHost(block);
+    if (pool.cidr.family === 6) {
+      // IPv6 blocks: the node's own are blackholed like IPv4's; remote ones come from BGP (no IPv6 encapsulation here).
+      if (host === input.node) routes.push({ dst: block.cidr, type: 'blackhole', protocol: CALICO_ROUTE_PROTOCOL });
+      continue;
+    }
     if (host === input.node) routes.push({ dst: block.cidr, type: 'blackhole', protocol: CALICO_ROUTE_PROTOCOL });
     else if (host) routeTo(block.cidr, pool, host);
     // Borrowed addresses: a /32 towards the node that uses them (our own pods have their /32 from the CNI plugin).

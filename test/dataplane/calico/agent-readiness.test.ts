@@ -25,9 +25,14 @@ describe('readiness means routed (memory kernel, API server double)', () => {
     // The BGP speaker as the agent sees it: a session that comes and goes.
     let established = false;
     let releaseStart: () => void = () => undefined;
+    let speakerStarting: () => void = () => undefined;
+    const bgpStarting = new Promise<void>((resolve) => {
+      speakerStarting = resolve;
+    });
     const bgp = {
       start: () => new Promise<void>((resolve) => {
         releaseStart = resolve;
+        speakerStarting();
       }),
       stop: async () => undefined,
       notReady: () => (established ? undefined : 'no BGP session Established yet (peers 10.60.0.3)'),
@@ -43,6 +48,9 @@ describe('readiness means routed (memory kernel, API server double)', () => {
     const starting = agent.start();
     try {
       while (agent.healthPort === undefined) await new Promise((r) => setImmediate(r));
+      expect(await readiness()).toMatch(/^503 not ready: start-up has not finished/);
+      // Registered, routes programmed, the speaker starting: still not ready.
+      await bgpStarting;
       expect(await readiness()).toMatch(/^503 not ready: start-up has not finished/);
       releaseStart();
       await starting;

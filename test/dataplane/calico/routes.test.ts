@@ -15,6 +15,18 @@ const input = (vxlanMode: 'Always' | 'CrossSubnet' | 'Never') => ({
 });
 
 describe('Calico-style routes', () => {
+  test('dual-stack with BGP: the own IPv6 block is blackholed; remote IPv6 blocks are left to the BGP speaker', () => {
+    const d = desiredRouting({
+      node: 'a', nodeAddress: '10.0.1.2/24', uplink: 'eth0', uplinkMtu: 1500, nodes, bgp: true,
+      pools: [resolvePool('v4', { cidr: '10.244.0.0/16', vxlanMode: 'Never' }), resolvePool('v6', { cidr: 'fd00:10:244::/48', blockSize: 122 })],
+      blocks: [block('10.244.0.0/26', 'a'), block('10.244.0.64/26', 'b'), block('fd00:10:244::/122', 'a'), block('fd00:10:244::40/122', 'b')],
+    });
+    expect(d.routes).toEqual([
+      { dst: '10.244.0.0/26', type: 'blackhole', protocol: 80 },
+      { dst: 'fd00:10:244::/122', type: 'blackhole', protocol: 80 },
+    ]);
+  });
+
   test('VXLAN Always: blackhole for the own block, on-link routes via remote VTEPs, neighbour and FDB entries', () => {
     const d = desiredRouting(input('Always'));
     expect(d.links).toEqual([expect.objectContaining({ kind: 'vxlan', name: 'vxlan.calico', vni: 4096, port: 4789, local: '10.0.1.2', device: 'eth0', mtu: 1450 })]);
