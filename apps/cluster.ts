@@ -7,6 +7,8 @@ import { createInterface } from 'readline';
 import * as path from 'path';
 import { parseArgs } from 'util';
 import { ClusterLab, referencedImages } from '../lib/lab/cluster/cluster-lab';
+import { typhaWatchCheck } from '../lib/lab/cluster/audit';
+import { felixVxlanPortChange, lateNetworkPolicy } from '../lib/lab/cluster/live-change-checks';
 import { bgpChecks } from '../lib/lab/cluster/bgp-checks';
 import { CheckResult, connectivityChecks, formatChecks, nodesReady, waitForWorkloads } from '../lib/lab/cluster/checks';
 import { clusterPlan, ClusterPlan } from './environments/cluster';
@@ -87,6 +89,11 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
   lab.log('test workload: one pod per node; probing pod ↔ pod, Services, outside');
   const policies = environment.stack.kind === 'calico' ? environment.stack.policies : undefined;
   results.push(...(await connectivityChecks(lab, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, policiesDeclared: policies !== undefined })));
+  if (plan.typha) results.push(typhaWatchCheck(lab));
+  // Changes while running: a FelixConfiguration patch reaches the kernel, a new NetworkPolicy is enforced.
+  if (plan.vxlan) results.push(...(await felixVxlanPortChange(lab, 4790, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, refreshSeconds: plan.routeRefreshSeconds })));
+  // The Calico stack runs a policy agent; with no policies declared the test namespace is open to isolate one pod.
+  if (environment.stack.kind === 'calico' && !policies) results.push(await lateNetworkPolicy(lab));
   if (plan.bgp) {
     const reflectors = lab.nodes.filter((_, i) => plan.nodeLabels[i] !== undefined).map((n) => n.name);
     results.push(...(await bgpChecks(lab, reflectors)));

@@ -17,6 +17,12 @@ export interface ClusterPlan {
   readonly nodeLabels: readonly (Readonly<Record<string, string>> | undefined)[];
   /** BIRD 2 routers standing in for the BGPPeers with a `peerIP` (rack routers), peering as the peers' node selectors say. */
   readonly routers: readonly LabRouter[];
+  /** A pool uses VXLAN: the report moves FelixConfiguration's vxlanPort and watches the devices follow. */
+  readonly vxlan: boolean;
+  /** FelixConfiguration routeRefreshInterval: how long a change may take to reach the kernel. */
+  readonly routeRefreshSeconds: number;
+  /** Typha runs: the report counts the agents' own apiserver watches (none expected). */
+  readonly typha: boolean;
   /** Pods are routed by BGP: the report checks sessions and the routers' tables. */
   readonly bgp: boolean;
   /** Secrets the environment expects to exist (BGP passwords), created before the manifests are applied. */
@@ -43,6 +49,9 @@ export function clusterPlan(environment: Environment, nodes = 3): ClusterPlan {
       natOutgoing: network.masquerade,
       topology: 'flat',
       nodeLabels: [],
+      vxlan: false,
+      routeRefreshSeconds: 0,
+      typha: false,
       bgp: false,
       routers: [],
       secrets: [],
@@ -73,6 +82,9 @@ export function clusterPlan(environment: Environment, nodes = 3): ClusterPlan {
     natOutgoing: pools.some((p) => p.cidr.family === 4 && p.natOutgoing),
     topology: pools.some((p) => p.vxlanMode === EncapsulationMode.CROSS_SUBNET || p.ipipMode === EncapsulationMode.CROSS_SUBNET) ? 'two-subnets' : 'flat',
     nodeLabels,
+    vxlan: pools.some((p) => p.cidr.family === 4 && p.vxlanMode !== EncapsulationMode.NEVER),
+    routeRefreshSeconds: network.felix.routeRefreshIntervalSeconds,
+    typha: network.typha.enabled,
     bgp: network.bgp.enabled && pools.some((p) => p.vxlanMode === EncapsulationMode.NEVER),
     routers,
     secrets: [...secrets].map(([name, data]) => ({ namespace: 'kube-system', name, data })),

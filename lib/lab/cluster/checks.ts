@@ -326,7 +326,7 @@ async function netcheckPlacement(lab: ClusterLab, timeoutMs: number): Promise<Ch
  * An HTTP/1.0 GET with busybox nc (its wget resolves the port through NSS, which a static binary in a
  * bare image cannot load): the output ends with the body.
  */
-function httpGet(ip: string, port: number, pathName = '/'): string {
+export function httpGet(ip: string, port: number, pathName = '/'): string {
   return `printf 'GET ${pathName} HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} ${port}`;
 }
 

@@ -11,6 +11,9 @@ describe('the cluster lab takes its settings from the environment', () => {
       natOutgoing: true,
       topology: 'flat',
       bgp: false,
+      typha: false,
+      vxlan: false,
+      routeRefreshSeconds: 0,
       nodeLabels: [],
       routers: [],
       secrets: [],
@@ -32,6 +35,7 @@ describe('the cluster lab takes its settings from the environment', () => {
   test('prod on 4 nodes: one route reflector, its BGPPeer rack router peering with it, the password Secret it names', () => {
     const plan = clusterPlan(environment('prod'), 4);
     expect(plan.bgp).toBe(true);
+    expect(plan.typha).toBe(true);
     expect(plan.nodeLabels).toEqual([{ 'route-reflector': 'true' }, undefined, undefined, undefined]);
     expect(plan.routers).toEqual([{ name: 'rack-routers', address: '10.0.255.1', asn: 65000, neighbours: [{ node: 0, asn: 64512, password: 'cnikit-lab-rack-routers' }] }]);
     expect(plan.secrets).toEqual([{ namespace: 'kube-system', name: 'bgp-peer-secrets', data: { 'rack-routers': 'cnikit-lab-rack-routers' } }]);

@@ -1,0 +1,54 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { ClusterLab } from './cluster-lab';
+import { CheckResult } from './checks';
+
+/** One API request as the apiserver's audit log (Metadata level) records it. */
+export interface ApiCall {
+  readonly user: string;
+  readonly verb: string;
+  /** `pods`, `nodes/status`, … (resource/subresource). */
+  readonly resource: string;
+  readonly apiGroup: string;
+  readonly namespace?: string;
+  readonly code: number;
+}
+
+/** Every completed request in the lab's audit log, in order. */
+export function readAudit(lab: ClusterLab): ApiCall[] {
+  const file = path.join(lab.dir, 'control-plane', 'logs', 'audit.log');
+  if (!fs.existsSync(file)) return [];
+  const calls: ApiCall[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    const e = JSON.parse(line) as {
+      stage?: string; verb: string; user: { username: string };
+      objectRef?: { resource?: string; subresource?: string; apiGroup?: string; namespace?: string }; responseStatus?: { code?: number };
+    };
+    if (e.stage !== 'ResponseComplete') continue;
+    const o = e.objectRef ?? {};
+    calls.push({
+      user: e.user.username, verb: e.verb, resource: `${o.resource ?? ''}${o.subresource ? `/${o.subresource}` : ''}`,
+      apiGroup: o.apiGroup ?? '', ...(o.namespace ? { namespace: o.namespace } : {}), code: e.responseStatus?.code ?? 0,
+    });
+  }
+  return calls;
+}
+
+const serviceAccount = (namespace: string, name: string) => `system:serviceaccount:${namespace}:${name}`;
+
+/**
+ * With Typha, the node agents (calico-node's containers) open no watch on the apiserver: Typha
+ * holds them, one per resource per replica. Counted in the audit log, not assumed.
+ */
+export function typhaWatchCheck(lab: ClusterLab, namespace = 'kube-system'): CheckResult {
+  const calls = readAudit(lab).filter((c) => c.verb === 'watch');
+  const byAgents = calls.filter((c) => c.user === serviceAccount(namespace, 'calico-node'));
+  const byTypha = calls.filter((c) => c.user === serviceAccount(namespace, 'calico-typha'));
+  const resources = (list: readonly ApiCall[]) => [...new Set(list.map((c) => c.resource))].sort().join(', ');
+  return {
+    name: 'agents hold no apiserver watches (Typha serves them)',
+    ok: byAgents.length === 0 && byTypha.length > 0,
+    detail: `watches by calico-node: ${byAgents.length}${byAgents.length ? ` (${resources(byAgents)})` : ''}; by calico-typha: ${byTypha.length} (${resources(byTypha) || 'none'}); audit log ${path.join(lab.dir, 'control-plane', 'logs', 'audit.log')}`,
+  };
+}
