@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
 import { WatchCache, storeFeed } from '../lib/dataplane/datastore/watch-cache';
 import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
-import { TYPHA_PREFIXES as CALICO_AGENT_PREFIXES } from '../lib/dataplane/typha/prefixes';
+import { TYPHA_PREFIXES } from '../lib/dataplane/typha/prefixes';
 import { TyphaServer } from '../lib/dataplane/typha/server';
 import { ValidationError } from '../lib/model/errors';
 
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
   const log = jsonLogger(c.logLevel);
   const store = await openCalicoStore(c.datastore);
   let lastError = '';
-  const cache = new WatchCache(storeFeed(store), CALICO_AGENT_PREFIXES, (e) => {
+  const cache = new WatchCache(storeFeed(store), TYPHA_PREFIXES, (e) => {
     if (e.message !== lastError) log.warn('datastore watch failed; retrying', { error: e.message });
     lastError = e.message;
   });
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   let synced = false;
   void cache.synced.then(() => {
     synced = true;
-    log.info('datastore synced', { prefixes: CALICO_AGENT_PREFIXES.length });
+    log.info('datastore synced', { prefixes: TYPHA_PREFIXES.length });
   });
   if (c.health) {
     const health = http.createServer((req, res) => {

@@ -28,10 +28,10 @@ export function agentClusterRules(): RbacRule[] {
     // Service advertisement (BGP) needs services and their endpoints (externalTrafficPolicy: Local).
     { apiGroups: [''], resources: ['services', 'endpoints'], verbs: READ },
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
-    // Every node's addresses, tunnel addresses and BGP settings live on Node objects; the agent annotates its own Node
-    // (projectcalico.org/IPv4Address, tunnel addresses, route-reflector cluster ID).
-    { apiGroups: [''], resources: ['nodes'], verbs: [...READ, 'patch'] },
-    // Clears the NetworkUnavailable condition once routes are programmed.
+    // Every node's addresses, tunnel addresses, labels and BGP settings live on Node objects.
+    { apiGroups: [''], resources: ['nodes'], verbs: READ },
+    // The agent annotates its own Node (projectcalico.org/IPv4Address, IPv6Address, tunnel addresses) and clears
+    // NetworkUnavailable, both through the status subresource: no cluster-wide relabel, taint or cordon.
     { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
     // Reads every Calico kind that shapes the dataplane.
     {
