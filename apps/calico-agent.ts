@@ -6,6 +6,7 @@ import { WatchCache, cachedStore, storeFeed } from '../lib/dataplane/datastore/w
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
 import { NodeRegistry, StoreNodeRegistry } from '../lib/dataplane/calico/node-registry';
 import { LogLevel, jsonLogger } from '../lib/dataplane/flannel/agent-log';
+import { parseFelixEnv } from '../lib/dataplane/calico/felix-config';
 import { LinuxKernel } from '../lib/dataplane/kernel/linux-kernel';
 import { KeyValueStore } from '../lib/dataplane/datastore/types';
 import { CalicoDatastoreConfig } from '../lib/dataplane/calico/datastore';
@@ -111,7 +112,8 @@ async function main(): Promise<void> {
     setLogLevel: (l) => {
       if (!config.logLevel) level = l;
     },
-    health: { port: config.healthPort, host: config.healthHost },
+    // Health is served before the datastore is read, so only FELIX_HEALTHENABLED can turn it off (the kit's default is on).
+    health: parseFelixEnv(process.env).settings.healthEnabled === false ? undefined : { port: config.healthPort, host: config.healthHost },
     procSysNet: config.procSysNet,
     cniKubeconfig: await cniKubeconfigWriter(config, client, log),
     log,

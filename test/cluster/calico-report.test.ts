@@ -11,10 +11,12 @@ const log = (line: string) => process.stdout.write(`    ${line}\n`);
 
 /**
  * staging and prod deployed as synthesized, run to a per-check report: every failing check names the
- * object, pod, node or route that is wrong and why. staging passes every check since the agent writes
- * the CNI plugin's kubeconfig; prod does not yet (issue 13: its policies' namespaces, Typha, BGP).
+ * object, pod, node or route that is wrong and why. staging passes every check; prod passes every
+ * check but its rack router's: prod's BGPPeer asks for a TCP-MD5 password, which the speaker cannot
+ * set from Node yet, so it refuses that session in one line (the reflector ↔ router checks fail).
  */
-function reportSuite(environment: Environment, nodes: number, passes: boolean): void {
+function reportSuite(environment: Environment, nodes: number, knownFailures: RegExp | undefined): void {
+  const passes = knownFailures === undefined;
   describeLab(`cluster lab: ${environment.name} deployed as synthesized on ${nodes} nodes runs to a per-check report`, () => {
     let lab: ClusterLab | undefined;
     let labId = '';
@@ -40,6 +42,14 @@ function reportSuite(environment: Environment, nodes: number, passes: boolean): 
       expect(results.filter((r) => r.name.startsWith('test pod on '))).toHaveLength(nodes);
     });
 
+    if (knownFailures) {
+      test('every check passes but the known gap it names', () => {
+        expect(results.filter((r) => !r.ok && !r.skipped && !knownFailures.test(r.name)).map((r) => `${r.name}: ${r.detail}`)).toEqual([]);
+        expect(results.filter((r) => /^(icmp|tcp)[46] /.test(r.name) && r.ok)).toHaveLength(nodes * (nodes - 1) * 4);
+        expect(results.find((r) => r.name === 'agents hold no apiserver watches (Typha serves them)')?.ok).toBe(true);
+      });
+    }
+
     if (passes) {
       test('every check passes: pods on every node talk across the subnets, Services, NAT to the outside', () => {
         expect(results.filter((r) => !r.ok && !r.skipped).map((r) => `${r.name}: ${r.detail}`)).toEqual([]);
@@ -62,5 +72,5 @@ function reportSuite(environment: Environment, nodes: number, passes: boolean): 
   });
 }
 
-reportSuite(staging, 4, true);
-reportSuite(prod, 4, false);
+reportSuite(staging, 4, undefined);
+reportSuite(prod, 4, /^bgp router rack-routers /);

@@ -66,11 +66,12 @@ export async function lateNetworkPolicy(lab: ClusterLab, withinMs = 2000): Promi
     await lab.kubectl(['apply', '-f', '-'], { input: JSON.stringify(policy) });
     const created = Date.now();
     await sleep(withinMs);
+    const probedAfter = Date.now() - created;
     const after = await probe();
     const denied = after !== target.name;
     return {
       name, ok: denied,
-      detail: denied ? `${client.name} (${client.node}) → ${target.name}@${ip} (${target.node}) refused ${Date.now() - created} ms after the policy was created`
+      detail: denied ? `${client.name} (${client.node}) → ${target.name}@${ip} (${target.node}) refused when probed ${probedAfter} ms after the policy was created (it answered before)`
         : `${client.name} → ${target.name}@${ip} still answered ${withinMs} ms after the policy was created (policy-agent logs on ${target.node})`,
     };
   } finally {
