@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { toolsLayer, runtimeLayer, type BuiltLayer } from './base-layers';
 import { bundleExecutable } from './bundle';
@@ -8,6 +8,7 @@ import { BUNDLE_DIR, COMMAND_DIR, DEFAULT_PATH, type ImageSpec } from './image-s
 import { buildLayer } from './layer';
 import { writeOciLayout } from './layout';
 import { HOST_RUNTIME_MANIFEST, hostRuntimeManifest } from './host-runtime';
+import { buildNativeAddon } from './native-addon';
 import { NODE, type NodeDistribution } from './node-runtime';
 import { ANNOTATION, type ImageConfig } from './oci';
 
@@ -107,6 +108,10 @@ async function appLayer(spec: ImageSpec, options: BuildOptions, runtimeFiles: re
     }
     if (bundle.assets.length > 0) bundleAssets[`${BUNDLE_DIR}/${executable.output}`] = bundle.assets.map((a) => `${posix.dirname(BUNDLE_DIR)}/${a.path}`);
     bundled.push(...bundle.packages.map((p) => ({ kind: 'npm' as const, ...p })));
+  }
+  for (const addon of spec.nativeAddons ?? []) {
+    const file = buildNativeAddon(options.repoRoot, addon, options.cacheDir);
+    tree.addFile(`${BUNDLE_DIR}/${addon}.node`, await readFile(file), 0o644, { kind: 'builder', name: `native/${addon}`, version: options.version });
   }
   if (spec.installsRuntimeOnHost === true) {
     const manifest = hostRuntimeManifest(runtimeFiles, bundleAssets);

@@ -73,6 +73,8 @@ export const COMPONENT_IMAGES: readonly ImageSpec[] = [
       POLICY_AGENT_EXECUTABLE,
     ],
     ...KERNEL_TOOLS,
+    // TCP-MD5 keys for BGP peers with a password (lib/dataplane/bgp/session/md5.ts).
+    nativeAddons: ['tcp-md5'],
     entrypoint: [`${COMMAND_DIR}/${CALICO_AGENT.executable}`],
     env: AGENT_ENV,
     // Root: as the Flannel-style agent, plus binding the BGP port (179) in the host network namespace.

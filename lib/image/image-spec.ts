@@ -1,3 +1,4 @@
+import type { NativeAddon } from './native-addon';
 /** One executable of the dataplane, bundled into `/opt/cnikit/<output>`. */
 export interface ExecutableSpec {
   /** The TypeScript entrypoint, relative to the repository root (e.g. `apps/flannel-agent.ts`). */
@@ -41,6 +42,11 @@ export interface ImageSpec {
    */
   readonly excludePackages?: readonly string[];
   readonly entrypoint: readonly string[];
+  /**
+   * Native addons (native/<name>) compiled for the image and placed beside the bundles as
+   * `<name>.node`, where the dataplane looks for them. @default none
+   */
+  readonly nativeAddons?: readonly NativeAddon[];
   /** `uid:gid`; why each component needs its user is written next to it in the catalogue. */
   readonly user: string;
   /** @default PATH only */

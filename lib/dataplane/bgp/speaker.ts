@@ -4,7 +4,7 @@ import { Kernel, KernelOp, Route } from '../kernel/types';
 import { Clock, systemClock } from './session/clock';
 import { PeerConnection } from './session/connection';
 import { Negotiated } from './session/fsm';
-import { tcpMd5Unsupported } from './session/md5';
+import { TCP_MD5_MAX_KEY_BYTES, TcpMd5, loadTcpMd5, tcpMd5Unsupported } from './session/md5';
 import { BgpFilterSpec, filterAccepts, prefixWithin } from './rib/filter';
 import { ExportedRoute, NextHopMode, buildUpdates, exportRoute } from './rib/export';
 import { PeerInfo, Rib, familyOf } from './rib/rib';
@@ -26,8 +26,14 @@ export interface BgpPeerConfig {
   readonly rrClient?: boolean;
   /** @default 'Auto' */
   readonly nextHopMode?: NextHopMode;
-  /** TCP-MD5 password: refused with a clear message (see session/md5.ts). @default none */
+  /**
+   * TCP-MD5 password (session/md5.ts): the key is installed for this peer on the listening socket
+   * and the session is passive (the peer connects). Refused in one line when the addon is missing.
+   * @default none
+   */
   readonly password?: string;
+  /** Why this peer cannot run (e.g. its password Secret is unreadable): refused with this line. @default none */
+  readonly refuse?: string;
   /**
    * Graceful-restart time advertised to this peer: how long it keeps our routes while we restart
    * (Calico's BGPPeer maxRestartTime / nodeMeshMaxRestartTime, BIRD's `graceful restart time`).
@@ -84,8 +90,8 @@ interface PeerState {
   readonly config: BgpPeerConfig;
   info: PeerInfo;
   connection?: PeerConnection;
-  /** Refused before starting (e.g. a password we cannot honour). */
-  readonly refused?: string;
+  /** Refused (e.g. a password we cannot honour): never started. */
+  refused?: string;
   negotiated?: Negotiated;
   localAddress?: string;
   /** The connected prefix holding `localAddress` (from the kernel), for third-party next hops. */
@@ -135,6 +141,8 @@ export class BgpSpeaker {
     readonly config: BgpSpeakerConfig,
     private readonly log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
     private readonly clock: Clock = systemClock,
+    /** TCP-MD5 keys (tests pass their own). @default the addon beside the bundle, if any */
+    private readonly md5: TcpMd5 | undefined = loadTcpMd5(),
   ) {
     this.rib = new Rib({ routerId: config.routerId, asn: config.asn, clusterId: config.clusterId });
     for (const peer of config.peers) this.addPeer(peer);
@@ -156,6 +164,7 @@ export class BgpSpeaker {
       });
       server.on('error', (e) => this.log(`bgp: listener: ${e.message}`));
       this.server = server;
+      for (const p of this.peers.values()) this.installKey(p);
     }
     for (const p of this.peers.values()) {
       if (p.refused) this.log(p.refused);
@@ -203,6 +212,7 @@ export class BgpSpeaker {
       const next = wanted.get(address);
       if (next && JSON.stringify(next) === JSON.stringify(state.config)) continue;
       state.connection?.stop('peer deconfigured');
+      if (state.config.password !== undefined && !state.refused) this.setKey(address, '');
       if (state.staleTimer !== undefined) this.clock.clearTimeout(state.staleTimer);
       this.peers.delete(address);
       this.awaitingEor.delete(state.info.id);
@@ -213,6 +223,7 @@ export class BgpSpeaker {
       this.addPeer(config);
       const state = this.peers.get(address) as PeerState;
       if (!this.running) continue;
+      this.installKey(state);
       if (state.refused) this.log(state.refused);
       state.connection?.start();
     }
@@ -236,16 +247,27 @@ export class BgpSpeaker {
 
   private addPeer(config: BgpPeerConfig): void {
     const info: PeerInfo = { id: config.address, routerId: config.address, asn: config.asn, rrClient: config.rrClient ?? false };
-    if (config.password !== undefined) {
-      this.peers.set(config.address, { config, info, refused: tcpMd5Unsupported(config.address), sent: new Map(), eor: new Set() });
+    if (config.refuse !== undefined) {
+      this.peers.set(config.address, { config, info, refused: `bgp: peer ${config.address}: ${config.refuse}; session not started`, sent: new Map(), eor: new Set() });
       return;
+    }
+    if (config.password !== undefined) {
+      const refused = !this.md5 ? tcpMd5Unsupported(config.address)
+        : Buffer.byteLength(config.password) > TCP_MD5_MAX_KEY_BYTES ? tcpMd5Unsupported(config.address, `the password is longer than ${TCP_MD5_MAX_KEY_BYTES} bytes (RFC 2385 keys)`)
+          : this.config.listenPort === 0 ? tcpMd5Unsupported(config.address, 'the speaker does not listen (listenPort 0), and a password peer must connect to it') : undefined;
+      if (refused) {
+        this.peers.set(config.address, { config, info, refused, sent: new Map(), eor: new Set() });
+        return;
+      }
     }
     const state: PeerState = { config, info, sent: new Map(), eor: new Set() };
     this.peers.set(config.address, state);
     state.connection = new PeerConnection(
       { address: config.address, port: config.port, localAddress: config.localAddress ?? (net.isIPv4(config.address) ? this.config.routerId : undefined) },
       {
-        localAs: this.config.asn, peerAs: config.asn, routerId: this.config.routerId, passive: config.passive,
+        localAs: this.config.asn, peerAs: config.asn, routerId: this.config.routerId,
+        // A password peer is passive: the key lives on the listening socket; Node cannot set it before an outgoing connect.
+        passive: config.password !== undefined || config.passive,
         holdTime: this.config.holdTime, connectRetryTime: this.config.connectRetryTime ?? 5,
         families: this.config.families ?? ['ipv4', 'ipv6'], gracefulRestartTime: config.maxRestartTime ?? this.config.gracefulRestartTime ?? 120,
       },
@@ -258,6 +280,26 @@ export class BgpSpeaker {
       },
       this.clock,
     );
+  }
+
+  /** The peer's TCP-MD5 key on the listening socket; a peer whose key cannot be set is refused, never run without it. */
+  private installKey(state: PeerState): void {
+    const password = state.config.password;
+    if (password === undefined || state.refused || !this.server) return;
+    try {
+      this.setKey(state.config.address, password);
+    } catch (error) {
+      state.refused = tcpMd5Unsupported(state.config.address, `setting the key failed: ${(error as Error).message}`);
+      state.connection?.stop('TCP-MD5 key not installed');
+      state.connection = undefined;
+      this.log(state.refused);
+    }
+  }
+
+  private setKey(address: string, key: string): void {
+    const fd = (this.server as unknown as { _handle?: { fd?: number } } | undefined)?._handle?.fd;
+    if (fd === undefined || fd < 0) throw new Error('the listening socket has no file descriptor');
+    this.md5?.setKey(fd, address, key);
   }
 
   private incoming(socket: net.Socket): void {
