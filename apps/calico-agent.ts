@@ -69,13 +69,30 @@ async function cniKubeconfigWriter(config: CalicoAgentConfig, client: KubeClient
   return new CniKubeconfigWriter({ client, serviceAccount, namespace: namespace ?? inClusterNamespace(), path, server, ca, insecureSkipTlsVerify, log });
 }
 
+/** BGP passwords: `secretKeyRef`s resolve in the agent's own namespace (POD_NAMESPACE), as calico-node's. */
+async function secretReader(client: KubeClient): Promise<(name: string, key: string) => Promise<string | undefined>> {
+  const { inClusterNamespace, isKubeApiError } = await import('../lib/dataplane/datastore/kube/client');
+  const namespace = process.env.POD_NAMESPACE || inClusterNamespace();
+  return async (name, key) => {
+    try {
+      const secret = await client.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`);
+      const value = secret.data?.[key];
+      return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
+    } catch (error) {
+      if (isKubeApiError(error, 404)) return undefined;
+      throw error;
+    }
+  };
+}
+
 /** CALICO_NETWORKING_BACKEND=bird: the BGP speaker beside the agent (BIRD's role in calico-node); a restart keeps peers' routes (graceful restart). */
-async function bgpSpeaker(config: CalicoAgentConfig, store: KeyValueStore, nodes: NodeRegistry, log: ReturnType<typeof jsonLogger>) {
+async function bgpSpeaker(config: CalicoAgentConfig, store: KeyValueStore, nodes: NodeRegistry, client: KubeClient | undefined, log: ReturnType<typeof jsonLogger>) {
   const [{ BgpNodeService, BGP_ROUTE_PROTOCOL }, { parseSelector }] = await Promise.all([import('../lib/dataplane/bgp'), import('../lib/model/calico/selector-parser')]);
   const rr = config.routeReflector;
   const service = new BgpNodeService({
     node: config.node, store, registry: nodes,
     ...(rr ? { routeReflectors: { selector: parseSelector(rr.selector, 'CALICO_ROUTE_REFLECTOR_SELECTOR'), clusterId: rr.clusterId } } : {}),
+    ...(client ? { secret: await secretReader(client) } : {}),
     kernel: new LinuxKernel({ ownership: { routeProtocol: BGP_ROUTE_PROTOCOL } }),
     log: (line) => log.info(line),
   });
@@ -101,7 +118,7 @@ async function main(): Promise<void> {
     store,
     cache,
     registry: nodeRegistry,
-    bgp: config.networkingBackend === 'bird' ? await bgpSpeaker(config, view, nodeRegistry, log) : undefined,
+    bgp: config.networkingBackend === 'bird' ? await bgpSpeaker(config, view, nodeRegistry, client, log) : undefined,
     kernel: new LinuxKernel({ ownership: CALICO_AGENT_OWNERSHIP }),
     autodetect: config.autodetect,
     autodetect6: config.autodetect6,

@@ -63,6 +63,11 @@ export interface BgpNodeServiceOptions {
   readonly cluster?: ClusterBgpConfig;
   /** Labels, AS and reflector cluster id per node name (from the Node resources). @default none */
   readonly nodeDetails?: Readonly<Record<string, Partial<BgpNode>>>;
+  /**
+   * Reads a BGP password from a Secret (Calico: in calico-node's namespace, `secretKeyRef`); undefined
+   * when missing. @default none (peers with a password are refused)
+   */
+  readonly secret?: (name: string, key: string) => Promise<string | undefined>;
   /** Which nodes are route reflectors when their Node does not say. @default only Nodes with a cluster id */
   readonly routeReflectors?: RouteReflectorRule;
   readonly kernel?: Kernel;
@@ -147,7 +152,18 @@ export class BgpNodeService {
     this.lastErrors = errors;
     const overrides = Object.fromEntries(Object.entries(o.cluster ?? {}).filter(([, v]) => v !== undefined));
     this.cluster = { ...stored.cluster, ...overrides };
-    const plan = planNodePeers(o.node, bgpNodes(nodes, o.nodeDetails, o.routeReflectors), this.cluster);
+    const passwords = new Map<string, string>();
+    for (const p of this.cluster.peers ?? []) {
+      if (!p.password || !o.secret) continue;
+      const ref = `${p.password.secretName}/${p.password.key}`;
+      if (passwords.has(ref)) continue;
+      const value = await o.secret(p.password.secretName, p.password.key).catch((e: Error) => {
+        o.log?.(`bgp: reading password Secret ${ref}: ${e.message}`);
+        return undefined;
+      });
+      if (value) passwords.set(ref, value);
+    }
+    const plan = planNodePeers(o.node, bgpNodes(nodes, o.nodeDetails, o.routeReflectors), this.cluster, (name, key) => passwords.get(`${name}/${key}`));
     // Dual-stack: IPv6 routes ride the same sessions with this node's IPv6 address as next hop.
     const ipv6 = nodes.find((n) => n.name === o.node)?.spec.bgp?.ipv6Address?.split('/')[0];
     return { plan: { ...plan, ...(ipv6 ? { ipv6NextHop: ipv6 } : {}) }, routes: localAdvertisements(o.node, blocks, pools, this.cluster.serviceCidrs) };

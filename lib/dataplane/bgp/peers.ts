@@ -40,6 +40,11 @@ export interface NodeBgpPlan {
   readonly ipv6NextHop?: string;
 }
 
+function passwordField(secret: string, key: string, passwordOf: (secretName: string, key: string) => string | undefined): { password: string } | { refuse: string } {
+  const password = passwordOf(secret, key);
+  return password ? { password } : { refuse: `password Secret ${secret} (key ${key}) is missing or unreadable` };
+}
+
 /** `ip`, `ip:port`, `[v6]:port` → address and port. */
 export function splitPeerIp(text: string): { address: string; port?: number } {
   const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(text);
@@ -97,8 +102,8 @@ export function planNodePeers(
       ...(p.nextHopMode !== NextHopMode.AUTO ? { nextHopMode: p.nextHopMode as 'Self' | 'Keep' } : {}),
       ...(p.maxRestartTimeSeconds !== undefined ? { maxRestartTime: p.maxRestartTimeSeconds } : {}),
       ...(p.filters.length ? { filters: filtersOf(p.filters) } : {}),
-      // A password we cannot read still marks the peer, so the speaker refuses it loudly.
-      ...(p.password ? { password: passwordOf(p.password.secretName, p.password.key) ?? `(secret ${p.password.secretName}/${p.password.key})` } : {}),
+      // A password we cannot read refuses the peer loudly: never unauthenticated, never a wrong key.
+      ...(p.password ? passwordField(p.password.secretName, p.password.key, passwordOf) : {}),
     };
     if (p.peerIp !== undefined) {
       const { address, port } = splitPeerIp(p.peerIp);

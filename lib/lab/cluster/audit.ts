@@ -19,13 +19,16 @@ export function readAudit(lab: ClusterLab): ApiCall[] {
   const file = path.join(lab.dir, 'control-plane', 'logs', 'audit.log');
   if (!fs.existsSync(file)) return [];
   const calls: ApiCall[] = [];
+  const seen = new Set<string>();
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
     if (!line) continue;
     const e = JSON.parse(line) as {
-      stage?: string; verb: string; user: { username: string };
+      auditID: string; stage?: string; verb: string; user: { username: string };
       objectRef?: { resource?: string; subresource?: string; apiGroup?: string; namespace?: string }; responseStatus?: { code?: number };
     };
-    if (e.stage !== 'ResponseComplete') continue;
+    // A watch is logged when its response starts (and again only when it ends); anything else when complete.
+    if (e.stage !== (e.verb === 'watch' ? 'ResponseStarted' : 'ResponseComplete') || seen.has(e.auditID)) continue;
+    seen.add(e.auditID);
     const o = e.objectRef ?? {};
     calls.push({
       user: e.user.username, verb: e.verb, resource: `${o.resource ?? ''}${o.subresource ? `/${o.subresource}` : ''}`,

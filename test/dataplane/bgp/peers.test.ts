@@ -63,6 +63,10 @@ describe('planNodePeers (Calico BGP peering semantics)', () => {
     expect(a.peers.map((p) => p.address)).toEqual(['192.0.2.1', '10.0.0.2', '10.0.0.10']);
     const c = planNodePeers('c', nodes.slice(0, 3), cluster, (name, key) => `${name}:${key}`);
     expect(c.peers[0]).toEqual({ address: '192.0.2.2', asn: 65002, password: 'bgp-secrets:password' });
+    // An unreadable Secret refuses the peer: never a session without its key, never a made-up key.
+    expect(planNodePeers('c', nodes.slice(0, 3), cluster, () => undefined).peers[0]).toEqual({
+      address: '192.0.2.2', asn: 65002, refuse: 'password Secret bgp-secrets (key password) is missing or unreadable',
+    });
   });
 
   it('an unregistered node is a clear error; peerIP forms split', () => {
