@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 /**
@@ -28,7 +29,8 @@ export function loadTcpMd5(): TcpMd5 | undefined {
   for (const file of candidates) {
     if (!file) continue;
     try {
-      loaded = require(file) as TcpMd5;
+      // A native addon is loaded by path at run time (the bundle cannot inline it).
+      loaded = createRequire(__filename)(file) as TcpMd5;
       break;
     } catch {
       // next candidate
