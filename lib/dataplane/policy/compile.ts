@@ -45,6 +45,14 @@ export const FAILSAFE_INBOUND: readonly PortProtocol[] = [
   { protocol: 'TCP', port: 6667 },
 ];
 
+/**
+ * ICMPv6 a pod must send its node whatever its egress policy says (Felix's workload-to-host
+ * allowance): MLD (130-132), router solicitation (133), neighbour solicitation and advertisement
+ * (135, 136). Without them a pod under an egress policy cannot resolve its IPv6 gateway, or answer
+ * the node's solicitation, and has no IPv6 at all.
+ */
+export const WORKLOAD_TO_HOST_ICMPV6: readonly number[] = [130, 131, 132, 133, 135, 136];
+
 export const DEFAULT_TABLE = 'cnikit-policy';
 
 function hash(text: string): string {
@@ -153,6 +161,9 @@ class Compiler {
         name: 'input', hook: 'input', rules: [
           established,
           ...(failsafe.length ? [{ matches: [{ kind: 'protocolPort', pairs: failsafe.map((f) => ({ protocol: protocolNumber(f.protocol), port: f.port })) }], action: { kind: 'accept' }, comment: 'failsafe' } as CompiledRule] : []),
+          ...WORKLOAD_TO_HOST_ICMPV6.map((type): CompiledRule => ({
+            matches: [{ kind: 'protocol', protocol: 58 }, { kind: 'icmp', family: 6, type }], action: { kind: 'accept' }, comment: 'IPv6 neighbour discovery and MLD',
+          })),
           // Pod → node traffic obeys the pod's egress policy, then defaultEndpointToHostAction.
           ...dispatch.filter((d) => d.action.kind === 'dispatch' && (d.action.key === 'iifname' || d.action.key.startsWith('saddr'))),
           ...this.endpointToHost(),

@@ -66,11 +66,16 @@ describe('compiler (pure)', () => {
   it('defaultEndpointToHostAction Drop: pod → node is dropped after the pod\'s egress policy; Accept and Return add nothing', () => {
     const drop = compilePolicy(world(pods), { mode: 'interface', endpointToHostAction: 'Drop' });
     expect(chain(drop, 'input')?.rules.map(renderRule)).toEqual([
-      'ct state established,related accept', expect.stringMatching(/^meta l4proto \. th dport \{ .* accept$/), 'iifname vmap @from-wl', 'iifname "cali*" drop',
+      'ct state established,related accept', expect.stringMatching(/^meta l4proto \. th dport \{ .* accept$/),
+      ...[130, 131, 132, 133, 135, 136].map((type) => `meta l4proto 58 icmpv6 type ${type} accept`),
+      'iifname vmap @from-wl', 'iifname "cali*" drop',
     ]);
     const rendered = renderIptables(drop);
     expect(rendered.v4).toContain('-A cnk-INPUT -i cali+ -j DROP');
     expect(rendered.v6).toContain('-A cnk-INPUT -i cali+ -j DROP');
+    // A pod under an egress policy still resolves its IPv6 gateway and answers the node's solicitations (Felix allows the same).
+    expect(rendered.v6).toContain('-A cnk-INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT');
+    expect(rendered.v4).not.toContain('icmp6');
     for (const endpointToHostAction of ['Accept', 'Return', undefined] as const) {
       expect(compilePolicy(world(pods), { mode: 'interface', endpointToHostAction })).toEqual(rs);
     }
