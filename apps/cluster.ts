@@ -11,6 +11,8 @@ import { typhaWatchCheck } from '../lib/lab/cluster/audit';
 import { felixVxlanPortChange, lateNetworkPolicy } from '../lib/lab/cluster/live-change-checks';
 import { bgpChecks } from '../lib/lab/cluster/bgp-checks';
 import { CheckResult, connectivityChecks, formatChecks, nodesReady, waitForWorkloads } from '../lib/lab/cluster/checks';
+import { policyMatrixChecks } from '../lib/lab/cluster/policy-matrix';
+import { parsePolicyMatrix, readPolicyManifests } from '../lib/lab/policy-harness';
 import { clusterPlan, ClusterPlan } from './environments/cluster';
 import { environment as findEnvironment, Environment } from './environments';
 
@@ -64,7 +66,8 @@ export function startCluster(environment: Environment, options: { nodes?: number
 
 /**
  * Deploys `files` to `lab` as written and runs every check: workloads Ready, nodes Ready, the test
- * workload on every node, pod ↔ pod, Services, outside, policy intent. Returns one result per check.
+ * workload on every node, pod ↔ pod, Services, outside, policy intent (the environment's policy
+ * matrix probed between real pods). Returns one result per check.
  */
 export async function deployAndCheck(lab: ClusterLab, environment: Environment, files: readonly string[]): Promise<CheckResult[]> {
   const plan = clusterPlan(environment, lab.nodes.length);
@@ -98,9 +101,16 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
     const reflectors = lab.nodes.filter((_, i) => plan.nodeLabels[i] !== undefined).map((n) => n.name);
     results.push(...(await bgpChecks(lab, reflectors)));
   }
-  results.push(policies
-    ? { name: 'policy intent', ok: false, skipped: true, detail: 'the environment declares policies; their matrix on real pods is not checked by the cluster lab yet (issue 13)' }
-    : { name: 'policy intent', ok: true, skipped: true, detail: 'no policies declared: every pod may reach every pod (checked above)' });
+  const matrixFile = environment.stack.kind === 'calico' ? environment.stack.policyMatrix : undefined;
+  if (policies && matrixFile) {
+    // The environment's own statement of who may reach whom, probed between real pods under the deployed policies.
+    const matrix = parsePolicyMatrix(fs.readFileSync(path.resolve(REPO_ROOT, matrixFile), 'utf8'), matrixFile);
+    results.push(...(await policyMatrixChecks(lab, { matrix, source: matrixFile, policies: readPolicyManifests(files), dualStack: plan.dualStack })));
+  } else {
+    results.push(policies
+      ? { name: 'policy intent', ok: false, skipped: true, detail: `the environment declares policies but no policyMatrix saying what they must allow and deny` }
+      : { name: 'policy intent', ok: true, skipped: true, detail: 'no policies declared: every pod may reach every pod (checked above)' });
+  }
   return results;
 }
 

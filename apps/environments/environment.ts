@@ -20,6 +20,14 @@ export interface CalicoStackDefinition {
    * @default none
    */
   readonly policies?: CalicoPolicySetProps;
+  /**
+   * What `policies` are meant to allow and deny: a policy matrix file (pods with their labels,
+   * service accounts and ports, and `expect:` lines; the format `lib/lab/policy-harness.ts` reads),
+   * relative to the repository root. The network lab checks it against the synthesized policies
+   * (`npm run lab -- policy --matrix <file> --policies dist/<env>`), the cluster lab on real pods.
+   * @default - no declared intent
+   */
+  readonly policyMatrix?: string;
 }
 
 /** One deployment target: its name (also its output directory), stack and image registry. */

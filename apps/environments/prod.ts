@@ -71,5 +71,7 @@ export const prod: Environment = {
         },
       ],
     },
+    // Who may reach whom under these policies, probed between real pods by the cluster lab.
+    policyMatrix: 'test/lab/policy-shop-matrix.yaml',
   },
 };

@@ -23,6 +23,27 @@ export interface PolicyIntent {
   readonly allowed: boolean;
 }
 
+/** The probe an intent is about (no port for ICMP). */
+export function intentProbe(e: PolicyIntent): ProbeCase {
+  return e.protocol === 'ICMP' ? { protocol: 'ICMP' } : { protocol: e.protocol, port: e.port };
+}
+
+/** `shop/frontend → shop/api TCP/8080`. */
+export function intentName(e: PolicyIntent): string {
+  return `${e.from} → ${e.to} ${e.protocol}${e.port ? `/${e.port}` : ''}`;
+}
+
+/**
+ * Whether an intent holds: the policies (the reference evaluator's verdict) and the network (what a
+ * real probe saw) must both give the intended verdict. Undefined when it holds, else the one-line
+ * account of what differs (`…: intended allowed, policy says denied, kernel denied`).
+ */
+export function unmetIntent(e: PolicyIntent, policySays: boolean, observed: boolean | undefined): string | undefined {
+  if (policySays === e.allowed && observed === e.allowed) return undefined;
+  const word = (v: boolean | undefined) => (v === undefined ? 'not probed' : v ? 'allowed' : 'denied');
+  return `${intentName(e)}: intended ${word(e.allowed)}, policy says ${word(policySays)}, kernel ${word(observed)}`;
+}
+
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP', 'ICMP'];
@@ -172,13 +193,12 @@ export async function verifyPolicies(matrix: PolicyMatrix, objects: PolicyObject
     const tables = await lab.truthTables(matrix.probes, timeoutMs);
     const unmetIntents: string[] = [];
     for (const e of matrix.expect ?? []) {
-      const c: ProbeCase = e.protocol === 'ICMP' ? { protocol: 'ICMP' } : { protocol: e.protocol, port: e.port };
+      const c = intentProbe(e);
       const exp = lab.expected(e.from, e.to, c);
       const t = tables.find((x) => x.probe.protocol === c.protocol && x.probe.port === c.port);
       const obs = t ? t.observed[t.pods.indexOf(e.from)][t.pods.indexOf(e.to)] : (await lab.probe(e.from, [{ to: e.to, ...c }], timeoutMs))[0];
-      if (exp !== e.allowed || obs !== e.allowed) {
-        unmetIntents.push(`${e.from} → ${e.to} ${e.protocol}${e.port ? `/${e.port}` : ''}: intended ${e.allowed ? 'allowed' : 'denied'}, policy says ${exp ? 'allowed' : 'denied'}, kernel ${obs ? 'allowed' : 'denied'}`);
-      }
+      const unmet = unmetIntent(e, exp, obs);
+      if (unmet) unmetIntents.push(unmet);
     }
     return { stack, tables, mismatches: tables.reduce((n, t) => n + mismatches(t), 0), unmetIntents, applyMs, ...(options.nodes ? { nodes: options.nodes } : {}) };
   } finally {

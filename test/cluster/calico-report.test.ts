@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { buildAndSynth, deployAndCheck, startCluster } from '../../apps/cluster';
 import { Environment } from '../../apps/environments';
 import { prod } from '../../apps/environments/prod';
@@ -5,6 +7,7 @@ import { staging } from '../../apps/environments/staging';
 import { CheckResult, formatChecks } from '../../lib/lab/cluster/checks';
 import { ClusterLab } from '../../lib/lab/cluster/cluster-lab';
 import { labLeftovers } from '../../lib/lab/host-state';
+import { parsePolicyMatrix } from '../../lib/lab/policy-harness';
 import { describeLab } from '../lab/describe-lab';
 
 const log = (line: string) => process.stdout.write(`    ${line}\n`);
@@ -14,6 +17,7 @@ const log = (line: string) => process.stdout.write(`    ${line}\n`);
  * object, pod, node or route that is wrong and why. staging passes every check; prod passes every
  * check but its rack router's: prod's BGPPeer asks for a TCP-MD5 password, which the speaker cannot
  * set from Node yet, so it refuses that session in one line (the reflector ↔ router checks fail).
+ * prod's policy matrix (its `policyMatrix`) holds between real pods: one passing line per expectation.
  */
 function reportSuite(environment: Environment, nodes: number, knownFailures: RegExp | undefined): void {
   const passes = knownFailures === undefined;
@@ -36,7 +40,16 @@ function reportSuite(environment: Environment, nodes: number, knownFailures: Reg
 
     test('the report has a line per check: apply, every workload, nodes, placement or connectivity, policy', () => {
       expect(results.find((r) => r.name === `apply dist/${environment.name}`)).toBeDefined();
-      expect(results.find((r) => r.name === 'policy intent')).toBeDefined();
+      // Without a policy matrix one 'policy intent' line; with one (prod) its pods, then a line per expectation.
+      const matrixFile = environment.stack.kind === 'calico' ? environment.stack.policyMatrix : undefined;
+      if (matrixFile) {
+        const intents = parsePolicyMatrix(fs.readFileSync(path.resolve(__dirname, '..', '..', matrixFile), 'utf8')).expect ?? [];
+        expect(results.find((r) => r.name.startsWith('policy matrix pods Ready'))).toBeDefined();
+        expect(results.filter((r) => /^policy \S+ → \S+ \S+ (allowed|denied)$/.test(r.name)).map((r) => r.name))
+          .toEqual(intents.map((e) => `policy ${e.from} → ${e.to} ${e.protocol}${e.port ? `/${e.port}` : ''} ${e.allowed ? 'allowed' : 'denied'}`));
+      } else {
+        expect(results.find((r) => r.name === 'policy intent')).toBeDefined();
+      }
       expect(results.find((r) => r.name === 'DaemonSet kube-system/calico-node ready')).toBeDefined();
       expect(results.find((r) => r.name === 'Deployment kube-system/calico-kube-controllers ready')).toBeDefined();
       expect(results.filter((r) => r.name.startsWith('test pod on '))).toHaveLength(nodes);

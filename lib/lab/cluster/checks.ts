@@ -19,7 +19,7 @@ export const NETCHECK_NAMESPACE = 'cnikit-lab';
 const NETCHECK_PORT = 8080;
 const GATEWAY_PORT = 8080;
 
-interface PodInfo {
+export interface PodInfo {
   readonly name: string;
   readonly namespace: string;
   readonly node: string;
@@ -113,7 +113,7 @@ function lastLogLine(logDir: string, container: string): string | undefined {
   }
 }
 
-function describePod(lab: ClusterLab, pod: PodInfo): string {
+export function describePod(lab: ClusterLab, pod: PodInfo): string {
   // A container that exited: its own last words usually say why.
   const crashed = pod.waiting.filter((w) => w.includes(', last exit')).map((w) => w.split(':')[0]);
   const said = crashed.map((c) => [c, lastLogLine(podLogDir(lab, pod), c)]).filter(([, line]) => line).map(([c, line]) => `${c} last logged "${oneLine(line!, 200)}"`);
@@ -181,7 +181,7 @@ export async function waitForWorkloads(lab: ClusterLab, timeoutMs = 240_000): Pr
 const STUCK = /: (CrashLoopBackOff|ImagePullBackOff|ErrImagePull|ErrImageNeverPull|CreateContainerConfigError|CreateContainerError|InvalidImageName|RunContainerError)\b/;
 
 /** A pod that waits on something that will not change by itself: a crash loop, an image, its sandbox (the CNI plugin). */
-function isStuck(pod: PodInfo): boolean {
+export function isStuck(pod: PodInfo): boolean {
   return pod.waiting.some((w) => STUCK.test(w)) || (pod.warning?.startsWith('FailedCreatePodSandBox') ?? false);
 }
 

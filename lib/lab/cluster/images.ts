@@ -8,8 +8,13 @@ import { run } from '../exec';
 export const LAB_IMAGE_REGISTRY = 'cnikit.lab';
 /** The sandbox ("pause") image: Debian's catatonit, a static init that only reaps children. */
 export const PAUSE_IMAGE = `${LAB_IMAGE_REGISTRY}/pause:3.9`;
-/** The test workload: Debian's busybox-static (sh, httpd, wget, ping, nc), 2 MB. */
-export const NETCHECK_IMAGE = `${LAB_IMAGE_REGISTRY}/netcheck:1`;
+/**
+ * The test workload: Debian's busybox-static (sh, httpd, wget, ping, nc) and netcat-openbsd
+ * (`/bin/nc.openbsd`: UDP over IPv4 and IPv6, which busybox's nc lacks), 6 MB compressed.
+ */
+export const NETCHECK_IMAGE = `${LAB_IMAGE_REGISTRY}/netcheck:2`;
+/** The UDP-capable netcat in NETCHECK_IMAGE (busybox's `nc` speaks TCP only). */
+export const NETCHECK_UDP_NC = '/bin/nc.openbsd';
 
 const BUSYBOX_APPLETS = ['sh', 'cat', 'echo', 'hostname', 'httpd', 'ip', 'mkdir', 'nc', 'ping', 'ping6', 'sleep', 'wget', 'ls', 'ps', 'nslookup', 'timeout', 'true'];
 
@@ -32,9 +37,9 @@ export async function buildLabImages(outDir: string, cacheDir: string): Promise<
   }, outDir, cacheDir);
   const netcheck = await buildDebianImage({
     name: 'netcheck',
-    tag: '1',
-    description: 'cnikit cluster lab test workload: busybox (httpd, wget, ping, nc)',
-    packages: ['busybox-static'],
+    tag: '2',
+    description: 'cnikit cluster lab test workload: busybox (httpd, wget, ping, nc), OpenBSD netcat (UDP)',
+    packages: ['busybox-static', 'netcat-openbsd'],
     symlinks: Object.fromEntries(BUSYBOX_APPLETS.map((applet) => [`bin/${applet}`, 'busybox'])),
     entrypoint: ['/bin/sh'],
   }, outDir, cacheDir);
