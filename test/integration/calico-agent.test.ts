@@ -132,6 +132,14 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
       expect(vxlan()).toContain('dstport 4790');
       await store.delete('felixconfigurations/default');
       await until('Felix defaults to return', () => /vxlan id 4096 .*dstport 4789/s.test(vxlan()));
+
+      // NAT outgoing per family: an IPv6 pool with natOutgoing gets an ip6 table of its own.
+      await store.put('ippools/v6', JSON.stringify({ cidr: 'fd00:10:244::/48', blockSize: 122, natOutgoing: true }));
+      await again.agent.reconcileNow();
+      expect(execIn(node, ['nft', 'list', 'table', 'ip6', 'cnikit-calico']).stdout).toMatch(/ip6 saddr fd00:10:244::\/48 .*masquerade/);
+      await store.delete('ippools/v6');
+      await again.agent.reconcileNow();
+      expect(execIn(node, ['nft', 'list', 'table', 'ip6', 'cnikit-calico']).code).not.toBe(0);
     } finally {
       await again.agent.stop();
     }

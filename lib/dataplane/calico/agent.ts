@@ -324,10 +324,12 @@ export class CalicoAgent {
     for (const op of result.ops) this.metrics.changes.inc({ op: op.op });
     for (const f of result.failures) this.log.warn('kernel change failed', { op: f.op.op, error: f.message });
     this.lastFailures = result.failures.map((f) => `${f.op.op}: ${f.message}`);
-    const nat = natOutgoingRuleSet(pools);
-    const current = await o.kernel.ruleSet(NAT_RULESET, 4);
-    if (nat && !ruleSetsEqual(current, nat)) await o.kernel.replaceRuleSet(nat);
-    if (!nat && current) await o.kernel.deleteRuleSet(NAT_RULESET, 4);
+    for (const family of [4, 6] as const) {
+      const nat = natOutgoingRuleSet(pools, family);
+      const current = await o.kernel.ruleSet(NAT_RULESET, family);
+      if (nat && !ruleSetsEqual(current, nat)) await o.kernel.replaceRuleSet(nat);
+      if (!nat && current) await o.kernel.deleteRuleSet(NAT_RULESET, family);
+    }
     this.metrics.routes.set(result.routes);
     this.metrics.refusedNodes.set(desired.refusals.length);
     this.metrics.localBlocks.set(blocks.filter((b) => b.affinity === `host:${o.node}`).length);

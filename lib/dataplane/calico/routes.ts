@@ -172,18 +172,19 @@ export function desiredRouting(input: RoutingInput): DesiredDataplane {
 }
 
 /**
- * NAT outgoing (nftables table `ip cnikit-calico`): traffic from a natOutgoing pool to a
- * destination outside every pool is masqueraded; pool-to-pool traffic keeps its source.
+ * NAT outgoing, per family (nftables tables `ip cnikit-calico` and `ip6 cnikit-calico`): traffic
+ * from a natOutgoing pool to a destination outside every pool of its family is masqueraded;
+ * pool-to-pool traffic keeps its source.
  */
-export function natOutgoingRuleSet(pools: readonly Pool[]): RuleSet | undefined {
-  const v4 = pools.filter((p) => p.cidr.family === 4);
-  const nat = v4.filter((p) => p.natOutgoing && !p.disabled);
+export function natOutgoingRuleSet(pools: readonly Pool[], family: 4 | 6 = 4): RuleSet | undefined {
+  const same = pools.filter((p) => p.cidr.family === family);
+  const nat = same.filter((p) => p.natOutgoing && !p.disabled);
   if (!nat.length) return undefined;
   const rules = nat.flatMap((src) => [
-    ...v4.map((dst) => ({ saddr: { cidr: src.cidr.toString() }, daddr: { cidr: dst.cidr.toString() }, verdict: 'return' as const, comment: 'calico pool to pool' })),
+    ...same.map((dst) => ({ saddr: { cidr: src.cidr.toString() }, daddr: { cidr: dst.cidr.toString() }, verdict: 'return' as const, comment: 'calico pool to pool' })),
     { saddr: { cidr: src.cidr.toString() }, verdict: 'masquerade' as const, randomFully: true, comment: `calico nat-outgoing ${src.name}` },
   ]);
-  return { name: NAT_RULESET, family: 4, chains: [{ name: 'nat-outgoing', type: 'nat', hook: 'postrouting', rules }] };
+  return { name: NAT_RULESET, family, chains: [{ name: 'nat-outgoing', type: 'nat', hook: 'postrouting', rules }] };
 }
 
 function networkOf(address: string): string {

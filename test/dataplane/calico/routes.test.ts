@@ -96,6 +96,15 @@ describe('Calico-style routes', () => {
       expect.objectContaining({ saddr: { cidr: '10.244.0.0/16' }, verdict: 'masquerade' }),
     ]);
     expect(natOutgoingRuleSet([resolvePool('p', { cidr: '10.0.0.0/16' })])).toBeUndefined();
+    // Per family: an IPv6 pool with natOutgoing gets its own ip6 table; IPv4 pools do not appear in it.
+    const dual = [resolvePool('v4', { cidr: '10.244.0.0/16', natOutgoing: true }), resolvePool('v6', { cidr: 'fd00:10:244::/48', blockSize: 122, natOutgoing: true })];
+    const v6 = natOutgoingRuleSet(dual, 6);
+    expect(v6?.family).toBe(6);
+    expect(v6?.chains[0].rules).toEqual([
+      expect.objectContaining({ saddr: { cidr: 'fd00:10:244::/48' }, daddr: { cidr: 'fd00:10:244::/48' }, verdict: 'return' }),
+      expect.objectContaining({ saddr: { cidr: 'fd00:10:244::/48' }, verdict: 'masquerade' }),
+    ]);
+    expect(natOutgoingRuleSet([dual[0]], 6)).toBeUndefined();
   });
 
   test('VTEP MACs are unicast, locally administered and stable', () => {
