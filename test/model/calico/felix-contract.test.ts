@@ -1,3 +1,4 @@
+import { parseTypha } from '../../../lib/dataplane/typha/config';
 import { App, Chart } from 'cdk8s';
 import { buildEnvironment, environment, environmentObjects } from '../../../apps/environments';
 import { CalicoNetwork, CalicoNetworkProps } from '../../../lib/constructs/calico/calico-network';
@@ -70,8 +71,11 @@ function expectObeyed(r: Rendered): void {
   expect(alone.ignored).toEqual([]);
   expect(Object.keys(alone.settings).length).toBe(Object.keys(defaults).length);
   expect(settings.errors.map((e) => e.message)).toEqual([]);
-  // The only FELIX_* variable not for felix-config.ts: agent-config.ts finds Typha with it.
-  expect(settings.ignored).toEqual(['FELIX_TYPHAK8SSERVICENAME']);
+  // The only FELIX_* variables not for felix-config.ts find Typha; typha/config.ts obeys them.
+  const env = containerEnv(r, 'calico-node');
+  expect([...settings.ignored].sort()).toEqual(Object.keys(env).filter((k) => k.startsWith('FELIX_TYPHA')).sort());
+  const typha = parseTypha(env.FELIX_TYPHAADDR, env.FELIX_TYPHAK8SSERVICENAME, env.FELIX_TYPHAK8SNAMESPACE, 'kubernetes');
+  expect(typha).toEqual(r.network.typha.enabled ? { service: 'calico-typha', namespace: env.FELIX_TYPHAK8SNAMESPACE } : undefined);
 
   const s = settings.settings;
   expect(s.logSeverityScreen).toBe(f.logSeverity);
