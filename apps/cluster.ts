@@ -7,7 +7,7 @@ import { createInterface } from 'readline';
 import * as path from 'path';
 import { parseArgs } from 'util';
 import { ClusterLab, referencedImages } from '../lib/lab/cluster/cluster-lab';
-import { typhaWatchCheck } from '../lib/lab/cluster/audit';
+import { rbacDenialsCheck, typhaWatchCheck } from '../lib/lab/cluster/audit';
 import { felixVxlanPortChange, lateNetworkPolicy } from '../lib/lab/cluster/live-change-checks';
 import { bgpChecks } from '../lib/lab/cluster/bgp-checks';
 import { CheckResult, connectivityChecks, formatChecks, nodesReady, waitForWorkloads } from '../lib/lab/cluster/checks';
@@ -93,6 +93,7 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
   const policies = environment.stack.kind === 'calico' ? environment.stack.policies : undefined;
   results.push(...(await connectivityChecks(lab, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, policiesDeclared: policies !== undefined })));
   if (plan.typha) results.push(typhaWatchCheck(lab));
+  if (environment.stack.kind === 'calico') results.push(rbacDenialsCheck(lab, ['calico-node', 'calico-cni-plugin', 'calico-kube-controllers', 'calico-typha']));
   // Changes while running: a FelixConfiguration patch reaches the kernel, a new NetworkPolicy is enforced.
   if (plan.vxlan) results.push(...(await felixVxlanPortChange(lab, 4790, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, refreshSeconds: plan.routeRefreshSeconds })));
   // The Calico stack runs a policy agent; with no policies declared the test namespace is open to isolate one pod.

@@ -15,19 +15,23 @@ const READ = ['get', 'list', 'watch'];
 const CRUD = ['get', 'list', 'watch', 'create', 'update', 'delete'];
 /** Only `crd.projectcalico.org`: the kit serves no aggregated `projectcalico.org` API, so upstream's second group is not needed. */
 const IPAM_KINDS = ['blockaffinities', 'ipamblocks', 'ipamhandles'];
-const POLICY_INPUTS = ['networkpolicies', 'globalnetworkpolicies', 'networksets', 'globalnetworksets', 'hostendpoints'];
+/** What the policy agent reads (lib/dataplane/policy/keys.ts); HostEndpoints are not enforced, so not read. */
+const POLICY_INPUTS = ['networkpolicies', 'globalnetworkpolicies', 'networksets', 'globalnetworksets'];
+/** Typha lists and watches; it never gets one object. */
+const LIST_WATCH = ['list', 'watch'];
 
 /**
- * The node agent (routes, BGP, policy, tunnel addresses). Each rule names why it exists.
+ * The node agent (routes, BGP, policy, tunnel addresses). Each rule names why it exists; the cluster
+ * lab's audit log shows which ones a deployment uses (with Typha the reads of resources Typha serves go
+ * unused: they are the agents' path when Typha is off or unreachable).
  */
 export function agentClusterRules(): RbacRule[] {
   return [
     // Policy needs pod labels/IPs, namespace and service-account labels; Kubernetes NetworkPolicy is compiled like Calico's.
     { apiGroups: [''], resources: ['pods', 'namespaces', 'serviceaccounts'], verbs: READ },
     { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: READ },
-    // Service advertisement (BGP) needs services and their endpoints (externalTrafficPolicy: Local).
-    { apiGroups: [''], resources: ['services', 'endpoints'], verbs: READ },
-    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
+    // Finds Typha through its Service's Endpoints (FELIX_TYPHAK8SSERVICENAME), one get per connect.
+    { apiGroups: [''], resources: ['endpoints'], verbs: ['get'] },
     // Every node's addresses, tunnel addresses, labels and BGP settings live on Node objects.
     { apiGroups: [''], resources: ['nodes'], verbs: READ },
     // The agent annotates its own Node (projectcalico.org/IPv4Address, IPv6Address, tunnel addresses) and clears
@@ -36,12 +40,9 @@ export function agentClusterRules(): RbacRule[] {
     // Reads every Calico kind that shapes the dataplane.
     {
       apiGroups: [CALICO],
-      resources: ['ippools', 'ipamconfigs', 'ipreservations', 'bgpconfigurations', 'bgppeers', 'bgpfilters', 'felixconfigurations',
-        'kubecontrollersconfigurations', ...POLICY_INPUTS],
+      resources: ['ippools', 'ipamconfigs', 'ipreservations', 'bgpconfigurations', 'bgppeers', 'bgpfilters', 'felixconfigurations', ...POLICY_INPUTS],
       verbs: READ,
     },
-    // Marks the datastore ready (the CNI plugin refuses to run until it is) and records the cluster GUID.
-    { apiGroups: [CALICO], resources: ['clusterinformations'], verbs: ['get', 'list', 'watch', 'create', 'update'] },
     // Claims blocks and tunnel addresses for its own node.
     { apiGroups: [CALICO], resources: IPAM_KINDS, verbs: CRUD },
   ];
@@ -55,7 +56,7 @@ export function agentNamespaceRules(bgpPasswordSecrets: readonly string[]): Rbac
   ];
   if (bgpPasswordSecrets.length > 0) {
     // Reads only the Secrets named by BGP peers for their TCP-MD5 passwords.
-    rules.push({ apiGroups: [''], resources: ['secrets'], verbs: READ, resourceNames: [...bgpPasswordSecrets] });
+    rules.push({ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: [...bgpPasswordSecrets] });
   }
   return rules;
 }
@@ -63,14 +64,10 @@ export function agentNamespaceRules(bgpPasswordSecrets: readonly string[]): Rbac
 /** The CNI plugin, run by the kubelet's container runtime per pod, with the token the agent mints. */
 export function cniPluginClusterRules(): RbacRule[] {
   return [
-    // Reads the pod (labels, annotations with pool requests), its namespace (pool annotations) and the node.
-    { apiGroups: [''], resources: ['pods', 'nodes', 'namespaces'], verbs: ['get'] },
-    // Writes the pod's IPs back (cni.projectcalico.org/podIP(s) annotations).
-    { apiGroups: [''], resources: ['pods/status'], verbs: ['patch'] },
-    // Allocates and releases addresses with compare-and-swap on blocks, affinities and handles.
-    { apiGroups: [CALICO], resources: IPAM_KINDS, verbs: CRUD },
-    // Picks pools, honours reservations and IPAM settings; checks datastoreReady.
-    { apiGroups: [CALICO], resources: ['ippools', 'ipreservations', 'ipamconfigs', 'clusterinformations'], verbs: ['get', 'list', 'watch'] },
+    // Allocates and releases addresses with compare-and-swap on blocks, affinities and handles (one call at a time: no watch).
+    { apiGroups: [CALICO], resources: IPAM_KINDS, verbs: ['get', 'list', 'create', 'update', 'delete'] },
+    // Picks pools, honours reservations and IPAM settings.
+    { apiGroups: [CALICO], resources: ['ippools', 'ipreservations', 'ipamconfigs'], verbs: ['get', 'list'] },
   ];
 }
 
@@ -84,21 +81,18 @@ export function controllersClusterRules(): RbacRule[] {
     { apiGroups: [CALICO], resources: ['ippools', 'ipamconfigs', 'ipreservations'], verbs: READ },
     // Reads its own settings and reports their status.
     { apiGroups: [CALICO], resources: ['kubecontrollersconfigurations'], verbs: [...READ, 'create', 'update'] },
-    { apiGroups: [CALICO], resources: ['clusterinformations'], verbs: ['get', 'list', 'watch'] },
   ];
 }
 
-/** Typha only fans out what the agents watch: read-only, nothing else. */
+/** Typha lists and watches exactly what it serves (lib/dataplane/typha/prefixes.ts): nothing else. */
 export function typhaClusterRules(): RbacRule[] {
   return [
-    { apiGroups: [''], resources: ['pods', 'namespaces', 'serviceaccounts', 'services', 'endpoints', 'nodes'], verbs: READ },
-    { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: READ },
-    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
+    { apiGroups: [''], resources: ['pods', 'namespaces', 'serviceaccounts', 'nodes'], verbs: LIST_WATCH },
+    { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: LIST_WATCH },
     {
       apiGroups: [CALICO],
-      resources: ['ippools', 'ipamconfigs', 'ipreservations', 'bgpconfigurations', 'bgppeers', 'bgpfilters', 'felixconfigurations',
-        'clusterinformations', 'kubecontrollersconfigurations', 'blockaffinities', 'ipamblocks', ...POLICY_INPUTS],
-      verbs: READ,
+      resources: ['ippools', 'ipamblocks', 'bgpconfigurations', 'bgppeers', 'bgpfilters', 'felixconfigurations', ...POLICY_INPUTS],
+      verbs: LIST_WATCH,
     },
   ];
 }

@@ -55,3 +55,19 @@ export function typhaWatchCheck(lab: ClusterLab, namespace = 'kube-system'): Che
     detail: `watches by calico-node: ${byAgents.length}${byAgents.length ? ` (${resources(byAgents)})` : ''}; by calico-typha: ${byTypha.length} (${resources(byTypha) || 'none'}); audit log ${path.join(lab.dir, 'control-plane', 'logs', 'audit.log')}`,
   };
 }
+
+/**
+ * The stack's components are never refused by RBAC: a 403 for one of their ServiceAccounts means a
+ * role misses a grant a code path needs (the roles are trimmed to the calls the code makes).
+ */
+export function rbacDenialsCheck(lab: ClusterLab, serviceAccounts: readonly string[], namespace = 'kube-system'): CheckResult {
+  const users = new Set(serviceAccounts.map((sa) => serviceAccount(namespace, sa)));
+  const denied = readAudit(lab).filter((c) => c.code === 403 && users.has(c.user));
+  const calls = [...new Set(denied.map((c) => `${c.user.split(':').at(-1)} ${c.verb} ${c.apiGroup ? `${c.apiGroup}/` : ''}${c.resource}${c.namespace ? ` in ${c.namespace}` : ''}`))];
+  return {
+    name: 'no API call of the stack is refused by RBAC',
+    ok: denied.length === 0,
+    detail: denied.length === 0 ? `no 403 for ${[...serviceAccounts].join(', ')} in the audit log`
+      : `${denied.length} refused: ${calls.join(' · ')} (audit log ${path.join(lab.dir, 'control-plane', 'logs', 'audit.log')})`,
+  };
+}

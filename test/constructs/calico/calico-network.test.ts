@@ -188,7 +188,8 @@ describe('RBAC: one least-privilege identity per component', () => {
       .filter((r) => at<string[]>(r, 'verbs').some((v) => ['create', 'update', 'delete', 'patch'].includes(v)))
       .flatMap((r) => at<string[]>(r, 'resources'));
     expect(writes('calico-typha')).toEqual([]);
-    expect(writes('calico-cni-plugin').sort()).toEqual(['blockaffinities', 'ipamblocks', 'ipamhandles', 'pods/status']);
+    // The plugin writes IPAM and nothing else (it never annotates pods).
+    expect(writes('calico-cni-plugin').sort()).toEqual(['blockaffinities', 'ipamblocks', 'ipamhandles']);
     expect(writes('calico-node')).not.toContain('ippools');
     for (const name of ['calico-node', 'calico-cni-plugin', 'calico-kube-controllers', 'calico-typha']) {
       expect(rulesOf(objects, name).flatMap((r) => at<string[]>(r, 'resources'))).not.toContain('secrets');
@@ -202,7 +203,7 @@ describe('RBAC: one least-privilege identity per component', () => {
   test('BGP password Secrets are readable by the agent, by name, in its namespace only', () => {
     const objects = stack({ bgpPeers: [{ name: 'tor', peerIp: '10.0.0.1', asNumber: 65001, passwordSecretName: 'bgp-secrets', passwordSecretKey: 'tor' }] });
     expect(at(find(objects, 'Role', 'calico-node'), 'rules', 1)).toEqual(
-      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'], resourceNames: ['bgp-secrets'] });
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['bgp-secrets'] });
     expect(find(objects, 'BGPPeer', 'tor').spec).toEqual({
       peerIP: '10.0.0.1', asNumber: 65001, nextHopMode: 'Auto', password: { secretKeyRef: { name: 'bgp-secrets', key: 'tor' } },
     });
