@@ -57,8 +57,9 @@ export class CnikitPlugin {
     let allocations: IpamAllocation[] = [];
     try {
       // The IPAM reservation (files) and the host batch (one `ip` process) run side by side;
-      // only the pod's batch needs the address.
-      [allocations, bridge] = await Promise.all([
+      // only the pod's batch needs the address. Both are waited for even when one fails: a rollback
+      // that ran while the reservation was still being written would leak that address.
+      const [allocated, hostSide, forwarding] = await Promise.allSettled([
         store.allocate(containerId, ifname, ranges).catch((error: unknown) => {
           if (error instanceof RangeFullError) throw new CniError(CNI_ERROR.tryAgainLater, `IPAM: ${error.message}`);
           throw error;
@@ -69,6 +70,9 @@ export class CnikitPlugin {
         }, ...(conf.hairpinMode ? [{ op: 'link.set', change: { name: vethName, hairpin: true } } as const] : [])], conf.bridge),
         ensureForwarding(host, node),
       ]);
+      for (const r of [allocated, hostSide, forwarding]) if (r.status === 'rejected') throw r.reason;
+      if (allocated.status === 'fulfilled') allocations = allocated.value;
+      if (hostSide.status === 'fulfilled') bridge = hostSide.value;
       await Promise.all([
         this.kernels.container(netns, ifname).apply(podOps(conf, node, ifname, allocations)),
         removeStaleBridgeAddresses(host, conf, node, bridge),

@@ -67,6 +67,9 @@ describe('CnikitPlugin on the kernel twin', () => {
     await expect(plugin.add(invocation('ADD', 'c1', 'missing-ns'), conf())).rejects.toThrow(/Cannot open network namespace/);
     expect(net.root.links.has(hostVethName('c1', 'eth0'))).toBe(false);
     expect(await new HostLocalStore(path.join(dir, 'ipam')).reservations()).toEqual([]);
+    // The ADD had settled everything it started before it answered: no reservation lands afterwards.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await new HostLocalStore(path.join(dir, 'ipam')).reservations()).toEqual([]);
   });
 
   it('CHECK passes, then fails once the pod interface is gone; DEL is idempotent', async () => {
