@@ -52,9 +52,10 @@ interface Slot {
 /**
  * The dataplane's one watch cache: the current content of a fixed set of key prefixes, kept by one
  * subscription per prefix to a feed. Readers list from memory (no datastore round trip per pass);
- * followers get every change, with a `reset` turned into the puts and deletes it implies, so a
- * consumer never has to diff. What Calico's syncer + Felix's calc graph input, or client-go's
- * shared informer, is to their components.
+ * followers get every change of a value, with a `reset` turned into the puts and deletes it
+ * implies, so a consumer never has to diff; a new revision of an unchanged value is stored
+ * silently. What Calico's syncer + Felix's calc graph input, or client-go's shared informer, is to
+ * their components.
  */
 export class WatchCache {
   private readonly slots = new Map<string, Slot>();
@@ -142,18 +143,20 @@ export class WatchCache {
         }
         for (const [key, kv] of next) {
           const old = slot.items.get(key);
-          if (old?.revision === kv.revision && old.value === kv.value) continue;
           slot.items.set(key, kv);
-          out.push({ type: 'put', kv });
+          if (old?.value !== kv.value) out.push({ type: 'put', kv });
         }
       }
       slot.revision = event.revision;
       slot.synced = true;
       if ([...this.slots.values()].every((s) => s.synced)) this.syncedResolve?.();
     } else if (event.type === 'put') {
+      const old = slot.items.get(event.kv.key);
       slot.items.set(event.kv.key, event.kv);
       slot.revision = event.kv.revision || slot.revision;
-      out.push(event);
+      // A new revision with the same value (a Node's status heartbeat under the nodes/ view) is kept, not
+      // announced: every agent would otherwise recompute on every node's heartbeat.
+      if (old?.value !== event.kv.value) out.push(event);
     } else {
       if (!slot.items.has(event.key)) return;
       const previous = slot.items.get(event.key);

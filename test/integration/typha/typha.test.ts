@@ -54,6 +54,13 @@ describe('watch cache and Typha (real etcd)', () => {
     await store.delete('ippools/a');
     await until(cache, () => keys(cache, 'ippools/').length === 1);
     expect(events.map((e) => e.type)).toEqual(['reset', 'put', 'delete']);
+    // A rewrite with the same value is kept (new revision) but not announced; a changed value is.
+    const revision = cache.get('ippools/b')?.revision;
+    await store.put('ippools/b', '{}');
+    await store.put('ippools/b', '{"changed":true}');
+    await until(cache, () => keys(cache, 'ippools/').includes('ippools/b={"changed":true}'));
+    expect(events.map((e) => e.type)).toEqual(['reset', 'put', 'delete', 'put']);
+    expect(cache.get('ippools/b')?.revision).not.toBe(revision);
     expect((await view.list('ippools/')).items.map((kv) => kv.key)).toEqual(['ippools/b']);
     await expect(view.get('ipamblocks/x')).resolves.toBeUndefined(); // not cached: read through
     expect(() => cache.list('ipamblocks/')).toThrow('not under a cached prefix');
