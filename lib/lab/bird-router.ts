@@ -81,7 +81,7 @@ export class BirdRouter {
 /** BIRD protocol names: letters, digits and underscores. */
 const protocolName = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
 
-export function birdConfig(o: BirdRouterOptions): string {
+export function birdConfig(o: Omit<BirdRouterOptions, 'netns' | 'dir' | 'bird'>): string {
   const originate = (o.originate ?? []).map((r) => `route ${r} blackhole;`).join(' ');
   const neighbours = o.neighbours.map((n) => [
     `protocol bgp ${protocolName(n.name)} from neighbour {`,

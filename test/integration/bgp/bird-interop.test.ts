@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { canCreateNetns, createNetns, destroyNetns, execIn } from '../../support/netns';
-import { Bird, NetnsProcess, bundleSpeaker, haveBird, tempDir, until } from './harness';
+import { Bird, NetnsProcess, bundleSpeaker, haveBird, joinNamespaces, tempDir, until } from './harness';
 
 /**
  * Interop with BIRD 2: BIRD in one namespace, the cnikit speaker (the bundled apps/bgp-speaker.ts)
@@ -61,15 +61,7 @@ protocol bgp cnikit {
     fs.writeFileSync(path.join(dir, 'speaker.json'), JSON.stringify(speakerConfig));
     birdNs = createNetns('bird');
     speakerNs = createNetns('bgp');
-    const sh = (ns: string, ...argv: string[]) => {
-      const r = execIn(ns, argv);
-      if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
-    };
-    sh(birdNs, 'ip', 'link', 'add', 'vb', 'type', 'veth', 'peer', 'name', 'vs', 'netns', speakerNs);
-    sh(birdNs, 'ip', 'addr', 'add', `${BIRD_IP}/24`, 'dev', 'vb');
-    sh(birdNs, 'ip', 'link', 'set', 'vb', 'up');
-    sh(speakerNs, 'ip', 'addr', 'add', `${SPEAKER_IP}/24`, 'dev', 'vs');
-    sh(speakerNs, 'ip', 'link', 'set', 'vs', 'up');
+    joinNamespaces(birdNs, speakerNs, BIRD_IP, SPEAKER_IP, ['vb', 'vs']);
   });
 
   afterAll(async () => {

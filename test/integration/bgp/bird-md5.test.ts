@@ -2,8 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildNativeAddon } from '../../../lib/image/native-addon';
+import { birdConfig as routerConfig } from '../../../lib/lab/bird-router';
 import { canCreateNetns, createNetns, destroyNetns, execIn } from '../../support/netns';
-import { Bird, NetnsProcess, bundleSpeaker, haveBird, tempDir, until } from './harness';
+import { Bird, NetnsProcess, bundleSpeaker, haveBird, joinNamespaces, tempDir, until } from './harness';
 
 /**
  * TCP-MD5 (RFC 2385) with BIRD 2: the speaker installs the peer's key on its listening socket (the
@@ -23,19 +24,11 @@ maybe('TCP-MD5 sessions with BIRD 2 (real kernel)', () => {
   let speaker: NetnsProcess | undefined;
   let addon: string;
 
-  const birdConfig = (password: string) => `
-log stderr all;
-router id ${BIRD_IP};
-protocol device { scan time 1; }
-protocol static static4 { ipv4; route 198.51.100.0/24 blackhole; }
-protocol bgp cnikit {
-  local ${BIRD_IP} as 65000;
-  neighbor ${SPEAKER_IP} as 64512;
-  password "${password}";
-  hold time 9; connect retry time 1; error wait time 1, 2;
-  ipv4 { import all; export where proto = "static4"; };
-}
-`;
+  // The lab's rack-router configuration (lib/lab/bird-router.ts), with the password under test.
+  const birdConfig = (password: string) => routerConfig({
+    address: BIRD_IP, asn: 65000, gracefulRestart: false,
+    neighbours: [{ name: 'cnikit', address: SPEAKER_IP, asn: 64512, password }], originate: ['198.51.100.0/24'],
+  });
   const logs = () => `speaker:\n${speaker?.output.join('\n')}\nbird:\n${bird?.output.slice(-20).join('\n')}\n${bird?.birdc('show', 'protocols', 'all', 'cnikit')}`;
 
   beforeAll(() => {
@@ -48,13 +41,7 @@ protocol bgp cnikit {
     }));
     birdNs = createNetns('md5b');
     speakerNs = createNetns('md5s');
-    for (const [ns, argv] of [
-      [birdNs, ['ip', 'link', 'add', 'vb', 'type', 'veth', 'peer', 'name', 'vs', 'netns', speakerNs]], [birdNs, ['ip', 'addr', 'add', `${BIRD_IP}/24`, 'dev', 'vb']],
-      [birdNs, ['ip', 'link', 'set', 'vb', 'up']], [speakerNs, ['ip', 'addr', 'add', `${SPEAKER_IP}/24`, 'dev', 'vs']], [speakerNs, ['ip', 'link', 'set', 'vs', 'up']],
-    ] as const) {
-      const r = execIn(ns, [...argv]);
-      if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
-    }
+    joinNamespaces(birdNs, speakerNs, BIRD_IP, SPEAKER_IP, ['vb', 'vs']);
   });
 
   afterAll(async () => {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildSync } from 'esbuild';
+import { execIn } from '../../support/netns';
 
 export const BIRD = '/usr/sbin/bird';
 export const BIRDC = '/usr/sbin/birdc';
@@ -20,6 +21,19 @@ export function bundleSpeaker(dir: string): string {
   });
   fs.cpSync(path.join(path.dirname(require.resolve('etcd3/package.json')), 'proto'), path.join(dir, 'proto'), { recursive: true });
   return out;
+}
+
+/** Joins two namespaces with a veth pair (`a` in the first, `b` in the second), each end up with its /24 address. */
+export function joinNamespaces(first: string, second: string, firstIp: string, secondIp: string, names: readonly [string, string] = ['a', 'b']): void {
+  const sh = (ns: string, ...argv: string[]) => {
+    const r = execIn(ns, argv);
+    if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
+  };
+  sh(first, 'ip', 'link', 'add', names[0], 'type', 'veth', 'peer', 'name', names[1], 'netns', second);
+  sh(first, 'ip', 'addr', 'add', `${firstIp}/24`, 'dev', names[0]);
+  sh(first, 'ip', 'link', 'set', names[0], 'up');
+  sh(second, 'ip', 'addr', 'add', `${secondIp}/24`, 'dev', names[1]);
+  sh(second, 'ip', 'link', 'set', names[1], 'up');
 }
 
 export function tempDir(role: string): string {
