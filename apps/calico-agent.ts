@@ -2,7 +2,8 @@
 // kernel, agent; SIGTERM/SIGINT stop it and leave every route in place.
 import { CALICO_AGENT_USAGE, CalicoAgentConfig, parseCalicoAgentConfig } from '../lib/dataplane/calico/agent-config';
 import { CALICO_AGENT_OWNERSHIP, CALICO_AGENT_PREFIXES, CalicoAgent } from '../lib/dataplane/calico/agent';
-import { WatchCache, cachedStore, storeFeed } from '../lib/dataplane/datastore/watch-cache';
+import { WatchCache, cachedStore } from '../lib/dataplane/datastore/watch-cache';
+import { agentFeed } from '../lib/dataplane/typha/agent-feed';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
 import { NodeRegistry, StoreNodeRegistry } from '../lib/dataplane/calico/node-registry';
 import { LogLevel, jsonLogger } from '../lib/dataplane/flannel/agent-log';
@@ -33,15 +34,12 @@ async function registry(client: KubeClient | undefined, view: KeyValueStore): Pr
  * The agent's one watch cache: fed by Typha when the manifests name it (FELIX_TYPHA*), else by
  * watches of its own on the datastore.
  */
-async function watchCache(config: CalicoAgentConfig, store: KeyValueStore, client: KubeClient | undefined, log: ReturnType<typeof jsonLogger>): Promise<WatchCache> {
-  const onError = throttled(log, 'datastore feed');
-  if (!config.typha) return new WatchCache(storeFeed(store), CALICO_AGENT_PREFIXES, onError);
-  const [{ TyphaClient }, { typhaServiceDiscovery }] = await Promise.all([import('../lib/dataplane/typha/client'), import('../lib/dataplane/typha/discovery')]);
-  const typha = config.typha;
-  const discover = 'address' in typha ? async () => typha.address
-    : typhaServiceDiscovery(client as KubeClient, typha.namespace, typha.service);
-  const feed = new TyphaClient({ node: config.node, discover, onConnect: (a) => log.info('following the datastore through typha', { typha: `${a.host}:${a.port}` }) });
-  return new WatchCache(feed, CALICO_AGENT_PREFIXES, onError);
+function watchCache(config: CalicoAgentConfig, store: KeyValueStore, client: KubeClient | undefined, log: ReturnType<typeof jsonLogger>): WatchCache {
+  const feed = agentFeed({
+    store, node: config.node, typha: config.typha, client,
+    onConnect: (a) => log.info('following the datastore through typha', { typha: `${a.host}:${a.port}` }),
+  });
+  return new WatchCache(feed, CALICO_AGENT_PREFIXES, throttled(log, 'datastore feed'));
 }
 
 /** A feed retries forever; say so once per distinct message. */
@@ -110,7 +108,7 @@ async function main(): Promise<void> {
   const log = jsonLogger(() => level);
   const store = await openCalicoStore(config.datastore);
   const client = await kubeClient(config.datastore);
-  const cache = await watchCache(config, store, client, log);
+  const cache = watchCache(config, store, client, log);
   const view = cachedStore(store, cache);
   const nodeRegistry = await registry(client, view);
   const agent = new CalicoAgent({

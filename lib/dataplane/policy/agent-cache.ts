@@ -1,9 +1,10 @@
 import { FELIX_CONFIGURATION_PREFIX } from '../calico/felix-config-store';
 import { KubeClient } from '../datastore/kube/client';
 import { KeyValueStore } from '../datastore/types';
-import { WatchCache, storeFeed } from '../datastore/watch-cache';
-import { TyphaAddress, TyphaClient } from '../typha/client';
-import { TyphaConfig, typhaDiscovery } from '../typha/config';
+import { WatchCache } from '../datastore/watch-cache';
+import { agentFeed } from '../typha/agent-feed';
+import { TyphaAddress } from '../typha/client';
+import { TyphaConfig } from '../typha/config';
 import { POLICY_PREFIXES } from './keys';
 
 export interface PolicyAgentCacheOptions {
@@ -30,8 +31,5 @@ export interface PolicyAgentCacheOptions {
  */
 export function policyAgentCache(options: PolicyAgentCacheOptions): WatchCache {
   const prefixes = [...POLICY_PREFIXES, ...(options.felixConfiguration ? [FELIX_CONFIGURATION_PREFIX] : [])];
-  const feed = options.typha
-    ? new TyphaClient({ node: options.node, discover: typhaDiscovery(options.typha, options.client), ...(options.onConnect ? { onConnect: options.onConnect } : {}) })
-    : storeFeed(options.store);
-  return new WatchCache(feed, prefixes, options.onError);
+  return new WatchCache(agentFeed(options), prefixes, options.onError);
 }
