@@ -10,7 +10,8 @@ export type { KubeConnection, PatchType, RequestOptions, WatchStream } from './k
 export { ResourceApi, nodesApi, calicoResourceApi, CALICO_CRD_GROUP, CALICO_CRD_VERSION } from './kube/resource';
 export type { ResourcePath, ListQuery } from './kube/resource';
 export { patchNodeAnnotations, markNetworkAvailable } from './kube/nodes';
-export { Informer } from './kube/informer';
-export type { InformerOptions, CacheEvent } from './kube/informer';
 export { KubeCrdStore, CALICO_KINDS } from './kube/store';
 export type { KubeCrdStoreOptions } from './kube/store';
+export { KUBE_NODES_VIEW, KUBE_NODES_PREFIX, nodeFromDocument } from './kube/node-view';
+export { WatchCache, storeFeed, cachedStore } from './watch-cache';
+export type { SnapshotFeed } from './watch-cache';

@@ -1,10 +1,12 @@
 import { Cidr } from '../../model/cidr';
 import { KubeClient } from '../datastore/kube/client';
-import { CacheEvent, Informer } from '../datastore/kube/informer';
+import { KUBE_NODES_PREFIX, KUBE_NODES_VIEW, nodeFromDocument } from '../datastore/kube/node-view';
 import { ResourceApi, nodesApi } from '../datastore/kube/resource';
 import { markNetworkAvailable, patchNodeAnnotations } from '../datastore/kube/nodes';
+import { KubeCrdStore } from '../datastore/kube/store';
 import { Node } from '../datastore/kube/types';
-import { JsonValue } from '../datastore/types';
+import { JsonValue, WatchEvent } from '../datastore/types';
+import { WatchCache, storeFeed } from '../datastore/watch-cache';
 import { KeepLeaseHandlers, Lease, LeaseAttrs, LeaseEvent, LeaseManager, Stoppable, WatchLeasesOptions } from './lease';
 import { FlannelNetConfig } from './net-config';
 
@@ -26,7 +28,7 @@ export interface KubeLeaseManagerOptions {
   readonly nodePollIntervalMs?: number;
   /** … for at most. @default 30000 ms (flannel's) */
   readonly nodeWaitTimeoutMs?: number;
-  /** Pause before the node informer retries after an API error. @default 1000 ms */
+  /** Pause before the node watch retries after an API error. @default 1000 ms */
   readonly retryDelayMs?: number;
 }
 
@@ -68,18 +70,24 @@ export function flannelAnnotations(prefix = 'flannel.alpha.coreos.com'): Flannel
  * kube-controller-manager, never by the agent), published attributes are node annotations patched
  * through `nodes/status`, peers come from a node watch (only nodes annotated
  * `kube-subnet-manager=true`), and a deleted node is a removed lease. Kubernetes-mode leases never
- * expire, so nothing is renewed.
+ * expire, so nothing is renewed. Nodes are read through the dataplane's one watch cache (one list +
+ * watch of `nodes`, shared by every reader here).
  */
 export class KubeLeaseManager implements LeaseManager {
   public readonly name: string;
   public readonly annotations: FlannelAnnotations;
   private readonly nodes: ResourceApi<Node>;
-  private nodeInformer?: Informer<Node>;
-  private readonly subscribers = new Set<(events: readonly CacheEvent<Node>[]) => void>();
+  private readonly store: KubeCrdStore;
+  private readonly cache: WatchCache;
   private readonly errorSubscribers = new Set<(error: Error) => void>();
 
   constructor(private readonly options: KubeLeaseManagerOptions) {
     this.nodes = nodesApi(options.client);
+    const retryMs = options.retryDelayMs ?? 1000;
+    this.store = new KubeCrdStore({ client: options.client, kinds: {}, views: [KUBE_NODES_VIEW], retryDelayMs: retryMs });
+    this.cache = new WatchCache(storeFeed(this.store, retryMs), [KUBE_NODES_PREFIX], (error) => {
+      for (const subscriber of this.errorSubscribers) subscriber(error);
+    });
     this.annotations = flannelAnnotations(options.annotationPrefix);
     this.name = `kubernetes ${options.nodeName}`;
   }
@@ -153,18 +161,19 @@ export class KubeLeaseManager implements LeaseManager {
 
   /** Reports the lease revoked when this node is deleted. */
   public keepLease(lease: Lease, handlers: KeepLeaseHandlers): Stoppable {
-    const subscriber = (events: readonly CacheEvent<Node>[]): void => {
-      if (events.some((e) => e.type === 'deleted' && e.object.metadata.name === this.options.nodeName)) {
-        this.subscribers.delete(subscriber);
-        handlers.onRevoked(lease);
-      }
-    };
-    this.subscribers.add(subscriber);
+    const key = `${KUBE_NODES_PREFIX}${this.options.nodeName}`;
+    let revoked = false;
+    const watch = this.cache.watch(key, (event) => {
+      if (revoked || event.type !== 'delete' || event.key !== key) return;
+      revoked = true;
+      void watch.close();
+      handlers.onRevoked(lease);
+    });
     if (handlers.onError) this.errorSubscribers.add(handlers.onError);
-    void this.informer().start();
+    void this.cache.start();
     return {
       stop: async () => {
-        this.subscribers.delete(subscriber);
+        await watch.close();
         if (handlers.onError) this.errorSubscribers.delete(handlers.onError);
       },
     };
@@ -181,10 +190,9 @@ export class KubeLeaseManager implements LeaseManager {
         return undefined;
       }
     };
-    const update = (node: Node, deleted: boolean, out: LeaseEvent[]): void => {
-      const name = node.metadata.name;
+    const update = (name: string, node: Node | undefined, out: LeaseEvent[]): void => {
       const previous = known.get(name);
-      const lease = deleted ? undefined : toLease(node);
+      const lease = node ? toLease(node) : undefined;
       if (!lease) {
         if (previous) {
           known.delete(name);
@@ -197,36 +205,31 @@ export class KubeLeaseManager implements LeaseManager {
       known.set(name, { lease, fingerprint });
       out.push({ type: 'added', lease });
     };
-    const subscriber = (events: readonly CacheEvent<Node>[]): void => {
+    const nameOf = (key: string) => key.slice(KUBE_NODES_PREFIX.length);
+    // The cache's first event is the whole node list (reported even when empty: the agent's "synced"); later ones are changes.
+    const watch = this.cache.watch(KUBE_NODES_PREFIX, (event: WatchEvent) => {
       if (stopped) return;
       const out: LeaseEvent[] = [];
-      for (const event of events) update(event.object, event.type === 'deleted', out);
-      if (out.length > 0) onEvents(out);
-    };
-    if (options.onError) this.errorSubscribers.add(options.onError);
-    const informer = this.informer();
-    void informer.start();
-    void informer.synced.then(() => {
-      if (stopped) return;
-      const out: LeaseEvent[] = [];
-      for (const node of informer.list()) update(node, false, out);
-      onEvents(out);
-      this.subscribers.add(subscriber);
+      if (event.type === 'reset') for (const kv of event.items) update(nameOf(kv.key), nodeFromDocument(kv.value), out);
+      else if (event.type === 'put') update(nameOf(event.kv.key), nodeFromDocument(event.kv.value), out);
+      else update(nameOf(event.key), undefined, out);
+      if (out.length > 0 || event.type === 'reset') onEvents(out);
     });
+    if (options.onError) this.errorSubscribers.add(options.onError);
+    void this.cache.start();
     return {
       stop: async () => {
         stopped = true;
-        this.subscribers.delete(subscriber);
+        await watch.close();
         if (options.onError) this.errorSubscribers.delete(options.onError);
       },
     };
   }
 
   public async close(): Promise<void> {
-    this.nodeInformer?.stop();
-    this.nodeInformer = undefined;
-    this.subscribers.clear();
     this.errorSubscribers.clear();
+    await this.cache.stop();
+    await this.store.close();
   }
 
   /** A node's lease as peers see it; undefined for nodes not managed by a flannel-style agent. */
@@ -260,31 +263,14 @@ export class KubeLeaseManager implements LeaseManager {
     };
   }
 
-  private informer(): Informer<Node> {
-    if (!this.nodeInformer) {
-      this.nodeInformer = new Informer<Node>({
-        api: this.nodes,
-        retryDelayMs: this.options.retryDelayMs,
-        onEvents: (events) => {
-          for (const subscriber of [...this.subscribers]) subscriber(events);
-        },
-        onError: (error) => {
-          for (const subscriber of this.errorSubscribers) subscriber(error);
-        },
-      });
-    }
-    return this.nodeInformer;
-  }
-
-  /** This node from the informer cache, polled until it appears (flannel: every 3 s for 30 s). */
+  /** This node from the watch cache, polled until it appears (flannel: every 3 s for 30 s). */
   private async waitForNode(): Promise<Node> {
-    const informer = this.informer();
     const interval = this.options.nodePollIntervalMs ?? 3000;
     const deadline = Date.now() + (this.options.nodeWaitTimeoutMs ?? 30000);
-    await withTimeout(informer.start(), Math.max(0, deadline - Date.now()), `the node list from the Kubernetes API (${this.options.client.connection.server})`);
+    await withTimeout(this.cache.start(), Math.max(0, deadline - Date.now()), `the node list from the Kubernetes API (${this.options.client.connection.server})`);
     for (;;) {
-      const node = informer.get(this.options.nodeName);
-      if (node) return node;
+      const kv = this.cache.get(`${KUBE_NODES_PREFIX}${this.options.nodeName}`);
+      if (kv) return nodeFromDocument(kv.value);
       if (Date.now() >= deadline) throw new Error(`node "${this.options.nodeName}" not found in the Kubernetes API; is NODE_NAME right?`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - Date.now()))));
     }

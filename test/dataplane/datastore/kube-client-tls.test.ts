@@ -2,16 +2,20 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KubeClient, KubeConnection, WatchStream, inClusterConnection, inClusterNamespace, kubeconfigConnection } from '../../../lib/dataplane/datastore/kube/client';
-import { CacheEvent, Informer } from '../../../lib/dataplane/datastore/kube/informer';
+import { KUBE_NODES_PREFIX, KUBE_NODES_VIEW } from '../../../lib/dataplane/datastore/kube/node-view';
+import { KubeCrdStore } from '../../../lib/dataplane/datastore/kube/store';
 import { ResourceApi, nodesApi } from '../../../lib/dataplane/datastore/kube/resource';
 import { KubeWatchEvent, Node } from '../../../lib/dataplane/datastore/kube/types';
+import { WatchEvent } from '../../../lib/dataplane/datastore/types';
+import { WatchCache, storeFeed } from '../../../lib/dataplane/datastore/watch-cache';
 import { FakeKubeApi, FakeKubeApiOptions, RecordedRequest, RequestCredentials, startFakeKubeApi } from '../../support/fake-kube-api';
 import { TestCa, TestCert } from '../../support/test-pki';
 
 /**
  * The Kubernetes client against an HTTPS API server with a private CA, as in a real cluster: the
  * in-cluster configuration (service environment + the kubelet's projected service-account volume),
- * rotated tokens and CA bundles, client-certificate authentication, and the informer's relist on 410.
+ * rotated tokens and CA bundles, client-certificate authentication, and the watch cache's relist on 410
+ * (the dataplane's one list + watch: `KubeCrdStore` followed by a `WatchCache`).
  * Each test asserts what the server saw (credentials per request, request sequence).
  */
 describe('KubeClient over TLS with a private CA', () => {
@@ -21,7 +25,7 @@ describe('KubeClient over TLS with a private CA', () => {
   let nodeCert: TestCert;
   let api: FakeKubeApi | undefined;
   const clients: KubeClient[] = [];
-  const informers: Informer<Node>[] = [];
+  const caches: WatchCache[] = [];
 
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnikit-kube-tls-'));
@@ -35,7 +39,7 @@ describe('KubeClient over TLS with a private CA', () => {
   });
 
   afterEach(async () => {
-    for (const informer of informers.splice(0)) informer.stop();
+    for (const cache of caches.splice(0)) await cache.stop();
     for (const client of clients.splice(0)) client.close();
     await api?.close();
     api = undefined;
@@ -52,10 +56,12 @@ describe('KubeClient over TLS with a private CA', () => {
     return c;
   }
 
-  function informer(c: KubeClient, batches: Mailbox<readonly CacheEvent<Node>[]>, errors: Mailbox<Error>): Informer<Node> {
-    const i = new Informer<Node>({ api: nodesApi(c), onEvents: batches.push, onError: errors.push, retryDelayMs: 10 });
-    informers.push(i);
-    return i;
+  /** The nodes as an agent's watch cache holds them; every change it announces goes to `events`. */
+  function nodeCache(c: KubeClient, events: Mailbox<WatchEvent>, errors: Mailbox<Error>): WatchCache {
+    const cache = new WatchCache(storeFeed(new KubeCrdStore({ client: c, kinds: {}, views: [KUBE_NODES_VIEW], retryDelayMs: 10 }), 10), [KUBE_NODES_PREFIX], errors.push);
+    cache.watch(KUBE_NODES_PREFIX, events.push);
+    caches.push(cache);
+    return cache;
   }
 
   function serviceEnv(server: FakeKubeApi): NodeJS.ProcessEnv {
@@ -104,11 +110,11 @@ describe('KubeClient over TLS with a private CA', () => {
     const connection = inClusterConnection(serviceEnv(server), mount.dir);
     const c = client(connection);
 
-    const batches = new Mailbox<readonly CacheEvent<Node>[]>();
+    const events = new Mailbox<WatchEvent>();
     const errors = new Mailbox<Error>();
     const firstWatch = server.nextWatch();
-    await within(informer(c, batches, errors).start(), 'the first list');
-    expect(names(await batches.next())).toEqual(['added n1']);
+    await within(nodeCache(c, events, errors).start(), 'the first list');
+    expect(names(await events.next())).toEqual(['listed n1']);
     expect(await within(firstWatch, 'the first watch')).toMatchObject({ authorization: 'Bearer token-1' });
 
     // The kubelet swaps in a new token; the API server stops accepting the old one.
@@ -125,19 +131,20 @@ describe('KubeClient over TLS with a private CA', () => {
     expect(await within(Promise.race([secondWatch, errors.next().then((e) => Promise.reject(e))]), 'the second watch'))
       .toMatchObject({ authorization: 'Bearer token-2' });
     server.upsert('nodes', { metadata: { name: 'n2' } });
-    expect(names(await within(batches.next(), 'the informer to see n2'))).toEqual(['added n2']);
+    expect(names(await within(events.next(), 'the cache to see n2'))).toEqual(['put n2']);
     expect(server.requests.filter((r) => r.authorization !== 'Bearer token-1' && r.authorization !== 'Bearer token-2')).toEqual([]);
   });
 
-  test('410 Gone when the watch resumes: the informer relists and reports only the difference', async () => {
+  test('410 Gone when the watch resumes: the watch cache relists and reports only the difference', async () => {
     const server = await startApi({ authenticate: bearer('t') });
     for (const name of ['a', 'b', 'c']) server.upsert('nodes', { metadata: { name } });
     const c = client({ server: server.url, ca: ca.ca.cert, token: 't' });
-    const batches = new Mailbox<readonly CacheEvent<Node>[]>();
+    const events = new Mailbox<WatchEvent>();
     const errors = new Mailbox<Error>();
     const watching = server.nextWatch();
-    await within(informer(c, batches, errors).start(), 'the first list');
-    expect(names(await batches.next())).toEqual(['added a', 'added b', 'added c']);
+    const cache = nodeCache(c, events, errors);
+    await within(cache.start(), 'the first list');
+    expect(names(await events.next())).toEqual(['listed a', 'listed b', 'listed c']);
     const listed = (await within(watching, 'the first watch')).query.resourceVersion;
 
     // The stream breaks and the server answers 503 while objects change and etcd compacts away the history.
@@ -151,13 +158,12 @@ describe('KubeClient over TLS with a private CA', () => {
     server.compact();
 
     const from = server.requests.length;
-    const relisted = batches.next();
+    const relisted = Promise.all([events.next(), events.next(), events.next()]);
     const rewatched = server.nextWatch();
     server.failNext(0);
     const diff = await within(relisted, 'the relist');
-    expect(names(diff)).toEqual(['modified b', 'added d', 'deleted c']);
-    expect(diff[0]).toMatchObject({ object: { metadata: { labels: { zone: 'z1' } } }, old: { metadata: { name: 'b' } } });
-    expect((diff[0] as { old: Node }).old.metadata.labels).toBeUndefined();
+    expect(diff.flatMap(names)).toEqual(['deleted c', 'put b', 'put d']);
+    expect(JSON.parse((diff[1] as { kv: { value: string } }).kv.value)).toMatchObject({ metadata: { name: 'b', labels: { zone: 'z1' } } });
 
     const resumed = await within(rewatched, 'the watch after the relist');
     // What the server saw: the resumed watch from the old version (410 in the stream), a list, a watch from the list's version.
@@ -166,8 +172,8 @@ describe('KubeClient over TLS with a private CA', () => {
     expect(Number(resumed.query.resourceVersion)).toBeGreaterThan(Number(listed));
 
     server.upsert('nodes', { metadata: { name: 'e' } });
-    expect(names(await within(batches.next(), 'the informer to see e'))).toEqual(['added e']);
-    expect(informersList().sort()).toEqual(['a', 'b', 'd', 'e']);
+    expect(names(await within(events.next(), 'the cache to see e'))).toEqual(['put e']);
+    expect(cache.list(KUBE_NODES_PREFIX).items.map((kv) => kv.key.slice(KUBE_NODES_PREFIX.length))).toEqual(['a', 'b', 'd', 'e']);
   });
 
   test('client certificate authentication: list and watch present the kubeconfig\'s certificate, verified against the CA', async () => {
@@ -236,9 +242,6 @@ describe('KubeClient over TLS with a private CA', () => {
     }
   });
 
-  function informersList(): string[] {
-    return informers[0].list().map((n) => n.metadata.name);
-  }
 });
 
 /**
@@ -294,8 +297,11 @@ function openWatch(server: FakeKubeApi, nodes: ResourceApi<Node>, resourceVersio
   return { opened: Promise.race([registered, failed]), events, stream };
 }
 
-function names(events: readonly CacheEvent<Node>[]): string[] {
-  return events.map((e) => `${e.type} ${e.object.metadata.name}`);
+/** A cache event as `listed <node>` (each of the first snapshot's), `put <node>` or `deleted <node>`. */
+function names(event: WatchEvent): string[] {
+  const node = (key: string) => key.slice(KUBE_NODES_PREFIX.length);
+  if (event.type === 'reset') return event.items.map((kv) => `listed ${node(kv.key)}`);
+  return event.type === 'put' ? [`put ${node(event.kv.key)}`] : [`deleted ${node(event.key)}`];
 }
 
 /** Fails with a message naming what did not happen, instead of the test's overall timeout. */
