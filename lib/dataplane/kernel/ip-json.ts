@@ -38,7 +38,8 @@ export function parseLinks(text: string): LinkState[] {
         vxlan: {
           vni: num(data.id) ?? 0,
           port: num(data.port) ?? 0,
-          ...(str(data.local) ? { local: str(data.local) } : {}),
+          // An IPv6 underlay's source address is `local6` (iproute2), an IPv4 one's `local`.
+          ...(str(data.local) ?? str(data.local6) ? { local: str(data.local) ?? str(data.local6) } : {}),
           ...(str(data.link) ? { device: str(data.link) } : {}),
           learning: data.learning === true,
           gbp: data.gbp === true,

@@ -58,6 +58,14 @@ describeRoot('LinuxKernel in throw-away namespaces', () => {
     expect(await kernel.fdb('t-vx')).toContainEqual({ dev: 't-vx', mac: '02:bb:00:00:00:02', dst: '192.0.2.2' });
   });
 
+  it('reads back an IPv6-underlay VXLAN device as created (its local6), so a resync does not recreate it', async () => {
+    const spec = { kind: 'vxlan' as const, name: 't-vx6', vni: 9, port: 8472, local: 'fd00:250::1', learning: false };
+    await kernel.apply([{ op: 'link.add', link: spec }]);
+    const before = (await kernel.links()).find((l) => l.name === 't-vx6');
+    expect(before?.vxlan).toEqual({ vni: 9, port: 8472, local: 'fd00:250::1', learning: false, gbp: false });
+    await kernel.apply([{ op: 'link.del', name: 't-vx6' }]);
+  });
+
   it('programs multipath routes and reads them back equal, whatever the order of next hops (same scenario as the twin)', async () => {
     await multipathScenario(kernel, PROTO);
   });
