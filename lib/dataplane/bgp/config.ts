@@ -10,7 +10,7 @@ import { ClusterBgpConfig } from './peers';
 export type SpeakerFileConfig = Omit<BgpSpeakerConfig, 'kernel'>;
 
 const SPEAKER_KEYS = ['routerId', 'asn', 'clusterId', 'listenAddress', 'listenPort', 'peers', 'localRoutes', 'gracefulRestartTime', 'holdTime', 'connectRetryTime', 'families', 'routeProtocol', 'routeMetric', 'kernelBatchMs', 'kernelResyncSeconds'];
-const PEER_KEYS = ['address', 'port', 'asn', 'passive', 'rrClient', 'nextHopMode', 'password', 'maxRestartTime', 'filters', 'localAddress'];
+const PEER_KEYS = ['address', 'port', 'asn', 'passive', 'rrClient', 'nextHopMode', 'password', 'maxRestartTime', 'filters', 'localAddress', 'families'];
 
 function record(field: string, value: unknown, keys: readonly string[]): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ValidationError(field, value, 'an object');
@@ -41,6 +41,11 @@ function ip(field: string, value: unknown): string {
 
 const asn = (field: string, v: unknown) => integer(field, v, 1, 4294967295);
 
+function families(field: string, v: unknown): ('ipv4' | 'ipv6')[] {
+  if (!Array.isArray(v) || !v.length || v.some((f) => f !== 'ipv4' && f !== 'ipv6')) throw new ValidationError(field, v, 'a non-empty list of ipv4, ipv6');
+  return v as ('ipv4' | 'ipv6')[];
+}
+
 function peer(field: string, value: unknown): BgpPeerConfig {
   const p = record(field, value, PEER_KEYS);
   const nextHopMode = optional(p.nextHopMode, (v) => {
@@ -58,6 +63,7 @@ function peer(field: string, value: unknown): BgpPeerConfig {
     maxRestartTime: optional(p.maxRestartTime, (v) => integer(`${field}.maxRestartTime`, v, 1, 4095)),
     filters: optional(p.filters, (v) => { if (!Array.isArray(v)) throw new ValidationError(`${field}.filters`, v, 'a list of BGPFilter specs'); return v as BgpFilterSpec[]; }),
     localAddress: optional(p.localAddress, (v) => ip(`${field}.localAddress`, v)),
+    families: optional(p.families, (v) => families(`${field}.families`, v)),
   };
 }
 
@@ -68,10 +74,6 @@ export function parseSpeakerConfig(value: unknown, field = 'bgp'): SpeakerFileCo
   const localRoutes = optional(c.localRoutes, (v) => {
     if (!Array.isArray(v)) throw new ValidationError(`${field}.localRoutes`, v, 'a list of CIDRs');
     return v.map((r, i) => canonicalPrefix(typeof r === 'string' ? r : '') ?? (() => { throw new ValidationError(`${field}.localRoutes[${i}]`, r, 'a CIDR such as 10.244.1.0/26'); })());
-  });
-  const families = optional(c.families, (v) => {
-    if (!Array.isArray(v) || !v.length || v.some((f) => f !== 'ipv4' && f !== 'ipv6')) throw new ValidationError(`${field}.families`, v, 'a non-empty list of ipv4, ipv6');
-    return v as ('ipv4' | 'ipv6')[];
   });
   return {
     routerId: ipv4(`${field}.routerId`, c.routerId),
@@ -88,7 +90,7 @@ export function parseSpeakerConfig(value: unknown, field = 'bgp'): SpeakerFileCo
       return n;
     }),
     connectRetryTime: optional(c.connectRetryTime, (v) => integer(`${field}.connectRetryTime`, v, 1, 65535)),
-    families,
+    families: optional(c.families, (v) => families(`${field}.families`, v)),
     routeProtocol: optional(c.routeProtocol, (v) => integer(`${field}.routeProtocol`, v, 5, 255)),
     routeMetric: optional(c.routeMetric, (v) => integer(`${field}.routeMetric`, v, 0, 4294967295)),
     kernelResyncSeconds: optional(c.kernelResyncSeconds, (v) => integer(`${field}.kernelResyncSeconds`, v, 1, 86400)),

@@ -11,6 +11,7 @@ import { BgpNode, ClusterBgpConfig, NodeBgpPlan, planNodePeers } from './peers';
 import { BgpSpeaker, BgpSpeakerConfig } from './speaker';
 import { prefixWithin } from './rib/filter';
 import { BGP_KEYS, readClusterBgpConfig } from './datastore-config';
+import { canonicalAddress } from './wire/address';
 
 /**
  * What a node advertises (Calico's BIRD export filter): the blocks affine to it in pools that do
@@ -29,7 +30,8 @@ export interface RouteReflectorRule {
 }
 
 /**
- * Calico Nodes as BGP nodes: address, labels, `spec.bgp.asNumber` and
+ * Calico Nodes as BGP nodes: addresses (`spec.bgp.ipv4Address`, and `ipv6Address` for its IPv6
+ * sessions), labels, `spec.bgp.asNumber` and
  * `spec.bgp.routeReflectorClusterID` from the Node (Kubernetes: its labels and annotations); a
  * node without its own cluster id whose labels match `reflectors` gets the rule's. `details`
  * overrides per node name (tests, the standalone file).
@@ -40,10 +42,12 @@ export function bgpNodes(nodes: readonly CalicoNode[], details: Readonly<Record<
     const bgp = n.spec.bgp;
     const address = bgp?.ipv4Address?.split('/')[0];
     if (!address) continue;
+    const address6 = bgp?.ipv6Address?.split('/')[0];
     const labels = n.spec.labels ?? {};
     const clusterId = bgp?.routeReflectorClusterID || (reflectors?.selector.matches(labels) ? reflectors.clusterId : undefined);
     out.push({
       name: n.name, address, labels,
+      ...(address6 ? { address6: canonicalAddress(address6) } : {}),
       ...(clusterId ? { routeReflectorClusterId: clusterId } : {}),
       ...(bgp?.asNumber !== undefined ? { asNumber: bgp.asNumber } : {}),
       ...details[n.name],
@@ -163,10 +167,9 @@ export class BgpNodeService {
       });
       if (value) passwords.set(ref, value);
     }
+    // Dual-stack: one session per family with each peer (Calico's bird.cfg and bird6.cfg), IPv6 from the node's IPv6 address.
     const plan = planNodePeers(o.node, bgpNodes(nodes, o.nodeDetails, o.routeReflectors), this.cluster, (name, key) => passwords.get(`${name}/${key}`));
-    // Dual-stack: IPv6 routes ride the same sessions with this node's IPv6 address as next hop.
-    const ipv6 = nodes.find((n) => n.name === o.node)?.spec.bgp?.ipv6Address?.split('/')[0];
-    return { plan: { ...plan, ...(ipv6 ? { ipv6NextHop: ipv6 } : {}) }, routes: localAdvertisements(o.node, blocks, pools, this.cluster.serviceCidrs) };
+    return { plan, routes: localAdvertisements(o.node, blocks, pools, this.cluster.serviceCidrs) };
   }
 
   private schedule(): void {
@@ -180,7 +183,7 @@ export class BgpNodeService {
   private async resync(): Promise<void> {
     const { plan, routes } = await this.desired();
     const speaker = this.speaker as BgpSpeaker;
-    if (plan.routerId !== this.plan?.routerId || plan.asn !== this.plan.asn || plan.clusterId !== this.plan.clusterId || plan.ipv6NextHop !== this.plan.ipv6NextHop) {
+    if (plan.routerId !== this.plan?.routerId || plan.asn !== this.plan.asn || plan.clusterId !== this.plan.clusterId) {
       // Identity changed (address, AS or reflector role): a new speaker, as calico-node restarts BIRD.
       await speaker.stop();
       this.speaker = new BgpSpeaker(this.speakerConfig(plan, routes), this.options.log);

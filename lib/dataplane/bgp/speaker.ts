@@ -8,7 +8,7 @@ import { TCP_MD5_MAX_KEY_BYTES, TcpMd5, loadTcpMd5, tcpMd5Unsupported } from './
 import { BgpFilterSpec, filterAccepts, prefixWithin } from './rib/filter';
 import { ExportedRoute, NextHopMode, buildUpdates, exportRoute } from './rib/export';
 import { PeerInfo, Rib, familyOf } from './rib/rib';
-import { AddressFamily, canonicalPrefix } from './wire/address';
+import { AddressFamily, canonicalAddress, canonicalPrefix, familyOfAddress } from './wire/address';
 import { endOfRib, endOfRibFamily } from './wire/update';
 import { UpdateMessage } from './wire/types';
 
@@ -44,6 +44,13 @@ export interface BgpPeerConfig {
   readonly filters?: readonly BgpFilterSpec[];
   /** Source address for the session. @default the router id for IPv4 peers (Calico's sourceAddress UseNodeIP: the router id is the node IP) */
   readonly localAddress?: string;
+  /**
+   * Address families this session carries. As Calico runs BIRD (bird.cfg and bird6.cfg), an IPv4
+   * session carries IPv4 unicast and an IPv6 session IPv6 unicast; a dual-stack node has one
+   * session per family with each peer. Limited to the speaker's `families`.
+   * @default the family of the peer's address
+   */
+  readonly families?: readonly AddressFamily[];
 }
 
 export interface BgpSpeakerConfig {
@@ -56,11 +63,6 @@ export interface BgpSpeakerConfig {
   /** @default 179; 0 disables listening */
   readonly listenPort?: number;
   readonly peers: readonly BgpPeerConfig[];
-  /**
-   * This node's IPv6 address: the next hop of the IPv6 routes it originates over IPv4 sessions
-   * (MP-BGP, RFC 4760), so one session per peer carries both families. @default IPv6 only over IPv6 sessions
-   */
-  readonly ipv6NextHop?: string;
   /** Prefixes this node originates (its blocks, service addresses). @default none */
   readonly localRoutes?: readonly string[];
   /** Graceful-restart time advertised in OPEN (RFC 4724) unless a peer sets its own. @default 120 */
@@ -69,7 +71,7 @@ export interface BgpSpeakerConfig {
   readonly holdTime?: number;
   /** Calico's BIRD uses 5 s. @default 5 */
   readonly connectRetryTime?: number;
-  /** @default ['ipv4', 'ipv6'] */
+  /** Families the speaker carries at all; each session carries those of its own (`BgpPeerConfig.families`) among them. @default ['ipv4', 'ipv6'] */
   readonly families?: readonly AddressFamily[];
   /** Where learned routes are programmed; undefined keeps them in the RIB only. */
   readonly kernel?: Kernel;
@@ -104,6 +106,8 @@ interface PeerState {
 
 export interface PeerStatus {
   readonly address: string;
+  /** The families the session carries (as configured; the OPENs may agree on fewer). */
+  readonly families: readonly AddressFamily[];
   readonly state: string;
   readonly refused?: string;
   readonly received: number;
@@ -145,7 +149,7 @@ export class BgpSpeaker {
     private readonly md5: TcpMd5 | undefined = loadTcpMd5(),
   ) {
     this.rib = new Rib({ routerId: config.routerId, asn: config.asn, clusterId: config.clusterId });
-    for (const peer of config.peers) this.addPeer(peer);
+    for (const peer of config.peers) this.addPeer(canonicalPeer(peer));
   }
 
   get routeProtocol(): number {
@@ -207,7 +211,7 @@ export class BgpSpeaker {
    * routes dropped, new ones started, changed ones restarted. Unchanged sessions are untouched.
    */
   setPeers(peers: readonly BgpPeerConfig[]): void {
-    const wanted = new Map(peers.map((p) => [p.address, p] as const));
+    const wanted = new Map(peers.map(canonicalPeer).map((p) => [p.address, p] as const));
     for (const [address, state] of [...this.peers]) {
       const next = wanted.get(address);
       if (next && JSON.stringify(next) === JSON.stringify(state.config)) continue;
@@ -232,6 +236,7 @@ export class BgpSpeaker {
   status(): PeerStatus[] {
     return [...this.peers.values()].map((p) => ({
       address: p.config.address,
+      families: this.sessionFamilies(p.config),
       state: p.refused ? 'Refused' : p.connection?.state ?? 'Idle',
       ...(p.refused ? { refused: p.refused } : {}),
       received: this.rib.adjRibIn(p.info.id).length,
@@ -245,10 +250,20 @@ export class BgpSpeaker {
     await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
+  /** The families one session carries: its own (default: its address's), among those the speaker carries. */
+  private sessionFamilies(config: BgpPeerConfig): AddressFamily[] {
+    const speaker = this.config.families ?? ['ipv4', 'ipv6'];
+    const own = config.families ?? [familyOfAddress(config.address) ?? 'ipv4'];
+    return own.filter((f) => speaker.includes(f));
+  }
+
   private addPeer(config: BgpPeerConfig): void {
     const info: PeerInfo = { id: config.address, routerId: config.address, asn: config.asn, rrClient: config.rrClient ?? false };
-    if (config.refuse !== undefined) {
-      this.peers.set(config.address, { config, info, refused: `bgp: peer ${config.address}: ${config.refuse}; session not started`, sent: new Map(), eor: new Set() });
+    const families = this.sessionFamilies(config);
+    const refuse = config.refuse ?? (families.length ? undefined
+      : `carries ${(config.families ?? [familyOfAddress(config.address)]).join(', ')}, none of the speaker's families (${(this.config.families ?? []).join(', ')})`);
+    if (refuse !== undefined) {
+      this.peers.set(config.address, { config, info, refused: `bgp: peer ${config.address}: ${refuse}; session not started`, sent: new Map(), eor: new Set() });
       return;
     }
     if (config.password !== undefined) {
@@ -269,7 +284,7 @@ export class BgpSpeaker {
         // A password peer is passive: the key lives on the listening socket; Node cannot set it before an outgoing connect.
         passive: config.password !== undefined || config.passive,
         holdTime: this.config.holdTime, connectRetryTime: this.config.connectRetryTime ?? 5,
-        families: this.config.families ?? ['ipv4', 'ipv6'], gracefulRestartTime: config.maxRestartTime ?? this.config.gracefulRestartTime ?? 120,
+        families, gracefulRestartTime: config.maxRestartTime ?? this.config.gracefulRestartTime ?? 120,
       },
       {
         established: (n, localAddress) => this.established(state, n, localAddress),
@@ -404,7 +419,8 @@ export class BgpSpeaker {
     const local = state.localAddress;
     return {
       peer: state.info,
-      localAddresses: { ipv4: local && !local.includes(':') ? local : this.config.routerId, ipv6: local?.includes(':') ? local : this.config.ipv6NextHop },
+      // Next hop self is the session's own address: IPv6 routes go over IPv6 sessions only, as in Calico.
+      localAddresses: { ipv4: local && !local.includes(':') ? local : this.config.routerId, ipv6: local?.includes(':') ? local : undefined },
       nextHopMode: state.config.nextHopMode,
       sharedSubnet: (address: string) => state.localSubnet !== undefined && prefixWithin(`${address}/${address.includes(':') ? 128 : 32}`, state.localSubnet),
       accept: (path: { prefix: string; peer?: PeerInfo }) => filterAccepts(filters, 'export', path.prefix, path.peer !== undefined),
@@ -519,6 +535,12 @@ export class BgpSpeaker {
       throw e;
     }
   }
+}
+
+/** Peers are keyed by address as the kernel writes it (`fd99:0:0:0::11` and `fd99::11` are one peer). */
+function canonicalPeer(config: BgpPeerConfig): BgpPeerConfig {
+  const address = canonicalAddress(config.address);
+  return address === config.address ? config : { ...config, address };
 }
 
 /** Same gateways (in any order), whatever devices the kernel resolved them to. */

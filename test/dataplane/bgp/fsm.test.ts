@@ -1,5 +1,6 @@
-import { SessionAction, SessionFsm, collisionWinner } from '../../../lib/dataplane/bgp/session/fsm';
-import { OpenMessage } from '../../../lib/dataplane/bgp/wire';
+import { SessionAction, SessionFsm, collisionWinner, restrictToFamilies } from '../../../lib/dataplane/bgp/session/fsm';
+import { OpenMessage, UpdateMessage } from '../../../lib/dataplane/bgp/wire';
+import { endOfRib } from '../../../lib/dataplane/bgp/wire/update';
 
 const config = { localAs: 64512, peerAs: 64512, routerId: '10.0.0.1', connectRetryTime: 5, families: ['ipv4', 'ipv6'] as const, gracefulRestartTime: 120 };
 
@@ -133,8 +134,69 @@ describe('session FSM (RFC 4271 §8)', () => {
     expect(fsm.state).toBe('Idle');
   });
 
-  it('collisions keep the connection opened by the higher BGP identifier', () => {
+  it('collisions keep the connection opened by the higher BGP identifier; an unknown identifier (IPv6 peer before its OPEN) keeps ours', () => {
     expect(collisionWinner('10.0.0.9', '10.0.0.10')).toBe('inbound');
     expect(collisionWinner('10.0.1.1', '10.0.0.200')).toBe('outbound');
+    expect(collisionWinner('10.0.0.1', 'fd00::2')).toBe('outbound');
+    expect(collisionWinner('10.0.0.1', undefined)).toBe('outbound');
+  });
+});
+
+describe('address families per session (Calico: IPv4 sessions carry IPv4, IPv6 sessions IPv6)', () => {
+  const v6Session = { ...config, families: ['ipv6'] as const };
+  const v6Open = peerOpen({}, { multiprotocol: [{ afi: 2, safi: 1 }], gracefulRestart: { restartTime: 60, restarting: false, families: [{ afi: 2, safi: 1, forwardingPreserved: true }] } });
+  const v4Update: UpdateMessage = { type: 'update', withdrawn: ['10.9.0.0/24'], attributes: { origin: 0, asPath: [], nextHop: '10.0.0.2' }, nlri: ['10.8.0.0/24'] };
+  const v6Reach = { afi: 2, safi: 1, nextHops: ['fd00::2', 'fe80::2'], nlri: ['fd00:10:128::/122'] };
+  const v6Update: UpdateMessage = { type: 'update', withdrawn: [], attributes: { origin: 0, asPath: [] }, nlri: [], mpReach: v6Reach };
+
+  it('an IPv6 session offers only IPv6 unicast in its OPEN and in its graceful-restart capability', () => {
+    const open = new SessionFsm(v6Session).open();
+    expect(open.capabilities.multiprotocol).toEqual([{ afi: 2, safi: 1 }]);
+    expect(open.capabilities.gracefulRestart?.families).toEqual([{ afi: 2, safi: 1, forwardingPreserved: true }]);
+    expect(open.routerId).toBe('10.0.0.1'); // the router id stays the node's IPv4 address, as Calico's bird6.cfg has it
+    const up = establish(new SessionFsm(v6Session), v6Open).find((a) => a.type === 'established');
+    expect(up?.type === 'established' && up.negotiated.families).toEqual(['ipv6']);
+  });
+
+  it('a peer offering no family the session carries is refused with 2/7 (unsupported capability: ours in the data)', () => {
+    const fsm = new SessionFsm(v6Session);
+    fsm.handle({ type: 'start' }); fsm.handle({ type: 'tcp-connected' });
+    const out = fsm.handle({ type: 'message', message: peerOpen() }); // IPv4 unicast only
+    expect(out[0]).toMatchObject({ type: 'send', message: { type: 'notification', code: 2, subcode: 7, data: Uint8Array.from([1, 4, 0, 2, 0, 1]) } });
+    expect(fsm.state).toBe('Idle');
+    // No Multiprotocol capability at all means IPv4 only (RFC 4760 §8): refused too.
+    const bare = new SessionFsm(v6Session);
+    bare.handle({ type: 'start' }); bare.handle({ type: 'tcp-connected' });
+    expect(bare.handle({ type: 'message', message: peerOpen({}, { multiprotocol: [] }) })[0]).toMatchObject({ message: { code: 2, subcode: 7 } });
+  });
+
+  it('what arrives for a family not negotiated is dropped and reported; End-of-RIB of such a family never passes for an IPv4 one', () => {
+    const v6 = new SessionFsm(v6Session);
+    establish(v6, v6Open);
+    expect(types(v6.handle({ type: 'message', message: v6Update }))).toEqual(['set-timer:hold', 'update']);
+    const mixed = v6.handle({ type: 'message', message: { ...v4Update, mpReach: v6Reach } });
+    expect(types(mixed)).toEqual(['set-timer:hold', 'ignored', 'update']);
+    expect(mixed.find((a) => a.type === 'update')).toMatchObject({ message: { withdrawn: [], nlri: [], mpReach: v6Reach } });
+    expect(mixed.find((a) => a.type === 'ignored')).toMatchObject({ reason: expect.stringContaining('IPv4 NLRI (1 announced, 1 withdrawn)') });
+    expect(types(v6.handle({ type: 'message', message: v4Update }))).toEqual(['set-timer:hold', 'ignored']);
+    expect(types(v6.handle({ type: 'message', message: endOfRib('ipv4') }))).toEqual(['set-timer:hold']);
+    expect(types(v6.handle({ type: 'message', message: endOfRib('ipv6') }))).toEqual(['set-timer:hold', 'update']);
+    expect(types(v6.handle({ type: 'message', message: { type: 'route-refresh', afi: 1, safi: 1 } }))).toEqual(['set-timer:hold']);
+    expect(types(v6.handle({ type: 'message', message: { type: 'route-refresh', afi: 2, safi: 1 } }))).toEqual(['set-timer:hold', 'route-refresh']);
+
+    const v4 = new SessionFsm({ ...config, families: ['ipv4'] });
+    establish(v4, peerOpen({}, { multiprotocol: [{ afi: 1, safi: 1 }, { afi: 2, safi: 1 }] }));
+    const stripped = v4.handle({ type: 'message', message: { ...v4Update, mpReach: v6Reach } });
+    expect(stripped.find((a) => a.type === 'update')).toMatchObject({ message: { nlri: ['10.8.0.0/24'], withdrawn: ['10.9.0.0/24'] } });
+    expect(stripped.find((a) => a.type === 'update' && a.message.mpReach)).toBeUndefined();
+    expect(types(v4.handle({ type: 'message', message: endOfRib('ipv6') }))).toEqual(['set-timer:hold']);
+  });
+
+  it('restrictToFamilies keeps a message of the session\'s families as it is', () => {
+    expect(restrictToFamilies(v4Update, ['ipv4']).update).toBe(v4Update);
+    expect(restrictToFamilies(v6Update, ['ipv6']).update).toBe(v6Update);
+    expect(restrictToFamilies({ ...v6Update, mpReach: undefined, mpUnreach: { afi: 2, safi: 1, withdrawn: ['fd00::/64'] } }, ['ipv4'])).toEqual({
+      ignored: 'ignored MP_UNREACH_NLRI AFI 2/SAFI 1 (1 prefixes): not negotiated on this session (ipv4)',
+    });
   });
 });

@@ -76,7 +76,75 @@ describe('planNodePeers (Calico BGP peering semantics)', () => {
   });
 });
 
+describe('planNodePeers per address family (confd: bird.cfg over IPv4, bird6.cfg over IPv6)', () => {
+  // Dual-stack nodes, the IPv6 address as written (non-canonical) on one of them; d has no IPv6 address.
+  const dual: BgpNode[] = [
+    { name: 'a', address: '10.0.0.1', address6: 'fd99::1' },
+    { name: 'b', address: '10.0.0.2', address6: 'fd99:0:0:0::2' },
+    { name: 'c', address: '10.0.0.10', address6: 'fd99::a' },
+    { name: 'd', address: '10.0.0.3' },
+    { name: 'rr1', address: '10.0.0.20', address6: 'fd99::20', labels: { 'route-reflector': 'true' }, routeReflectorClusterId: '244.0.0.1' },
+  ];
+
+  it('full mesh: an IPv4 session per node and an IPv6 session per dual-stack node, each passive by the comparison of its own family', () => {
+    const b = planNodePeers('b', dual, {});
+    expect(b.routerId).toBe('10.0.0.2'); // the router id stays IPv4 on both families' sessions
+    expect(b.peers).toEqual([
+      { address: '10.0.0.1', asn: 64512, passive: false },
+      { address: 'fd99::1', asn: 64512, passive: false, localAddress: 'fd99::2' },
+      // "10.0.0.10" < "10.0.0.2" as text, but "fd99::a" > "fd99::2": b connects over IPv4 and waits over IPv6.
+      { address: '10.0.0.10', asn: 64512, passive: false },
+      { address: 'fd99::a', asn: 64512, passive: true, localAddress: 'fd99::2' },
+      { address: '10.0.0.3', asn: 64512, passive: true },
+    ]);
+    // Each pair has exactly one connecting side per family.
+    const c = planNodePeers('c', dual, {});
+    expect(c.peers.find((p) => p.address === 'fd99::2')?.passive).toBe(false);
+    expect(c.peers.find((p) => p.address === '10.0.0.2')?.passive).toBe(true);
+    // A node without an IPv6 address has IPv4 sessions only, and nobody has an IPv6 session with it.
+    expect(planNodePeers('d', dual, {}).peers.map((p) => p.address)).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.10']);
+    expect(planNodePeers('a', dual, { nodeMeshMaxRestartTime: 30 }).peers.every((p) => p.maxRestartTime === 30)).toBe(true);
+  });
+
+  it('route reflectors: clients peer with the reflector over both families, and the reflector takes both sessions as a client\'s', () => {
+    const cluster = {
+      nodeToNodeMeshEnabled: false,
+      peers: [resolvePeer({ name: 'to-rr', nodeSelector: 'all()', peerSelector: "route-reflector == 'true'" }, 'peers[0]')],
+    };
+    expect(planNodePeers('a', dual, cluster).peers).toEqual([
+      { address: '10.0.0.20', asn: 64512, passive: true },
+      { address: 'fd99::20', asn: 64512, passive: true, localAddress: 'fd99::1' },
+    ]);
+    const rr = planNodePeers('rr1', dual, cluster);
+    expect(rr.peers.map((p) => [p.address, p.rrClient ?? false, p.localAddress])).toEqual([
+      ['10.0.0.1', true, undefined], ['fd99::1', true, 'fd99::20'], ['10.0.0.2', true, undefined], ['fd99::2', true, 'fd99::20'],
+      ['10.0.0.10', true, undefined], ['fd99::a', true, 'fd99::20'], ['10.0.0.3', true, undefined],
+    ]);
+  });
+
+  it('peerIP BGPPeers: one session of the address\'s family, IPv6 ones only from nodes with an IPv6 address, from that address', () => {
+    const cluster = {
+      nodeToNodeMeshEnabled: false,
+      peers: [
+        resolvePeer({ name: 'tor-v4', peerIp: '10.0.255.1', asNumber: 65000 }, 'p0'),
+        resolvePeer({ name: 'tor-v6', peerIp: '[fd00:0:255:0::1]:1179', asNumber: 65000, passwordSecretName: 's', passwordSecretKey: 'k' }, 'p1'),
+      ],
+    };
+    expect(planNodePeers('a', dual, cluster, () => 'pw').peers).toEqual([
+      { address: '10.0.255.1', asn: 65000 },
+      { address: 'fd00:0:255::1', port: 1179, asn: 65000, localAddress: 'fd99::1', password: 'pw' },
+    ]);
+    expect(planNodePeers('d', dual, cluster, () => 'pw').peers).toEqual([{ address: '10.0.255.1', asn: 65000 }]);
+  });
+});
+
 describe('Calico nodes and blocks as BGP input', () => {
+  it('reads the IPv6 address (canonical, without its prefix length) beside the IPv4 one', () => {
+    expect(bgpNodes([{ name: 'x', spec: { bgp: { ipv4Address: '10.0.0.5/24', ipv6Address: 'fd99:0:0:0::5/64' } } }])).toEqual([
+      { name: 'x', address: '10.0.0.5', address6: 'fd99::5', labels: {} },
+    ]);
+  });
+
   it('reads the address, AS and reflector cluster id from the Node spec', () => {
     const spec = { bgp: { ipv4Address: '10.0.0.5/24', asNumber: 65100, routeReflectorClusterID: '244.0.0.9' } };
     expect(bgpNodes([{ name: 'x', spec }, { name: 'y', spec: {} }], { x: { labels: { a: 'b' } } })).toEqual([

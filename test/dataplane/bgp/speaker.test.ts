@@ -129,6 +129,49 @@ describe('BgpSpeaker over loopback TCP', () => {
     expect(routes(60)).toHaveLength(1);
   });
 
+  it('dual stack as Calico runs it: an IPv4 session carries the IPv4 routes, an IPv6 session the IPv6 ones, next hop the session\'s own address', async () => {
+    // Both listen on all addresses (IPv4 arrives v4-mapped), each on its own port; IPv6 runs over ::1.
+    const make = async (n: number, other: number, passive4: boolean) => {
+      const ns = network.namespace(`n${n}`);
+      ns.links.get('lo')!.up = true;
+      await network.kernel({ everything: true }, `n${n}`).apply([
+        { op: 'addr.replace', address: { dev: 'lo', cidr: `127.0.0.${n}/8` } }, { op: 'addr.replace', address: { dev: 'lo', cidr: '::1/128' } },
+      ]);
+      const s = new BgpSpeaker({
+        routerId: `127.0.0.${n}`, asn: AS, listenAddress: '::', listenPort: PORT + n, connectRetryTime: 1, kernelBatchMs: 5,
+        localRoutes: [`10.${n}.0.0/24`, `fd${n}::/64`],
+        peers: [
+          { address: `127.0.0.${other}`, port: PORT + other, asn: AS, passive: passive4 },
+          // Written long-hand: the speaker keys peers by the canonical text the kernel reports (::1).
+          { address: '0:0:0:0:0:0:0:1', port: PORT + other, asn: AS, passive: !passive4 },
+        ],
+        kernel: network.kernel({ routeProtocol: 186 }, `n${n}`),
+      }, (line) => logs.push(`[n${n}] ${line}`));
+      speakers.push(s);
+      return s;
+    };
+    const a = await make(71, 72, false);
+    const b = await make(72, 71, true);
+    await Promise.all([a.start(), b.start()]);
+    await until('both sessions Established on both sides', () => [a, b].every((s) => s.status().every((p) => p.state === 'Established')))
+      .catch((e: Error) => { throw new Error(`${e.message}: ${JSON.stringify([a.status(), b.status()])}\n${logs.join('\n')}`); });
+    expect(a.status().map((p) => [p.address, p.families])).toEqual([['127.0.0.72', ['ipv4']], ['::1', ['ipv6']]]);
+    expect(logs.filter((l) => /\[n71\] bgp: session with .* established/.test(l)).map((l) => l.replace(/.*session with (\S+) .*, (\S+)\)$/, '$1 $2')).sort())
+      .toEqual(['127.0.0.72 ipv4', '::1 ipv6']);
+    await until('routes of both families', () => routes(71).length === 2 && routes(72).length === 2);
+    expect(routes(71)).toEqual(['10.72.0.0/24 via 127.0.0.72', 'fd72::/64 via ::1']);
+    expect(routes(72)).toEqual(['10.71.0.0/24 via 127.0.0.71', 'fd71::/64 via ::1']);
+    // Each session carried its own family only.
+    expect(b.rib.adjRibIn('127.0.0.71').map((p) => p.prefix)).toEqual(['10.71.0.0/24']);
+    expect(b.rib.adjRibIn('::1').map((p) => p.prefix)).toEqual(['fd71::/64']);
+    expect(a.status().map((p) => p.advertised)).toEqual([1, 1]);
+  });
+
+  it('a peer whose family the speaker does not carry is refused in one line', async () => {
+    const s = await speaker(10, { asn: AS, peers: [{ address: 'fd00::10', asn: AS }] });
+    expect(s.status()).toEqual([expect.objectContaining({ state: 'Refused', families: [], refused: 'bgp: peer fd00::10: carries ipv6, none of the speaker\'s families (ipv4); session not started' })]);
+  });
+
   it('a configured password is refused with a one-line reason instead of running unauthenticated', async () => {
     const s = await speaker(9, { asn: AS, peers: [peer(8, { password: 'secret' })] });
     expect(s.status()).toEqual([expect.objectContaining({ state: 'Refused', refused: expect.stringContaining('TCP_MD5SIG') })]);

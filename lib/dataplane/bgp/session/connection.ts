@@ -85,6 +85,7 @@ export class PeerConnection {
       return;
     }
     if (state === 'Connect' || state === 'OpenSent' || state === 'OpenConfirm') {
+      // An IPv6 peer's address is no identifier: unknown until its OPEN (collisionWinner keeps ours).
       const remoteId = this.fsm.negotiated?.peerRouterId ?? this.endpoint.address;
       if (collisionWinner(this.fsm.config.routerId, remoteId) === 'outbound') {
         this.reject(socket);
@@ -124,6 +125,7 @@ export class PeerConnection {
       case 'established': return this.events.established(action.negotiated, this.socket?.localAddress);
       case 'update': return this.events.update(action.message);
       case 'route-refresh': return this.events.routeRefresh(action.family);
+      case 'ignored': return this.events.log(`bgp: ${this.endpoint.address}: ${action.reason}`);
       case 'down':
         this.events.log(`bgp: session with ${this.endpoint.address} down: ${action.reason}`);
         return this.events.down(action.reason, action.graceful);

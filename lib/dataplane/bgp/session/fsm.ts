@@ -1,8 +1,10 @@
+import { isIPv4 } from 'node:net';
 import { AddressFamily, AFI_IPV4, AFI_IPV6, SAFI_UNICAST, afiOf, familyOfAfi } from '../wire/address';
 import {
-  BgpError, BgpMessage, CeaseSubcode, ErrorCode, NotificationMessage, OpenMessage, OpenSubcode, SessionCodecContext,
+  BgpError, BgpMessage, CeaseSubcode, ErrorCode, NotificationMessage, OpenMessage, OpenSubcode, SessionCodecContext, UpdateMessage,
 } from '../wire/types';
 import { myAsField } from '../wire/open';
+import { endOfRibFamily } from '../wire/update';
 
 /** RFC 4271 §8.2.2 states. */
 export type SessionState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
@@ -24,7 +26,11 @@ export interface SessionConfig {
   readonly connectRetryTime?: number;
   /** Wait after an error before starting again. @default 5 */
   readonly idleHoldTime?: number;
-  /** @default ['ipv4'] */
+  /**
+   * The address families this session carries (Multiprotocol capabilities in our OPEN). Calico runs
+   * one session per family: IPv4 unicast over IPv4, IPv6 unicast over IPv6. A peer offering none
+   * of them is refused (2/7); what it sends for a family not negotiated is ignored. @default ['ipv4']
+   */
   readonly families?: readonly AddressFamily[];
   /** Our graceful-restart time to advertise (RFC 4724); undefined advertises no capability. @default undefined */
   readonly gracefulRestartTime?: number;
@@ -75,6 +81,8 @@ export type SessionAction =
   /** Routes from the peer are to be handed to the RIB. */
   | { readonly type: 'update'; readonly message: Extract<BgpMessage, { type: 'update' }> }
   | { readonly type: 'route-refresh'; readonly family: AddressFamily }
+  /** Part of a message was for a family this session did not negotiate and was dropped (RFC 4760 §7, as BIRD does). */
+  | { readonly type: 'ignored'; readonly reason: string }
   /**
    * The session left Established. `graceful` when the peer advertised graceful restart and the
    * session ended without a NOTIFICATION (RFC 4724 §4.2): keep its routes as stale.
@@ -251,10 +259,15 @@ export class SessionFsm {
         if (m.type === 'notification') return this.toIdle(out, describeNotification(m), false, true);
         if (m.type === 'open') return this.fail(out, { code: ErrorCode.FSM, subcode: 3, data: new Uint8Array(0), reason: 'OPEN in Established' });
         this.restartHold(out);
-        if (m.type === 'update') out.push({ type: 'update', message: m });
-        else if (m.type === 'route-refresh') {
+        const families = this.agreed?.families ?? [];
+        if (m.type === 'update') {
+          const { update, ignored } = restrictToFamilies(m, families);
+          if (ignored) out.push({ type: 'ignored', reason: ignored });
+          if (update) out.push({ type: 'update', message: update });
+        } else if (m.type === 'route-refresh') {
+          // RFC 2918 §4: a refresh for a family we did not advertise is ignored.
           const family = familyOfAfi(m.afi);
-          if (family && m.safi === SAFI_UNICAST) out.push({ type: 'route-refresh', family });
+          if (family && m.safi === SAFI_UNICAST && families.includes(family)) out.push({ type: 'route-refresh', family });
         }
         return;
       }
@@ -284,6 +297,12 @@ export class SessionFsm {
       ? open.capabilities.multiprotocol.filter((m) => m.safi === SAFI_UNICAST).map((m) => familyOfAfi(m.afi))
       : ['ipv4' as const]; // RFC 4760 §8: no capability means IPv4 unicast only
     const families = ours.filter((f) => offered.includes(f));
+    if (!families.length) {
+      // RFC 5492 §5: the capability we need, in the data field (Multiprotocol, code 1, length 4).
+      const afi = afiOf(ours[0]);
+      return bad(OpenSubcode.UNSUPPORTED_CAPABILITY, `no address family in common (we carry ${ours.join(', ')}; the peer offers ${offered.filter((f) => f).join(', ') || 'none we know'})`,
+        Uint8Array.from([1, 4, afi >> 8, afi & 0xff, 0, SAFI_UNICAST]));
+    }
     const fourOctetAs = open.capabilities.fourOctetAs !== undefined;
     const gr = open.capabilities.gracefulRestart;
     return {
@@ -343,6 +362,40 @@ export class SessionFsm {
   }
 }
 
+/**
+ * An UPDATE as this session may take it: only the parts of its negotiated families. IPv4 in the
+ * plain fields or MP attributes of a family not negotiated are dropped (RFC 4760 §7; BIRD does the
+ * same), and a message left with nothing — an End-of-RIB for such a family included — is dropped
+ * whole, so it can never pass for an IPv4 End-of-RIB. Pure.
+ */
+export function restrictToFamilies(update: UpdateMessage, families: readonly AddressFamily[]): { update?: UpdateMessage; ignored?: string } {
+  const dropped: string[] = [];
+  const keepV4 = families.includes('ipv4');
+  const mpFamily = (afi: number, safi: number) => (safi === SAFI_UNICAST ? familyOfAfi(afi) : undefined);
+  const keepMp = (afi: number, safi: number) => {
+    const family = mpFamily(afi, safi);
+    return family !== undefined && families.includes(family);
+  };
+  const plainV4 = update.withdrawn.length > 0 || update.nlri.length > 0;
+  const mpReach = update.mpReach && !keepMp(update.mpReach.afi, update.mpReach.safi) ? undefined : update.mpReach;
+  const mpUnreach = update.mpUnreach && !keepMp(update.mpUnreach.afi, update.mpUnreach.safi) ? undefined : update.mpUnreach;
+  if (plainV4 && !keepV4) dropped.push(`IPv4 NLRI (${update.nlri.length} announced, ${update.withdrawn.length} withdrawn)`);
+  if (update.mpReach && !mpReach) dropped.push(`MP_REACH_NLRI AFI ${update.mpReach.afi}/SAFI ${update.mpReach.safi} (${update.mpReach.nlri.length} prefixes)`);
+  if (update.mpUnreach && !mpUnreach && update.mpUnreach.withdrawn.length) dropped.push(`MP_UNREACH_NLRI AFI ${update.mpUnreach.afi}/SAFI ${update.mpUnreach.safi} (${update.mpUnreach.withdrawn.length} prefixes)`);
+  const eor = endOfRibFamily(update);
+  if (eor !== undefined && !families.includes(eor)) return {}; // a peer's End-of-RIB for a family we did not negotiate: nothing to do
+  if (!dropped.length && mpReach === update.mpReach && mpUnreach === update.mpUnreach) return { update };
+  const ignored = dropped.length ? `ignored ${dropped.join(' and ')}: not negotiated on this session (${families.join(', ') || 'no family'})` : undefined;
+  const withdrawn = keepV4 ? update.withdrawn : [];
+  const nlri = keepV4 ? update.nlri : [];
+  if (!withdrawn.length && !nlri.length && !mpReach && !mpUnreach) return ignored ? { ignored } : {};
+  const { mpReach: _r, mpUnreach: _u, ...rest } = update;
+  return {
+    update: { ...rest, withdrawn, nlri, ...(mpReach ? { mpReach } : {}), ...(mpUnreach ? { mpUnreach } : {}) },
+    ...(ignored ? { ignored } : {}),
+  };
+}
+
 function send(message: BgpMessage): SessionAction {
   return { type: 'send', message };
 }
@@ -357,9 +410,12 @@ export function describeNotification(n: NotificationMessage): string {
 
 /**
  * RFC 4271 §6.8: when both sides opened a connection, the one initiated by the speaker with the
- * higher BGP Identifier survives.
+ * higher BGP Identifier survives. An identifier not known yet (an IPv6 peer whose OPEN has not
+ * arrived: its address says nothing about it) keeps our own connection; the peer, which knows
+ * both identifiers once our OPEN arrives, resolves the collision the same way.
  */
-export function collisionWinner(localRouterId: string, remoteRouterId: string): 'outbound' | 'inbound' {
+export function collisionWinner(localRouterId: string, remoteRouterId: string | undefined): 'outbound' | 'inbound' {
+  if (remoteRouterId === undefined || !isIPv4(remoteRouterId)) return 'outbound';
   const n = (id: string) => id.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
   return n(localRouterId) > n(remoteRouterId) ? 'outbound' : 'inbound';
 }

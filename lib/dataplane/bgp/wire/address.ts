@@ -38,6 +38,12 @@ export function formatAddress(bytes: Uint8Array): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
+/** Canonical text of an address (RFC 5952 for IPv6: `fd99:0:0:0::11` → `fd99::11`), as the kernel reports it; other text unchanged. */
+export function canonicalAddress(text: string): string {
+  const bytes = parseAddress(text);
+  return bytes ? formatAddress(bytes) : text;
+}
+
 /** Bytes of an IPv4 or IPv6 address in text form; undefined when it is neither. */
 export function parseAddress(text: string): Uint8Array | undefined {
   if (isIPv4(text)) return Uint8Array.from(text.split('.').map(Number));
