@@ -5,21 +5,26 @@ import { LabProcess } from './process';
 
 export interface BirdNeighbour {
   readonly name: string;
+  /** An IPv4 address (an IPv4 session, IPv4 unicast) or an IPv6 one (an IPv6 session, IPv6 unicast: Calico's bird6). */
   readonly address: string;
   readonly asn: number;
   /** TCP-MD5 password, as the node's BGPPeer says. @default none */
   readonly password?: string;
+  /** BIRD waits for the node to connect (`passive on`). @default false: both sides connect */
+  readonly passive?: boolean;
 }
 
 export interface BirdRouterOptions {
   /** The namespace BIRD runs in (the lab's gateway). */
   readonly netns: string;
   readonly dir: string;
-  /** Router id and the address sessions are made from. */
+  /** Router id and the address IPv4 sessions are made from. */
   readonly address: string;
+  /** The address IPv6 sessions are made from; needed when a neighbour is IPv6. @default none */
+  readonly address6?: string;
   readonly asn: number;
   readonly neighbours: readonly BirdNeighbour[];
-  /** Prefixes the router originates towards every neighbour. @default none */
+  /** Prefixes the router originates towards every neighbour of their family. @default none */
   readonly originate?: readonly string[];
   /** Graceful restart towards the neighbours. @default true */
   readonly gracefulRestart?: boolean;
@@ -29,8 +34,9 @@ export interface BirdRouterOptions {
 
 /**
  * BIRD 2 as the lab's external router (a rack router / ToR): eBGP or iBGP to the given neighbours,
- * imports everything they advertise, exports only what it originates. Shared by the network lab
- * (`--routing bgp`) and the cluster lab (prod's BGPPeers).
+ * imports everything they advertise, exports only what it originates. An IPv6 neighbour gets an
+ * IPv6 session from `address6` with the ipv6 channel only, as Calico's nodes peer over IPv6 for
+ * IPv6 routes. Shared by the network lab (`--routing bgp`) and the cluster lab (prod's BGPPeers).
  */
 export class BirdRouter {
   public static start(options: BirdRouterOptions): BirdRouter {
@@ -82,11 +88,16 @@ export class BirdRouter {
 const protocolName = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
 
 export function birdConfig(o: Omit<BirdRouterOptions, 'netns' | 'dir' | 'bird'>): string {
-  const originate = (o.originate ?? []).map((r) => `route ${r} blackhole;`).join(' ');
+  const v6 = (address: string) => address.includes(':');
+  const originate = (o.originate ?? []).filter((r) => !v6(r)).map((r) => `route ${r} blackhole;`).join(' ');
+  const originate6 = (o.originate ?? []).filter(v6).map((r) => `route ${r} blackhole;`).join(' ');
+  const sixes = o.neighbours.filter((n) => v6(n.address));
+  if (sixes.length && !o.address6) throw new Error(`bird router: neighbour ${sixes[0].name} (${sixes[0].address}) is IPv6 but the router has no address6`);
   const neighbours = o.neighbours.map((n) => [
-    `protocol bgp ${protocolName(n.name)} from neighbour {`,
+    `protocol bgp ${protocolName(n.name)} from ${v6(n.address) ? 'neighbour6' : 'neighbour'} {`,
     `  neighbor ${n.address} as ${n.asn};`,
     ...(n.password ? [`  password "${n.password.replace(/["\\]/g, '\\$&')}";`] : []),
+    ...(n.passive ? ['  passive on;'] : []),
     '}',
   ].join('\n')).join('\n');
   return `
@@ -100,6 +111,13 @@ template bgp neighbour {
   graceful restart ${o.gracefulRestart === false ? 'off' : 'on'};
   ipv4 { import all; export where proto = "originated"; };
 }
-${neighbours}
+${o.address6 ? `protocol static originated6 { ipv6; ${originate6} }
+template bgp neighbour6 {
+  local ${o.address6} as ${o.asn};
+  hold time 9; connect retry time 1; error wait time 1, 2;
+  graceful restart ${o.gracefulRestart === false ? 'off' : 'on'};
+  ipv6 { import all; export where proto = "originated6"; };
+}
+` : ''}${neighbours}
 `;
 }
