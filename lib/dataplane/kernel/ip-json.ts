@@ -83,11 +83,15 @@ export function parseRoutes(text: string, family?: 4 | 6): Route[] {
     }));
     const isV6 = dst.includes(':') || [via, ...nexthops.map((h) => h.via)].some((g) => g?.includes(':')) || family === 6;
     const mtu = list(r.metrics).map((m) => num(obj(m).mtu)).find((m) => m !== undefined);
+    const type = ROUTE_TYPES[str(r.type) ?? 'unicast'] ?? 'other';
+    // The kernel hangs IPv6 blackhole/unreachable/prohibit routes on `lo` and reports that device;
+    // they have none (as IPv4's), so such a route reads back equal to the one programmed.
+    const deviceless = isV6 && str(r.dev) === 'lo' && (type === 'blackhole' || type === 'unreachable' || type === 'prohibit');
     const route: Route = {
       dst: normalizeDst(dst, isV6 ? 6 : 4),
-      type: ROUTE_TYPES[str(r.type) ?? 'unicast'] ?? 'other',
+      type,
       ...(via ? { via } : {}),
-      ...(str(r.dev) ? { dev: str(r.dev) } : {}),
+      ...(str(r.dev) && !deviceless ? { dev: str(r.dev) } : {}),
       ...(nexthops.length ? { nexthops } : {}),
       onlink: flags.includes('onlink'),
       protocol: num(r.protocol) ?? 0,

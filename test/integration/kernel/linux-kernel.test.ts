@@ -1,5 +1,6 @@
 import { KernelApplyError, LinuxKernel, NotOwnedError, RuleSet, ruleSetsEqual } from '../../../lib/dataplane/kernel';
 import { multipathScenario } from '../../dataplane/kernel/multipath-scenario';
+import { routesEqual } from '../../../lib/dataplane/kernel/normalize';
 import { canCreateNetns, createNetns, destroyNetns, execIn } from '../../support/netns';
 
 const PROTO = 201;
@@ -64,6 +65,15 @@ describeRoot('LinuxKernel in throw-away namespaces', () => {
     const before = (await kernel.links()).find((l) => l.name === 't-vx6');
     expect(before?.vxlan).toEqual({ vni: 9, port: 8472, local: 'fd00:250::1', learning: false, gbp: false });
     await kernel.apply([{ op: 'link.del', name: 't-vx6' }]);
+  });
+
+  it('reads back an IPv6 blackhole route as programmed (no `dev lo`), so a resync does not replace it', async () => {
+    const route = { dst: 'fd00:250:1::/122', type: 'blackhole' as const, protocol: PROTO };
+    await kernel.apply([{ op: 'route.replace', route }]);
+    const [back] = (await kernel.routes({ family: 6, protocol: PROTO })).filter((r) => r.dst === route.dst);
+    expect(back).toEqual({ dst: 'fd00:250:1::/122', type: 'blackhole', onlink: false, protocol: PROTO, table: 254, metric: 1024, scope: 'global' });
+    expect(routesEqual(back, route)).toBe(true);
+    await kernel.apply([{ op: 'route.del', route }]);
   });
 
   it('programs multipath routes and reads them back equal, whatever the order of next hops (same scenario as the twin)', async () => {
