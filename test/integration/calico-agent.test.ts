@@ -145,6 +145,85 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
     }
   });
 
+  test('dual-stack VXLAN: vxlan-v6.calico over the node\'s IPv6 address, IPv6 blocks via remote IPv6 VTEPs; it follows the IPv6 pool', async () => {
+    const ns = createNetns('agent6');
+    const { store, agent } = agentFor('/d', { autodetect6: 'first-found', kernel: new LinuxKernel({ netns: ns, ownership: CALICO_AGENT_OWNERSHIP }) });
+    try {
+      for (const cmd of [['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'veth-up'], ['ip', 'addr', 'add', '10.52.0.2/24', 'dev', 'eth0'],
+        ['ip', 'addr', 'add', 'fd00:52::2/64', 'dev', 'eth0', 'nodad'], ['ip', 'link', 'set', 'eth0', 'up'], ['ip', 'link', 'set', 'veth-up', 'up']]) expect(execIn(ns, cmd).stderr).toBe('');
+      await store.put('ippools/v4', JSON.stringify({ cidr: '10.247.0.0/16', vxlanMode: 'Always', natOutgoing: true }));
+      await store.put('ippools/v6', JSON.stringify({ cidr: 'fd00:10:247::/48', blockSize: 122, vxlanMode: 'CrossSubnet' }));
+      // node-b: another IPv6 subnet (CrossSubnet encapsulates), its IPv6 VTEP registered as Calico's Node spec has it.
+      await store.put('nodes/node-b', JSON.stringify({
+        bgp: { ipv4Address: '10.53.0.3/24', ipv6Address: 'fd00:53::3/64' }, ipv4VXLANTunnelAddr: '10.247.99.0', vxlanTunnelMACAddr: vtepMac('node-b'),
+        ipv6VXLANTunnelAddr: 'fd00:10:247:99::', vxlanTunnelMACAddrV6: vtepMac('node-b', 6),
+      }));
+      const empty = { strictAffinity: false, allocations: [], unallocated: [], attributes: [], deleted: false };
+      await store.put('ipamblocks/fd00-10-247-99---122', JSON.stringify({ cidr: 'fd00:10:247:99::/122', affinity: 'host:node-b', ...empty }));
+      await store.put('ipamblocks/10-247-99-0-26', JSON.stringify({ cidr: '10.247.99.0/26', affinity: 'host:node-b', ...empty }));
+      await agent.start();
+      try {
+        const tunnel6 = agent.tunnelAddress6;
+        expect(tunnel6).toMatch(/^fd00:10:247:/);
+        expect(JSON.parse((await store.get('nodes/node-a'))!.value)).toEqual({
+          bgp: { ipv4Address: '10.52.0.2/24', ipv6Address: 'fd00:52::2/64' }, ipv4VXLANTunnelAddr: agent.tunnelAddress, vxlanTunnelMACAddr: vtepMac('node-a'),
+          ipv6VXLANTunnelAddr: tunnel6, vxlanTunnelMACAddrV6: vtepMac('node-a', 6),
+        });
+        // Calico's handle and attribute type for the IPv6 VXLAN tunnel address.
+        expect(await store.get('ipamhandles/vxlan-v6-tunnel-addr-node-a')).toBeDefined();
+        // The pod MTU is the smaller of the two devices' (Felix's determinePodMTU).
+        expect(fs.readFileSync(path.join(dir, '/d', 'mtu'), 'utf8').trim()).toBe('1430');
+
+        const link = execIn(ns, ['ip', '-d', 'link', 'show', 'vxlan-v6.calico']).stdout;
+        expect(link).toMatch(/mtu 1430 /);
+        expect(link).toContain(vtepMac('node-a', 6));
+        expect(link).toMatch(/vxlan id 4096 local fd00:52::2 dev eth0 .*dstport 4789/s);
+        expect(execIn(ns, ['ip', '-6', 'addr', 'show', 'dev', 'vxlan-v6.calico']).stdout).toContain(`${tunnel6}/128`);
+        const routes = execIn(ns, ['ip', '-6', 'route', 'show', 'proto', '80']).stdout;
+        expect(routes).toContain('fd00:10:247:99::/122 via fd00:10:247:99:: dev vxlan-v6.calico metric 1024 onlink');
+        expect(routes).toMatch(/blackhole fd00:10:247:[0-9a-f:]+\/122/);
+        expect(execIn(ns, ['ip', '-6', 'neigh', 'show', 'dev', 'vxlan-v6.calico']).stdout).toContain(`fd00:10:247:99:: lladdr ${vtepMac('node-b', 6)} PERMANENT`);
+        expect(execIn(ns, ['bridge', 'fdb', 'show', 'dev', 'vxlan-v6.calico']).stdout).toContain(`${vtepMac('node-b', 6)} dst fd00:53::3`);
+        // IPv4 is untouched by it.
+        expect(execIn(ns, ['ip', 'route', 'show', 'proto', '80']).stdout).toContain('10.247.99.0/26 via 10.247.99.0 dev vxlan.calico onlink');
+
+        // Restarted, the agent finds everything right: the same IPv6 tunnel address, nothing to change.
+        await agent.stop();
+        const again = agentFor('/d', { autodetect6: 'first-found', kernel: new LinuxKernel({ netns: ns, ownership: CALICO_AGENT_OWNERSHIP }) }).agent;
+        await again.start();
+        try {
+          expect(again.tunnelAddress6).toBe(tunnel6);
+          expect((await again.metrics.changes.get()).values).toEqual([]);
+        } finally {
+          await again.stop();
+        }
+        await agent.start();
+
+        // A peer moving into this IPv6 subnet is routed directly (CrossSubnet).
+        await store.put('nodes/node-b', JSON.stringify({
+          bgp: { ipv4Address: '10.53.0.3/24', ipv6Address: 'fd00:52::3/64' }, ipv4VXLANTunnelAddr: '10.247.99.0', vxlanTunnelMACAddr: vtepMac('node-b'),
+          ipv6VXLANTunnelAddr: 'fd00:10:247:99::', vxlanTunnelMACAddrV6: vtepMac('node-b', 6),
+        }));
+        await agent.reconcileNow();
+        expect(execIn(ns, ['ip', '-6', 'route', 'show', 'proto', '80']).stdout).toContain('fd00:10:247:99::/122 via fd00:52::3 dev eth0');
+        expect(execIn(ns, ['bridge', 'fdb', 'show', 'dev', 'vxlan-v6.calico']).stdout).not.toContain(vtepMac('node-b', 6));
+
+        // The IPv6 pool stops using VXLAN: device, IPv6 tunnel address and registration follow; vxlan.calico stays.
+        await store.put('ippools/v6', JSON.stringify({ cidr: 'fd00:10:247::/48', blockSize: 122, vxlanMode: 'Never' }));
+        await agent.reconcileNow();
+        expect(execIn(ns, ['ip', 'link', 'show', 'vxlan-v6.calico']).code).not.toBe(0);
+        expect(execIn(ns, ['ip', 'link', 'show', 'vxlan.calico']).code).toBe(0);
+        expect(agent.tunnelAddress6).toBeUndefined();
+        expect(await store.get('ipamhandles/vxlan-v6-tunnel-addr-node-a')).toBeUndefined();
+        expect(JSON.parse((await store.get('nodes/node-a'))!.value)).not.toHaveProperty('ipv6VXLANTunnelAddr');
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      destroyNetns(ns);
+    }
+  });
+
   test('Kubernetes mode: pools and blocks from the CRDs, peers and registration through Node annotations', async () => {
     const api = await startFakeKubeApi();
     const kube = new KubeClient({ server: api.url });

@@ -18,12 +18,13 @@ import { LogLevel } from '../flannel/agent-log';
 import { ModuleProbe, checkIpip, linuxModuleProbe } from './ipip';
 import { NodeRegistry } from './node-registry';
 import {
-  CALICO_ROUTE_PROTOCOL, IPIP_DEVICE, NAT_RULESET, VXLAN_DEVICE, VXLAN_OVERHEAD, desiredRouting, natOutgoingRuleSet, usesIpip, usesVxlan, vtepMac,
+  CALICO_ROUTE_PROTOCOL, IPIP_DEVICE, NAT_RULESET, VXLAN_DEVICE, VXLAN_DEVICE_V6, VXLAN_OVERHEAD, VXLAN_OVERHEAD_V6, desiredRouting, natOutgoingRuleSet,
+  usesIpip, usesVxlan, vtepMac,
 } from './routes';
 
 /** What the agent may change in the node's namespace: its tunnel devices, proto-80 routes, its NAT table. */
 export const CALICO_AGENT_OWNERSHIP: Ownership = {
-  links: [VXLAN_DEVICE, IPIP_DEVICE],
+  links: [VXLAN_DEVICE, VXLAN_DEVICE_V6, IPIP_DEVICE],
   routeProtocol: CALICO_ROUTE_PROTOCOL,
   ruleSetPrefixes: [NAT_RULESET],
   sysctlPrefixes: ['net.ipv4.ip_forward', 'net.ipv4.conf.vxlan', 'net.ipv4.conf.tunl0'],
@@ -132,7 +133,9 @@ export class CalicoAgent {
   private detected?: DetectedAddress;
   private detected6?: DetectedAddress;
   private uplinkMtu = 1500;
+  private uplinkMtu6 = 1500;
   private vxlanTunnelAddress?: string;
+  private vxlanTunnelAddress6?: string;
   private ipip = false;
   private ipipTunnelAddress?: string;
 
@@ -152,6 +155,11 @@ export class CalicoAgent {
     return this.vxlanTunnelAddress;
   }
 
+  /** This node's IPv6 VXLAN tunnel address (vxlan-v6.calico), when an IPv6 pool uses VXLAN and the node has an IPv6 address. */
+  get tunnelAddress6(): string | undefined {
+    return this.vxlanTunnelAddress6;
+  }
+
   /** Port the health server listens on (after start). */
   get healthPort(): number | undefined {
     const address = this.server?.address();
@@ -165,11 +173,13 @@ export class CalicoAgent {
     await this.followFelix();
     this.detected = await autodetectNodeAddress(o.kernel, o.autodetect ?? 'first-found');
     this.detected6 = o.autodetect6 ? await autodetectNodeAddress(o.kernel, o.autodetect6, 6) : undefined;
-    this.uplinkMtu = (await o.kernel.links()).find((l) => l.name === this.detected?.interface)?.mtu ?? 1500;
+    const links = await o.kernel.links();
+    this.uplinkMtu = links.find((l) => l.name === this.detected?.interface)?.mtu ?? 1500;
+    this.uplinkMtu6 = links.find((l) => l.name === this.detected6?.interface)?.mtu ?? this.uplinkMtu;
     await this.ensureDefaultPool();
     const pools = await this.ipam.pools();
     this.ipip = await checkIpip(pools, o.ipipProbe ?? linuxModuleProbe);
-    this.ipipTunnelAddress = this.ipip && usesIpip(pools) ? await this.tunnelAddress4('ipip') : undefined;
+    this.ipipTunnelAddress = this.ipip && usesIpip(pools) ? await this.tunnelAddressFor('ipip', pools) : undefined;
     const ipipAddress = this.ipipTunnelAddress;
     await this.followVxlan(pools);
     if (ipipAddress) await o.kernel.apply([{ op: 'addr.replace', address: { dev: IPIP_DEVICE, cidr: `${ipipAddress}/32` } }, { op: 'link.set', change: { name: IPIP_DEVICE, up: true } }]);
@@ -177,7 +187,10 @@ export class CalicoAgent {
     await o.cniKubeconfig?.start();
     if (this.stopped) return;
     if (this.settings.ipForwarding) await this.ensureForwarding();
-    this.log.info('node registered', { node: o.node, address: this.detected.address, interface: this.detected.interface, vxlanTunnelAddress: this.vxlanTunnelAddress });
+    this.log.info('node registered', {
+      node: o.node, address: this.detected.address, interface: this.detected.interface, vxlanTunnelAddress: this.vxlanTunnelAddress,
+      ...(this.detected6 ? { address6: this.detected6.address, vxlanTunnelAddress6: this.vxlanTunnelAddress6 } : {}),
+    });
 
     const trigger = () => this.schedule();
     this.watches.push(
@@ -300,7 +313,7 @@ export class CalicoAgent {
     const o = this.options;
     const end = this.metrics.reconcileDuration.startTimer();
     const pools = await this.view.pools();
-    if (usesVxlan(pools) !== (this.vxlanTunnelAddress !== undefined)) await this.followVxlan(pools);
+    if (usesVxlan(pools) !== (this.vxlanTunnelAddress !== undefined) || this.wantsVxlan6(pools) !== (this.vxlanTunnelAddress6 !== undefined)) await this.followVxlan(pools);
     const [blocks, nodes] = await Promise.all([this.view.blocks(), o.registry.list()]);
     const desired = desiredRouting({
       node: o.node,
@@ -311,11 +324,14 @@ export class CalicoAgent {
       blocks,
       nodes,
       vxlanTunnelAddress: this.vxlanTunnelAddress,
+      ...(this.detected6 ? { nodeAddress6: this.detected6.address, uplink6: this.detected6.interface, uplinkMtu6: this.uplinkMtu6 } : {}),
+      vxlanTunnelAddress6: this.vxlanTunnelAddress6,
       ipipTunnelAddress: this.ipipTunnelAddress,
       bgp: o.bgp !== undefined,
       vxlanVni: this.settings.vxlanVni,
       vxlanPort: this.settings.vxlanPort,
       vxlanMtu: this.settings.vxlanMtu,
+      vxlanMtu6: this.settings.vxlanMtuV6,
       ...(this.settings.vxlanEnabled !== undefined ? { vxlanEnabled: this.settings.vxlanEnabled } : {}),
       ...(this.settings.ipipEnabled !== undefined ? { ipipEnabled: this.settings.ipipEnabled } : {}),
     });
@@ -339,26 +355,44 @@ export class CalicoAgent {
     end();
   }
 
+  /** An IPv6 pool uses VXLAN and the node has an IPv6 address to carry it over (IP6=autodetect). */
+  private wantsVxlan6(pools: readonly Pool[]): boolean {
+    return usesVxlan(pools, 6) && this.detected6 !== undefined;
+  }
+
   /**
-   * VXLAN follows the pools: a tunnel address (kept across restarts by its IPAM handle) and the
-   * node's registration while a pool uses it; when none does any more, the address is released,
-   * the registration loses its tunnel fields and the device goes.
+   * VXLAN follows the pools, per family: a tunnel address (kept across restarts by its IPAM handle)
+   * and the node's registration while a pool of that family uses it; when none does any more, the
+   * address is released, the registration loses its tunnel fields and the device goes. IPv6 needs
+   * the node's IPv6 address as well (Felix sends no IPv6 VTEP without it).
    */
   private async followVxlan(pools: readonly Pool[]): Promise<void> {
     const o = this.options;
     if (usesVxlan(pools)) {
-      this.vxlanTunnelAddress = await this.tunnelAddress4('vxlan');
+      this.vxlanTunnelAddress = await this.tunnelAddressFor('vxlan', pools);
     } else if (this.vxlanTunnelAddress !== undefined) {
       this.vxlanTunnelAddress = undefined;
-      await this.ipam.releaseByHandle(`vxlan-tunnel-addr-${o.node}`);
+      await this.ipam.releaseByHandle(tunnelHandle('vxlan', o.node));
       await o.kernel.apply([{ op: 'link.del', name: VXLAN_DEVICE }]);
       this.log.info('no pool uses VXLAN any more: tunnel address released, vxlan.calico removed');
+    }
+    if (this.wantsVxlan6(pools)) {
+      this.vxlanTunnelAddress6 = await this.tunnelAddressFor('vxlan-v6', pools);
+    } else {
+      if (usesVxlan(pools, 6)) this.log.warn('an IPv6 pool uses VXLAN but this node has no IPv6 address (IP6=autodetect): no vxlan-v6.calico, IPv6 blocks are not routed here');
+      if (this.vxlanTunnelAddress6 !== undefined) {
+        this.vxlanTunnelAddress6 = undefined;
+        await this.ipam.releaseByHandle(tunnelHandle('vxlan-v6', o.node));
+        await o.kernel.apply([{ op: 'link.del', name: VXLAN_DEVICE_V6 }]);
+        this.log.info('no IPv6 pool uses VXLAN any more: IPv6 tunnel address released, vxlan-v6.calico removed');
+      }
     }
     await o.registry.register({
       name: o.node,
       spec: {
         bgp: { ipv4Address: this.detected?.address ?? '', ...(this.detected6 ? { ipv6Address: this.detected6.address } : {}) },
         ...(this.vxlanTunnelAddress ? { ipv4VXLANTunnelAddr: this.vxlanTunnelAddress, vxlanTunnelMACAddr: vtepMac(o.node) } : {}),
+        ...(this.vxlanTunnelAddress6 ? { ipv6VXLANTunnelAddr: this.vxlanTunnelAddress6, vxlanTunnelMACAddrV6: vtepMac(o.node, 6) } : {}),
       },
     });
   }
@@ -379,14 +413,22 @@ export class CalicoAgent {
     await this.options.store.create(`${CALICO_KEYS.pools}default-ipv4-ippool`, JSON.stringify(pool)).catch(() => undefined);
   }
 
-  /** The node's tunnel address from IPAM (handle `<kind>-tunnel-addr-<node>`, as Calico), kept across restarts. */
-  private async tunnelAddress4(kind: 'vxlan' | 'ipip'): Promise<string> {
+  /**
+   * The node's tunnel address from IPAM (handle `<kind>-tunnel-addr-<node>` and attribute type as
+   * Calico's allocateip), kept across restarts. The IPv6 VXLAN address comes from an IPv6 pool that
+   * uses VXLAN, so it lies in one of the node's blocks of that pool.
+   */
+  private async tunnelAddressFor(kind: TunnelKind, pools: readonly Pool[]): Promise<string> {
     const node = this.options.node;
-    const handleId = `${kind}-tunnel-addr-${node}`;
-    const [existing] = await this.ipam.addressesOf(handleId);
-    if (existing) return existing;
+    const handleId = tunnelHandle(kind, node);
+    const existing = await this.ipam.addressesOf(handleId);
+    const family = kind === 'vxlan-v6' ? 6 : 4;
+    const mine = existing.find((a) => a.includes(':') === (family === 6));
+    if (mine) return mine;
+    const vxlanPools6 = pools.filter((p) => p.cidr.family === 6 && !p.disabled && p.vxlanMode !== 'Never').map((p) => p.name);
     const [address] = await this.ipam.autoAssign({
-      node, handleId, family: 4, use: 'Tunnel', attributes: { node, type: kind === 'vxlan' ? 'vxlanTunnelAddress' : 'ipipTunnelAddress' },
+      node, handleId, family, use: 'Tunnel', attributes: { node, type: TUNNEL_ATTRIBUTE[kind] },
+      ...(kind === 'vxlan-v6' ? { pools: vxlanPools6 } : {}),
     });
     return address;
   }
@@ -394,8 +436,13 @@ export class CalicoAgent {
   private async writeStateFiles(pools: readonly Pool[]): Promise<void> {
     const dir = this.options.stateDir ?? '/var/lib/calico';
     await fs.mkdir(dir, { recursive: true });
-    const overhead = usesVxlan(pools) ? VXLAN_OVERHEAD : this.ipip ? 20 : 0;
-    await atomicWrite(path.join(dir, 'mtu'), `${this.uplinkMtu - overhead}\n`);
+    // The smallest MTU of the encapsulations in use (Felix's determinePodMTU).
+    const mtus = [
+      ...(usesVxlan(pools) ? [this.uplinkMtu - VXLAN_OVERHEAD] : []),
+      ...(this.wantsVxlan6(pools) ? [this.uplinkMtu6 - VXLAN_OVERHEAD_V6] : []),
+      ...(this.ipip ? [this.uplinkMtu - 20] : []),
+    ];
+    await atomicWrite(path.join(dir, 'mtu'), `${mtus.length ? Math.min(...mtus) : this.uplinkMtu}\n`);
     await atomicWrite(path.join(dir, 'nodename'), this.options.node);
   }
 
@@ -440,6 +487,16 @@ export class CalicoAgent {
     }
     send(404, 'not found\n');
   }
+}
+
+type TunnelKind = 'vxlan' | 'vxlan-v6' | 'ipip';
+
+/** Calico's IPAM attribute `type` of each tunnel address (libcalico-go ipam.AttributeType*). */
+const TUNNEL_ATTRIBUTE: Readonly<Record<TunnelKind, string>> = { vxlan: 'vxlanTunnelAddress', 'vxlan-v6': 'vxlanV6TunnelAddress', ipip: 'ipipTunnelAddress' };
+
+/** `vxlan-tunnel-addr-<node>`, `vxlan-v6-tunnel-addr-<node>`, `ipip-tunnel-addr-<node>` (calico-node's allocateip). */
+function tunnelHandle(kind: TunnelKind, node: string): string {
+  return `${kind}-tunnel-addr-${node}`;
 }
 
 async function atomicWrite(file: string, content: string): Promise<void> {

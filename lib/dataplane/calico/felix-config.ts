@@ -34,7 +34,10 @@ export interface FelixSettings {
   readonly prometheusMetricsHost: string;
   /** `prometheusMetricsPort`. Felix default 9091. */
   readonly prometheusMetricsPort: number;
-  /** `vxlanEnabled`: undefined = follow the IP pools (Felix default); false = no VXLAN device or routes. */
+  /**
+   * `vxlanEnabled`: undefined = follow the IP pools (Felix default); false = no vxlan.calico and no
+   * IPv4 VXLAN routes. As in Felix it does not govern vxlan-v6.calico, which follows the IPv6 pools.
+   */
   readonly vxlanEnabled?: boolean;
   /** `ipipEnabled`: undefined = follow the IP pools (Felix default); false = no IPIP address or routes. */
   readonly ipipEnabled?: boolean;
@@ -44,6 +47,11 @@ export interface FelixSettings {
   readonly vxlanPort: number;
   /** `vxlanMTU`: MTU of `vxlan.calico`; 0 = uplink MTU − 50 (Felix default 0). */
   readonly vxlanMtu: number;
+  /**
+   * `vxlanMTUV6`: MTU of `vxlan-v6.calico`; 0 = the IPv6 uplink's MTU − 70 (Felix default 0). The
+   * IPv6 device shares `vxlanVNI` and `vxlanPort` (Felix has no IPv6 variants of those).
+   */
+  readonly vxlanMtuV6: number;
   /** `routeRefreshInterval`: calico-agent full resync. Felix default 90 s. */
   readonly routeRefreshIntervalSeconds: number;
   /** `nftablesRefreshInterval`: policy-agent resync with the nft backend; 0 = none. Felix default 180 s. */
@@ -76,6 +84,7 @@ export const FELIX_DEFAULTS: FelixSettings = {
   vxlanVni: 4096,
   vxlanPort: 4789,
   vxlanMtu: 0,
+  vxlanMtuV6: 0,
   routeRefreshIntervalSeconds: 90,
   nftablesRefreshIntervalSeconds: 180,
   iptablesRefreshIntervalSeconds: 180,
@@ -171,6 +180,13 @@ const PARAMS: readonly Param[] = [
     field: 'vxlanMTU', env: 'vxlanmtu', kind: 'int', key: 'vxlanMtu', parse: (raw) => {
       const n = int(0, 65535, 'an MTU')(raw);
       if (n !== 0 && n < 68) throw new Bad('0 (uplink MTU − 50) or an MTU from 68 to 65535');
+      return n;
+    },
+  },
+  {
+    field: 'vxlanMTUV6', env: 'vxlanmtuv6', kind: 'int', key: 'vxlanMtuV6', parse: (raw) => {
+      const n = int(0, 65535, 'an MTU')(raw);
+      if (n !== 0 && n < 1280) throw new Bad('0 (IPv6 uplink MTU − 70) or an MTU from 1280 (IPv6\'s minimum) to 65535');
       return n;
     },
   },

@@ -69,6 +69,8 @@ export class KubeNodeRegistry extends StoreNodeRegistry {
       [CALICO_NODE_ANNOTATIONS.ipv6Address]: bgp?.ipv6Address ?? null,
       [CALICO_NODE_ANNOTATIONS.vxlanTunnelAddress]: node.spec.ipv4VXLANTunnelAddr ?? null,
       [CALICO_NODE_ANNOTATIONS.vxlanTunnelMac]: node.spec.vxlanTunnelMACAddr ?? null,
+      [CALICO_NODE_ANNOTATIONS.vxlanTunnelAddressV6]: node.spec.ipv6VXLANTunnelAddr ?? null,
+      [CALICO_NODE_ANNOTATIONS.vxlanTunnelMacV6]: node.spec.vxlanTunnelMACAddrV6 ?? null,
     });
     // As calico-node: the node's pod network is up once it is registered.
     await markNetworkAvailable(this.nodes, patched ?? current, 'CalicoIsUp', 'Calico is running on this node');

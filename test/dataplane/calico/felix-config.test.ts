@@ -88,6 +88,15 @@ describe('one FelixConfiguration spec', () => {
     expect(parseFelixConfiguration({ vxlanMTU: 0 }, 'fc').settings).toEqual({ vxlanMtu: 0 });
     expect(messages(parseFelixConfiguration({ vxlanMTU: 10 }, 'fc'))).toEqual(['fc.vxlanMTU: 10 is not valid; expected 0 (uplink MTU − 50) or an MTU from 68 to 65535']);
   });
+
+  test('IPv6 VXLAN MTU (vxlanMTUV6): 0 is automatic, below IPv6\'s 1280 refused; the IPv6 device has no VNI or port of its own', () => {
+    expect(parseFelixConfiguration({ vxlanMTUV6: 0 }, 'fc').settings).toEqual({ vxlanMtuV6: 0 });
+    expect(parseFelixConfiguration({ vxlanMTUV6: 1430 }, 'fc').settings).toEqual({ vxlanMtuV6: 1430 });
+    expect(parseFelixEnv({ FELIX_VXLANMTUV6: '8930' }).settings).toEqual({ vxlanMtuV6: 8930 });
+    expect(messages(parseFelixConfiguration({ vxlanMTUV6: 1200 }, 'fc'))).toEqual(['fc.vxlanMTUV6: 1200 is not valid; expected 0 (IPv6 uplink MTU − 70) or an MTU from 1280 (IPv6\'s minimum) to 65535']);
+    // Felix has no vxlanVNIV6 / vxlanPortV6 (vxlan-v6.calico uses vxlanVNI and vxlanPort): unknown, so ignored.
+    expect(parseFelixConfiguration({ vxlanVNIV6: 6096, vxlanPortV6: 4789 }, 'fc').ignored).toEqual(['fc.vxlanVNIV6', 'fc.vxlanPortV6']);
+  });
 });
 
 describe('FELIX_* environment', () => {

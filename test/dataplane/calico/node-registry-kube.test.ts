@@ -43,4 +43,27 @@ describe('Kubernetes node registry (API server double)', () => {
     await watch.close();
     await expect(registry.register({ name: 'nope', spec: {} })).rejects.toThrow('node "nope" does not exist');
   });
+
+  test('IPv6 VXLAN: the IPv6 VTEP goes to and comes from Calico\'s annotations; dropped from the spec, they are removed', async () => {
+    const registry = new KubeNodeRegistry(client, new KubeCrdStore({ client, retryDelayMs: 50 }));
+    api.upsert('nodes', { metadata: { name: 'node-6' } });
+    const spec = {
+      bgp: { ipv4Address: '10.0.0.6/24', ipv6Address: 'fd00:99::6/64' }, ipv4VXLANTunnelAddr: '10.244.0.128', vxlanTunnelMACAddr: '66:00:00:00:00:06',
+      ipv6VXLANTunnelAddr: 'fd00:10:244::80', vxlanTunnelMACAddrV6: '66:00:00:00:06:06',
+    };
+    await registry.register({ name: 'node-6', spec });
+    expect(api.get('nodes', 'node-6')?.metadata?.annotations).toMatchObject({
+      'projectcalico.org/IPv6Address': 'fd00:99::6/64', 'projectcalico.org/IPv6VXLANTunnelAddr': 'fd00:10:244::80', 'projectcalico.org/VXLANTunnelMACAddrV6': '66:00:00:00:06:06',
+    });
+    let listed;
+    for (let i = 0; i < 100; i++) {
+      listed = (await registry.list()).find((n) => n.name === 'node-6');
+      if (listed?.spec.ipv6VXLANTunnelAddr) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(listed).toEqual({ name: 'node-6', spec });
+    await registry.register({ name: 'node-6', spec: { bgp: spec.bgp, ipv4VXLANTunnelAddr: spec.ipv4VXLANTunnelAddr, vxlanTunnelMACAddr: spec.vxlanTunnelMACAddr } });
+    const annotations = api.get('nodes', 'node-6')?.metadata?.annotations ?? {};
+    expect(Object.keys(annotations).filter((k) => k.includes('V6'))).toEqual([]);
+  });
 });

@@ -12,6 +12,8 @@ export const CALICO_NODE_ANNOTATIONS = {
   routeReflectorClusterId: 'projectcalico.org/RouteReflectorClusterID',
   vxlanTunnelAddress: 'projectcalico.org/IPv4VXLANTunnelAddr',
   vxlanTunnelMac: 'projectcalico.org/VXLANTunnelMACAddr',
+  vxlanTunnelAddressV6: 'projectcalico.org/IPv6VXLANTunnelAddr',
+  vxlanTunnelMacV6: 'projectcalico.org/VXLANTunnelMACAddrV6',
 } as const;
 
 /** The stored value of `nodes/<name>`: Calico's Node spec, plus the Node's labels (BGP selectors match them). */
@@ -24,6 +26,9 @@ export interface CalicoNodeValue {
   };
   readonly ipv4VXLANTunnelAddr?: string;
   readonly vxlanTunnelMACAddr?: string;
+  /** The IPv6 VTEP (vxlan-v6.calico), when an IPv6 pool uses VXLAN. */
+  readonly ipv6VXLANTunnelAddr?: string;
+  readonly vxlanTunnelMACAddrV6?: string;
   readonly labels?: Readonly<Record<string, string>>;
 }
 
@@ -41,6 +46,8 @@ export function calicoNodeFromKube(node: Node): CalicoNodeValue {
     ...(Object.keys(bgp).length ? { bgp } : {}),
     ...(a[CALICO_NODE_ANNOTATIONS.vxlanTunnelAddress] ? { ipv4VXLANTunnelAddr: a[CALICO_NODE_ANNOTATIONS.vxlanTunnelAddress] } : {}),
     ...(a[CALICO_NODE_ANNOTATIONS.vxlanTunnelMac] ? { vxlanTunnelMACAddr: a[CALICO_NODE_ANNOTATIONS.vxlanTunnelMac] } : {}),
+    ...(a[CALICO_NODE_ANNOTATIONS.vxlanTunnelAddressV6] ? { ipv6VXLANTunnelAddr: a[CALICO_NODE_ANNOTATIONS.vxlanTunnelAddressV6] } : {}),
+    ...(a[CALICO_NODE_ANNOTATIONS.vxlanTunnelMacV6] ? { vxlanTunnelMACAddrV6: a[CALICO_NODE_ANNOTATIONS.vxlanTunnelMacV6] } : {}),
     ...(Object.keys(labels).length ? { labels } : {}),
   };
 }
