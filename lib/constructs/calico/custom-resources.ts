@@ -117,10 +117,12 @@ export class CalicoClusterResources extends Construct {
         // Node agent: its metrics endpoint.
         prometheusMetricsEnabled: f.prometheusMetricsEnabled,
         prometheusMetricsPort: f.prometheusMetricsPort,
-        // Node agent: vxlan.calico (the MTU only when the model knows the link MTU; else uplink − 50 on the node).
+        // Node agent: vxlan.calico and vxlan-v6.calico, one VNI and port for both (the MTUs only when
+        // the model knows the link MTU; else uplink − 50 / − 70 on the node).
         vxlanPort: f.vxlanPort,
         vxlanVni: f.vxlanVni,
         ...(f.vxlanMtu > 0 ? { vxlanMtu: f.vxlanMtu } : {}),
+        ...(f.vxlanMtuV6 > 0 ? { vxlanMtuv6: f.vxlanMtuV6 } : {}),
         // Node agent's route resync; policy agent's resync (its nft backend).
         routeRefreshInterval: seconds(f.routeRefreshIntervalSeconds),
         nftablesRefreshInterval: seconds(f.policyRefreshIntervalSeconds),

@@ -146,11 +146,13 @@ export interface ResolvedFelix {
   /** FelixConfiguration `prometheusMetricsEnabled` / `prometheusMetricsPort`: the node agent. */
   readonly prometheusMetricsEnabled: boolean;
   readonly prometheusMetricsPort: number;
-  /** FelixConfiguration `vxlanPort` / `vxlanVNI`: the node agent's vxlan.calico. */
+  /** FelixConfiguration `vxlanPort` / `vxlanVNI`: the node agent's vxlan.calico and vxlan-v6.calico (Felix has one of each for both). */
   readonly vxlanPort: number;
   readonly vxlanVni: number;
-  /** FelixConfiguration `vxlanMTU`: the pod MTU when the link MTU is known and an IPv4 pool uses VXLAN; 0 = detected (uplink − 50). */
+  /** FelixConfiguration `vxlanMTU`: link MTU − 50 when the link MTU is known and an IPv4 pool uses VXLAN; 0 = detected (uplink − 50). */
   readonly vxlanMtu: number;
+  /** FelixConfiguration `vxlanMTUV6`: link MTU − 70 when the link MTU is known and an IPv6 pool uses VXLAN; 0 = detected (IPv6 uplink − 70). */
+  readonly vxlanMtuV6: number;
   /** FelixConfiguration `routeRefreshInterval`: the node agent's resync. */
   readonly routeRefreshIntervalSeconds: number;
   /** FelixConfiguration `nftablesRefreshInterval`: the policy agent's resync. */
@@ -306,6 +308,7 @@ export function resolveCalicoNetwork(spec: CalicoNetworkSpec = {}): ResolvedCali
     routeRefreshIntervalSeconds: checkInt(`${F}.felixRouteRefreshIntervalSeconds`, spec.felixRouteRefreshIntervalSeconds ?? 90, 1, 86400, 'a number of seconds'),
     policyRefreshIntervalSeconds: checkInt(`${F}.felixPolicyRefreshIntervalSeconds`, spec.felixPolicyRefreshIntervalSeconds ?? 180, 0, 86400, 'a number of seconds'),
     vxlanMtu: 0,
+    vxlanMtuV6: 0,
   };
   if (felix.healthPort === felix.prometheusMetricsPort && felix.prometheusMetricsEnabled) {
     throw new ValidationError(`${F}.felixPrometheusMetricsPort`, felix.prometheusMetricsPort, `a port other than felixHealthPort ${felix.healthPort}`);
@@ -333,7 +336,8 @@ export function resolveCalicoNetwork(spec: CalicoNetworkSpec = {}): ResolvedCali
     nodeCount,
     typha,
     bgp,
-    felix: { ...felix, vxlanMtu: usesVxlan4 ? podMtu : 0 },
+    // Per device, as Felix: the pod MTU above is the smallest of them.
+    felix: { ...felix, vxlanMtu: usesVxlan4 ? mtu.podMtu(Encapsulation.VXLAN) : 0, vxlanMtuV6: usesVxlan6 ? mtu.podMtu(Encapsulation.VXLAN_V6) : 0 },
     ipAutodetection: (spec.ipAutodetection ?? IpAutodetection.firstFound()).toString(),
     ipv6Autodetection: (spec.ipv6Autodetection ?? IpAutodetection.firstFound()).toString(),
     encapsulation,

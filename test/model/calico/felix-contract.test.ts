@@ -87,6 +87,7 @@ function expectObeyed(r: Rendered): void {
   expect(s.vxlanVni).toBe(f.vxlanVni);
   expect(s.vxlanPort).toBe(f.vxlanPort);
   expect(s.vxlanMtu).toBe(f.vxlanMtu);
+  expect(s.vxlanMtuV6).toBe(f.vxlanMtuV6);
   expect(s.routeRefreshIntervalSeconds).toBe(f.routeRefreshIntervalSeconds);
   expect(s.nftablesRefreshIntervalSeconds).toBe(f.policyRefreshIntervalSeconds);
   // Not rendered: the processes follow the pools, forward, and enforce IPv6, as Felix does by default.
@@ -112,6 +113,14 @@ function expectObeyed(r: Rendered): void {
     vxlanVni: s.vxlanVni, vxlanPort: s.vxlanPort, vxlanMtu: s.vxlanMtu, vxlanEnabled: s.vxlanEnabled, ipipEnabled: s.ipipEnabled,
   });
   expect(routing.links).toEqual([expect.objectContaining({ vni: f.vxlanVni, port: f.vxlanPort, mtu: f.vxlanMtu || 1450 })]);
+  // …and vxlan-v6.calico: the same VNI and port, its own MTU; the node's IPv6 address is detected when the stack has IPv6 pools.
+  const routing6 = desiredRouting({
+    node: 'node-1', nodeAddress: '10.0.0.1/24', uplink: 'eth0', uplinkMtu: 1500, blocks: [], nodes: [], nodeAddress6: 'fd00::1/64', vxlanTunnelAddress6: 'fd00:44::',
+    pools: [resolvePool('p6', { cidr: 'fd00:44::/48', blockSize: 122, vxlanMode: 'Always' })],
+    vxlanVni: s.vxlanVni, vxlanPort: s.vxlanPort, vxlanMtu6: s.vxlanMtuV6, vxlanEnabled: s.vxlanEnabled,
+  });
+  expect(routing6.links).toEqual([expect.objectContaining({ name: 'vxlan-v6.calico', vni: f.vxlanVni, port: f.vxlanPort, mtu: f.vxlanMtuV6 || 1430 })]);
+  expect(agent.autodetect6 !== undefined).toBe(r.network.families.includes(6));
   const input = compilePolicy({ namespaces: [], endpoints: [], policies: [] }, { mode: 'interface', endpointToHostAction: s.defaultEndpointToHostAction })
     .chains.find((c) => c.name === 'input')?.rules.map(renderRule);
   expect(input?.includes('iifname "cali*" drop')).toBe(f.defaultEndpointToHostAction === EndpointToHostAction.DROP);
@@ -130,8 +139,17 @@ test.each<[string, CalicoNetworkProps]>([
     felixRouteRefreshIntervalSeconds: 30, felixPolicyRefreshIntervalSeconds: 0,
   }],
   ['Return to the host\'s rules, an hour-long route refresh', { felixDefaultEndpointToHostAction: EndpointToHostAction.RETURN, felixRouteRefreshIntervalSeconds: 3600 }],
+  ['dual-stack VXLAN with a known link MTU (vxlan.calico and vxlan-v6.calico)', {
+    pools: [{ name: 'v4', cidr: '10.44.0.0/16', vxlanMode: EncapsulationMode.CROSS_SUBNET }, { name: 'v6', cidr: 'fd00:44::/48', vxlanMode: EncapsulationMode.ALWAYS }],
+    serviceNetworkV6: 'fd00:45::/112', bgpEnabled: false, mtu: Mtu.fromLinkMtu(9000), felixVxlanPort: 4790,
+  }],
 ])('a stack with %s: the agents obey it as the model resolved it', (_name, props) => {
   const r = fromProps(props);
   expectObeyed(r);
   if (props.mtu) expect(r.network.felix.vxlanMtu).toBe(8950);
+  if (props.mtu && r.network.families.includes(6)) {
+    expect(felixOf(r).defaults.vxlanMTUV6).toBe(8930);
+    // The agent detects the node's IPv6 address (the underlay of vxlan-v6.calico).
+    expect(containerEnv(r, 'calico-node').IP6).toBe('autodetect');
+  }
 });

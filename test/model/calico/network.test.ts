@@ -38,7 +38,7 @@ describe('defaults follow the upstream manifest', () => {
     expect(n.ipAutodetection).toBe('first-found');
     expect(n.typha).toEqual({ enabled: false, replicas: 0 });
     expect(n.felix).toEqual({
-      healthPort: 9099, vxlanPort: 4789, vxlanVni: 4096, vxlanMtu: 0, defaultEndpointToHostAction: 'Accept', logSeverity: 'Info',
+      healthPort: 9099, vxlanPort: 4789, vxlanVni: 4096, vxlanMtu: 0, vxlanMtuV6: 0, defaultEndpointToHostAction: 'Accept', logSeverity: 'Info',
       prometheusMetricsEnabled: false, prometheusMetricsPort: 9091, routeRefreshIntervalSeconds: 90, policyRefreshIntervalSeconds: 180,
     });
   });
@@ -85,6 +85,15 @@ describe('MTU', () => {
     expect(resolveCalicoNetwork({ pools: [vxlanPool], bgpEnabled: false }).felix.vxlanMtu).toBe(0);
     expect(resolveCalicoNetwork({ mtu: Mtu.fromLinkMtu(1500) }).felix.vxlanMtu).toBe(0);
     expect(resolveCalicoNetwork({ mtu: Mtu.fromLinkMtu(1500), pools: [{ name: 'p', cidr: 'fd00::/48', vxlanMode: EncapsulationMode.ALWAYS }] }).felix.vxlanMtu).toBe(0);
+    // Per device, as Felix: IPv6 VXLAN gets vxlanMTUV6 (link − 70); dual-stack VXLAN renders both, pods get the smaller.
+    const v6Only = resolveCalicoNetwork({ mtu: Mtu.fromLinkMtu(1500), pools: [{ name: 'p', cidr: 'fd00::/48', vxlanMode: EncapsulationMode.ALWAYS }] });
+    expect(v6Only.felix.vxlanMtuV6).toBe(1430);
+    const dual = resolveCalicoNetwork({
+      mtu: Mtu.fromLinkMtu(1500), bgpEnabled: false,
+      pools: [vxlanPool, { name: 'p6', cidr: 'fd00::/48', vxlanMode: EncapsulationMode.CROSS_SUBNET }],
+    });
+    expect([dual.felix.vxlanMtu, dual.felix.vxlanMtuV6, dual.podMtu]).toEqual([1450, 1430, 1430]);
+    expect(resolveCalicoNetwork({ pools: [vxlanPool, { name: 'p6', cidr: 'fd00::/48', vxlanMode: EncapsulationMode.ALWAYS }], bgpEnabled: false }).felix.vxlanMtuV6).toBe(0);
   });
   test('fails on a link MTU out of range', () => {
     expect(() => Mtu.fromLinkMtu(100)).toThrow('calico.mtu: 100 is not valid; expected a link MTU from 1280 to 65535 bytes');
