@@ -20,6 +20,16 @@ export interface CalicoLabOptions {
   readonly poolCidr?: string;
   /** @default 26 */
   readonly blockSize?: number;
+  /**
+   * Dual-stack: an IPv6 pool beside the IPv4 one (`default-ipv6-ippool`, no NAT outgoing, as
+   * upstream); pods get both families and the agents detect their IPv6 address (IP6=autodetect).
+   * @default IPv4 only
+   */
+  readonly ipv6PoolCidr?: string;
+  /** The IPv6 pool's VXLAN mode (vxlan-v6.calico). @default the IPv4 pool's `vxlanMode` */
+  readonly ipv6VxlanMode?: 'Always' | 'CrossSubnet' | 'Never';
+  /** @default 122 */
+  readonly ipv6BlockSize?: number;
   /** IPReservation CIDRs (e.g. to shape which blocks can be claimed). @default none */
   readonly reservedCidrs?: readonly string[];
   /** @default 2 */
@@ -79,7 +89,10 @@ export class CalicoLab {
       etcd_endpoints: this.lab.plan.etcdEndpoint,
       mtu: 0,
       mtu_file: path.join(this.stateDir(node), 'mtu'),
-      ipam: { type: 'cnikit-calico-ipam', lock_file: path.join(this.stateDir(node), 'ipam.lock') },
+      ipam: {
+        type: 'cnikit-calico-ipam', lock_file: path.join(this.stateDir(node), 'ipam.lock'),
+        ...(this.options.ipv6PoolCidr ? { assign_ipv4: 'true', assign_ipv6: 'true' } : {}),
+      },
     };
   }
 
@@ -102,6 +115,8 @@ export class CalicoLab {
     fs.mkdirSync(this.stateDir(node), { recursive: true });
     const agent = new LabProcess(`calico-agent-${node.name}`, ['node', binary, ...this.agentArgs(node)], {
       netns: node.netns, logFile: path.join(node.dir, `calico-agent-${node.name}.log`),
+      // The node's IPv6 address (its uplink's, first-found) is the underlay of vxlan-v6.calico.
+      ...(this.options.ipv6PoolCidr ? { env: { IP6: 'autodetect' } } : {}),
     });
     this.agents.set(node.name, agent);
     await agent.waitForLine(/"msg":"ready"/, 30_000);
@@ -118,9 +133,9 @@ export class CalicoLab {
     return this.agents.get(node.name);
   }
 
-  /** Packets sent through the node's vxlan.calico device so far (the kernel's counter). */
-  public async vxlanTxPackets(node: LabNode): Promise<number> {
-    const out = await run(inNetns(node.netns, ['ip', '-s', '-j', 'link', 'show', 'vxlan.calico']), { allowFailure: true });
+  /** Packets sent through the node's vxlan.calico (or `device`, e.g. vxlan-v6.calico) so far (the kernel's counter). */
+  public async vxlanTxPackets(node: LabNode, device = 'vxlan.calico'): Promise<number> {
+    const out = await run(inNetns(node.netns, ['ip', '-s', '-j', 'link', 'show', device]), { allowFailure: true });
     if (out.code !== 0) return 0;
     const [link] = JSON.parse(out.stdout) as { stats64?: { tx?: { packets?: number } } }[];
     return link?.stats64?.tx?.packets ?? 0;
@@ -140,6 +155,16 @@ export class CalicoLab {
       natOutgoing: true,
     };
     await this.store.put(`${CALICO_KEYS.pools}default-ipv4-ippool`, JSON.stringify(pool));
+    if (this.options.ipv6PoolCidr) {
+      const pool6: IpPoolSpec = {
+        cidr: this.options.ipv6PoolCidr,
+        blockSize: this.options.ipv6BlockSize ?? 122,
+        vxlanMode: this.options.ipv6VxlanMode ?? pool.vxlanMode,
+        ipipMode: 'Never',
+        natOutgoing: false,
+      };
+      await this.store.put(`${CALICO_KEYS.pools}default-ipv6-ippool`, JSON.stringify(pool6));
+    }
     if (this.options.reservedCidrs?.length) {
       const reservation: IpReservationSpec = { reservedCIDRs: this.options.reservedCidrs };
       await this.store.put(`${CALICO_KEYS.reservations}lab`, JSON.stringify(reservation));
