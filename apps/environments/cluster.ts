@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { ClusterNetwork, LabRouter } from '../../lib/lab/cluster/cluster-lab';
 import { LabTopologyKind } from '../../lib/lab/topology';
 import { resolveCalicoNetwork } from '../../lib/model/calico/network';
@@ -15,7 +16,7 @@ export interface ClusterPlan {
   readonly topology: LabTopologyKind;
   /** Per node (index order): the first node carries the route-reflector labels when the environment elects reflectors. */
   readonly nodeLabels: readonly (Readonly<Record<string, string>> | undefined)[];
-  /** BIRD 2 routers standing in for the BGPPeers with a `peerIP` (rack routers), peering as the peers' node selectors say. */
+  /** BIRD 2 routers standing in for the BGPPeers with a `peerIP` (rack routers), peering as the peers' node selectors say; an IPv6 BGPPeer is the IPv6 side of the router of its AS. */
   readonly routers: readonly LabRouter[];
   /** A pool uses VXLAN: the report moves FelixConfiguration's vxlanPort and watches the devices follow. */
   readonly vxlan: boolean;
@@ -62,16 +63,31 @@ export function clusterPlan(environment: Environment, nodes = 3): ClusterPlan {
   const reflector = network.bgp.routeReflector ? labelsMatching(network.bgp.routeReflector.selector.toString()) : undefined;
   const nodeLabels = Array.from({ length: nodes }, (_, i) => (i === 0 ? reflector : undefined));
   const secrets = new Map<string, Record<string, string>>();
-  const routers: LabRouter[] = network.bgp.peers.filter((p) => p.peerIp && !p.peerIp.includes(':')).map((peer) => {
-    const password = peer.password ? `cnikit-lab-${peer.name}` : undefined;
-    if (peer.password) secrets.set(peer.password.secretName, { ...secrets.get(peer.password.secretName), [peer.password.key]: password as string });
-    const selected = nodeLabels.map((labels, node) => ({ node, labels: labels ?? {} }))
-      .filter(({ node, labels }) => (peer.node ? peer.node === `n${node + 1}` : peer.nodeSelector ? peer.nodeSelector.matches(labels) : true));
-    return {
-      name: peer.name, address: peer.peerIp!.split(':')[0], asn: peer.asNumber ?? network.bgp.asNumber,
-      neighbours: selected.map(({ node }) => ({ node, asn: network.bgp.asNumber, ...(password ? { password } : {}) })),
-    };
-  });
+  // One lab password per Secret key: two BGPPeers naming the same key (a router's IPv4 and IPv6 peers) share it.
+  const passwordOf = (peer: (typeof network.bgp.peers)[number]) => {
+    if (!peer.password) return undefined;
+    const password = `cnikit-lab-${peer.password.key}`;
+    secrets.set(peer.password.secretName, { ...secrets.get(peer.password.secretName), [peer.password.key]: password });
+    return password;
+  };
+  const neighboursOf = (peer: (typeof network.bgp.peers)[number], ipv6: boolean) => {
+    const password = passwordOf(peer);
+    return nodeLabels.map((labels, node) => ({ node, labels: labels ?? {} }))
+      .filter(({ node, labels }) => (peer.node ? peer.node === `n${node + 1}` : peer.nodeSelector ? peer.nodeSelector.matches(labels) : true))
+      .map(({ node }) => ({ node, asn: network.bgp.asNumber, ...(ipv6 ? { ipv6: true } : {}), ...(password ? { password } : {}) }));
+  };
+  const external = network.bgp.peers.filter((p) => p.peerIp !== undefined);
+  const routers: LabRouter[] = external.filter((p) => !p.peerIp!.includes('[') && !isIPv6(p.peerIp!)).map((peer) => ({
+    name: peer.name, address: peer.peerIp!.split(':')[0], asn: peer.asNumber ?? network.bgp.asNumber, neighbours: neighboursOf(peer, false),
+  }));
+  // An IPv6 BGPPeer is the IPv6 side of the router of its AS (one BIRD with both addresses, as a rack router has).
+  for (const peer of external.filter((p) => p.peerIp!.includes('[') || isIPv6(p.peerIp!))) {
+    const address6 = peer.peerIp!.replace(/^\[(.*)\]:\d+$/, '$1');
+    const asn = peer.asNumber ?? network.bgp.asNumber;
+    const at = routers.findIndex((r) => r.asn === asn && r.address6 === undefined);
+    if (at < 0) throw new Error(`cluster lab: IPv6 BGPPeer ${peer.name} (${peer.peerIp}) has no IPv4 BGPPeer of AS ${asn} to stand beside; the lab's routers take their router id from the IPv4 one`);
+    routers[at] = { ...routers[at], address6, neighbours: [...routers[at].neighbours, ...neighboursOf(peer, true)] };
+  }
   return {
     network: {
       serviceCidrs: network.serviceNetworks.map((c) => c.toString()),

@@ -10,7 +10,7 @@ const shop = 'shop';
 /**
  * Production: Calico-style on a routed fabric, dual-stack, up to 1,000 nodes. No encapsulation: BGP
  * carries the pod routes. Nodes labelled `route-reflector=true` reflect routes (no full mesh of
- * ~500,000 sessions) and peer with the rack routers; Typha fans the datastore out (7 replicas for
+ * ~500,000 sessions) and peer with the rack routers over IPv4 and IPv6; Typha fans the datastore out (7 replicas for
  * 1,000 nodes). A default-deny baseline keeps DNS working; the example shop application opens
  * exactly ingress → frontend → api → postgres and api → partner APIs.
  */
@@ -32,8 +32,14 @@ export const prod: Environment = {
       bgpRouteReflectorSelector: Selector.label('route-reflector').eq('true'),
       bgpRouteReflectorClusterId: '244.0.0.1',
       bgpServiceClusterIps: ['10.96.0.0/16'],
+      // The rack routers over both families: as in Calico, an IPv4 BGPPeer is an IPv4 session that
+      // carries IPv4 routes only, so the fabric learns the IPv6 blocks over a BGPPeer of their own.
       bgpPeers: [{
         name: 'rack-routers', peerIp: '10.0.255.1', asNumber: 65000,
+        nodeSelector: Selector.label('route-reflector').eq('true'),
+        passwordSecretName: 'bgp-peer-secrets', passwordSecretKey: 'rack-routers',
+      }, {
+        name: 'rack-routers-v6', peerIp: 'fd00:0:255::1', asNumber: 65000,
         nodeSelector: Selector.label('route-reflector').eq('true'),
         passwordSecretName: 'bgp-peer-secrets', passwordSecretKey: 'rack-routers',
       }],

@@ -51,9 +51,11 @@ export interface ClusterLabOptions {
 export interface LabRouter {
   readonly name: string;
   readonly address: string;
+  /** Its IPv6 address, for IPv6 sessions. @default none */
+  readonly address6?: string;
   readonly asn: number;
-  /** Sessions to nodes, by node index. */
-  readonly neighbours: readonly { readonly node: number; readonly asn: number; readonly password?: string }[];
+  /** Sessions to nodes, by node index: over IPv4, or with `ipv6` over IPv6 to the node's IPv6 address. */
+  readonly neighbours: readonly { readonly node: number; readonly asn: number; readonly ipv6?: boolean; readonly password?: string }[];
 }
 
 
@@ -237,10 +239,12 @@ export class ClusterLab {
 
   private async startRouter(router: LabRouter): Promise<void> {
     await run(['ip', 'netns', 'exec', this.plan.gwNetns, 'ip', 'addr', 'add', `${router.address}/32`, 'dev', 'lo']);
-    this.log(`router ${router.name}: BIRD 2 at ${router.address} AS ${router.asn}, peering with ${router.neighbours.map((n) => this.plan.nodes[n.node].name).join(', ')}`);
+    if (router.address6) await run(['ip', 'netns', 'exec', this.plan.gwNetns, 'ip', 'addr', 'add', `${router.address6}/128`, 'dev', 'lo', 'nodad']);
+    const name = (n: LabRouter['neighbours'][number]) => `${this.plan.nodes[n.node].name}${n.ipv6 ? '_v6' : ''}`;
+    this.log(`router ${router.name}: BIRD 2 at ${[router.address, router.address6].filter(Boolean).join(' and ')} AS ${router.asn}, peering with ${router.neighbours.map(name).join(', ')}`);
     this.routers.set(router.name, BirdRouter.start({
-      netns: this.plan.gwNetns, dir: path.join(this.dir, 'routers', router.name), address: router.address, asn: router.asn,
-      neighbours: router.neighbours.map((n) => ({ name: this.plan.nodes[n.node].name, address: this.plan.nodes[n.node].address, asn: n.asn, password: n.password })),
+      netns: this.plan.gwNetns, dir: path.join(this.dir, 'routers', router.name), address: router.address, address6: router.address6, asn: router.asn,
+      neighbours: router.neighbours.map((n) => ({ name: name(n), address: n.ipv6 ? this.plan.nodes[n.node].address6 : this.plan.nodes[n.node].address, asn: n.asn, password: n.password })),
     }));
   }
 

@@ -32,12 +32,15 @@ describe('the cluster lab takes its settings from the environment', () => {
     expect(underlayFor(plan.network)).toBe('10.0');
   });
 
-  test('prod on 4 nodes: one route reflector, its BGPPeer rack router peering with it, the password Secret it names', () => {
+  test('prod on 4 nodes: one route reflector, its BGPPeers (IPv4 and IPv6) one rack router peering with it over both families, the password Secret they name', () => {
     const plan = clusterPlan(environment('prod'), 4);
     expect(plan.bgp).toBe(true);
     expect(plan.typha).toBe(true);
     expect(plan.nodeLabels).toEqual([{ 'route-reflector': 'true' }, undefined, undefined, undefined]);
-    expect(plan.routers).toEqual([{ name: 'rack-routers', address: '10.0.255.1', asn: 65000, neighbours: [{ node: 0, asn: 64512, password: 'cnikit-lab-rack-routers' }] }]);
+    expect(plan.routers).toEqual([{
+      name: 'rack-routers', address: '10.0.255.1', address6: 'fd00:0:255::1', asn: 65000,
+      neighbours: [{ node: 0, asn: 64512, password: 'cnikit-lab-rack-routers' }, { node: 0, asn: 64512, ipv6: true, password: 'cnikit-lab-rack-routers' }],
+    }]);
     expect(plan.secrets).toEqual([{ namespace: 'kube-system', name: 'bgp-peer-secrets', data: { 'rack-routers': 'cnikit-lab-rack-routers' } }]);
   });
 
