@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import { CALICO_NETWORK_SPEC_KEYS, CalicoNetworkSpec, ResolvedCalicoNetwork, resolveCalicoNetwork } from '../../model/calico/network';
 import { checkBoolean, checkKnownKeys } from '../../model/checks';
 import { KitImage, imageReference } from '../../model/images';
+import { Encapsulation } from '../../model/calico/mtu';
 import { kitLabels } from '../common/labels';
 import { PrivilegedNamespace } from '../common/privileged-namespace';
 import { CalicoConfig } from './config';
@@ -98,7 +99,8 @@ export class CalicoNetwork extends Construct {
     const passwordSecrets = [...new Set(n.bgp.peers.flatMap((p) => (p.password ? [p.password.secretName] : [])))].sort();
     new ComponentRbac(this, 'AgentRbac', {
       name: CALICO_NAMES.agent, namespace, labels: kitLabels(CALICO_STACK_NAME, 'node-agent'),
-      clusterRules: agentClusterRules(), namespaceRules: agentNamespaceRules(passwordSecrets),
+      clusterRules: agentClusterRules({ typha: n.typha.enabled, tunnelAddress: n.encapsulation !== Encapsulation.NONE }),
+      namespaceRules: agentNamespaceRules(passwordSecrets),
     });
     new ComponentRbac(this, 'CniPluginRbac', {
       name: CALICO_NAMES.cniPlugin, namespace, labels: kitLabels(CALICO_STACK_NAME, 'cni-plugin'), clusterRules: cniPluginClusterRules(),

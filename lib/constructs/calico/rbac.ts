@@ -10,42 +10,92 @@ export interface RbacRule {
   readonly resourceNames?: readonly string[];
 }
 
-const CALICO = 'crd.projectcalico.org';
-const READ = ['get', 'list', 'watch'];
-const CRUD = ['get', 'list', 'watch', 'create', 'update', 'delete'];
 /** Only `crd.projectcalico.org`: the kit serves no aggregated `projectcalico.org` API, so upstream's second group is not needed. */
-const IPAM_KINDS = ['blockaffinities', 'ipamblocks', 'ipamhandles'];
+const CALICO = 'crd.projectcalico.org';
+const LIST_WATCH = ['list', 'watch'];
 /** What the policy agent reads (lib/dataplane/policy/keys.ts); HostEndpoints are not enforced, so not read. */
 const POLICY_INPUTS = ['networkpolicies', 'globalnetworkpolicies', 'networksets', 'globalnetworksets'];
-/** Typha lists and watches; it never gets one object. */
-const LIST_WATCH = ['list', 'watch'];
+
+/*
+ * Every verb below is one the kit's code calls: the cluster lab's audit log proves it for dev,
+ * staging and prod (lib/lab/cluster/rbac-usage.ts fails on a grant no call used), except the few
+ * paths the lab cannot provoke, listed with their call sites in RBAC_USAGE_EXEMPTIONS there. The
+ * roles follow the deployment: what Typha serves is not granted to the agents it serves, and IPAM
+ * writes only to agents that need a tunnel address.
+ */
 
 /**
- * The node agent (routes, BGP, policy, tunnel addresses). Each rule names why it exists; the cluster
- * lab's audit log shows which ones a deployment uses (with Typha the reads of resources Typha serves go
- * unused: they are the agents' path when Typha is off or unreachable).
+ * Block IPAM (lib/dataplane/ipam/block-ipam.ts) for one address at a time: settings, pools and
+ * reservations read once per assignment; the node's affinities listed; a block claimed when the node
+ * has none with room (affinity created pending → block created → affinity confirmed; a lost race
+ * withdraws the affinity); an address taken from a block and counted on its handle (compare-and-swap
+ * on both); released by handle. Nothing here lists handles, gets affinities or deletes blocks.
  */
-export function agentClusterRules(): RbacRule[] {
+function ipamAssignRules(): RbacRule[] {
   return [
-    // Policy needs pod labels/IPs, namespace and service-account labels; Kubernetes NetworkPolicy is compiled like Calico's.
-    { apiGroups: [''], resources: ['pods', 'namespaces', 'serviceaccounts'], verbs: READ },
-    { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: READ },
-    // Finds Typha through its Service's Endpoints (FELIX_TYPHAK8SSERVICENAME), one get per connect.
-    { apiGroups: [''], resources: ['endpoints'], verbs: ['get'] },
-    // Every node's addresses, tunnel addresses, labels and BGP settings live on Node objects.
-    { apiGroups: [''], resources: ['nodes'], verbs: READ },
-    // The agent annotates its own Node (projectcalico.org/IPv4Address, IPv6Address, tunnel addresses) and clears
-    // NetworkUnavailable, both through the status subresource: no cluster-wide relabel, taint or cordon.
-    { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
-    // Reads every Calico kind that shapes the dataplane.
-    {
-      apiGroups: [CALICO],
-      resources: ['ippools', 'ipamconfigs', 'ipreservations', 'bgpconfigurations', 'bgppeers', 'bgpfilters', 'felixconfigurations', ...POLICY_INPUTS],
-      verbs: READ,
-    },
-    // Claims blocks and tunnel addresses for its own node.
-    { apiGroups: [CALICO], resources: IPAM_KINDS, verbs: CRUD },
+    { apiGroups: [CALICO], resources: ['ipamconfigs'], verbs: ['get'] },
+    { apiGroups: [CALICO], resources: ['ippools', 'ipreservations'], verbs: ['list'] },
+    { apiGroups: [CALICO], resources: ['blockaffinities'], verbs: ['list', 'create', 'update', 'delete'] },
+    { apiGroups: [CALICO], resources: ['ipamblocks'], verbs: ['get', 'list', 'create', 'update'] },
+    { apiGroups: [CALICO], resources: ['ipamhandles'], verbs: ['get', 'create', 'update', 'delete'] },
   ];
+}
+
+/** How the stack deploys the node agent, which decides what it calls. */
+export interface AgentRbacOptions {
+  /**
+   * Typha serves the agents (FELIX_TYPHAK8SSERVICENAME): they find it through its Service's Endpoints
+   * and never list or watch what it serves (lib/dataplane/typha/agent-feed.ts). @default false
+   */
+  readonly typha?: boolean;
+  /**
+   * A pool is encapsulated (VXLAN or IPIP): the agent claims its node's tunnel address from IPAM.
+   * Without encapsulation it writes no IPAM at all (the CNI plugin allocates pod addresses). @default true
+   */
+  readonly tunnelAddress?: boolean;
+}
+
+/**
+ * The node agent (routes, BGP, policy, tunnel addresses). Each rule names why it exists and, like
+ * every rule here, is used by a call in the cluster lab (lib/lab/cluster/rbac-usage.ts).
+ */
+export function agentClusterRules(options: AgentRbacOptions = {}): RbacRule[] {
+  const typha = options.typha ?? false;
+  const rules: RbacRule[] = [];
+  if (typha) {
+    // Finds Typha through its Service's Endpoints (FELIX_TYPHAK8SSERVICENAME), one get per connect;
+    // Typha holds every list and watch below on the agents' behalf.
+    rules.push({ apiGroups: [''], resources: ['endpoints'], verbs: ['get'] });
+  } else {
+    // The agents' own watch caches (list once, then watch) — the Calico agent's (CALICO_AGENT_PREFIXES)
+    // and the policy agent's (policy/keys.ts): pod labels/IPs, namespace and service-account labels,
+    // Kubernetes NetworkPolicy (compiled like Calico's), every node's addresses and BGP settings,
+    // pools, blocks (remote blocks are routed), BGP, Felix settings and the Calico policy kinds.
+    rules.push(
+      { apiGroups: [''], resources: ['pods', 'namespaces', 'serviceaccounts', 'nodes'], verbs: LIST_WATCH },
+      { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: LIST_WATCH },
+      {
+        apiGroups: [CALICO],
+        resources: ['ippools', 'ipamblocks', 'bgpconfigurations', 'bgppeers', 'bgpfilters', 'felixconfigurations', ...POLICY_INPUTS],
+        verbs: LIST_WATCH,
+      },
+    );
+  }
+  rules.push(
+    // Registration reads its own Node, then annotates it (projectcalico.org/IPv4Address, IPv6Address, tunnel
+    // addresses) and clears NetworkUnavailable, both through the status subresource: no `patch nodes`, so no
+    // cluster-wide relabel, taint or cordon.
+    { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+    { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+  );
+  if (options.tunnelAddress ?? true) {
+    // Claims its node's tunnel address (VXLAN, IPIP): block IPAM, as the CNI plugin does for pods.
+    rules.push(...ipamAssignRules());
+  } else if (typha) {
+    // Start-up reads the pools once, from the apiserver (IPIP check, MTU, state files).
+    rules.push({ apiGroups: [CALICO], resources: ['ippools'], verbs: ['list'] });
+  }
+  return rules;
 }
 
 /** Namespaced rules of the agent (in the stack's namespace only). */
@@ -61,26 +111,26 @@ export function agentNamespaceRules(bgpPasswordSecrets: readonly string[]): Rbac
   return rules;
 }
 
-/** The CNI plugin, run by the kubelet's container runtime per pod, with the token the agent mints. */
+/**
+ * The CNI plugin, run by the kubelet's container runtime per pod, with the token the agent mints:
+ * block IPAM for the pod's addresses (ADD), released by handle (DEL). One call at a time: no watch.
+ */
 export function cniPluginClusterRules(): RbacRule[] {
-  return [
-    // Allocates and releases addresses with compare-and-swap on blocks, affinities and handles (one call at a time: no watch).
-    { apiGroups: [CALICO], resources: IPAM_KINDS, verbs: ['get', 'list', 'create', 'update', 'delete'] },
-    // Picks pools, honours reservations and IPAM settings.
-    { apiGroups: [CALICO], resources: ['ippools', 'ipreservations', 'ipamconfigs'], verbs: ['get', 'list'] },
-  ];
+  return ipamAssignRules();
 }
 
-/** The controllers (node controller: IPAM garbage collection, node clean-up). */
+/**
+ * The controllers (node controller: lib/dataplane/calico/controllers.ts). Each pass lists nodes, pods
+ * and blocks; it frees addresses whose node is gone (or whose pod stayed gone for the leak grace
+ * period) from their blocks and handles, then removes a deleted node's affinities and its emptied
+ * blocks. It creates nothing, watches nothing and reads no settings.
+ */
 export function controllersClusterRules(): RbacRule[] {
   return [
-    // Finds deleted nodes and pods whose addresses leaked.
-    { apiGroups: [''], resources: ['nodes', 'pods'], verbs: READ },
-    // Releases leaked addresses and the blocks/affinities of deleted nodes.
-    { apiGroups: [CALICO], resources: IPAM_KINDS, verbs: CRUD },
-    { apiGroups: [CALICO], resources: ['ippools', 'ipamconfigs', 'ipreservations'], verbs: READ },
-    // Reads its own settings and reports their status.
-    { apiGroups: [CALICO], resources: ['kubecontrollersconfigurations'], verbs: [...READ, 'create', 'update'] },
+    { apiGroups: [''], resources: ['nodes', 'pods'], verbs: ['list'] },
+    { apiGroups: [CALICO], resources: ['ipamblocks'], verbs: ['get', 'list', 'update', 'delete'] },
+    { apiGroups: [CALICO], resources: ['ipamhandles'], verbs: ['get', 'update', 'delete'] },
+    { apiGroups: [CALICO], resources: ['blockaffinities'], verbs: ['list', 'delete'] },
   ];
 }
 

@@ -34,10 +34,11 @@ export class FlannelRbac extends Construct {
     this.clusterRole = clusterScoped(new kplus.k8s.KubeClusterRole(this, 'ClusterRole', {
       metadata: { name: props.name, labels: props.labels },
       rules: [
-        // Its own pod: finds the node it runs on when NODE_NAME is not set.
-        { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-        // Every node: its own podCIDRs (the lease) and the peers' annotations (backend data, public IP).
-        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+        // Every node, through one watch cache (list once, then watch): its own podCIDRs (the lease) and the
+        // peers' annotations (backend data, public IP). No `get`: its own Node is read from the cache; and no
+        // `pods get` (flannel finds its node through its pod): the DaemonSet sets NODE_NAME, which the agent requires.
+        // The cluster lab's audit log shows each verb used (lib/lab/cluster/rbac-usage.ts).
+        { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
         // Its own node's annotations and the NetworkUnavailable condition, both patched via the status subresource.
         { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
         // The policy agent, only when it runs: read-only, list + watch.

@@ -158,7 +158,8 @@ describe('RBAC: one least-privilege identity per component', () => {
   test('each ClusterRole holds exactly its component rules and is bound to its own ServiceAccount only', () => {
     const objects = stack({ nodeCount: 200 });
     const expected: Record<string, unknown[]> = {
-      'calico-node': agentClusterRules(), 'calico-cni-plugin': cniPluginClusterRules(),
+      // 200 nodes: Typha; the default pool is IPIP: a tunnel address.
+      'calico-node': agentClusterRules({ typha: true, tunnelAddress: true }), 'calico-cni-plugin': cniPluginClusterRules(),
       'calico-kube-controllers': controllersClusterRules(), 'calico-typha': typhaClusterRules(),
     };
     for (const [name, rules] of Object.entries(expected)) {
@@ -167,19 +168,51 @@ describe('RBAC: one least-privilege identity per component', () => {
     }
   });
 
-  test('the agent\'s ClusterRole already grants everything the policy agent lists and watches', () => {
-    const agentRules = agentClusterRules();
-    // Calico mode (--felix-configuration) also gets and watches the FelixConfigurations.
+  test('without Typha the agent\'s ClusterRole grants everything the policy agent lists and watches, and no get of it', () => {
+    const agentRules = agentClusterRules({ typha: false });
+    // Calico mode (--felix-configuration) follows the FelixConfigurations through the same cache: list + watch.
     expect(agentRules.find((r) => r.apiGroups.includes('crd.projectcalico.org') && r.resources.includes('felixconfigurations'))?.verbs)
-      .toEqual(expect.arrayContaining(['get', 'list', 'watch']));
+      .toEqual(['list', 'watch']);
     for (const rule of policyAgentClusterRules()) {
       for (const group of rule.apiGroups) {
         for (const resource of rule.resources) {
-          const grant = agentRules.find((r) => r.apiGroups.includes(group) && r.resources.includes(resource));
-          expect({ group, resource, verbs: grant?.verbs }).toEqual({ group, resource, verbs: expect.arrayContaining([...rule.verbs]) });
+          const grants = agentRules.filter((r) => r.apiGroups.includes(group) && r.resources.includes(resource)).flatMap((r) => r.verbs);
+          expect({ group, resource, verbs: grants }).toEqual({ group, resource, verbs: [...rule.verbs] });
         }
       }
     }
+  });
+
+  test('with Typha the agent lists and watches nothing: it gets Typha\'s Endpoints, and Typha holds every watch it would', () => {
+    const served = (rules: readonly { apiGroups: readonly string[]; resources: readonly string[]; verbs: readonly string[] }[], verb: string) =>
+      rules.filter((r) => r.verbs.includes(verb)).flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g}/${res}`))).sort();
+    const withTypha = agentClusterRules({ typha: true, tunnelAddress: false });
+    expect(served(withTypha, 'watch')).toEqual([]);
+    // Start-up reads the pools once; nothing else is listed.
+    expect(served(withTypha, 'list')).toEqual(['crd.projectcalico.org/ippools']);
+    expect(withTypha).toContainEqual({ apiGroups: [''], resources: ['endpoints'], verbs: ['get'] });
+    // What the agents would watch themselves is exactly what Typha lists and watches for them.
+    expect(served(typhaClusterRules(), 'watch')).toEqual(served(agentClusterRules({ typha: false, tunnelAddress: false }), 'watch'));
+    expect(agentClusterRules({ typha: false })).not.toContainEqual(expect.objectContaining({ resources: ['endpoints'] }));
+  });
+
+  test('only an encapsulated network\'s agent writes IPAM (its tunnel address), with exactly the CNI plugin\'s IPAM verbs', () => {
+    const writes = (rules: readonly { resources: readonly string[]; verbs: readonly string[] }[]) =>
+      rules.filter((r) => r.verbs.some((v) => ['create', 'update', 'delete'].includes(v)));
+    expect(writes(agentClusterRules({ tunnelAddress: false }))).toEqual([]);
+    expect(writes(agentClusterRules({ tunnelAddress: true }))).toEqual(writes(cniPluginClusterRules()));
+    const bgp = stack({ pools: [{ name: 'p', cidr: '10.44.0.0/16', ipipMode: EncapsulationMode.NEVER }], nodeCount: 200 });
+    expect(rulesOf(bgp, 'calico-node')).toEqual(agentClusterRules({ typha: true, tunnelAddress: false }));
+  });
+
+  test('nobody may patch Nodes: the agents patch nodes/status only', () => {
+    const objects = stack({ nodeCount: 200 });
+    for (const name of ['calico-node', 'calico-cni-plugin', 'calico-kube-controllers', 'calico-typha']) {
+      const patched = rulesOf(objects, name).filter((r) => at<string[]>(r, 'verbs').some((v) => ['patch', 'update', '*'].includes(v)))
+        .flatMap((r) => at<string[]>(r, 'resources')).filter((res) => res === 'nodes' || res === '*');
+      expect({ name, patched }).toEqual({ name, patched: [] });
+    }
+    expect(rulesOf(objects, 'calico-node')).toContainEqual({ apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] });
   });
 
   test('nobody but the agent and CNI plugin may write IPAM; Typha only reads; only the agent mints tokens', () => {

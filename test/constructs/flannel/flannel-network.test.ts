@@ -65,10 +65,9 @@ describe('FlannelNetwork', () => {
     expect(find(synth().objects, 'Namespace').metadata.labels['pod-security.kubernetes.io/enforce']).toBe('privileged');
   });
 
-  test('RBAC is exactly what the agent needs', () => {
+  test('RBAC is exactly what the agent calls: the node watch cache and its own node\'s status', () => {
     expect(find(synth().objects, 'ClusterRole').rules).toEqual([
-      { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
       { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
     ]);
     expect(find(synth().objects, 'ServiceAccount').automountServiceAccountToken).toBe(true);
@@ -98,8 +97,7 @@ describe('FlannelNetwork', () => {
 
     test('the ClusterRole gains read-only list/watch on what the policy agent follows, nothing else', () => {
       expect(find(objects, 'ClusterRole').rules).toEqual([
-        { apiGroups: [''], resources: ['pods'], verbs: ['get'] },
-        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
         { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
         { apiGroups: [''], resources: ['pods', 'namespaces', 'serviceaccounts'], verbs: ['list', 'watch'] },
         { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch'] },
@@ -110,7 +108,7 @@ describe('FlannelNetwork', () => {
     test('off by default: no policy-agent, the ClusterRole as flannel\'s', () => {
       const stock = synth().objects;
       expect(find(stock, 'DaemonSet').spec.template.spec.containers.map((c: K8sObject) => c.name)).toEqual(['agent', 'cni-server']);
-      expect(find(stock, 'ClusterRole').rules).toHaveLength(3);
+      expect(find(stock, 'ClusterRole').rules).toHaveLength(2);
     });
   });
 
