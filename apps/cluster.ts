@@ -9,6 +9,8 @@ import { parseArgs } from 'util';
 import { ClusterLab, referencedImages } from '../lib/lab/cluster/cluster-lab';
 import { rbacDenialsCheck, typhaWatchCheck } from '../lib/lab/cluster/audit';
 import { felixVxlanPortChange, lateNetworkPolicy } from '../lib/lab/cluster/live-change-checks';
+import { retireNode } from '../lib/lab/cluster/node-retirement';
+import { rbacUsageCheck, readManifestObjects, stackServiceAccounts } from '../lib/lab/cluster/rbac-usage';
 import { bgpChecks } from '../lib/lab/cluster/bgp-checks';
 import { CheckResult, connectivityChecks, formatChecks, nodesReady, waitForWorkloads } from '../lib/lab/cluster/checks';
 import { policyMatrixChecks } from '../lib/lab/cluster/policy-matrix';
@@ -93,15 +95,12 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
   const policies = environment.stack.kind === 'calico' ? environment.stack.policies : undefined;
   results.push(...(await connectivityChecks(lab, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, policiesDeclared: policies !== undefined })));
   if (plan.typha) results.push(typhaWatchCheck(lab));
-  if (environment.stack.kind === 'calico') results.push(rbacDenialsCheck(lab, ['calico-node', 'calico-cni-plugin', 'calico-kube-controllers', 'calico-typha']));
   // Changes while running: a FelixConfiguration patch reaches the kernel, a new NetworkPolicy is enforced.
   if (plan.vxlan) results.push(...(await felixVxlanPortChange(lab, 4790, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, refreshSeconds: plan.routeRefreshSeconds })));
   // The Calico stack runs a policy agent; with no policies declared the test namespace is open to isolate one pod.
   if (environment.stack.kind === 'calico' && !policies) results.push(await lateNetworkPolicy(lab));
-  if (plan.bgp) {
-    const reflectors = lab.nodes.filter((_, i) => plan.nodeLabels[i] !== undefined).map((n) => n.name);
-    results.push(...(await bgpChecks(lab, reflectors)));
-  }
+  const reflectors = lab.nodes.filter((_, i) => plan.nodeLabels[i] !== undefined).map((n) => n.name);
+  if (plan.bgp) results.push(...(await bgpChecks(lab, reflectors)));
   const matrixFile = environment.stack.kind === 'calico' ? environment.stack.policyMatrix : undefined;
   if (policies && matrixFile) {
     // The environment's own statement of who may reach whom, probed between real pods under the deployed policies.
@@ -112,7 +111,24 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
       ? { name: 'policy intent', ok: false, skipped: true, detail: `the environment declares policies but no policyMatrix saying what they must allow and deny` }
       : { name: 'policy intent', ok: true, skipped: true, detail: 'no policies declared: every pod may reach every pod (checked above)' });
   }
+  // Last: a node retired (Calico: a CNI DEL, then calico-kube-controllers cleaning up after the deleted
+  // node), then least privilege over every call the run made: no 403, and no grant left unused.
+  if (environment.stack.kind === 'calico') results.push(...(await retireNode(lab, { keep: reflectors })));
+  results.push(...rbacChecks(lab, files));
   return results;
+}
+
+/**
+ * The stack's ServiceAccounts (those the manifests create) are never refused (403), and every grant
+ * their roles give them is used by a call in the audit log (or on the reviewed exemption list).
+ */
+function rbacChecks(lab: ClusterLab, files: readonly string[]): CheckResult[] {
+  const byNamespace = new Map<string, string[]>();
+  for (const account of stackServiceAccounts(readManifestObjects(files))) {
+    const [namespace, name] = account.split('/');
+    byNamespace.set(namespace, [...(byNamespace.get(namespace) ?? []), name]);
+  }
+  return [...[...byNamespace].map(([namespace, names]) => rbacDenialsCheck(lab, names, namespace)), rbacUsageCheck(lab, files)];
 }
 
 /** Copies the control plane's, nodes' and pods' logs out of the run directory into `dest`. */

@@ -63,8 +63,8 @@ function reportSuite(environment: Environment, nodes: number): void {
 
     test('every failing check names what is wrong and where to look', () => {
       for (const failure of results.filter((r) => !r.ok && !r.skipped)) {
-        // An object, pod, node or route, and for pods the reason and their log directory.
-        expect(`${failure.name}: ${failure.detail}`).toMatch(/(pod \S+\/\S+ on n\d+: .+; logs \/|node n\d+|route on n\d+|kubectl apply -f \S+ failed: .+|exited; last lines)/);
+        // An object, pod, node or route, and for pods the reason and their log directory; for RBAC the audit log.
+        expect(`${failure.name}: ${failure.detail}`).toMatch(/(pod \S+\/\S+ on n\d+: .+; logs \/|node n\d+|route on n\d+|kubectl apply -f \S+ failed: .+|exited; last lines|audit log \/)/);
       }
     });
 

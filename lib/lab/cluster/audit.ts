@@ -11,12 +11,19 @@ export interface ApiCall {
   readonly resource: string;
   readonly apiGroup: string;
   readonly namespace?: string;
+  /** The object's name, for calls on one object (get, update, patch, delete, create of a subresource). */
+  readonly name?: string;
   readonly code: number;
 }
 
-/** Every completed request in the lab's audit log, in order. */
-export function readAudit(lab: ClusterLab): ApiCall[] {
-  const file = path.join(lab.dir, 'control-plane', 'logs', 'audit.log');
+/** Where the lab's apiserver writes its audit log. */
+export function auditLogPath(lab: ClusterLab): string {
+  return path.join(lab.dir, 'control-plane', 'logs', 'audit.log');
+}
+
+/** Every completed request in the lab's audit log (or in the audit log `file`, a copy of one), in order. */
+export function readAudit(lab: ClusterLab | { readonly file: string }): ApiCall[] {
+  const file = 'file' in lab ? lab.file : auditLogPath(lab);
   if (!fs.existsSync(file)) return [];
   const calls: ApiCall[] = [];
   const seen = new Set<string>();
@@ -24,7 +31,7 @@ export function readAudit(lab: ClusterLab): ApiCall[] {
     if (!line) continue;
     const e = JSON.parse(line) as {
       auditID: string; stage?: string; verb: string; user: { username: string };
-      objectRef?: { resource?: string; subresource?: string; apiGroup?: string; namespace?: string }; responseStatus?: { code?: number };
+      objectRef?: { resource?: string; subresource?: string; apiGroup?: string; namespace?: string; name?: string }; responseStatus?: { code?: number };
     };
     // A watch is logged when its response starts (and again only when it ends); anything else when complete.
     if (e.stage !== (e.verb === 'watch' ? 'ResponseStarted' : 'ResponseComplete') || seen.has(e.auditID)) continue;
@@ -32,7 +39,7 @@ export function readAudit(lab: ClusterLab): ApiCall[] {
     const o = e.objectRef ?? {};
     calls.push({
       user: e.user.username, verb: e.verb, resource: `${o.resource ?? ''}${o.subresource ? `/${o.subresource}` : ''}`,
-      apiGroup: o.apiGroup ?? '', ...(o.namespace ? { namespace: o.namespace } : {}), code: e.responseStatus?.code ?? 0,
+      apiGroup: o.apiGroup ?? '', ...(o.namespace ? { namespace: o.namespace } : {}), ...(o.name ? { name: o.name } : {}), code: e.responseStatus?.code ?? 0,
     });
   }
   return calls;
