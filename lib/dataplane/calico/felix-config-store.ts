@@ -1,4 +1,5 @@
-import { KeyValueStore, WatchHandle } from '../datastore/types';
+import { KeyValueStore } from '../datastore/types';
+import { ConfigFollower, shallowEqual } from './config-follower';
 import { FelixParseResult, FelixSettings, effectiveFelixSettings, felixConfigurationNames } from './felix-config';
 
 /** Where FelixConfigurations live in a Calico store (etcd layout or KubeCrdStore): `felixconfigurations/<name>` → the spec JSON. */
@@ -23,68 +24,23 @@ export interface FelixConfigFollowerOptions {
  * Follows the FelixConfigurations that apply to one node (`default`, `node.<name>`) plus `FELIX_*`
  * and keeps the effective settings (felix-config.ts). A bad value never takes effect: the field
  * keeps the value in force. A FelixConfiguration that cannot be read as JSON counts as absent and is
- * reported.
+ * reported. The mechanism is config-follower.ts's, shared with the controllers' follower.
  */
-export class FelixConfigFollower {
-  private settings?: FelixSettings;
-  private watch?: WatchHandle;
-  private reading: Promise<void> = Promise.resolve();
-  private stopped = false;
-
-  constructor(private readonly options: FelixConfigFollowerOptions) {}
-
-  /** The settings in force (after start). */
-  get current(): FelixSettings {
-    if (!this.settings) throw new Error('FelixConfigFollower: start() first');
-    return this.settings;
-  }
-
-  /** Reads once and starts watching; the result's errors and ignored fields are the caller's to report. */
-  async start(): Promise<FelixParseResult<FelixSettings>> {
-    const result = await this.read();
-    this.settings = result.settings;
-    this.watch = this.options.store.watch(FELIX_CONFIGURATION_PREFIX, () => this.changed(), { onError: (e) => this.options.onError?.(e) });
-    return result;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.watch?.close();
-    await this.reading;
-  }
-
-  private changed(): void {
-    this.reading = this.reading.then(async () => {
-      if (this.stopped || !this.settings) return;
-      const previous = this.settings;
-      const result = await this.read(previous);
-      if (this.stopped) return;
-      for (const error of result.errors) this.options.onError?.(error);
-      if (sameSettings(result.settings, previous)) return;
-      this.settings = result.settings;
-      this.options.onChange?.(result, previous);
-    }).catch((error: Error) => this.options.onError?.(error));
-  }
-
-  private async read(previous?: FelixSettings): Promise<FelixParseResult<FelixSettings>> {
-    const names = felixConfigurationNames(this.options.node);
-    const [defaults, node] = await Promise.all([this.spec(names.defaults), this.spec(names.node)]);
-    return effectiveFelixSettings({ defaults, node, nodeName: this.options.node, env: this.options.env ?? {}, ...(previous ? { previous } : {}) });
-  }
-
-  private async spec(name: string): Promise<unknown> {
-    const kv = await this.options.store.get(`${FELIX_CONFIGURATION_PREFIX}${name}`);
-    if (!kv) return undefined;
-    try {
-      return JSON.parse(kv.value);
-    } catch {
-      this.options.onError?.(new Error(`${FELIX_CONFIGURATION_PREFIX}${name}: not JSON; read as absent`));
-      return undefined;
-    }
+export class FelixConfigFollower extends ConfigFollower<FelixSettings> {
+  constructor(options: FelixConfigFollowerOptions) {
+    const names = felixConfigurationNames(options.node);
+    super({
+      store: options.store,
+      prefix: FELIX_CONFIGURATION_PREFIX,
+      names: [names.defaults, names.node],
+      parse: ([defaults, node], previous) => effectiveFelixSettings({ defaults, node, nodeName: options.node, env: options.env ?? {}, ...(previous ? { previous } : {}) }),
+      same: sameSettings,
+      ...(options.onChange ? { onChange: options.onChange } : {}),
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
   }
 }
 
 export function sameSettings(a: FelixSettings, b: FelixSettings): boolean {
-  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof FelixSettings>;
-  return [...keys].every((k) => a[k] === b[k]);
+  return shallowEqual(a, b);
 }
