@@ -1,23 +1,32 @@
-// The Calico-style controllers (what the calico-kube-controllers Deployment runs): IPAM garbage
-// collection with a leak grace period, and cleanup of deleted nodes' blocks and affinities.
+// The Calico-style controllers (what the calico-kube-controllers Deployment runs): the node
+// controller — IPAM garbage collection with a leak grace period, and cleanup of deleted nodes'
+// blocks and affinities — configured, as Calico's kube-controllers, by KubeControllersConfiguration
+// `default` (followed live) and the variables that override it.
 import * as http from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { ClusterSource, IpamGarbageCollector, KubeClusterSource, StoreClusterSource } from '../lib/dataplane/calico/controllers';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
+import {
+  KUBE_CONTROLLERS_CONFIGURATION_NAME, KUBE_CONTROLLERS_CONFIGURATION_PREFIX, KubeControllersConfigFollower, KubeControllersLogLevel,
+  KubeControllersSettings, describeKubeControllersSettings,
+} from '../lib/dataplane/calico/kube-controllers-config';
+import { NodeControllerLoop } from '../lib/dataplane/calico/node-controller-loop';
 import { StoreNodeRegistry } from '../lib/dataplane/calico/node-registry';
 import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
 import { BlockIpam } from '../lib/dataplane/ipam/block-ipam';
 import { ValidationError } from '../lib/model/errors';
 
-const VERSION = 'cnikit-calico-controllers 0.1.0';
-const USAGE = `cnikit-calico-controllers: IPAM garbage collection and node cleanup
+const VERSION = 'cnikit-calico-controllers 0.2.0';
+const USAGE = `cnikit-calico-controllers: the node controller (IPAM garbage collection and node cleanup)
+Settings: KubeControllersConfiguration "default" (healthChecks, logSeverityScreen,
+controllers.node.leakGracePeriod and .reconcilerPeriod), followed while running; absent, the
+values Calico's kube-controllers creates it with. Overridden as in kube-controllers by
+ENABLED_CONTROLLERS (only "node" runs here), HEALTH_ENABLED, LOG_LEVEL.
 Environment (flags override; --flag=value):
   DATASTORE_TYPE        --datastore-type     kubernetes (default) | etcdv3
   ETCD_ENDPOINTS        --etcd-endpoints     comma-separated URLs (etcdv3)
   ETCD_PREFIX           --etcd-prefix
   KUBECONFIG            --kubeconfig         (default: in-cluster)
-  LEAK_GRACE_PERIOD     --leak-grace-period  seconds an allocation without workload is kept (default 900; 0 disables)
-  SYNC_INTERVAL         --sync-interval      seconds between passes (default 60)
   HEALTH_PORT           --health-port        /liveness /readiness /metrics (default 9094)
   --help --version`;
 
@@ -28,25 +37,19 @@ function config(argv: readonly string[], env: NodeJS.ProcessEnv) {
     return [m[1], m[2] ?? 'true'] as const;
   }));
   const get = (flag: string, name: string) => flags.get(flag) ?? (env[name] || undefined);
-  const seconds = (flag: string, name: string, fallback: number) => {
-    const v = get(flag, name);
-    const n = v === undefined ? fallback : Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new ValidationError(name, v, 'a whole number of seconds (0 or more)');
-    return n;
-  };
   const type = get('datastore-type', 'DATASTORE_TYPE') ?? 'kubernetes';
   if (type !== 'kubernetes' && type !== 'etcdv3') throw new ValidationError('DATASTORE_TYPE', type, '"kubernetes" or "etcdv3"');
   const endpoints = (get('etcd-endpoints', 'ETCD_ENDPOINTS') ?? '').split(',').filter(Boolean);
   if (type === 'etcdv3' && !endpoints.length) throw new ValidationError('ETCD_ENDPOINTS', '', 'comma-separated http(s):// URLs');
   const prefix = get('etcd-prefix', 'ETCD_PREFIX');
   const kubeconfig = get('kubeconfig', 'KUBECONFIG');
+  const port = get('health-port', 'HEALTH_PORT') ?? '9094';
+  if (!/^\d+$/.test(port) || Number(port) > 65535) throw new ValidationError('HEALTH_PORT', port, 'a TCP port from 0 to 65535');
   return {
     help: flags.has('help'),
     version: flags.has('version'),
     datastore: type === 'etcdv3' ? { type, endpoints, ...(prefix ? { prefix } : {}) } as const : { type, ...(kubeconfig ? { kubeconfig } : {}) } as const,
-    graceMs: seconds('leak-grace-period', 'LEAK_GRACE_PERIOD', 900) * 1000,
-    intervalMs: Math.max(1, seconds('sync-interval', 'SYNC_INTERVAL', 60)) * 1000,
-    healthPort: seconds('health-port', 'HEALTH_PORT', 9094),
+    healthPort: Number(port),
   };
 }
 
@@ -54,7 +57,8 @@ async function main(): Promise<void> {
   const c = config(process.argv.slice(2), process.env);
   if (c.help) return void console.log(USAGE);
   if (c.version) return void console.log(VERSION);
-  const log = jsonLogger('info');
+  let level: KubeControllersLogLevel = 'info';
+  const log = jsonLogger(() => level);
   const store = await openCalicoStore(c.datastore);
   let source: ClusterSource;
   if (c.datastore.type === 'etcdv3') {
@@ -63,48 +67,81 @@ async function main(): Promise<void> {
     const { KubeClient, inClusterConnection, kubeconfigConnection } = await import('../lib/dataplane/datastore/kube/client');
     source = new KubeClusterSource(new KubeClient(c.datastore.kubeconfig ? kubeconfigConnection(c.datastore.kubeconfig) : inClusterConnection()));
   }
-  const gc = new IpamGarbageCollector(new BlockIpam(store), source, { leakGracePeriodMs: c.graceMs });
   const registry = new Registry();
   const freed = new Counter({ name: 'cnikit_calico_ipam_released_total', help: 'Addresses released by GC, by reason', labelNames: ['reason'], registers: [registry] });
   const candidates = new Gauge({ name: 'cnikit_calico_ipam_leak_candidates', help: 'Allocations waiting out the leak grace period', registers: [registry] });
   const failures = new Counter({ name: 'cnikit_calico_controller_errors_total', help: 'Failed GC passes', registers: [registry] });
-  let lastOk = 0;
-  const pass = async () => {
-    try {
-      const r = await gc.run();
+  const setting = new Gauge({
+    name: 'cnikit_calico_controllers_setting', help: 'Settings in force (KubeControllersConfiguration default + env): seconds, or 1/0 for switches',
+    labelNames: ['setting'], registers: [registry],
+  });
+  const show = (s: KubeControllersSettings) => {
+    level = s.logLevel;
+    setting.set({ setting: 'leakGracePeriodSeconds' }, s.leakGracePeriodSeconds);
+    setting.set({ setting: 'reconcilerPeriodSeconds' }, s.reconcilerPeriodSeconds);
+    setting.set({ setting: 'healthChecks' }, s.healthChecks ? 1 : 0);
+    setting.set({ setting: 'nodeController' }, s.nodeController ? 1 : 0);
+  };
+
+  const kccKey = `${KUBE_CONTROLLERS_CONFIGURATION_PREFIX}${KUBE_CONTROLLERS_CONFIGURATION_NAME}`;
+  // The loop starts after the first read; changes seen before it exists are in that read.
+  const started: { loop?: NodeControllerLoop } = {};
+  const follower = new KubeControllersConfigFollower({
+    store,
+    env: process.env,
+    onError: (error) => log.error('kube-controllers configuration', { error: error.message }),
+    onChange: (result, previous) => {
+      show(result.settings);
+      started.loop?.apply(result.settings);
+      log.info('settings changed', { source: kccKey, ...describeKubeControllersSettings(result.settings), previous: JSON.stringify(describeKubeControllersSettings(previous)), ignored: result.ignored });
+    },
+  });
+  const first = await follower.start();
+  for (const error of first.errors) log.error('kube-controllers configuration', { error: error.message });
+  show(follower.current);
+  const exists = (await store.get(kccKey)) !== undefined;
+
+  const gc = new IpamGarbageCollector(new BlockIpam(store), source);
+  const running = new NodeControllerLoop({
+    gc,
+    // What is in force now (a change may have come in since the first read).
+    settings: follower.current,
+    onPass: (r) => {
       freed.inc({ reason: 'leaked' }, r.leaked.length);
       freed.inc({ reason: 'node-deleted' }, r.orphaned.length);
       candidates.set(r.candidates);
-      lastOk = Date.now();
       if (r.leaked.length || r.orphaned.length || r.nodesCleaned.length) log.info('ipam gc', { leaked: r.leaked, orphaned: r.orphaned.length, nodesCleaned: r.nodesCleaned });
-    } catch (error) {
+    },
+    onError: (error) => {
       failures.inc();
-      log.error('ipam gc failed', { error: (error as Error).message });
-    }
-  };
+      log.error('ipam gc failed', { error: error.message });
+    },
+  });
+  started.loop = running;
   const server = http.createServer((req, res) => {
     const route = (req.url ?? '/').split('?')[0];
-    const ready = lastOk > 0;
     const reply = (status: number, body: string, type = 'text/plain') => {
       res.writeHead(status, { 'content-type': type });
       res.end(body);
     };
-    if (route === '/liveness') return reply(lastOk === 0 || Date.now() - lastOk < 5 * c.intervalMs ? 200 : 503, 'ok\n');
-    if (route === '/readiness') return reply(ready ? 200 : 503, ready ? 'ok\n' : 'not ready: no GC pass has completed\n');
+    const answer = route === '/liveness' ? running.liveness() : route === '/readiness' ? running.readiness() : undefined;
+    if (answer) return reply(answer.ok ? 200 : 503, `${answer.detail}\n`);
     if (route === '/metrics') return void registry.metrics().then((m) => reply(200, m, registry.contentType));
     reply(404, 'not found\n');
   });
   await new Promise<void>((resolve) => server.listen(c.healthPort, () => resolve()));
-  const timer = setInterval(() => void pass(), c.intervalMs);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
-      clearInterval(timer);
       server.close();
-      void store.close().finally(() => process.exit(0));
+      void Promise.all([running.stop(), follower.stop()]).then(() => store.close()).finally(() => process.exit(0));
     });
   }
-  log.info('starting', { version: VERSION, datastore: c.datastore.type, leakGracePeriodSeconds: c.graceMs / 1000 });
-  await pass();
+  log.info('starting', {
+    version: VERSION, datastore: c.datastore.type,
+    settingsFrom: exists ? kccKey : `${kccKey} absent: kube-controllers' defaults (it is not created)`,
+    ...describeKubeControllersSettings(follower.current), ignored: first.ignored,
+  });
+  await running.start();
   log.info('ready', {});
 }
 

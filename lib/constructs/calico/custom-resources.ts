@@ -133,7 +133,11 @@ export class CalicoClusterResources extends Construct {
       metadata: { name: 'default' },
       spec: {
         healthChecks: calico.KubeControllersConfigurationSpecHealthChecks.ENABLED,
-        controllers: { node: { leakGracePeriod: '15m', reconcilerPeriod: '5m' } },
+        // Obeyed by the kit's controllers (kube-controllers-config.ts): leak collection after 15m (Calico's
+        // default); a node controller pass every minute — it has no watches, so this is how soon a deleted
+        // node's blocks are freed (Calico's node controller reacts to the deletion instead, and ignores
+        // this field).
+        controllers: { node: { leakGracePeriod: '15m', reconcilerPeriod: '1m' } },
       },
     }));
   }

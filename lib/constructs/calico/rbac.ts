@@ -123,11 +123,15 @@ export function cniPluginClusterRules(): RbacRule[] {
  * The controllers (node controller: lib/dataplane/calico/controllers.ts). Each pass lists nodes, pods
  * and blocks; it frees addresses whose node is gone (or whose pod stayed gone for the leak grace
  * period) from their blocks and handles, then removes a deleted node's affinities and its emptied
- * blocks. It creates nothing, watches nothing and reads no settings.
+ * blocks. Its settings are KubeControllersConfiguration `default`, followed as kube-controllers
+ * does (kube-controllers-config.ts): `get` of it at start-up and after each change, `list` + `watch`
+ * of the kind. Unlike kube-controllers it neither creates a missing `default` (the manifests declare
+ * it) nor writes its status, so no `create` or `update`. It creates nothing else and watches nothing else.
  */
 export function controllersClusterRules(): RbacRule[] {
   return [
     { apiGroups: [''], resources: ['nodes', 'pods'], verbs: ['list'] },
+    { apiGroups: [CALICO], resources: ['kubecontrollersconfigurations'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: [CALICO], resources: ['ipamblocks'], verbs: ['get', 'list', 'update', 'delete'] },
     { apiGroups: [CALICO], resources: ['ipamhandles'], verbs: ['get', 'update', 'delete'] },
     { apiGroups: [CALICO], resources: ['blockaffinities'], verbs: ['list', 'delete'] },

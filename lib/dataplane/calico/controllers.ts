@@ -86,10 +86,23 @@ export interface IpamGcOptions {
 
 export class IpamGarbageCollector {
   private readonly candidates = new Map<string, number>();
-  private readonly grace: number;
+  private grace: number;
 
   constructor(private readonly ipam: BlockIpam, private readonly source: ClusterSource, options: IpamGcOptions = {}) {
     this.grace = options.leakGracePeriodMs ?? 15 * 60_000;
+  }
+
+  /** The leak grace period in force (ms). */
+  get leakGracePeriodMs(): number {
+    return this.grace;
+  }
+
+  /**
+   * Changes the leak grace period from the next pass on (KubeControllersConfiguration followed live).
+   * Candidates keep the time they were first seen, so a shorter period frees them sooner.
+   */
+  set leakGracePeriodMs(ms: number) {
+    this.grace = ms;
   }
 
   /** One pass at time `now` (ms). */

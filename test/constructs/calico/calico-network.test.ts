@@ -205,6 +205,14 @@ describe('RBAC: one least-privilege identity per component', () => {
     expect(rulesOf(bgp, 'calico-node')).toEqual(agentClusterRules({ typha: true, tunnelAddress: false }));
   });
 
+  test('the controllers read their KubeControllersConfiguration (get, list, watch) and write no settings', () => {
+    // KubeControllersConfigFollower: get of `default` at start-up and after each change, list + watch of the kind.
+    // No create (the manifests declare `default`) and no status update (the kit does not report a running config).
+    const grants = controllersClusterRules().filter((r) => r.resources.includes('kubecontrollersconfigurations'));
+    expect(grants).toEqual([{ apiGroups: ['crd.projectcalico.org'], resources: ['kubecontrollersconfigurations'], verbs: ['get', 'list', 'watch'] }]);
+    expect(controllersClusterRules().flatMap((r) => r.resources)).not.toContain('kubecontrollersconfigurations/status');
+  });
+
   test('nobody may patch Nodes: the agents patch nodes/status only', () => {
     const objects = stack({ nodeCount: 200 });
     for (const name of ['calico-node', 'calico-cni-plugin', 'calico-kube-controllers', 'calico-typha']) {
