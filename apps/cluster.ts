@@ -8,6 +8,7 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { ClusterLab, referencedImages } from '../lib/lab/cluster/cluster-lab';
 import { rbacDenialsCheck, typhaWatchCheck } from '../lib/lab/cluster/audit';
+import { kubeControllersSettingsChecks } from '../lib/lab/cluster/kube-controllers-checks';
 import { felixVxlanPortChange, lateNetworkPolicy } from '../lib/lab/cluster/live-change-checks';
 import { retireNode } from '../lib/lab/cluster/node-retirement';
 import { rbacUsageCheck, readManifestObjects, stackServiceAccounts } from '../lib/lab/cluster/rbac-usage';
@@ -99,6 +100,8 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
   if (plan.vxlan) results.push(...(await felixVxlanPortChange(lab, 4790, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, refreshSeconds: plan.routeRefreshSeconds })));
   // The Calico stack runs a policy agent; with no policies declared the test namespace is open to isolate one pod.
   if (environment.stack.kind === 'calico' && !policies) results.push(await lateNetworkPolicy(lab));
+  // calico-kube-controllers runs with its KubeControllersConfiguration and follows a change of it.
+  if (environment.stack.kind === 'calico') results.push(...(await kubeControllersSettingsChecks(lab)));
   const reflectors = lab.nodes.filter((_, i) => plan.nodeLabels[i] !== undefined).map((n) => n.name);
   if (plan.bgp) results.push(...(await bgpChecks(lab, reflectors)));
   const matrixFile = environment.stack.kind === 'calico' ? environment.stack.policyMatrix : undefined;

@@ -54,7 +54,7 @@ export async function retireNode(lab: ClusterLab, options: { keep: readonly stri
   lab.removeNode(node);
   await lab.kubectl(['delete', 'node', name, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
 
-  // The controllers pass every SYNC_INTERVAL (60 s by default).
+  // The controllers pass every controllers.node.reconcilerPeriod of KubeControllersConfiguration default (1m as rendered).
   const deadline = Date.now() + (options.timeoutMs ?? 180_000);
   let left = await ipamOf(lab, name);
   while (left.length > 0 && Date.now() < deadline) {
