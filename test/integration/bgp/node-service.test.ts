@@ -93,4 +93,24 @@ describe('BgpNodeService on etcd', () => {
     await until('n31 loses its last session', () => !services[0].bgp!.status().some((p) => p.state === 'Established'), 20000, detail);
     expect(services[0].notReady()).toMatch(/^no BGP session Established yet \(peers 127\.0\.0\.32 \w+, 127\.0\.0\.99 \w+\)$/);
   });
+
+  it('dual stack: Nodes with an IPv6 address get an IPv6 session between those addresses beside the IPv4 one', async () => {
+    const root = `/bgp6${process.pid}${CALICO_ETCD_PREFIX}`;
+    const client = EtcdStore.connect({ endpoints: [etcd.endpoint] });
+    clients.push(client);
+    const store = prefixedStore(client, root);
+    await store.put('bgpconfigurations/default', JSON.stringify({ listenPort: port + 1 }));
+    const registry = new StoreNodeRegistry(store);
+    // As the agent registers them (IP6=autodetect), the address as written, not canonical; n43 has no IPv6 address.
+    await registry.register({ name: 'n41', spec: { bgp: { ipv4Address: '127.0.0.41/8', ipv6Address: 'fd99:0:0:0::41/64' } } });
+    await registry.register({ name: 'n42', spec: { bgp: { ipv4Address: '127.0.0.42/8', ipv6Address: 'fd99::42/64' } } });
+    await registry.register({ name: 'n43', spec: { bgp: { ipv4Address: '127.0.0.43/8' } } });
+    const service = new BgpNodeService({ node: 'n41', store, registry, speaker: { listenAddress: '127.0.0.41', connectRetryTime: 1 } });
+    services.push(service);
+    await service.start();
+    expect(service.bgp!.status().map((p) => `${p.address} ${p.families.join('+')}`)).toEqual(['127.0.0.42 ipv4', 'fd99::42 ipv6', '127.0.0.43 ipv4']);
+    // From n41's own IPv6 address (canonical); 'fd99::41' < 'fd99::42' as text, so n41 waits for n42 to connect.
+    expect(service.bgp!.config.peers.find((p) => p.address === 'fd99::42')).toMatchObject({ localAddress: 'fd99::41', passive: true });
+    expect(service.bgp!.config.routerId).toBe('127.0.0.41');
+  });
 });
