@@ -1,9 +1,10 @@
+import { testApp } from '../support/charts';
 import { ApiObject, Chart, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { PrivilegedNamespace, clusterScoped, cniInstallerArgs, kitLabels } from '../../lib/constructs/common';
 
 test('clusterScoped drops the chart namespace cdk8s stamps on every object', () => {
-  const chart = new Chart(Testing.app(), 'c', { namespace: 'stamped' });
+  const chart = new Chart(testApp(), 'c', { namespace: 'stamped' });
   clusterScoped(new kplus.k8s.KubeClusterRole(chart, 'role', { metadata: { name: 'r' } }));
   new kplus.k8s.KubeRole(chart, 'namespaced', { metadata: { name: 'n' } });
   const [role, namespaced] = Testing.synth(chart);
@@ -12,7 +13,7 @@ test('clusterScoped drops the chart namespace cdk8s stamps on every object', () 
 });
 
 test('clusterScoped is a no-op in a chart without namespace', () => {
-  const chart = new Chart(Testing.app(), 'c');
+  const chart = new Chart(testApp(), 'c');
   const ns = new PrivilegedNamespace(chart, 'ns', { name: 'x', labels: { a: 'b' } });
   expect(ApiObject.of(ns.namespace).toJson().metadata).toEqual({ name: 'x', labels: { a: 'b', 'pod-security.kubernetes.io/enforce': 'privileged' } });
 });

@@ -1,4 +1,4 @@
-import { Testing } from 'cdk8s';
+import { testChart } from '../../support/charts';
 import { CalicoNetwork, CalicoNetworkProps } from '../../../lib/constructs/calico/calico-network';
 import {
   agentClusterRules, cniPluginClusterRules, controllersClusterRules, typhaClusterRules,
@@ -339,12 +339,12 @@ describe('bad input fails at construction', () => {
     [{ bgpPeers: [{ name: 'tor', peerIp: '10.0.0.1' }] }, 'calico.bgpPeers[0].asNumber: (unset) is not valid'],
     [{ imageRegistry: 'Bad Registry' }, 'calico.images.registry: "Bad Registry" is not valid'],
   ])('%#', (props, message) => {
-    expect(() => new CalicoNetwork(Testing.chart(), 'calico', props)).toThrow(message);
+    expect(() => new CalicoNetwork(testChart(), 'calico', props)).toThrow(message);
   });
 });
 
 test('fails on an unknown prop', () => {
-  expect(() => new CalicoNetwork(Testing.chart(), 'calico', { namespaces: 'x' } as CalicoNetworkProps))
+  expect(() => new CalicoNetwork(testChart(), 'calico', { namespaces: 'x' } as CalicoNetworkProps))
     .toThrow('calico.namespaces: "namespaces" is not valid; expected an option of CalicoNetwork: pools,');
 });
 

@@ -1,3 +1,4 @@
+import { testChart, testApp } from '../../support/charts';
 import { Chart, Testing } from 'cdk8s';
 import { calicoResourceErrors, isCalicoResource } from '../../crds/cr-validator';
 import { k8sSchemaErrors } from '../../support/k8s-schema';
@@ -12,9 +13,9 @@ export interface KubeJson {
 
 /** Builds a chart with `build`, synthesizes it, and checks every object against its schema. */
 export function synthValid(build: (chart: Chart) => void, chartNamespace?: string): KubeJson[] {
-  const chart = Testing.chart();
+  const chart = testChart();
   if (chartNamespace !== undefined) {
-    const app = Testing.app();
+    const app = testApp();
     const namespaced = new Chart(app, 'ns', { namespace: chartNamespace });
     build(namespaced);
     return check(Testing.synth(namespaced) as KubeJson[]);

@@ -1,3 +1,4 @@
+import { testApp } from '../../support/charts';
 import { Chart, Testing } from 'cdk8s';
 import { FlannelNetwork, FlannelNetworkProps } from '../../../lib/constructs/flannel';
 import { FlannelBackend, FlannelDatastore, flannelCniConfList, flannelNetConf } from '../../../lib/model/flannel';
@@ -6,7 +7,7 @@ import { validateK8sObjects } from '../../support/k8s-schema';
 type K8sObject = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function synth(props: FlannelNetworkProps = {}, chartNamespace?: string): { objects: K8sObject[]; network: FlannelNetwork } {
-  const chart = new Chart(Testing.app(), 'test', chartNamespace !== undefined ? { namespace: chartNamespace } : {});
+  const chart = new Chart(testApp(), 'test', chartNamespace !== undefined ? { namespace: chartNamespace } : {});
   const network = new FlannelNetwork(chart, 'Network', props);
   return { objects: Testing.synth(chart) as K8sObject[], network };
 }

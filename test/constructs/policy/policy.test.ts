@@ -1,3 +1,4 @@
+import { testChart } from '../../support/charts';
 import { Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
 import { stringify } from 'yaml';
@@ -13,7 +14,7 @@ import { find, synthValid } from '../calico/synth';
 
 describe('Kubernetes NetworkPolicy through cdk8s-plus-28', () => {
   test('only app=web in namespace default may reach app=mysql in namespace db on TCP 3306: exact YAML', () => {
-    const chart = Testing.chart();
+    const chart = testChart();
     new kplus.NetworkPolicy(chart, 'MysqlFromWeb', {
       metadata: { name: 'mysql-allow-web', namespace: 'db' },
       selector: kplus.Pods.select(chart, 'Mysql', { labels: { app: 'mysql' } }),
@@ -117,7 +118,7 @@ describe('Calico NetworkPolicy', () => {
       'networkPolicy[p].ingress[0].action: "Accept" is not valid; expected one of Allow, Deny, Pass, Log'],
     ['a negative order', { order: -1 }, 'networkPolicy[p].order: -1 is not valid; expected a number of at least 0'],
   ])('fails on %s', (_n, overrides, message) => {
-    expect(() => new CalicoNetworkPolicy(Testing.chart(), 'P', { name: 'p', namespace: 'db', ...overrides })).toThrow(message);
+    expect(() => new CalicoNetworkPolicy(testChart(), 'P', { name: 'p', namespace: 'db', ...overrides })).toThrow(message);
   });
 
   test('fails on bad ports, protocols and port names at the factories', () => {
@@ -150,9 +151,9 @@ describe('Calico GlobalNetworkPolicy, network sets and the default-deny baseline
   });
 
   test('host-endpoint flag conflicts fail', () => {
-    expect(() => new CalicoGlobalNetworkPolicy(Testing.chart(), 'G', { name: 'x', doNotTrack: true, preDNAT: true }))
+    expect(() => new CalicoGlobalNetworkPolicy(testChart(), 'G', { name: 'x', doNotTrack: true, preDNAT: true }))
       .toThrow('globalNetworkPolicy[x].preDNAT: true is not valid; expected false when doNotTrack is true');
-    expect(() => new CalicoGlobalNetworkPolicy(Testing.chart(), 'G', { name: 'x', preDNAT: true, egress: [{ action: PolicyAction.DENY }] }))
+    expect(() => new CalicoGlobalNetworkPolicy(testChart(), 'G', { name: 'x', preDNAT: true, egress: [{ action: PolicyAction.DENY }] }))
       .toThrow('expected only Ingress for a preDNAT policy');
   });
 
@@ -180,7 +181,7 @@ describe('CalicoPolicySet', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toEqual([
       'Namespace//x', 'Namespace//y', 'GlobalNetworkPolicy//default-deny', 'NetworkPolicy/x/a', 'NetworkPolicy/y/a', 'GlobalNetworkSet//n',
     ]);
-    expect(() => new CalicoPolicySet(Testing.chart(), 'Set', { networkPolicies: [{ name: 'a', namespace: 'x' }, { name: 'a', namespace: 'x' }] }))
+    expect(() => new CalicoPolicySet(testChart(), 'Set', { networkPolicies: [{ name: 'a', namespace: 'x' }, { name: 'a', namespace: 'x' }] }))
       .toThrow('policies.networkPolicies[1].name: "a" is not valid; expected a NetworkPolicy name not used twice in namespace x');
   });
 
@@ -223,7 +224,7 @@ describe('CalicoPolicySet', () => {
   });
 
   test('fails on namespaces that cannot exist and on a bad namespace list, naming the field', () => {
-    const build = (props: CalicoPolicySetProps) => () => new CalicoPolicySet(Testing.chart(), 'Set', props);
+    const build = (props: CalicoPolicySetProps) => () => new CalicoPolicySet(testChart(), 'Set', props);
     expect(build({ networkPolicies: [{ name: 'a', namespace: 'team.shop' }] }))
       .toThrow('policies.networkPolicies[0].namespace: "team.shop" is not valid; expected a DNS-1123 label (lower-case letters, digits and "-", at most 63 characters)');
     expect(build({ networkSets: [{ name: 'n', namespace: 'team.shop', nets: ['192.0.2.0/24'] }], createNamespaces: false }))
@@ -238,8 +239,8 @@ describe('CalicoPolicySet', () => {
 });
 
 test('unknown fields in policies and rules are errors', () => {
-  expect(() => new CalicoNetworkPolicy(Testing.chart(), 'P', { name: 'p', namespace: 'x', ingress: [{ action: PolicyAction.ALLOW, port: 80 } as never] }))
+  expect(() => new CalicoNetworkPolicy(testChart(), 'P', { name: 'p', namespace: 'x', ingress: [{ action: PolicyAction.ALLOW, port: 80 } as never] }))
     .toThrow('networkPolicy[p].ingress[0].port: "port" is not valid; expected an option of a policy rule: action, protocol');
-  expect(() => new CalicoGlobalNetworkPolicy(Testing.chart(), 'G', { name: 'g', namespace: 'x' } as never))
+  expect(() => new CalicoGlobalNetworkPolicy(testChart(), 'G', { name: 'g', namespace: 'x' } as never))
     .toThrow('globalNetworkPolicy[g].namespace: "namespace" is not valid; expected an option of a policy');
 });
