@@ -10,6 +10,7 @@ import { ClusterLab, referencedImages } from '../lib/lab/cluster/cluster-lab';
 import { rbacDenialsCheck, typhaWatchCheck } from '../lib/lab/cluster/audit';
 import { kubeControllersSettingsChecks } from '../lib/lab/cluster/kube-controllers-checks';
 import { felixVxlanPortChange, lateNetworkPolicy } from '../lib/lab/cluster/live-change-checks';
+import { vxlanDevice, vxlanRoutingChecks } from '../lib/lab/cluster/vxlan-checks';
 import { retireNode } from '../lib/lab/cluster/node-retirement';
 import { rbacUsageCheck, readManifestObjects, stackServiceAccounts } from '../lib/lab/cluster/rbac-usage';
 import { bgpChecks } from '../lib/lab/cluster/bgp-checks';
@@ -97,7 +98,11 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
   results.push(...(await connectivityChecks(lab, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, policiesDeclared: policies !== undefined })));
   if (plan.typha) results.push(typhaWatchCheck(lab));
   // Changes while running: a FelixConfiguration patch reaches the kernel, a new NetworkPolicy is enforced.
-  if (plan.vxlan) results.push(...(await felixVxlanPortChange(lab, 4790, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, refreshSeconds: plan.routeRefreshSeconds })));
+  for (const { family, crossSubnet } of plan.vxlan) results.push(...(await vxlanRoutingChecks(lab, family, crossSubnet)));
+  if (plan.vxlan.length) {
+    const devices = plan.vxlan.map((v) => vxlanDevice(v.family));
+    results.push(...(await felixVxlanPortChange(lab, 4790, { devices, dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, refreshSeconds: plan.routeRefreshSeconds })));
+  }
   // The Calico stack runs a policy agent; with no policies declared the test namespace is open to isolate one pod.
   if (environment.stack.kind === 'calico' && !policies) results.push(await lateNetworkPolicy(lab));
   // calico-kube-controllers runs with its KubeControllersConfiguration and follows a change of it.

@@ -18,8 +18,11 @@ export interface ClusterPlan {
   readonly nodeLabels: readonly (Readonly<Record<string, string>> | undefined)[];
   /** BIRD 2 routers standing in for the BGPPeers with a `peerIP` (rack routers), peering as the peers' node selectors say; an IPv6 BGPPeer is the IPv6 side of the router of its AS. */
   readonly routers: readonly LabRouter[];
-  /** A pool uses VXLAN: the report moves FelixConfiguration's vxlanPort and watches the devices follow. */
-  readonly vxlan: boolean;
+  /**
+   * The families whose pools use VXLAN, and how: the report checks which routes tunnel and moves
+   * FelixConfiguration's vxlanPort and watches the devices follow.
+   */
+  readonly vxlan: readonly { readonly family: 4 | 6; readonly crossSubnet: boolean }[];
   /** FelixConfiguration routeRefreshInterval: how long a change may take to reach the kernel. */
   readonly routeRefreshSeconds: number;
   /** Typha runs: the report counts the agents' own apiserver watches (none expected). */
@@ -50,7 +53,7 @@ export function clusterPlan(environment: Environment, nodes = 3): ClusterPlan {
       natOutgoing: network.masquerade,
       topology: 'flat',
       nodeLabels: [],
-      vxlan: false,
+      vxlan: [],
       routeRefreshSeconds: 0,
       typha: false,
       bgp: false,
@@ -98,7 +101,8 @@ export function clusterPlan(environment: Environment, nodes = 3): ClusterPlan {
     natOutgoing: pools.some((p) => p.cidr.family === 4 && p.natOutgoing),
     topology: pools.some((p) => p.vxlanMode === EncapsulationMode.CROSS_SUBNET || p.ipipMode === EncapsulationMode.CROSS_SUBNET) ? 'two-subnets' : 'flat',
     nodeLabels,
-    vxlan: pools.some((p) => p.cidr.family === 4 && p.vxlanMode !== EncapsulationMode.NEVER),
+    vxlan: ([4, 6] as const).flatMap((family) => pools.filter((p) => p.cidr.family === family && p.vxlanMode !== EncapsulationMode.NEVER).slice(0, 1)
+      .map((p) => ({ family, crossSubnet: p.vxlanMode === EncapsulationMode.CROSS_SUBNET }))),
     routeRefreshSeconds: network.felix.routeRefreshIntervalSeconds,
     typha: network.typha.enabled,
     bgp: network.bgp.enabled && pools.some((p) => p.vxlanMode === EncapsulationMode.NEVER),

@@ -4,17 +4,18 @@ import { CheckResult, NETCHECK_NAMESPACE, connectivityChecks, httpGet, listPods 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * `kubectl patch felixconfiguration default` moving the VXLAN port: every node's `vxlan.calico`
- * follows (read from the kernel, `ip -d link`) within one route refresh, and pods still talk
- * across nodes afterwards. The port is put back at the end.
+ * `kubectl patch felixconfiguration default` moving the VXLAN port: every node's VXLAN devices
+ * (`vxlan.calico`, and `vxlan-v6.calico` for IPv6 pools: one port for both, as in Felix) follow
+ * (read from the kernel, `ip -d link`) within one route refresh, and pods still talk across nodes
+ * over every family afterwards. The port is put back at the end.
  */
-export async function felixVxlanPortChange(lab: ClusterLab, port: number, options: { dualStack: boolean; natOutgoing: boolean; refreshSeconds: number }): Promise<CheckResult[]> {
+export async function felixVxlanPortChange(lab: ClusterLab, port: number, options: { devices: readonly string[]; dualStack: boolean; natOutgoing: boolean; refreshSeconds: number }): Promise<CheckResult[]> {
   const name = `kubectl patch felixconfiguration default vxlanPort=${port}`;
   const patch = (value: number | null) => lab.kubectl(['patch', 'felixconfigurations.crd.projectcalico.org', 'default', '--type=merge', '-p', JSON.stringify({ spec: { vxlanPort: value } })]);
-  const ports = async () => Promise.all(lab.nodes.map(async (node) => {
-    const out = await lab.execOnNode(node, ['ip', '-d', 'link', 'show', 'vxlan.calico'], { allowFailure: true });
-    return { node: node.name, port: /dstport (\d+)/.exec(out.stdout)?.[1] ?? 'no vxlan.calico' };
-  }));
+  const ports = async () => (await Promise.all(lab.nodes.map((node) => Promise.all(options.devices.map(async (device) => {
+    const out = await lab.execOnNode(node, ['ip', '-d', 'link', 'show', device], { allowFailure: true });
+    return { node: options.devices.length > 1 ? `${node.name} ${device}` : node.name, port: /dstport (\d+)/.exec(out.stdout)?.[1] ?? `no ${device}` };
+  }))))).flat();
   const before = JSON.parse((await lab.kubectl(['get', 'felixconfigurations.crd.projectcalico.org', 'default', '-o', 'json'])).stdout) as { spec?: { vxlanPort?: number } };
   await patch(port);
   const deadline = Date.now() + options.refreshSeconds * 1000;
@@ -30,7 +31,7 @@ export async function felixVxlanPortChange(lab: ClusterLab, port: number, option
   }];
   if (followed) {
     const after = await connectivityChecks(lab, { dualStack: options.dualStack, natOutgoing: options.natOutgoing, timeoutMs: 30_000 });
-    const pairs = after.filter((r) => /^(icmp|tcp)4 /.test(r.name));
+    const pairs = after.filter((r) => /^(icmp|tcp)[46] /.test(r.name));
     const failed = pairs.filter((r) => !r.ok);
     results.push({
       name: `pods talk across nodes with vxlanPort=${port}`, ok: pairs.length > 0 && failed.length === 0,

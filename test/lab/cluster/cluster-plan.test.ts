@@ -12,7 +12,7 @@ describe('the cluster lab takes its settings from the environment', () => {
       topology: 'flat',
       bgp: false,
       typha: false,
-      vxlan: false,
+      vxlan: [],
       routeRefreshSeconds: 0,
       nodeLabels: [],
       routers: [],
@@ -23,7 +23,9 @@ describe('the cluster lab takes its settings from the environment', () => {
   });
 
   test('staging: CrossSubnet pools get two subnets', () => {
-    expect(clusterPlan(environment('staging'))).toMatchObject({ topology: 'two-subnets', natOutgoing: true, dualStack: false });
+    expect(clusterPlan(environment('staging'))).toMatchObject({
+      topology: 'two-subnets', natOutgoing: true, dualStack: true, vxlan: [{ family: 4, crossSubnet: true }, { family: 6, crossSubnet: true }],
+    });
   });
 
   test("prod: dual-stack, and the nodes go where its cidr= autodetection looks for them", () => {
