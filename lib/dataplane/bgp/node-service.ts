@@ -95,6 +95,7 @@ export class BgpNodeService {
   private plan?: NodeBgpPlan;
   private cluster: ClusterBgpConfig = {};
   private lastErrors = '';
+  private stopped = false;
 
   constructor(private readonly options: BgpNodeServiceOptions) {
     this.ipam = new BlockIpam(options.store);
@@ -137,6 +138,8 @@ export class BgpNodeService {
   }
 
   async stop(options: { readonly restarting?: boolean } = {}): Promise<void> {
+    // A change announced while the watches close must not schedule a pass that brings peers back.
+    this.stopped = true;
     if (this.pending) clearTimeout(this.pending);
     await Promise.all(this.watches.map((w) => w.close().catch(() => undefined)));
     await this.running.catch(() => undefined);
@@ -173,7 +176,7 @@ export class BgpNodeService {
   }
 
   private schedule(): void {
-    if (this.pending) return;
+    if (this.pending || this.stopped) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
       this.running = this.running.then(() => this.resync()).catch((e: Error) => this.options.log?.(`bgp: resync: ${e.message}`));
@@ -181,7 +184,9 @@ export class BgpNodeService {
   }
 
   private async resync(): Promise<void> {
+    if (this.stopped) return;
     const { plan, routes } = await this.desired();
+    if (this.stopped) return;
     const speaker = this.speaker as BgpSpeaker;
     if (plan.routerId !== this.plan?.routerId || plan.asn !== this.plan.asn || plan.clusterId !== this.plan.clusterId) {
       // Identity changed (address, AS or reflector role): a new speaker, as calico-node restarts BIRD.

@@ -102,6 +102,9 @@ export class EtcdStore implements KeyValueStore {
     let closed = false;
     let watcher: Watcher | undefined;
     let timer: NodeJS.Timeout | undefined;
+    // The watcher being created: close() waits for it, so that one closed mid-creation is cancelled
+    // before the client goes (etcd3 otherwise keeps re-creating it against a closed client forever).
+    let creating: Promise<void> | undefined;
     // The next revision to receive; etcd's watcher advances it itself while reconnecting.
     let nextRevision = options.fromRevision === undefined ? undefined : (BigInt(options.fromRevision) + 1n).toString();
 
@@ -109,9 +112,9 @@ export class EtcdStore implements KeyValueStore {
       if (closed) return;
       const builder = this.client.watch().prefix(prefix).withPreviousKV();
       if (nextRevision !== undefined) builder.startRevision(nextRevision);
-      builder.create().then((created) => {
+      creating = builder.create().then(async (created) => {
         if (closed) {
-          void created.cancel();
+          await created.cancel().catch(() => undefined);
           return;
         }
         watcher = created;
@@ -163,6 +166,7 @@ export class EtcdStore implements KeyValueStore {
         closed = true;
         if (timer) clearTimeout(timer);
         this.watches.delete(handle);
+        await creating?.catch(() => undefined);
         const current = watcher;
         watcher = undefined;
         if (current) await current.cancel().catch(() => undefined);
