@@ -107,7 +107,7 @@ describe('block IPAM on real etcd', () => {
   test('per-host block limit fails the request without borrowing', async () => {
     const [ipam] = await cluster({
       'ippools/p': { cidr: '10.40.0.0/24', blockSize: 30 },
-      [CALICO_KEYS.config]: { strictAffinity: true, maxBlocksPerHost: 2 },
+      [CALICO_KEYS.config]: { strictAffinity: true, autoAllocateBlocks: true, maxBlocksPerHost: 2 },
     });
     await ipam.autoAssign({ node: 'n1', handleId: 'h1', family: 4, count: 8 });
     await expect(ipam.autoAssign({ node: 'n1', handleId: 'h2', family: 4 })).rejects.toThrow(

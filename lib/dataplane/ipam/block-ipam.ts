@@ -1,13 +1,15 @@
 import { Cidr, IpFamily } from '../../model/cidr';
 import { isRevisionConflict } from '../datastore/errors';
 import { KeyValue, KeyValueStore } from '../datastore/types';
+import { decodeAffinity, decodeBlock, decodeHandle, decodeIpamConfig, decodePool, decodeReservation } from '../datastore/calico-records';
+import { BadRecordError, RecordReader, isBadRecord } from '../datastore/records';
 import {
-  BlockAffinitySpec, IpReservationSpec, IpPoolSpec, IpamBlockSpec, IpamConfig, IpamConfigSpec, IpamHandleSpec, Pool,
+  BlockAffinitySpec, IpReservationSpec, IpamBlockSpec, IpamConfig, IpamHandleSpec, Pool,
   addressOrdinal, adjustHandle, affinityName, assignFromBlock, blockHost, blockName, emptyBlock, freeBlockCandidates, freeCount,
-  isEmptyBlock, releaseAddresses, releaseHandle, reservedTest, resolveIpamConfig, resolvePool, whollyReserved,
+  isEmptyBlock, releaseAddresses, releaseHandle, reservedTest, resolveIpamConfig, whollyReserved,
 } from './block-model';
 import { HostLock, InProcessLock } from './calico-host-lock';
-import { CALICO_KEYS, parseJson } from './calico-store';
+import { CALICO_KEYS } from './calico-store';
 
 /** The request cannot be served: pools exhausted, block limit reached, no pool for the family. */
 export class IpamExhaustedError extends Error {
@@ -47,6 +49,11 @@ export interface BlockIpamOptions {
   readonly random?: () => number;
   /** Serialises assignments on this host (see calico-host-lock.ts). @default one queue per BlockIpam */
   readonly hostLock?: HostLock;
+  /**
+   * Told of each record refused (once per revision of the record); `standIn` is true when
+   * `pools()`/`blocks()` use its last good version instead. @default ignored
+   */
+  readonly onBadRecord?: (error: BadRecordError, standIn: boolean) => void;
 }
 
 interface Snapshot {
@@ -61,35 +68,59 @@ interface Snapshot {
  * re-reads and retries with a small random back-off. Order of writes per assignment follows
  * Calico: the handle is incremented first, then the block; so a crash in between leaves a handle
  * that claims too much (harmless, released with it), never an allocation nobody can release.
+ *
+ * Every record is decoded by `datastore/calico-records.ts`. A bad one is never allocated from,
+ * released into or written back: assignment skips it and goes on with other blocks (or claims a
+ * new one), and throws its BadRecordError only when nothing else could serve the request; a
+ * corrupt IPAMConfig, IPReservation or IPAM handle is thrown at once (using defaults instead could
+ * hand out reserved addresses or borrow against strictAffinity).
  */
 export class BlockIpam {
   private readonly maxAttempts: number;
   private readonly random: () => number;
   private readonly hostLock: HostLock;
+  private readonly records: RecordReader;
 
   constructor(private readonly store: KeyValueStore, options: BlockIpamOptions = {}) {
     this.maxAttempts = options.maxAttempts ?? 100;
     this.random = options.random ?? Math.random;
     this.hostLock = options.hostLock ?? new InProcessLock();
+    this.records = new RecordReader(options.onBadRecord ?? (() => undefined));
   }
 
+  /**
+   * The pools, for routing and reporting: a bad pool record is left out, or stands in as its last
+   * good version when this instance saw one (a pool corrupted in place keeps its blocks routed).
+   */
   async pools(): Promise<Pool[]> {
     const { items } = await this.store.list(CALICO_KEYS.pools);
-    return items.map((kv) => resolvePool(kv.key.slice(CALICO_KEYS.pools.length), parseJson<IpPoolSpec>(kv)));
+    return this.records.read(CALICO_KEYS.pools, items, decodePool);
   }
 
   async config(): Promise<IpamConfig> {
     const kv = await this.store.get(CALICO_KEYS.config);
-    return resolveIpamConfig(kv ? parseJson<IpamConfigSpec>(kv) : undefined);
+    return kv ? decodeIpamConfig(kv) : resolveIpamConfig(undefined);
   }
 
+  /** What assignment works from: only records that decode now (no stand-ins). */
   private async snapshot(): Promise<Snapshot> {
     const [config, pools, reservations] = await Promise.all([
       this.config(),
-      this.pools(),
-      this.store.list(CALICO_KEYS.reservations).then((r) => r.items.map((kv) => parseJson<IpReservationSpec>(kv))),
+      this.store.list(CALICO_KEYS.pools).then((r) => this.records.read(CALICO_KEYS.pools, r.items, decodePool, false)),
+      this.store.list(CALICO_KEYS.reservations).then((r) => r.items.map((kv) => decodeReservation(kv))),
     ]);
     return { config, pools, reservations };
+  }
+
+  /** One block read for a change: its value, or a BadRecordError (reported) when it is bad. */
+  private block(kv: KeyValue, pools?: readonly Pool[]): IpamBlockSpec | BadRecordError {
+    try {
+      return decodeBlock(kv, pools);
+    } catch (error) {
+      if (!isBadRecord(error)) throw error;
+      this.records.refuse(kv, error);
+      return error;
+    }
   }
 
   /** Assigns `count` addresses of one family to the handle; returns them (without prefix length). */
@@ -110,6 +141,9 @@ export class BlockIpam {
     const attributes = request.attributes ?? { node: request.node };
     const inPools = (cidr: string) => pools.some((p) => p.cidr.contains(Cidr.parse(cidr, 'block.cidr')));
     const assigned: string[] = [];
+    // Blocks refused on the way: when nothing else serves the request, the first one is the reason.
+    const bad: BadRecordError[] = [];
+    const exhausted = (message: string) => bad[0] ?? new IpamExhaustedError(message);
 
     for (let attempt = 0; assigned.length < count; attempt++) {
       if (attempt >= this.maxAttempts) throw new IpamConflictError(`assigning for ${request.handleId}`, attempt);
@@ -117,29 +151,32 @@ export class BlockIpam {
       const affinities = (await this.affinities(request.node)).filter((a) => inPools(a.spec.cidr));
       // 1. The node's own blocks.
       const outcome = await this.tryBlocks(
-        affinities.filter((a) => a.spec.state === 'confirmed').map((a) => a.spec.cidr), request, count - assigned.length, attributes, reserved,
+        affinities.filter((a) => a.spec.state === 'confirmed').map((a) => a.spec.cidr), request, count - assigned.length, attributes, reserved, snap.pools, bad,
       );
       assigned.push(...outcome.addresses);
       if (outcome.conflict || assigned.length >= count) continue;
       // 2. A new block for the node.
       if (snap.config.autoAllocateBlocks) {
         if (affinities.length >= snap.config.maxBlocksPerHost) {
-          throw new IpamExhaustedError(`IPAM: cannot allocate new block due to per host block limit (${snap.config.maxBlocksPerHost} blocks on node ${request.node})`);
+          throw exhausted(`IPAM: cannot allocate new block due to per host block limit (${snap.config.maxBlocksPerHost} blocks on node ${request.node})`);
         }
         const claimed = await this.claimBlock(request.node, pools, snap);
         if (claimed !== 'none') continue;
       }
       // 3. Borrow from other nodes' blocks.
       if (snap.config.strictAffinity) {
-        throw new IpamExhaustedError(`IPAM: no free block left in ${pools.map((p) => p.cidr.toString()).join(', ')} for node ${request.node} and strictAffinity forbids borrowing`);
+        throw exhausted(`IPAM: no free block left in ${pools.map((p) => p.cidr.toString()).join(', ')} for node ${request.node} and strictAffinity forbids borrowing`);
       }
-      const blocks = (await this.store.list(CALICO_KEYS.blocks)).items
-        .map((kv) => parseJson<IpamBlockSpec>(kv))
-        .filter((b) => inPools(b.cidr) && blockHost(b) !== request.node && freeCount(b, reserved) > 0);
+      const blocks: IpamBlockSpec[] = [];
+      for (const kv of (await this.store.list(CALICO_KEYS.blocks)).items) {
+        const b = this.block(kv, snap.pools);
+        if (b instanceof BadRecordError) bad.push(b);
+        else if (inPools(b.cidr) && blockHost(b) !== request.node && freeCount(b, reserved) > 0) blocks.push(b);
+      }
       if (!blocks.length) {
-        throw new IpamExhaustedError(`IPAM: the IPv${request.family} pools ${pools.map((p) => p.cidr.toString()).join(', ')} have no free address left`);
+        throw exhausted(`IPAM: the IPv${request.family} pools ${pools.map((p) => p.cidr.toString()).join(', ')} have no free address left`);
       }
-      const borrowed = await this.tryBlocks(shuffle(blocks.map((b) => b.cidr), this.random), request, count - assigned.length, attributes, reserved);
+      const borrowed = await this.tryBlocks(shuffle(blocks.map((b) => b.cidr), this.random), request, count - assigned.length, attributes, reserved, snap.pools, bad);
       assigned.push(...borrowed.addresses);
     }
     return assigned;
@@ -148,14 +185,18 @@ export class BlockIpam {
   /** Tries the blocks in order; stops at the first conflict so the caller re-reads. */
   private async tryBlocks(
     cidrs: readonly string[], request: AssignRequest, wanted: number, attributes: Readonly<Record<string, string>>,
-    reserved: (a: string) => boolean,
+    reserved: (a: string) => boolean, pools: readonly Pool[], bad: BadRecordError[],
   ): Promise<{ addresses: string[]; conflict: boolean }> {
     const addresses: string[] = [];
     for (const cidr of cidrs) {
       if (addresses.length >= wanted) break;
       const kv = await this.store.get(CALICO_KEYS.blocks + blockName(cidr));
       if (!kv) continue;
-      const block = parseJson<IpamBlockSpec>(kv);
+      const block = this.block(kv, pools);
+      if (block instanceof BadRecordError) {
+        bad.push(block);
+        continue;
+      }
       if (block.deleted) continue;
       const result = assignFromBlock(block, wanted - addresses.length, request.handleId, attributes, reserved);
       if (!result.addresses.length) continue;
@@ -178,11 +219,12 @@ export class BlockIpam {
    * 'raced' when another node won the block (try again), or 'none' when no block is free.
    */
   private async claimBlock(node: string, pools: readonly Pool[], snap: Snapshot): Promise<string | 'raced' | 'none'> {
-    const taken = new Set((await this.store.list(CALICO_KEYS.blocks)).items.map((kv) => parseJson<IpamBlockSpec>(kv).cidr));
+    // Taken is what the keys say: a bad record still holds its name (creating it again would only conflict).
+    const names = new Set((await this.store.list(CALICO_KEYS.blocks)).items.map((kv) => kv.key.slice(CALICO_KEYS.blocks.length)));
     for (const pool of pools) {
-      for (const cidr of freeBlockCandidates(pool, taken, this.random)) {
-        if (whollyReserved(cidr, snap.reservations)) continue;
+      for (const cidr of freeBlockCandidates(pool, new Set(), this.random)) {
         const text = cidr.toString();
+        if (names.has(blockName(text)) || whollyReserved(cidr, snap.reservations)) continue;
         const affinityKey = CALICO_KEYS.affinities + affinityName(node, text);
         const pending: BlockAffinitySpec = { node, cidr: text, state: 'pending', deleted: 'false' };
         let affinity: KeyValue;
@@ -206,20 +248,30 @@ export class BlockIpam {
     return 'none';
   }
 
-  /** The node's block affinities (any state). */
+  /** The node's block affinities (any state); bad ones are left out. */
   async affinities(node: string): Promise<{ key: string; revision: string; spec: BlockAffinitySpec }[]> {
-    const { items } = await this.store.list(CALICO_KEYS.affinities + node + '-');
-    return items.map((kv) => ({ key: kv.key, revision: kv.revision, spec: parseJson<BlockAffinitySpec>(kv) }))
-      .filter((a) => a.spec.node === node);
+    const prefix = CALICO_KEYS.affinities + node + '-';
+    const { items } = await this.store.list(prefix);
+    return items.flatMap((kv) => {
+      const spec = this.records.decode(kv, decodeAffinity);
+      return spec && spec.node === node ? [{ key: kv.key, revision: kv.revision, spec }] : [];
+    });
   }
 
-  async blocks(): Promise<IpamBlockSpec[]> {
-    return (await this.store.list(CALICO_KEYS.blocks)).items.map((kv) => parseJson<IpamBlockSpec>(kv));
+  /**
+   * The blocks, for routing and reporting: checked against `pools` when given (a block outside
+   * every pool is refused). A bad block is left out, or stands in as its last good version when
+   * this instance saw one: a block corrupted in place keeps its routes.
+   */
+  async blocks(pools?: readonly Pool[]): Promise<IpamBlockSpec[]> {
+    const { items } = await this.store.list(CALICO_KEYS.blocks);
+    return this.records.read(CALICO_KEYS.blocks, items, (kv) => decodeBlock(kv, pools));
   }
 
+  /** The handle; a corrupt one is thrown (what it holds cannot be known). */
   async handle(handleId: string): Promise<IpamHandleSpec | undefined> {
     const kv = await this.store.get(CALICO_KEYS.handles + handleId);
-    return kv ? parseJson<IpamHandleSpec>(kv) : undefined;
+    return kv ? decodeHandle(kv) : undefined;
   }
 
   /** The addresses held by a handle (read from its blocks). */
@@ -230,7 +282,8 @@ export class BlockIpam {
     for (const cidr of Object.keys(handle.block)) {
       const kv = await this.store.get(CALICO_KEYS.blocks + blockName(cidr));
       if (!kv) continue;
-      const block = parseJson<IpamBlockSpec>(kv);
+      const block = this.block(kv);
+      if (block instanceof BadRecordError) continue;
       block.allocations.forEach((a, ordinal) => {
         if (a !== null && block.attributes[a]?.handle_id === handleId) out.push(Cidr.parse(block.cidr, 'block.cidr').address(BigInt(ordinal)));
       });
@@ -238,21 +291,33 @@ export class BlockIpam {
     return out;
   }
 
-  /** Releases everything the handle holds and deletes it; a missing handle is not an error. Returns the freed addresses. */
+  /**
+   * Releases everything the handle holds and deletes it; a missing handle is not an error. Returns
+   * the freed addresses. A bad block the handle points into is left as it is, and so is the handle
+   * (so a later release can finish once the block is repaired); its BadRecordError is then thrown.
+   */
   async releaseByHandle(handleId: string): Promise<string[]> {
     const handle = await this.handle(handleId);
     if (!handle) return [];
     const released: string[] = [];
+    const bad: BadRecordError[] = [];
     for (const cidr of Object.keys(handle.block)) {
-      released.push(...await this.updateBlock(cidr, (block) => releaseHandle(block, handleId)));
+      try {
+        released.push(...await this.updateBlock(cidr, (block) => releaseHandle(block, handleId)));
+      } catch (error) {
+        if (!isBadRecord(error)) throw error;
+        bad.push(error);
+      }
     }
+    if (bad.length) throw bad[0];
     await this.store.delete(CALICO_KEYS.handles + handleId).catch(() => undefined);
     return released;
   }
 
-  /** Releases single addresses (GC); the handles they belonged to are decremented. */
+  /** Releases single addresses (GC); the handles they belonged to are decremented. Bad blocks are left alone. */
   async releaseAddresses(addresses: readonly string[]): Promise<string[]> {
-    const blocks = await this.blocks();
+    const { items } = await this.store.list(CALICO_KEYS.blocks);
+    const blocks = this.records.read(CALICO_KEYS.blocks, items, (kv) => decodeBlock(kv), false);
     const released: string[] = [];
     for (const block of blocks) {
       const cidr = Cidr.parse(block.cidr, 'block.cidr');
@@ -278,16 +343,20 @@ export class BlockIpam {
     return released;
   }
 
-  /** Removes a node's affinities and its empty blocks; non-empty blocks lose their affinity (Calico's node cleanup). */
+  /**
+   * Removes a node's affinities and its empty blocks; non-empty blocks lose their affinity (Calico's
+   * node cleanup). A bad block is left as it is, with its affinity (reported, not repaired).
+   */
   async releaseNodeBlocks(node: string): Promise<string[]> {
     const removed: string[] = [];
-    for (const affinity of await this.affinities(node)) {
+    next: for (const affinity of await this.affinities(node)) {
       const key = CALICO_KEYS.blocks + blockName(affinity.spec.cidr);
       for (let attempt = 0; ; attempt++) {
         if (attempt >= this.maxAttempts) throw new IpamConflictError(`releasing block ${affinity.spec.cidr}`, attempt);
         const kv = await this.store.get(key);
         if (!kv) break;
-        const block = parseJson<IpamBlockSpec>(kv);
+        const block = this.block(kv);
+        if (block instanceof BadRecordError) continue next;
         try {
           if (isEmptyBlock(block)) await this.store.delete(key, kv.revision);
           else await this.store.update(key, JSON.stringify({ ...block, affinity: null, sequenceNumber: (block.sequenceNumber ?? 0) + 1 }), kv.revision);
@@ -302,14 +371,16 @@ export class BlockIpam {
     return removed;
   }
 
-  /** Read-modify-CAS loop on one block; returns the addresses `change` freed. */
+  /** Read-modify-CAS loop on one block; returns the addresses `change` freed. A bad block is thrown, never changed. */
   private async updateBlock(cidr: string, change: (block: IpamBlockSpec) => { block: IpamBlockSpec; addresses: readonly string[] }): Promise<string[]> {
     const key = CALICO_KEYS.blocks + blockName(cidr);
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       if (attempt > 0) await this.backoff(attempt);
       const kv = await this.store.get(key);
       if (!kv) return [];
-      const result = change(parseJson<IpamBlockSpec>(kv));
+      const block = this.block(kv);
+      if (block instanceof BadRecordError) throw block;
+      const result = change(block);
       if (!result.addresses.length) return [];
       try {
         await this.store.update(key, JSON.stringify(result.block), kv.revision);
@@ -325,7 +396,8 @@ export class BlockIpam {
     const key = CALICO_KEYS.handles + handleId;
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const kv = await this.store.get(key);
-      const next = adjustHandle(kv ? parseJson<IpamHandleSpec>(kv) : undefined, handleId, blockCidr, delta);
+      // A corrupt handle is thrown by decodeHandle: it is never rewritten.
+      const next = adjustHandle(kv ? decodeHandle(kv) : undefined, handleId, blockCidr, delta);
       try {
         if (kv) await this.store.update(key, JSON.stringify(next), kv.revision);
         else if (delta > 0) await this.store.create(key, JSON.stringify(next));

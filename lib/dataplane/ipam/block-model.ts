@@ -188,6 +188,39 @@ function parseLoose(text: string): Cidr {
   return Cidr.fromBigInt(family, value, prefix);
 }
 
+/**
+ * What the block's schema cannot say: its CIDR is a network address and the one its record name
+ * stands for; `allocations` has one entry per address, each null or an index into `attributes`;
+ * `unallocated` lists free ordinals of the block, each once. With `pools`, the block must also lie
+ * inside one of them with that pool's blockSize as its prefix (a block outside every pool is
+ * neither allocated from nor routed). Throws a ValidationError whose field is relative to the record.
+ */
+export function checkBlock(name: string, block: IpamBlockSpec, pools?: readonly Pool[]): void {
+  const cidr = Cidr.parse(block.cidr, 'cidr');
+  if (blockName(cidr.toString()) !== name) throw new ValidationError('cidr', block.cidr, `the CIDR its name ${name} stands for`);
+  const size = Number(cidr.size);
+  if (block.allocations.length !== size) {
+    throw new ValidationError('allocations.length', block.allocations.length, `${size}, one entry per address of ${cidr}`);
+  }
+  block.allocations.forEach((a, ordinal) => {
+    if (a !== null && a >= block.attributes.length) {
+      throw new ValidationError(`allocations[${ordinal}]`, a, block.attributes.length ? `null or an index into attributes (0-${block.attributes.length - 1})` : 'null (attributes is empty)');
+    }
+  });
+  const seen = new Set<number>();
+  block.unallocated.forEach((ordinal, i) => {
+    const field = `unallocated[${i}]`;
+    if (ordinal >= size) throw new ValidationError(field, ordinal, `an ordinal below ${size}`);
+    if (seen.has(ordinal)) throw new ValidationError(field, ordinal, 'an ordinal listed once');
+    if (block.allocations[ordinal] !== null) throw new ValidationError(field, ordinal, `a free ordinal (allocations[${ordinal}] is ${block.allocations[ordinal]})`);
+    seen.add(ordinal);
+  });
+  if (!pools) return;
+  const pool = pools.find((p) => p.cidr.contains(cidr));
+  if (!pool) throw new ValidationError('cidr', block.cidr, `a block inside one of the pools (${pools.map((p) => p.cidr.toString()).join(', ') || 'none'})`);
+  if (cidr.prefix !== pool.blockSize) throw new ValidationError('cidr', block.cidr, `a /${pool.blockSize} block (blockSize of pool ${pool.name})`);
+}
+
 export function ordinalAddress(block: IpamBlockSpec, ordinal: number): string {
   return Cidr.parse(block.cidr, 'ipamblock.cidr').address(BigInt(ordinal));
 }
