@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 
 /**
@@ -21,54 +23,64 @@ export class InProcessLock implements HostLock {
   }
 }
 
+export interface FileLockOptions {
+  /** Gives up waiting (rejecting with the signal's reason) when this aborts. @default wait until granted */
+  readonly signal?: AbortSignal;
+  /** util-linux `flock`. @default 'flock' (from PATH) */
+  readonly flockBinary?: string;
+}
+
+/** Callers in one process share one queue per lock file: only its head waits on the kernel. */
+const queues = new Map<string, InProcessLock>();
+
 /**
- * A lock file created with O_EXCL holding the owner's pid, for separate CNI processes on one
- * host. A file left by a process that no longer runs is taken over.
+ * `flock(2)` on the lock file, for separate CNI processes on one host — the lock Calico's own CNI
+ * plugin takes on the same file, so the two exclude each other. Waiters sleep in the kernel and are
+ * woken when the holder closes the file (no polling); a holder that dies releases it with its last
+ * descriptor, so a stale owner needs no takeover logic. Node has no flock(2), and the npm bindings
+ * are native addons that cannot go into the single-file plugin bundle: util-linux `flock`, present on
+ * every Linux host, locks the descriptor this process passes it (the lock belongs to the open file
+ * description, which outlives the helper) and exits. Within one process (the resident server) callers
+ * queue first-come first-served.
  */
 export class FileLock implements HostLock {
-  private readonly inProcess = new InProcessLock();
+  private readonly inProcess: InProcessLock;
 
-  constructor(private readonly file: string, private readonly timeoutMs = 60_000) {}
+  constructor(private readonly file: string, private readonly options: FileLockOptions = {}) {
+    const key = path.resolve(file);
+    let queue = queues.get(key);
+    if (!queue) queues.set(key, (queue = new InProcessLock()));
+    this.inProcess = queue;
+  }
 
   run<T>(fn: () => Promise<T>): Promise<T> {
     return this.inProcess.run(async () => {
-      await this.acquire();
+      const handle = await this.acquire();
       try {
         return await fn();
       } finally {
-        await fs.unlink(this.file).catch(() => undefined);
+        await handle.close().catch(() => undefined);
       }
     });
   }
 
-  private async acquire(): Promise<void> {
+  private async acquire(): Promise<FileHandle> {
+    const { signal } = this.options;
+    if (signal?.aborted) throw signal.reason;
     await fs.mkdir(path.dirname(this.file), { recursive: true });
-    const deadline = Date.now() + this.timeoutMs;
-    for (;;) {
-      try {
-        const handle = await fs.open(this.file, 'wx', 0o600);
-        await handle.writeFile(String(process.pid));
-        await handle.close();
-        return;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const owner = Number(await fs.readFile(this.file, 'utf8').catch(() => ''));
-      if (owner > 0 && !alive(owner)) {
-        await fs.unlink(this.file).catch(() => undefined);
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`IPAM host lock ${this.file}: held by pid ${owner || '?'} for more than ${this.timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 2 + Math.random() * 8));
+    const handle = await fs.open(this.file, 'a', 0o600);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(this.options.flockBinary ?? 'flock', ['--exclusive', '3'], { stdio: ['ignore', 'ignore', 'pipe', handle.fd], signal });
+        let stderr = '';
+        child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+        child.once('error', reject);
+        child.once('close', (code, killed) => (code === 0 ? resolve() : reject(new Error(`IPAM host lock ${this.file}: flock ended with ${code ?? killed}${stderr ? `: ${stderr.trim()}` : ''}`))));
+      });
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw signal?.aborted ? signal.reason : error;
     }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return handle;
   }
 }

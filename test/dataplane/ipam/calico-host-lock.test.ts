@@ -1,0 +1,79 @@
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { FileLock } from '../../../lib/dataplane/ipam/calico-host-lock';
+
+/** Another process holding flock(2) on `file` (as Calico's own CNI plugin would) until its stdin closes. */
+async function holder(file: string): Promise<ChildProcessWithoutNullStreams> {
+  const child = spawn('flock', ['--exclusive', file, 'sh', '-c', 'echo held; cat >/dev/null']);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`holder exited ${code}`)));
+  });
+  return child;
+}
+
+/** Resolves once the kernel lists a process blocked on `file`'s flock (the "->" lines of /proc/locks). */
+async function kernelWaiter(file: string): Promise<void> {
+  const inode = statSync(file).ino;
+  for (;;) {
+    const locks = await readFile('/proc/locks', 'utf8');
+    if (locks.split('\n').some((l) => l.includes('->') && l.includes('FLOCK') && l.includes(`:${inode} `))) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+describe('FileLock: the IPAM host lock across CNI processes', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cnikit-lock-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('waits in the kernel while another process holds the flock, and runs once it is released', async () => {
+    const file = path.join(dir, 'a.lock');
+    const other = await holder(file);
+    const events: string[] = [];
+    const run = new FileLock(file).run(async () => { events.push('ran'); });
+    await kernelWaiter(file);
+    events.push('released');
+    other.stdin.end();
+    await run;
+    expect(events).toEqual(['released', 'ran']);
+  });
+
+  test('a holder that dies (SIGKILL) releases the lock with its descriptor: no stale-owner wait', async () => {
+    const file = path.join(dir, 'b.lock');
+    const other = await holder(file);
+    const run = new FileLock(file).run(() => Promise.resolve('ran'));
+    await kernelWaiter(file);
+    other.kill('SIGKILL');
+    await expect(run).resolves.toBe('ran');
+  });
+
+  test('stops waiting when the invocation deadline aborts, with its reason', async () => {
+    const file = path.join(dir, 'c.lock');
+    const other = await holder(file);
+    const controller = new AbortController();
+    const run = new FileLock(file, { signal: controller.signal }).run(() => Promise.resolve('ran'));
+    await kernelWaiter(file);
+    controller.abort(new Error('deadline passed'));
+    await expect(run).rejects.toThrow('deadline passed');
+    other.stdin.end();
+    // the lock was not left taken by the abandoned wait
+    await expect(new FileLock(file).run(() => Promise.resolve('next'))).resolves.toBe('next');
+  });
+
+  test('callers in one process queue first come, first served, one at a time', async () => {
+    const file = path.join(dir, 'd.lock');
+    const order: number[] = [];
+    let inside = 0;
+    let most = 0;
+    await Promise.all(Array.from({ length: 8 }, (_, i) => new FileLock(file).run(async () => {
+      most = Math.max(most, ++inside);
+      await new Promise((resolve) => setImmediate(resolve));
+      order.push(i);
+      inside--;
+    })));
+    expect({ order, most }).toEqual({ order: [0, 1, 2, 3, 4, 5, 6, 7], most: 1 });
+  });
+});
