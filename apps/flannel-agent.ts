@@ -8,18 +8,20 @@ import { readSubnetEnv } from '../lib/dataplane/flannel/subnet-env';
 import { AGENT_USAGE, AgentConfig, parseAgentConfig } from '../lib/dataplane/flannel/agent-config';
 import { FLANNEL_OWNERSHIP, FlannelAgent } from '../lib/dataplane/flannel/agent';
 import { jsonLogger, Logger } from '../lib/dataplane/flannel/agent-log';
+import { OutageLog } from '../lib/dataplane/datastore/outage';
 
 const VERSION = 'cnikit-flannel-agent 0.1.0';
 
 // The datastore clients are loaded only for the mode in use: etcd3's gRPC stack costs ~23 MiB
 // and reads its .proto files when loaded, which --version and Kubernetes mode must not depend on.
-async function leaseManager(config: AgentConfig, log: Logger): Promise<{ leases: LeaseManager; nodePublicIp?: () => Promise<string | undefined> }> {
+async function leaseManager(config: AgentConfig, log: Logger, outage: OutageLog): Promise<{ leases: LeaseManager; nodePublicIp?: () => Promise<string | undefined> }> {
   if (config.datastore.kind === 'etcd') {
     const { EtcdStore } = await import('../lib/dataplane/datastore/etcd');
+    const { observedStore } = await import('../lib/dataplane/datastore/outage');
     const { EtcdLeaseManager } = await import('../lib/dataplane/flannel/lease-etcd');
     const ds = config.datastore;
     const read = (file?: string) => (file ? fs.readFileSync(file) : undefined);
-    const store = EtcdStore.connect({ endpoints: ds.endpoints, tls: ds.caFile ? { ca: read(ds.caFile), cert: read(ds.certFile), key: read(ds.keyFile) } : undefined });
+    const store = observedStore(EtcdStore.connect({ endpoints: ds.endpoints, tls: ds.caFile ? { ca: read(ds.caFile), cert: read(ds.certFile), key: read(ds.keyFile) } : undefined }), outage);
     const previous = await readSubnetEnv(config.subnetFile).catch(() => undefined);
     return {
       leases: new EtcdLeaseManager({
@@ -46,6 +48,7 @@ async function leaseManager(config: AgentConfig, log: Logger): Promise<{ leases:
     nodeName: config.nodeName,
     netConfig,
     annotationPrefix: config.datastore.annotationPrefix,
+    outage,
   });
   // flannel: the admin-set node-public-ip annotation wins over interface addresses.
   return { leases, nodePublicIp: async () => (await leases.nodePublicIps()).publicIp };
@@ -62,7 +65,8 @@ async function main(): Promise<void> {
     return;
   }
   const log = jsonLogger(config.logLevel);
-  const { leases, nodePublicIp } = await leaseManager(config, log);
+  const outage = new OutageLog(log);
+  const { leases, nodePublicIp } = await leaseManager(config, log, outage);
   let selection = config.selection;
   if (nodePublicIp && !selection.publicIp) {
     const publicIp = await nodePublicIp();
@@ -79,6 +83,7 @@ async function main(): Promise<void> {
     resyncSeconds: config.resyncSeconds,
     healthz: config.healthzPort ? { port: config.healthzPort, host: config.healthzIp } : undefined,
     log,
+    outage,
     onFatal: () => void exit(1),
   });
   async function exit(code: number): Promise<void> {

@@ -214,4 +214,71 @@ describe('flannel subnet leases on a real etcd', () => {
     expect(removed.lease.attrs.backendType).toBe('vxlan');
     await watch.stop();
   });
+
+  test('watchLeases ignores a lease outside the Network or of another length, once per revision, and keeps a peer\'s last good version', async () => {
+    const prefix = await network({ Network: '10.17.0.0/16' });
+    const watcher = agent(prefix);
+    await watcher.acquireLease(vxlan('192.168.170.1'));
+    const peer = await agent(prefix).acquireLease(vxlan('192.168.170.2'));
+    await admin.put(`${prefix}/subnets/192.168.5.0-24`, JSON.stringify({ PublicIP: '192.168.170.3', BackendType: 'vxlan' }));
+    await admin.put(`${prefix}/subnets/10.17.99.0-25`, JSON.stringify({ PublicIP: '192.168.170.4', BackendType: 'vxlan' }));
+    const batches: (readonly LeaseEvent[])[] = [];
+    const refused: string[] = [];
+    const events = () => batches.flat().map((e) => `${e.type} ${e.lease.attrs.publicIp}`);
+    const watch = watcher.watchLeases((batch) => batches.push(batch), { onRefused: (reason) => refused.push(reason) });
+    await waitFor(() => batches.length >= 1, 'the initial snapshot');
+    expect(events().sort()).toEqual(['added 192.168.170.1', 'added 192.168.170.2']);
+    expect(refused).toEqual([
+      `lease ${prefix}/subnets/10.17.99.0-25: subnet 10.17.99.0/25 is not valid; expected a /24 inside Network 10.17.0.0/16`,
+      `lease ${prefix}/subnets/192.168.5.0-24: subnet 192.168.5.0/24 is not valid; expected a /24 inside Network 10.17.0.0/16`,
+    ]);
+
+    // A peer's lease rewritten with a corrupt value: refused, its last good version stays.
+    await admin.put(`${prefix}/subnets/${peer.key}`, '{"PublicIP":"not-an-ip"', { ttlSeconds: 3600 });
+    await waitFor(() => refused.length === 3, 'the corrupt value to be refused');
+    expect(refused[2]).toBe(`lease ${prefix}/subnets/${peer.key}: value is not JSON`);
+    // Another bad record in the same place after a relist is not a second line for the same revision.
+    await admin.put(`${prefix}/subnets/192.168.6.0-24`, JSON.stringify({ PublicIP: '192.168.170.5', BackendType: 'vxlan' }));
+    await waitFor(() => refused.length === 4, 'the second outside lease');
+    expect(events().sort()).toEqual(['added 192.168.170.1', 'added 192.168.170.2']);
+    expect(refused).toHaveLength(4);
+    await watch.stop();
+  });
+
+  test('an own lease whose value is corrupted is rewritten with the node\'s attributes, not revoked', async () => {
+    const prefix = await network({ Network: '10.18.0.0/16' });
+    const manager = agent(prefix);
+    const lease = await manager.acquireLease(vxlan('192.168.180.1'));
+    const repaired: string[] = [];
+    let revoked = false;
+    const keeper = manager.keepLease(lease, { onRevoked: () => (revoked = true), onRepaired: (l, reason) => repaired.push(`${l.key}: ${reason}`) });
+    for (const corrupt of ['garbage', JSON.stringify({ PublicIP: 'x', BackendType: 'vxlan' }), '{}']) {
+      const before = repaired.length;
+      await admin.put(`${prefix}/subnets/${lease.key}`, corrupt, { ttlSeconds: 3600 });
+      await waitFor(() => repaired.length > before, `the repair of ${corrupt}`);
+      await waitFor(async () => JSON.parse((await admin.get(`${prefix}/subnets/${lease.key}`))!.value).PublicIP === '192.168.180.1', 'the rewritten value');
+    }
+    expect(repaired[0]).toBe(`${lease.key}: lease ${prefix}/subnets/${lease.key}: value is not JSON`);
+    expect(repaired[1]).toMatch(/PublicIP "x" is not an IPv4 address/);
+    expect(revoked).toBe(false);
+    expect(await admin.get(`${prefix}/subnets/${lease.key}`)).toMatchObject({ expires: true });
+    // Another node's address in the value is a take-over: revoked, as flannel.
+    await admin.put(`${prefix}/subnets/${lease.key}`, JSON.stringify({ PublicIP: '192.168.180.9', BackendType: 'vxlan' }), { ttlSeconds: 3600 });
+    await waitFor(() => revoked, 'the revocation');
+    await keeper.stop();
+  });
+
+  test('a restarted node whose lease value is corrupt takes back the subnet from its subnet file', async () => {
+    const prefix = await network({ Network: '10.19.0.0/16' });
+    const first = await agent(prefix, { candidates: 1 }).acquireLease(vxlan('192.168.190.1'));
+    expect(first.key).toBe('10.19.1.0-24');
+    await admin.put(`${prefix}/subnets/${first.key}`, 'garbage', { ttlSeconds: 3600 });
+    const again = await agent(prefix, { previous: { subnet: first.subnet } }).acquireLease(vxlan('192.168.190.1'));
+    expect(again.key).toBe(first.key);
+    expect(JSON.parse((await admin.get(`${prefix}/subnets/${first.key}`))!.value)).toMatchObject({ PublicIP: '192.168.190.1' });
+    // Without the subnet file, a corrupt lease still holds its subnet: nobody else is given it.
+    await admin.put(`${prefix}/subnets/${first.key}`, 'garbage', { ttlSeconds: 3600 });
+    const other = await agent(prefix, { candidates: 1 }).acquireLease(vxlan('192.168.190.2'));
+    expect(other.key).toBe('10.19.2.0-24');
+  });
 });

@@ -13,6 +13,7 @@ import { Reconciler } from './reconcile';
 import { flannelRuleSet, reconcileRuleSet } from './reconcile-rules';
 import { writeSubnetEnv } from './subnet-env';
 import { ValidationError } from '../../model/errors';
+import { OutageLog } from '../datastore/outage';
 
 export interface FlannelAgentOptions {
   readonly leases: LeaseManager;
@@ -33,6 +34,12 @@ export interface FlannelAgentOptions {
   readonly healthz?: { readonly port: number; readonly host?: string };
   readonly log: Logger;
   readonly metrics?: AgentMetrics;
+  /**
+   * The datastore's reachability as its client reports it (`observedStore`), which logs one line
+   * when it is lost and one when it is regained: while lost, the agent's own datastore errors are
+   * counted but logged at debug level only. @default every error is a warning
+   */
+  readonly outage?: OutageLog;
   /** Called when the agent cannot go on (its lease was revoked); the executable exits. */
   readonly onFatal: (error: Error) => void;
 }
@@ -144,9 +151,10 @@ export class FlannelAgent {
       this.onLeaseEvents(events);
       listed();
     }, {
-      onError: (error) => {
-        this.metrics.errors.inc({ source: 'watch' });
-        log.warn('lease watch error; retrying', { error: error.message });
+      onError: (error) => this.datastoreError('watch', 'lease watch error; retrying', error),
+      onRefused: (reason) => {
+        this.metrics.errors.inc({ source: 'lease-record' });
+        log.warn('lease refused', { reason });
       },
     }));
     await firstList;
@@ -162,9 +170,10 @@ export class FlannelAgent {
         log.error('Lease has been revoked', { lease: lease.key });
         this.options.onFatal(new Error(`lease ${lease.key} has been revoked`));
       },
-      onError: (error) => {
-        this.metrics.errors.inc({ source: 'lease-renew' });
-        log.warn('lease renewal failed; retrying', { error: error.message });
+      onError: (error) => this.datastoreError('lease-renew', 'lease renewal failed; retrying', error),
+      onRepaired: (lease, reason) => {
+        this.metrics.errors.inc({ source: 'lease-record' });
+        log.warn('own lease was corrupt; rewrote it with this node\'s attributes, keeping the subnet', { lease: lease.key, reason });
       },
     }));
     await leases.completeLease(this.ownLease);
@@ -281,9 +290,15 @@ export class FlannelAgent {
       }
     } catch (error) {
       this.lastConfigWarning = undefined;
-      this.metrics.errors.inc({ source: 'config' });
-      this.options.log.warn('network config unreadable; keeping the last good one', { error: (error as Error).message });
+      this.datastoreError('config', 'network config unreadable; keeping the last good one', error as Error);
     }
+  }
+
+  /** Counted always; a warning unless the datastore is known to be away (the outage log said so once). */
+  private datastoreError(source: string, msg: string, error: Error): void {
+    this.metrics.errors.inc({ source });
+    if (this.options.outage?.lost) this.options.log.debug(msg, { error: error.message });
+    else this.options.log.warn(msg, { error: error.message });
   }
 
   private async writeSubnetFile(): Promise<void> {

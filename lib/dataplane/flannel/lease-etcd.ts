@@ -2,7 +2,7 @@ import { Cidr } from '../../model/cidr';
 import { isRevisionConflict } from '../datastore/errors';
 import { KeyValue, KeyValueStore, WatchHandle } from '../datastore/types';
 import { KeepLeaseHandlers, Lease, LeaseAttrs, LeaseEvent, LeaseManager, Stoppable, WatchLeasesOptions } from './lease';
-import { decodeLeaseAttrs, encodeLeaseAttrs, parseSubnetKey, subnetKey } from './lease-record';
+import { decodeLeaseAttrs, encodeLeaseAttrs, leaseNetworkRefusal, parseSubnetKey, subnetKey } from './lease-record';
 import { FlannelNetConfig, SubnetRange, isSubnetInRange, parseNetConfig } from './net-config';
 
 export interface EtcdLeaseManagerOptions {
@@ -38,7 +38,12 @@ export class LeaseRevokedError extends Error {
 interface StoredLease {
   readonly lease: Lease;
   readonly kv: KeyValue;
+  /** Why the value could not be decoded: the key still holds its subnet, but nobody's attributes are known. */
+  readonly corrupt?: string;
 }
+
+/** Whose a stored lease value is, as seen by the node holding `lease`. */
+type Ownership = 'ours' | 'corrupt' | 'taken';
 
 /**
  * flannel's etcd subnet manager: `<prefix>/config` holds the network config, each node's lease is
@@ -102,11 +107,13 @@ export class EtcdLeaseManager implements LeaseManager {
   public async renewLease(lease: Lease): Promise<Lease> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const kv = await this.options.store.get(this.subnetsPrefix + lease.key);
-      if (!kv || !this.stillOurs(kv, lease)) throw new LeaseRevokedError(lease.key);
-      if (!kv.expires) return lease; // a reservation does not expire
+      const owner = kv && this.ownership(kv, lease);
+      if (!kv || owner === 'taken') throw new LeaseRevokedError(lease.key);
+      if (!kv.expires && owner === 'ours') return lease; // a reservation does not expire
       try {
-        await this.options.store.update(kv.key, encodeLeaseAttrs(lease.attrs), kv.revision, { ttlSeconds: this.ttlSeconds });
-        return { ...lease, expiration: this.expiry() };
+        // A corrupt value is rewritten like a renewal would: same key, this node's attributes.
+        await this.options.store.update(kv.key, encodeLeaseAttrs(lease.attrs), kv.revision, kv.expires ? { ttlSeconds: this.ttlSeconds } : {});
+        return kv.expires ? { ...lease, expiration: this.expiry() } : lease;
       } catch (error) {
         if (!isRevisionConflict(error)) throw error;
       }
@@ -137,11 +144,14 @@ export class EtcdLeaseManager implements LeaseManager {
       if (stopped || current.expiration === undefined) return;
       timer = setTimeout(renew, Math.max(0, delayMs));
     };
-    const renew = (): void => {
+    const renew = (repairing?: string): void => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
       this.renewLease(current).then((renewed) => {
         if (stopped) return;
         current = renewed;
-        handlers.onRenewed?.(renewed);
+        if (repairing) handlers.onRepaired?.(renewed, repairing);
+        else handlers.onRenewed?.(renewed);
         schedule(renewed.expiration ? renewed.expiration.getTime() - Date.now() - marginMs : 0);
       }, (error: Error) => {
         if (stopped) return;
@@ -150,22 +160,35 @@ export class EtcdLeaseManager implements LeaseManager {
           return;
         }
         handlers.onError?.(error);
-        schedule(retryMs);
+        // A reservation (no expiration) has no renewal timer: retry the repair itself.
+        if (repairing && current.expiration === undefined) timer = setTimeout(() => renew(repairing), retryMs);
+        else schedule(retryMs);
       });
+    };
+    const check = (kv: KeyValue): void => {
+      const owner = this.ownership(kv, current);
+      if (owner === 'taken') revoked();
+      else if (owner === 'corrupt') renew(this.corruption(kv));
     };
 
     // Watch from the revision at which the lease was seen, so a deletion right after acquiring is not missed.
     const attachWatch = async (): Promise<void> => {
       const seen = await this.options.store.list(key);
       if (stopped) return;
-      if (!seen.items.some((kv) => kv.key === key && this.stillOurs(kv, current))) {
+      const mine = seen.items.find((kv) => kv.key === key);
+      if (!mine) {
         revoked();
         return;
       }
+      check(mine);
       watch = this.options.store.watch(key, (event) => {
         if (event.type === 'delete' && event.key === key) revoked();
-        if (event.type === 'reset' && !event.items.some((kv) => kv.key === key)) revoked();
-        if (event.type === 'put' && event.kv.key === key && !this.stillOurs(event.kv, current)) revoked();
+        if (event.type === 'reset') {
+          const kv = event.items.find((item) => item.key === key);
+          if (kv) check(kv);
+          else revoked();
+        }
+        if (event.type === 'put' && event.kv.key === key) check(event.kv);
       }, { fromRevision: seen.revision, onError: handlers.onError });
       if (stopped) await watch.close();
     };
@@ -195,23 +218,43 @@ export class EtcdLeaseManager implements LeaseManager {
 
   public watchLeases(onEvents: (events: readonly LeaseEvent[]) => void, options: WatchLeasesOptions = {}): Stoppable {
     const known = new Map<string, Lease>();
+    // etcd key → the revision already reported as refused: one line per bad version, not per relist.
+    const reported = new Map<string, string>();
+    let config: FlannelNetConfig | undefined;
     let stopped = false;
     let watch: WatchHandle | undefined;
     let timer: NodeJS.Timeout | undefined;
 
-    const decode = (kv: KeyValue): Lease | undefined => {
+    /** The lease a record holds, or undefined after reporting why it is refused. */
+    const accept = (kv: KeyValue): { lease?: Lease; keepKey?: string } => {
+      const refuse = (reason: string, keepKey?: string) => {
+        if (reported.get(kv.key) !== kv.revision) {
+          reported.set(kv.key, kv.revision);
+          options.onRefused?.(reason);
+        }
+        return { keepKey };
+      };
+      const key = kv.key.slice(this.subnetsPrefix.length);
+      const subnets = kv.key.startsWith(this.subnetsPrefix) ? parseSubnetKey(key) : undefined;
+      if (!subnets) return refuse(`lease ${kv.key}: key is not valid; expected <prefix>/subnets/<address>-<prefix length>[&<IPv6 address>-<prefix length>]`);
+      const outside = config && leaseNetworkRefusal(config, { key, ...subnets }, `lease ${kv.key}`);
+      if (outside) return refuse(outside);
       try {
-        return this.decode(kv)?.lease;
+        const lease = { key, ...subnets, attrs: decodeLeaseAttrs(kv.value, kv.key) };
+        reported.delete(kv.key);
+        return { lease };
       } catch (error) {
-        options.onError?.(error as Error);
-        return undefined;
+        // A corrupt value of a valid key: the last good version of that lease stays.
+        return refuse((error as Error).message, key);
       }
     };
     const replaceAll = (items: readonly KeyValue[]): LeaseEvent[] => {
       const next = new Map<string, Lease>();
       for (const kv of items) {
-        const lease = decode(kv);
+        const { lease, keepKey } = accept(kv);
         if (lease) next.set(lease.key, lease);
+        const lastGood = keepKey === undefined ? undefined : known.get(keepKey);
+        if (lastGood) next.set(lastGood.key, lastGood);
       }
       const events: LeaseEvent[] = [];
       for (const [key, lease] of known) if (!next.has(key)) events.push({ type: 'removed', lease });
@@ -226,6 +269,7 @@ export class EtcdLeaseManager implements LeaseManager {
 
     const start = async (): Promise<void> => {
       try {
+        config = await this.getNetworkConfig();
         const list = await this.options.store.list(this.subnetsPrefix);
         if (stopped) return;
         onEvents(replaceAll(list.items));
@@ -235,11 +279,12 @@ export class EtcdLeaseManager implements LeaseManager {
             const events = replaceAll(event.items);
             if (events.length > 0) onEvents(events);
           } else if (event.type === 'put') {
-            const lease = decode(event.kv);
+            const { lease } = accept(event.kv);
             if (!lease) return;
             known.set(lease.key, lease);
             onEvents([{ type: 'added', lease }]);
           } else {
+            reported.delete(event.key);
             const key = event.key.slice(this.subnetsPrefix.length);
             const lease = known.get(key);
             if (!lease) return;
@@ -288,8 +333,17 @@ export class EtcdLeaseManager implements LeaseManager {
       return this.tryAcquire(config, attrs);
     }
 
-    const taken = leases.map((l) => l.lease);
     const previous = this.options.previous;
+    // Our subnet from subnet.env whose value was corrupted: it is still ours to take back.
+    const previousKey = previous && subnetKey(config.ipv4 ? previous.subnet : undefined, config.ipv6 ? previous.ipv6Subnet : undefined);
+    const damaged = leases.find((l) => l.corrupt !== undefined && l.lease.key === previousKey);
+    if (damaged && compatible(config, damaged.lease)) {
+      this.log(`reclaiming lease ${damaged.lease.key} from the subnet file; its value was corrupt (${damaged.corrupt})`);
+      await store.update(damaged.kv.key, value, damaged.kv.revision, damaged.kv.expires ? { ttlSeconds: this.ttlSeconds } : {});
+      return { ...damaged.lease, attrs, expiration: damaged.kv.expires ? this.expiry() : undefined };
+    }
+
+    const taken = leases.map((l) => l.lease);
     let subnet = config.ipv4 ? usable(config.ipv4, previous?.subnet, taken, (l) => l.subnet) : undefined;
     let ipv6Subnet = config.ipv6 ? usable(config.ipv6, previous?.ipv6Subnet, taken, (l) => l.ipv6Subnet) : undefined;
     if ((config.ipv4 && !subnet) || (config.ipv6 && !ipv6Subnet)) {
@@ -327,29 +381,41 @@ export class EtcdLeaseManager implements LeaseManager {
     const list = await this.options.store.list(this.subnetsPrefix);
     const out: StoredLease[] = [];
     for (const kv of list.items) {
+      const key = kv.key.slice(this.subnetsPrefix.length);
+      const subnets = parseSubnetKey(key);
+      if (!kv.key.startsWith(this.subnetsPrefix) || !subnets) continue;
       try {
-        const decoded = this.decode(kv);
-        if (decoded) out.push(decoded);
+        out.push({ kv, lease: { key, ...subnets, attrs: decodeLeaseAttrs(kv.value, kv.key) } });
       } catch (error) {
+        // Its subnet stays taken: only its own node (by subnet.env) may reclaim it.
         this.log((error as Error).message);
+        out.push({ kv, lease: { key, ...subnets, attrs: { backendType: '' } }, corrupt: (error as Error).message });
       }
     }
     return out;
   }
 
-  private decode(kv: KeyValue): StoredLease | undefined {
-    const key = kv.key.slice(this.subnetsPrefix.length);
-    const subnets = parseSubnetKey(key);
-    if (!kv.key.startsWith(this.subnetsPrefix) || !subnets) return undefined;
-    return { kv, lease: { key, ...subnets, attrs: decodeLeaseAttrs(kv.value, key) } };
+  /**
+   * `taken` when the value names another node's public IP(s); `corrupt` when it cannot be read or
+   * names none (not a loss: the node rewrites it); `ours` otherwise.
+   */
+  private ownership(kv: KeyValue, lease: Lease): Ownership {
+    let attrs: LeaseAttrs;
+    try {
+      attrs = decodeLeaseAttrs(kv.value, kv.key);
+    } catch {
+      return 'corrupt';
+    }
+    if (attrs.publicIp === undefined && attrs.publicIpv6 === undefined) return 'corrupt';
+    return attrs.publicIp === lease.attrs.publicIp && attrs.publicIpv6 === lease.attrs.publicIpv6 ? 'ours' : 'taken';
   }
 
-  private stillOurs(kv: KeyValue, lease: Lease): boolean {
+  private corruption(kv: KeyValue): string {
     try {
-      const attrs = decodeLeaseAttrs(kv.value, lease.key);
-      return attrs.publicIp === lease.attrs.publicIp && attrs.publicIpv6 === lease.attrs.publicIpv6;
-    } catch {
-      return false;
+      decodeLeaseAttrs(kv.value, kv.key);
+      return `lease ${kv.key}: PublicIP (none) is not valid; expected this node's address`;
+    } catch (error) {
+      return (error as Error).message;
     }
   }
 

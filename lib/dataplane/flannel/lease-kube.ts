@@ -5,8 +5,10 @@ import { ResourceApi, nodesApi } from '../datastore/kube/resource';
 import { markNetworkAvailable, patchNodeAnnotations } from '../datastore/kube/nodes';
 import { KubeCrdStore } from '../datastore/kube/store';
 import { Node } from '../datastore/kube/types';
-import { JsonValue, WatchEvent } from '../datastore/types';
+import { JsonValue, KeyValue, WatchEvent } from '../datastore/types';
 import { WatchCache, storeFeed } from '../datastore/watch-cache';
+import { OutageLog, observedStore } from '../datastore/outage';
+import { leaseNetworkRefusal } from './lease-record';
 import { KeepLeaseHandlers, Lease, LeaseAttrs, LeaseEvent, LeaseManager, Stoppable, WatchLeasesOptions } from './lease';
 import { FlannelNetConfig } from './net-config';
 
@@ -30,6 +32,8 @@ export interface KubeLeaseManagerOptions {
   readonly nodeWaitTimeoutMs?: number;
   /** Pause before the node watch retries after an API error. @default 1000 ms */
   readonly retryDelayMs?: number;
+  /** Reports the API server lost and regained (one line each) from the node watch's calls. @default none */
+  readonly outage?: OutageLog;
 }
 
 /** The annotation keys under a prefix (flannel `pkg/subnet/kube/annotations.go`). */
@@ -85,7 +89,8 @@ export class KubeLeaseManager implements LeaseManager {
     this.nodes = nodesApi(options.client);
     const retryMs = options.retryDelayMs ?? 1000;
     this.store = new KubeCrdStore({ client: options.client, kinds: {}, views: [KUBE_NODES_VIEW], retryDelayMs: retryMs });
-    this.cache = new WatchCache(storeFeed(this.store, retryMs), [KUBE_NODES_PREFIX], (error) => {
+    const feedStore = options.outage ? observedStore(this.store, options.outage) : this.store;
+    this.cache = new WatchCache(storeFeed(feedStore, retryMs), [KUBE_NODES_PREFIX], (error) => {
       for (const subscriber of this.errorSubscribers) subscriber(error);
     });
     this.annotations = flannelAnnotations(options.annotationPrefix);
@@ -181,19 +186,31 @@ export class KubeLeaseManager implements LeaseManager {
 
   public watchLeases(onEvents: (events: readonly LeaseEvent[]) => void, options: WatchLeasesOptions = {}): Stoppable {
     const known = new Map<string, { lease: Lease; fingerprint: string }>();
+    // node name → the resourceVersion already reported as refused: one line per bad version.
+    const reported = new Map<string, string>();
     let stopped = false;
-    const toLease = (node: Node): Lease | undefined => {
+    /** The node's lease; `null` after reporting why its record is refused (its last good lease stays). */
+    const toLease = (name: string, kv: KeyValue): Lease | undefined | null => {
       try {
-        return this.nodeToLease(node);
+        const lease = this.nodeToLease(nodeFromDocument(kv.value));
+        const outside = lease && leaseNetworkRefusal(this.options.netConfig, lease, `node "${name}"`);
+        if (outside) throw new Error(outside);
+        reported.delete(name);
+        return lease;
       } catch (error) {
-        options.onError?.(error as Error);
-        return undefined;
+        if (reported.get(name) !== kv.revision) {
+          reported.set(name, kv.revision);
+          options.onRefused?.((error as Error).message);
+        }
+        return null;
       }
     };
-    const update = (name: string, node: Node | undefined, out: LeaseEvent[]): void => {
+    const update = (name: string, kv: KeyValue | undefined, out: LeaseEvent[]): void => {
       const previous = known.get(name);
-      const lease = node ? toLease(node) : undefined;
+      const lease = kv ? toLease(name, kv) : undefined;
+      if (lease === null) return;
       if (!lease) {
+        reported.delete(name);
         if (previous) {
           known.delete(name);
           out.push({ type: 'removed', lease: previous.lease });
@@ -210,8 +227,8 @@ export class KubeLeaseManager implements LeaseManager {
     const watch = this.cache.watch(KUBE_NODES_PREFIX, (event: WatchEvent) => {
       if (stopped) return;
       const out: LeaseEvent[] = [];
-      if (event.type === 'reset') for (const kv of event.items) update(nameOf(kv.key), nodeFromDocument(kv.value), out);
-      else if (event.type === 'put') update(nameOf(event.kv.key), nodeFromDocument(event.kv.value), out);
+      if (event.type === 'reset') for (const kv of event.items) update(nameOf(kv.key), kv, out);
+      else if (event.type === 'put') update(nameOf(event.kv.key), event.kv, out);
       else update(nameOf(event.key), undefined, out);
       if (out.length > 0 || event.type === 'reset') onEvents(out);
     });

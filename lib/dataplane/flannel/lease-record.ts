@@ -1,6 +1,7 @@
 import { Cidr, addressToBigInt, isIpAddress } from '../../model/cidr';
 import { JsonValue } from '../datastore/types';
-import { LeaseAttrs } from './lease';
+import { Lease, LeaseAttrs } from './lease';
+import { FlannelNetConfig, SubnetRange } from './net-config';
 
 /**
  * flannel's etcd lease encoding (`pkg/subnet/etcd/registry.go`, `pkg/lease`): the key under
@@ -69,6 +70,20 @@ export function decodeLeaseAttrs(text: string, key: string): LeaseAttrs {
     backendData: data('backenddata'),
     backendV6Data: data('backendv6data'),
   };
+}
+
+/**
+ * Why a lease's subnets do not belong to the configured network, as one line naming the lease and
+ * the field; undefined when they do. A subnet must lie inside Network (IPv6Network) and be a
+ * /SubnetLen (/IPv6SubnetLen); a family the config does not enable is not looked at.
+ */
+export function leaseNetworkRefusal(config: FlannelNetConfig, lease: Pick<Lease, 'key' | 'subnet' | 'ipv6Subnet'>, what = `lease ${lease.key}`): string | undefined {
+  const check = (range: SubnetRange | undefined, subnet: Cidr | undefined, field: string, network: string): string | undefined => {
+    if (!range || !subnet) return undefined;
+    if (subnet.family === range.network.family && subnet.prefix === range.subnetLen && range.network.contains(subnet)) return undefined;
+    return `${what}: ${field} ${subnet} is not valid; expected a /${range.subnetLen} inside ${network} ${range.network}`;
+  };
+  return check(config.ipv4, lease.subnet, 'subnet', 'Network') ?? check(config.ipv6, lease.ipv6Subnet, 'IPv6 subnet', 'IPv6Network');
 }
 
 /** `null` means the IPv4 placeholder `0.0.0.0-0` of an IPv6-only key; `undefined` means invalid. */

@@ -62,11 +62,22 @@ export interface KeepLeaseHandlers {
   readonly onRevoked: (lease: Lease) => void;
   /** A renewal failed; it is retried after the retry interval. */
   readonly onError?: (error: Error) => void;
+  /**
+   * The lease's value was found corrupt (`reason` names the key and field) and was rewritten with
+   * this node's attributes: a corrupt value is not a loss, the subnet stays this node's.
+   */
+  readonly onRepaired?: (lease: Lease, reason: string) => void;
 }
 
 export interface WatchLeasesOptions {
   /** Transient datastore errors; the watch keeps going. @default ignored */
   readonly onError?: (error: Error) => void;
+  /**
+   * A record that is not a valid lease of this network (corrupt value, subnet outside Network or
+   * not a /SubnetLen): one line naming the key and field, once per revision. The record is
+   * ignored; a lease whose later version is corrupt keeps its last good version.
+   */
+  readonly onRefused?: (reason: string) => void;
 }
 
 export interface LeaseManager {

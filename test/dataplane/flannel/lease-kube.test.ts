@@ -157,6 +157,31 @@ describe('Kubernetes-mode subnet leases against an API server speaking the real 
     await watch.stop();
   });
 
+  test('a peer whose podCIDR is outside the Network is refused once; a later corrupt version keeps its last good lease', async () => {
+    const flannel = (ip: string, extra: Record<string, string> = {}) => ({
+      [`${P}/kube-subnet-manager`]: 'true', [`${P}/backend-type`]: 'vxlan', [`${P}/public-ip`]: ip,
+      [`${P}/backend-data`]: '{"VNI":1,"VtepMAC":"0a:58:0a:f4:03:03"}', ...extra,
+    });
+    api.upsert('nodes', node('n1', ['10.244.1.0/24']));
+    api.upsert('nodes', node('outside', ['192.168.5.0/24'], flannel('192.168.1.30')));
+    api.upsert('nodes', node('n3', ['10.244.3.0/24'], flannel('192.168.1.40')));
+    const m = manager('n1');
+    await m.acquireLease(attrs('192.168.1.10'));
+    const events: LeaseEvent[] = [];
+    const refused: string[] = [];
+    const watch = m.watchLeases((batch) => events.push(...batch), { onRefused: (reason) => refused.push(reason) });
+    await waitFor(() => events.length >= 2, 'the initial snapshot');
+    expect(events.map((e) => `${e.type} ${e.lease.key}`).sort()).toEqual(['added n1', 'added n3']);
+    expect(refused).toEqual(['node "outside": subnet 192.168.5.0/24 is not valid; expected a /24 inside Network 10.244.0.0/16']);
+
+    // n3's backend data becomes garbage: refused once, n3 keeps its last good lease (no removal).
+    api.upsert('nodes', node('n3', ['10.244.3.0/24'], flannel('192.168.1.40', { [`${P}/backend-data`]: '{oops' })));
+    await waitFor(() => refused.length === 2, 'the corrupt annotation to be refused');
+    expect(refused[1]).toMatch(/^node "n3": annotation flannel.alpha.coreos.com\/backend-data is not JSON/);
+    expect(events.some((e) => e.type === 'removed')).toBe(false);
+    await watch.stop();
+  });
+
   test('the node watch resumes after a dropped stream and relists after 410 Gone without losing changes', async () => {
     api.upsert('nodes', node('n1', ['10.244.1.0/24']));
     const m = manager('n1');
