@@ -1,12 +1,13 @@
 import { promises as fs } from 'node:fs';
 import { CalicoDatastoreConfig } from '../calico/datastore';
+import { DEFAULT_DATASTORE_TIMEOUT_SECONDS } from './deadline';
 import { CniError, CNI_ERROR, invalidConfig, parseConfObject } from './errors';
 import { CniResult, GcAttachment, SUPPORTED_VERSIONS } from './types';
 
 /**
  * The Calico-mode plugin configuration: upstream calico's conflist keys (`nodename`,
  * `datastore_type`, `etcd_endpoints`, `mtu`, `ipam.assign_ipv4`, `kubernetes.kubeconfig`, …) so a
- * Calico conflist works with only the `type`s changed. Logging and policy keys are accepted and
+ * Calico conflist works with only the `type`s changed; `datastore_timeout_seconds` is the kit's own. Logging and policy keys are accepted and
  * ignored (the agent enforces policy; the plugin logs to stderr).
  */
 export interface CalicoNetConf {
@@ -22,6 +23,11 @@ export interface CalicoNetConf {
   /** @default '/var/lib/calico/mtu' */
   readonly mtuFile: string;
   readonly datastore: CalicoDatastoreConfig;
+  /**
+   * How long the datastore calls of one invocation (and its wait for the IPAM host lock) may take
+   * before it answers error 11 "try again later" (deadline.ts). @default 10
+   */
+  readonly datastoreTimeoutSeconds: number;
   readonly ipam: {
     readonly type: string;
     /** @default true */
@@ -67,6 +73,11 @@ export function parseCalicoNetConf(stdin: string): CalicoNetConf {
   };
   const mtu = conf.mtu ?? 0;
   if (typeof mtu !== 'number' || !Number.isInteger(mtu) || (mtu !== 0 && (mtu < 68 || mtu > 65535))) throw invalid('mtu', mtu, '0 (auto) or an integer between 68 and 65535');
+
+  const timeout = conf.datastore_timeout_seconds ?? DEFAULT_DATASTORE_TIMEOUT_SECONDS;
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout > 600) {
+    throw invalid('datastore_timeout_seconds', timeout, 'a number of seconds greater than 0 and at most 600');
+  }
 
   const datastoreType = str(conf, 'datastore_type', 'datastore_type', 'kubernetes');
   let datastore: CalicoDatastoreConfig;
@@ -117,6 +128,7 @@ export function parseCalicoNetConf(stdin: string): CalicoNetConf {
     mtu,
     mtuFile: str(conf, 'mtu_file', 'mtu_file', '/var/lib/calico/mtu') as string,
     datastore,
+    datastoreTimeoutSeconds: timeout,
     ipam: {
       type: ipamType,
       assignIpv4,

@@ -28,10 +28,11 @@ export function podAttributes(node: string, inv: CniInvocation): Record<string, 
  * assigns one address per requested family under the container's handle, releases by handle.
  */
 export class CalicoIpamPlugin {
-  constructor(private readonly store: KeyValueStore) {}
+  /** `signal`: the invocation's deadline, which also ends a wait for the IPAM host lock. */
+  constructor(private readonly store: KeyValueStore, private readonly signal?: AbortSignal) {}
 
   private ipam(conf: CalicoNetConf): BlockIpam {
-    return new BlockIpam(this.store, { hostLock: new FileLock(conf.ipam.lockFile) });
+    return new BlockIpam(this.store, { hostLock: new FileLock(conf.ipam.lockFile, { signal: this.signal }) });
   }
 
   /** Addresses (without prefix), v4 first. A failure after a partial assignment releases it. */

@@ -13,6 +13,12 @@ import { CniHandler } from './server';
  */
 export class CalicoServerMode {
   private readonly etcd = new Map<string, Promise<KeyValueStore>>();
+  /**
+   * Per container ID, the previous command's last datastore call: a command that answered error 11
+   * may have a write still in flight, and the runtime's DEL or retried ADD must see it landed (and
+   * free or reuse it), not race it.
+   */
+  private readonly busy = new Map<string, Promise<void>>();
 
   constructor(
     private readonly kernels: CalicoPluginKernels = linuxCalicoKernels(),
@@ -20,14 +26,32 @@ export class CalicoServerMode {
   ) {}
 
   readonly handle: CniHandler = async (env, stdin) => {
+    const id = env.CNI_CONTAINERID ?? '';
+    const previous = this.busy.get(id);
+    let done = () => {};
+    const mine = new Promise<void>((resolve) => { done = resolve; });
+    if (id) this.busy.set(id, mine);
+    const finished = () => {
+      done();
+      if (this.busy.get(id) === mine) this.busy.delete(id);
+    };
+    await previous;
     // Kubernetes-mode stores are opened and closed per call; cached etcd stores stay open.
     let opened: KeyValueStore | undefined;
     const outcome = await runCalicoCni(env, stdin, this.kernels, async (config) => {
       if (config.type === 'etcdv3') return this.etcdStore(config);
       opened = await this.openStore(config);
       return opened;
-    }, true);
-    await opened?.close().catch(() => undefined);
+    }, true).catch((error: unknown) => {
+      finished();
+      throw error;
+    });
+    const settle = outcome.settled.then(async () => {
+      await opened?.close().catch(() => undefined);
+      finished();
+    });
+    // a call still in flight (past the deadline) may hang as long as the datastore does: answer now, settle later
+    if (!outcome.pending) await settle;
     return outcome;
   };
 
