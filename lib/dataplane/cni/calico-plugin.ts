@@ -39,13 +39,15 @@ function wepKey(record: WorkloadEndpointRecord): string {
 /**
  * The kit's CNI plugin in Calico mode (`type: cnikit-calico`): block IPAM, a `cali*` veth with
  * proxy ARP, /32 routes, and a WorkloadEndpoint record. Any failure after IPAM releases the
- * addresses and removes the veth; DEL is idempotent.
+ * addresses and removes the veth; ADD repeated for a container completes it (same addresses, the
+ * interface replaced); DEL is idempotent.
  */
 export class CalicoCniPlugin {
   private readonly ipam: CalicoIpamPlugin;
 
-  constructor(private readonly kernels: CalicoPluginKernels, private readonly store: KeyValueStore) {
-    this.ipam = new CalicoIpamPlugin(store);
+  /** `signal`: the invocation's datastore deadline (deadline.ts), which also ends a wait for the IPAM host lock. */
+  constructor(private readonly kernels: CalicoPluginKernels, private readonly store: KeyValueStore, signal?: AbortSignal) {
+    this.ipam = new CalicoIpamPlugin(store, signal);
   }
 
   async add(inv: CniInvocation, conf: CalicoNetConf): Promise<CniResult> {
@@ -56,9 +58,10 @@ export class CalicoCniPlugin {
     const netns = inv.netns ?? '';
     const host = this.kernels.host(CALICO_HOST_OWNERSHIP);
     const veth = workloadVethName(namespace, pod);
-    // A veth left by an earlier sandbox of this pod (its DEL has not come yet) would make the add fail: it is dead, replace it.
-    const stale = await host.link(veth);
-    if (stale && stale.alias !== containerId) await host.apply([{ op: 'link.del', name: veth }]);
+    // A veth of this pod's name is left by an earlier sandbox (its DEL has not come yet) or by a half-done
+    // ADD of this one (a server killed mid-ADD, a retry after error 11): either way it is replaced, and the
+    // IPAM handle's addresses are reused, so a retried ADD completes instead of failing on "File exists".
+    if (await host.link(veth)) await host.apply([{ op: 'link.del', name: veth }]);
     const addresses = await this.ipam.assign(inv, conf);
     const workload: Workload = { node, namespace, pod, containerId, ifname, netns, mtu, addresses, podMac: randomMac() };
     try {
