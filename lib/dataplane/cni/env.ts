@@ -1,3 +1,4 @@
+import { promises as fs } from 'node:fs';
 import { CniError, CNI_ERROR } from './errors';
 import { CniCommand, CniInvocation } from './types';
 
@@ -36,4 +37,19 @@ export function parseEnvironment(env: NodeJS.ProcessEnv): CniInvocation {
     args[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return { command: cmd, containerId, netns, ifname, args, path: (env.CNI_PATH ?? '').split(':').filter(Boolean) };
+}
+
+/**
+ * ADD and CHECK need the container's namespace: a path that does not exist is error 4 naming
+ * CNI_NETNS, before anything is allocated. DEL does not look (the namespace may be gone already;
+ * the spec has DEL succeed and free what the container held).
+ */
+export async function checkNetns(inv: CniInvocation): Promise<void> {
+  if ((inv.command !== 'ADD' && inv.command !== 'CHECK') || inv.netns === undefined) return;
+  try {
+    await fs.stat(inv.netns);
+  } catch (error) {
+    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
+    throw new CniError(CNI_ERROR.invalidEnvironment, `CNI_NETNS: ${JSON.stringify(inv.netns)} ${why}; expected the path of the container's network namespace`);
+  }
 }

@@ -42,3 +42,11 @@ export function parseConfObject(stdin: string): Record<string, unknown> {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new CniError(CNI_ERROR.decodeFailure, 'network configuration on stdin must be a JSON object');
   return raw as Record<string, unknown>;
 }
+
+/** The most stdin a plugin reads: a network configuration is a few kB; 4 MiB leaves room for a large prevResult. */
+export const MAX_CONF_BYTES = 4 * 1024 * 1024;
+
+/** Error 6 for a configuration over MAX_CONF_BYTES: refused before it is read in full. */
+export function oversizeConf(): CniError {
+  return new CniError(CNI_ERROR.decodeFailure, `network configuration on stdin: more than ${MAX_CONF_BYTES} bytes is not valid; expected at most ${MAX_CONF_BYTES} bytes (4 MiB)`);
+}

@@ -1,7 +1,7 @@
 import { ValidationError } from '../../model/errors';
 import { KernelApplyError, NotOwnedError } from '../kernel';
 import { CnikitNetConf, parseNetConf } from './config';
-import { parseEnvironment } from './env';
+import { checkNetns, parseEnvironment } from './env';
 import { CniError, CNI_ERROR } from './errors';
 import { CnikitPlugin, PluginKernels } from './plugin';
 import { SUPPORTED_VERSIONS } from './types';
@@ -26,6 +26,7 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string, kernels: Plu
     const invocation = parseEnvironment(env);
     cniVersion = safeVersion(stdin) ?? cniVersion;
     const conf: CnikitNetConf = parseNetConf(stdin);
+    await checkNetns(invocation);
     const plugin = new CnikitPlugin(kernels);
     switch (invocation.command) {
       case 'ADD':

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Server, Socket, createServer } from 'node:net';
+import { MAX_CONF_BYTES, oversizeConf } from './errors';
 import { CniOutcome, runCni } from './main';
 import { PluginKernels } from './plugin';
 
@@ -10,7 +11,8 @@ import { PluginKernels } from './plugin';
  * and Cilium's CNI do with their agents.
  *
  * Wire format, both ways NUL-free text: the request is NUL-terminated fields
- * `token, CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH, stdin`; the
+ * `token, CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS, CNI_PATH, stdin`, each
+ * variable as `=<value>` when set and empty when unset; the
  * response is `<exit code>\n<stdout>`, then the server closes the connection. The token (a file
  * only root can read) keeps other local processes out.
  */
@@ -32,7 +34,13 @@ export interface CniServerOptions {
 }
 
 const FIELDS = ['token', 'CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH', 'stdin'] as const;
-const MAX_REQUEST = 4 * 1024 * 1024;
+/** The request's fields besides stdin (token and environment) get this much room beyond MAX_CONF_BYTES. */
+const MAX_ENVIRONMENT = 64 * 1024;
+/**
+ * How long a client may take to send its request. Only the request: once it is in, the socket has no
+ * timeout, so an ADD still waiting on the IPAM lock or the datastore (bounded by its own deadline) is
+ * never cut off — the shim waits for the answer as long as the server works on it.
+ */
 const REQUEST_TIMEOUT_MS = 60_000;
 
 export class CniServer {
@@ -57,25 +65,35 @@ export class CniServer {
     return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
+  /**
+   * A client that goes away mid-ADD is not followed: the ADD completes (or rolls back) all the same,
+   * and the runtime's DEL or retried ADD (idempotent) finds its state.
+   */
   private serve(socket: Socket): void {
     const chunks: Buffer[] = [];
     let size = 0;
+    let separators = 0;
     let done = false;
     const reply = (code: number, stdout: string) => {
       done = true;
-      socket.end(`${code}\n${stdout}`);
+      socket.setTimeout(0);
+      if (!socket.destroyed) socket.end(`${code}\n${stdout}`);
     };
     socket.on('error', () => socket.destroy());
-    // a client that connects and never finishes its request must not hold a socket forever
-    socket.setTimeout(REQUEST_TIMEOUT_MS, () => socket.destroy());
+    socket.setTimeout(REQUEST_TIMEOUT_MS, () => {
+      if (!done) socket.destroy();
+    });
     socket.on('data', (chunk: Buffer) => {
       if (done) return;
       chunks.push(chunk);
       size += chunk.length;
-      if (size > MAX_REQUEST) return reply(1, JSON.stringify({ cniVersion: '1.1.0', code: 5, msg: 'cnikit CNI server: request too large' }));
-      const text = Buffer.concat(chunks).toString('utf8');
-      const fields = text.split('\0');
-      if (fields.length <= FIELDS.length) return; // the last field is not terminated yet
+      for (let at = chunk.indexOf(0); at !== -1; at = chunk.indexOf(0, at + 1)) separators++;
+      if (size > MAX_CONF_BYTES + MAX_ENVIRONMENT) return reply(1, JSON.stringify(oversizeConf().toJSON('1.1.0')));
+      if (separators < FIELDS.length) return; // the last field is not terminated yet
+      done = true;
+      socket.setTimeout(0);
+      const fields = Buffer.concat(chunks).toString('utf8').split('\0');
+      if (Buffer.byteLength(fields[FIELDS.length - 1]) > MAX_CONF_BYTES) return reply(1, JSON.stringify(oversizeConf().toJSON('1.1.0')));
       void this.handle(fields).then(({ code, stdout }) => reply(code, stdout), (error: unknown) => reply(1, JSON.stringify({ cniVersion: '1.1.0', code: 999, msg: String(error) })));
     });
   }
@@ -86,7 +104,8 @@ export class CniServer {
       return { code: 1, stdout: JSON.stringify({ cniVersion: '1.1.0', code: 4, msg: 'cnikit CNI server: wrong or missing token' }) };
     }
     const env: NodeJS.ProcessEnv = {
-      CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: netns, CNI_IFNAME: ifname, CNI_ARGS: args, CNI_PATH: cniPath,
+      CNI_COMMAND: variable(command), CNI_CONTAINERID: variable(containerId), CNI_NETNS: variable(netns),
+      CNI_IFNAME: variable(ifname), CNI_ARGS: variable(args), CNI_PATH: variable(cniPath),
     };
     const type = pluginType(stdin);
     const handlers = this.options.handlers ?? {};
@@ -94,6 +113,11 @@ export class CniServer {
     const outcome = handler !== undefined ? await handler(env, stdin) : await runCni(env, stdin, this.kernels);
     return { code: outcome.exitCode, stdout: outcome.stdout };
   }
+}
+
+/** The shim sends a variable as `=<value>` when it is set (even to ""), and "" when it is unset. */
+function variable(field: string): string | undefined {
+  return field.startsWith('=') ? field.slice(1) : undefined;
 }
 
 function pluginType(stdin: string): string {
