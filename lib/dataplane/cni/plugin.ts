@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Cidr } from '../../model/cidr';
 import { ValidationError } from '../../model/errors';
 import { PartialSubnetEnv, readSubnetEnv } from '../flannel/subnet-env';
-import { HostLocalStore, IpamAllocation, IpamRange, RangeFullError } from '../ipam/host-local';
+import { AttachmentBusyError, HostLocalStore, IpamAllocation, IpamRange, RangeFullError } from '../ipam/host-local';
 import { Kernel, KernelApplyError, KernelOp, LinkDetails, RTPROT, Route, familyOf, randomMac } from '../kernel';
 import { CnikitNetConf } from './config';
 import { CniError, CNI_ERROR } from './errors';
@@ -43,8 +43,19 @@ export class CnikitPlugin {
   async add(inv: CniInvocation, conf: CnikitNetConf): Promise<CniResult> {
     const containerId = inv.containerId ?? '';
     const ifname = inv.ifname ?? '';
-    const netns = inv.netns ?? '';
     const node = await readNodeNetwork(conf.subnetFile);
+    return this.exclusive(conf, containerId, ifname, () => this.addLocked(inv, conf, node));
+  }
+
+  /**
+   * ADD under the attachment's lock. Idempotent: a host veth of this attachment left by an
+   * earlier ADD (completed, or cut short by a killed process) is replaced along with its pod end,
+   * and the attachment's reservation is reused, so a retried ADD completes instead of failing.
+   */
+  private async addLocked(inv: CniInvocation, conf: CnikitNetConf, node: NodeNetwork): Promise<CniResult> {
+    const containerId = inv.containerId ?? '';
+    const ifname = inv.ifname ?? '';
+    const netns = inv.netns ?? '';
     const mtu = conf.mtu ?? node.mtu;
     const ranges: IpamRange[] = node.families.map((f) => ({ subnet: f.subnet, gateway: f.gateway }));
     const host = this.host(conf);
@@ -64,7 +75,7 @@ export class CnikitPlugin {
           if (error instanceof RangeFullError) throw new CniError(CNI_ERROR.tryAgainLater, `IPAM: ${error.message}`);
           throw error;
         }),
-        host.applyAndRead([...bridgeOps(conf, node, mtu), {
+        host.applyAndRead([{ op: 'link.del', name: vethName }, ...bridgeOps(conf, node, mtu), {
           op: 'link.add',
           link: { kind: 'veth', name: vethName, mac: vethMac, mtu, master: conf.bridge, up: true, peer: { name: ifname, netns, mac: podMac, mtu } },
         }, ...(conf.hairpinMode ? [{ op: 'link.set', change: { name: vethName, hairpin: true } } as const] : [])], conf.bridge),
@@ -80,7 +91,7 @@ export class CnikitPlugin {
     } catch (error) {
       await this.rollback(conf, containerId, ifname);
       if (error instanceof KernelApplyError && error.failures.some((f) => f.op.op === 'link.add' && f.op.link.kind === 'veth' && /File exists/.test(f.message))) {
-        throw new CniError(CNI_ERROR.internal, `interface ${ifname} already exists in ${netns} (or host veth ${vethName} exists)`, error.message);
+        throw new CniError(CNI_ERROR.internal, `interface ${ifname} already exists in ${netns} and is not this plugin's (no host veth ${vethName}): remove it or pick another CNI_IFNAME`, error.message);
       }
       throw error;
     }
@@ -102,7 +113,19 @@ export class CnikitPlugin {
 
   /** Idempotent: releases the addresses and removes the host veth (which takes the pod end with it). */
   async del(inv: CniInvocation, conf: CnikitNetConf): Promise<void> {
-    await this.rollback(conf, inv.containerId ?? '', inv.ifname ?? '');
+    const containerId = inv.containerId ?? '';
+    const ifname = inv.ifname ?? '';
+    await this.exclusive(conf, containerId, ifname, () => this.rollback(conf, containerId, ifname));
+  }
+
+  /** `fn` holding the attachment's lock; a lock not had in time is error 11 (the runtime retries). */
+  private async exclusive<T>(conf: CnikitNetConf, containerId: string, ifname: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.store(conf).exclusive(containerId, ifname, fn);
+    } catch (error) {
+      if (error instanceof AttachmentBusyError) throw new CniError(CNI_ERROR.tryAgainLater, error.message);
+      throw error;
+    }
   }
 
   private async rollback(conf: CnikitNetConf, containerId: string, ifname: string): Promise<void> {

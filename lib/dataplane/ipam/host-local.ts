@@ -1,6 +1,8 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Cidr, addressToBigInt, bigIntToAddress } from '../../model/cidr';
+import { FileLock } from './calico-host-lock';
 
 /** One address range to allocate from: a subnet, its gateway (never handed out) and optional bounds. */
 export interface IpamRange {
@@ -33,22 +35,60 @@ export class RangeFullError extends Error {
   }
 }
 
+/** Thrown when another operation on the same attachment held it for longer than the wait allowed. */
+export class AttachmentBusyError extends Error {
+  constructor(containerId: string, ifname: string, cause: unknown) {
+    super(`another operation on ${containerId}/${ifname} is still running (${cause instanceof Error ? cause.message : String(cause)})`);
+    this.name = 'AttachmentBusyError';
+  }
+}
+
+/** Lock files per store (see HostLocalStore.exclusive). */
+export const LOCK_STRIPES = 256;
+
 /**
  * host-local's on-disk store: one file per reserved address named by the address, holding
  * `<containerID>\r\n<ifname>`, plus `last_reserved_ip.<range>` so allocation goes round-robin.
+ * A reservation is owned by (containerID, ifname) — the file's content, as upstream's
+ * `ReleaseByID(id, ifname)` reads it — and only that owner's DEL frees it.
  * Unlike host-local, an owner index `owners/<containerID>@<ifname>` lists the addresses of each
  * attachment, so ADD and DEL read one file instead of every reservation (a per-pod process
- * cannot afford a directory scan on a full node); GC scans the reservations themselves.
+ * cannot afford a directory scan on a full node); GC scans the reservations themselves. The index
+ * only ever grows by appends, and an address is appended *before* its file is created, so a
+ * process killed mid-ADD leaves a superset: every entry is confirmed against the address file's
+ * content, and nothing reserved is ever missing from it.
  *
  * Concurrency: the runtime calls ADD for different containers in parallel. host-local holds a
  * flock on the directory; Node has no flock without a native addon, so a reservation is instead
  * the exclusive creation (`O_CREAT|O_EXCL`) of the address's file, which the kernel makes atomic:
- * two racing ADDs can never both create the same file, so they never share an address. The
- * runtime never runs two operations for the same container at once, so an owner's index file
- * has a single writer.
+ * two racing ADDs can never both create the same file, so they never share an address. Operations
+ * on the *same* attachment (a runtime that retries or cancels: ADD, DEL, ADD racing) are
+ * serialised by `exclusive`, which the plugin holds for the whole ADD or DEL.
  */
 export class HostLocalStore {
-  constructor(public readonly dir: string) {}
+  constructor(public readonly dir: string, private readonly lockWaitMs = 30_000) {}
+
+  /**
+   * Runs `fn` holding (containerId, ifname)'s lock: a FileLock (queued in this process, flock(2)
+   * across processes, released by the kernel when a holder dies). Attachments hash onto
+   * LOCK_STRIPES lock files, so the directory stays bounded however many pods come and go; two
+   * attachments sharing a stripe only wait for each other. Throws AttachmentBusyError when the
+   * lock is not had within the wait.
+   */
+  async exclusive<T>(containerId: string, ifname: string, fn: () => Promise<T>): Promise<T> {
+    const stripe = createHash('sha1').update(ownerName(containerId, ifname)).digest().readUInt16BE(0) % LOCK_STRIPES;
+    const lock = new FileLock(path.join(this.dir, 'locks', String(stripe)), { signal: AbortSignal.timeout(this.lockWaitMs) });
+    let started = false;
+    try {
+      return await lock.run(() => {
+        started = true;
+        return fn();
+      });
+    } catch (error) {
+      if (!started) throw new AttachmentBusyError(containerId, ifname, error);
+      throw error;
+    }
+  }
 
   /** Reserves one address per range for (containerId, ifname); returns the existing ones when already reserved. */
   async allocate(containerId: string, ifname: string, ranges: readonly IpamRange[]): Promise<IpamAllocation[]> {
@@ -63,7 +103,6 @@ export class HostLocalStore {
         if (!mine) taken.push(ip);
         out.push({ address: `${ip}/${range.subnet.prefix}`, gateway: range.gateway, family: range.subnet.family });
       }
-      if (taken.length) await fs.writeFile(this.ownerFile(containerId, ifname), out.map((a) => a.address.split('/')[0]).join('\n'));
     } catch (error) {
       await Promise.all(taken.map((ip) => fs.rm(path.join(this.dir, ip), { force: true })));
       throw error;
@@ -88,7 +127,7 @@ export class HostLocalStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
     }
-    const confirmed = await Promise.all(listed.map((ip) => this.read(ip)));
+    const confirmed = await Promise.all([...new Set(listed)].map((ip) => this.read(ip)));
     return confirmed.filter((r): r is Reservation => r !== undefined && r.containerId === containerId && r.ifname === ifname);
   }
 
@@ -115,7 +154,7 @@ export class HostLocalStore {
   }
 
   private ownerFile(containerId: string, ifname: string): string {
-    return path.join(this.dir, 'owners', `${containerId}@${encodeURIComponent(ifname)}`);
+    return path.join(this.dir, 'owners', ownerName(containerId, ifname));
   }
 
   private async read(ip: string): Promise<Reservation | undefined> {
@@ -136,18 +175,34 @@ export class HostLocalStore {
     const lastReserved = addressToBigInt((await fs.readFile(lastFile, 'utf8').catch(() => '')).trim());
     let candidate = lastReserved !== undefined && lastReserved >= first && lastReserved < last ? lastReserved + 1n : first;
     const size = last - first + 1n;
-    for (let tried = 0n; tried < size; tried++, candidate = candidate >= last ? first : candidate + 1n) {
-      if (candidate === gateway) continue;
-      const ip = bigIntToAddress(family, candidate);
-      try {
-        await fs.writeFile(path.join(this.dir, ip), `${containerId}\r\n${ifname}`, { flag: 'wx', mode: 0o644 });
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
-        throw error;
+    // the reservation's content is written once, to a file of our own, then hard-linked under each
+    // candidate's name: link() fails with EEXIST atomically, and a reservation is never seen (or
+    // left by a crash) empty
+    const draft = path.join(this.dir, `.reserving.${process.pid}.${randomBytes(4).toString('hex')}`);
+    await fs.writeFile(draft, `${containerId}\r\n${ifname}`, { mode: 0o644 });
+    try {
+      for (let tried = 0n; tried < size; tried++, candidate = candidate >= last ? first : candidate + 1n) {
+        if (candidate === gateway) continue;
+        const ip = bigIntToAddress(family, candidate);
+        const file = path.join(this.dir, ip);
+        if (await fs.access(file).then(() => true, () => false)) continue;
+        await fs.appendFile(this.ownerFile(containerId, ifname), `${ip}\n`);
+        try {
+          await fs.link(draft, file);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+          throw error;
+        }
+        await fs.writeFile(lastFile, ip).catch(() => undefined);
+        return ip;
       }
-      await fs.writeFile(lastFile, ip).catch(() => undefined);
-      return ip;
+    } finally {
+      await fs.rm(draft, { force: true });
     }
     throw new RangeFullError(range);
   }
+}
+
+function ownerName(containerId: string, ifname: string): string {
+  return `${containerId}@${encodeURIComponent(ifname)}`;
 }

@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { CniError, CnikitPlugin, PluginKernels, hostVethName, parseNetConf } from '../../../lib/dataplane/cni';
+import { CniError, CniResult, CnikitPlugin, PluginKernels, hostVethName, parseNetConf } from '../../../lib/dataplane/cni';
 import { HostLocalStore } from '../../../lib/dataplane/ipam/host-local';
 import { MemoryNetwork, RTPROT } from '../../../lib/dataplane/kernel';
+import { Cidr } from '../../../lib/model/cidr';
 
 /** The plugin's logic on the kernel twin: no root, no namespaces. */
 describe('CnikitPlugin on the kernel twin', () => {
@@ -70,6 +71,35 @@ describe('CnikitPlugin on the kernel twin', () => {
     // The ADD had settled everything it started before it answered: no reservation lands afterwards.
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await new HostLocalStore(path.join(dir, 'ipam')).reservations()).toEqual([]);
+  });
+
+  it('completes a half-done ADD on retry: the reservation is reused, the veth pair replaced', async () => {
+    const pod = net.namespace('pod1');
+    const store = new HostLocalStore(path.join(dir, 'ipam'));
+    // what an ADD killed after reserving and creating the veth leaves behind
+    const [v4] = await store.allocate('c1', 'eth0', [{ subnet: Cidr.parse('10.244.7.0/24', 'test'), gateway: '10.244.7.1' }]);
+    await net.kernel({ everything: true }).apply([
+      { op: 'link.add', link: { kind: 'bridge', name: 'cni0', up: true } },
+      { op: 'link.add', link: { kind: 'veth', name: hostVethName('c1', 'eth0'), master: 'cni0', peer: { name: 'eth0', netns: 'pod1' } } },
+    ]);
+    const result = await new CnikitPlugin(kernels).add(invocation('ADD', 'c1', 'pod1'), conf());
+    expect(result.ips?.[0].address).toBe(v4.address);
+    expect(pod.links.get('eth0')).toMatchObject({ up: true, mac: result.interfaces?.[2].mac });
+    expect([...pod.addresses.values()].map((a) => a.cidr)).toContain(v4.address);
+    expect((await store.reservations()).map((r) => `${r.ip} ${r.containerId}`).sort()).toEqual(['10.244.7.2 c1', 'fd00:10:244:7::2 c1']);
+  });
+
+  it('serialises ADD, DEL, ADD, DEL, ADD racing for one container: it ends with its one reservation and veth', async () => {
+    const pod = net.namespace('pod1');
+    const plugin = new CnikitPlugin(kernels);
+    const storm = await Promise.allSettled((['ADD', 'DEL', 'ADD', 'DEL', 'ADD'] as const).map((command) =>
+      command === 'ADD' ? plugin.add(invocation('ADD', 'c1', 'pod1'), conf()) : plugin.del(invocation('DEL', 'c1'), conf())));
+    expect(storm.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    const last = (storm[4] as PromiseFulfilledResult<CniResult>).value;
+    const reserved = await new HostLocalStore(path.join(dir, 'ipam')).reservations();
+    expect(reserved.map((r) => `${r.ip}/${r.ip.includes(':') ? 64 : 24}`).sort()).toEqual(last.ips?.map((ip) => ip.address).sort());
+    expect([...net.root.links.keys()].filter((name) => name.startsWith('cnik'))).toEqual([hostVethName('c1', 'eth0')]);
+    expect(pod.links.get('eth0')?.mac).toBe(last.interfaces?.[2].mac);
   });
 
   it('CHECK passes, then fails once the pod interface is gone; DEL is idempotent', async () => {

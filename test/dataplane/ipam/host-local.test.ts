@@ -44,6 +44,21 @@ describe('HostLocalStore', () => {
     expect((await store.reservations()).map((r) => r.ip)).toEqual(['10.9.1.3']);
   });
 
+  it('runs operations on one attachment one at a time, across store instances', async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    const first = new HostLocalStore(dir).exclusive('c', 'eth0', async () => {
+      order.push('first in');
+      await held;
+      order.push('first out');
+    });
+    const second = new HostLocalStore(dir).exclusive('c', 'eth0', async () => { order.push('second'); });
+    release();
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first in', 'first out', 'second']);
+  });
+
   it('GC keeps only the listed attachments', async () => {
     const store = new HostLocalStore(dir);
     for (const id of ['a', 'b', 'c']) await store.allocate(id, 'eth0', [v4]);
