@@ -1,7 +1,7 @@
 // The Calico-style node agent (what the calico-node DaemonSet runs): env/flags → datastore,
 // kernel, agent; SIGTERM/SIGINT stop it and leave every route in place.
 import { CALICO_AGENT_USAGE, CalicoAgentConfig, parseCalicoAgentConfig } from '../lib/dataplane/calico/agent-config';
-import { CALICO_AGENT_OWNERSHIP, CALICO_AGENT_PREFIXES, CalicoAgent } from '../lib/dataplane/calico/agent';
+import { CALICO_AGENT_OWNERSHIP, CALICO_AGENT_PREFIXES, CalicoAgent, logBadRecord } from '../lib/dataplane/calico/agent';
 import { WatchCache, cachedStore } from '../lib/dataplane/datastore/watch-cache';
 import { agentFeed } from '../lib/dataplane/typha/agent-feed';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
@@ -24,10 +24,11 @@ async function kubeClient(config: CalicoDatastoreConfig): Promise<KubeClient | u
 }
 
 /** Reads every node through `view` (the cache); registers into the store (etcd) or onto the own Node (Kubernetes). */
-async function registry(client: KubeClient | undefined, view: KeyValueStore): Promise<NodeRegistry> {
-  if (!client) return new StoreNodeRegistry(view);
+async function registry(client: KubeClient | undefined, view: KeyValueStore, log: ReturnType<typeof jsonLogger>): Promise<NodeRegistry> {
+  const onBadRecord = logBadRecord.bind(undefined, log);
+  if (!client) return new StoreNodeRegistry(view, onBadRecord);
   const { KubeNodeRegistry } = await import('../lib/dataplane/calico/node-registry');
-  return new KubeNodeRegistry(client, view);
+  return new KubeNodeRegistry(client, view, onBadRecord);
 }
 
 /**
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   const client = await kubeClient(config.datastore);
   const cache = watchCache(config, store, client, log);
   const view = cachedStore(store, cache);
-  const nodeRegistry = await registry(client, view);
+  const nodeRegistry = await registry(client, view, log);
   const agent = new CalicoAgent({
     node: config.node,
     store,

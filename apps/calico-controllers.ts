@@ -13,6 +13,7 @@ import {
 import { NodeControllerLoop } from '../lib/dataplane/calico/node-controller-loop';
 import { StoreNodeRegistry } from '../lib/dataplane/calico/node-registry';
 import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
+import { OutageLog, retryReporter } from '../lib/dataplane/datastore/outage';
 import { BlockIpam } from '../lib/dataplane/ipam/block-ipam';
 import { ValidationError } from '../lib/model/errors';
 
@@ -59,7 +60,8 @@ async function main(): Promise<void> {
   if (c.version) return void console.log(VERSION);
   let level: KubeControllersLogLevel = 'info';
   const log = jsonLogger(() => level);
-  const store = await openCalicoStore(c.datastore);
+  const outage = new OutageLog(log);
+  const store = await openCalicoStore(c.datastore, outage);
   let source: ClusterSource;
   if (c.datastore.type === 'etcdv3') {
     source = new StoreClusterSource(store, new StoreNodeRegistry(store));
@@ -89,7 +91,11 @@ async function main(): Promise<void> {
   const follower = new KubeControllersConfigFollower({
     store,
     env: process.env,
-    onError: (error) => log.error('kube-controllers configuration', { error: error.message }),
+    // Bad values are errors; failed reads while the datastore is away were said once by the outage log.
+    onError: (error) => {
+      if (outage.lost) log.debug('kube-controllers configuration', { error: error.message });
+      else log.error('kube-controllers configuration', { error: error.message });
+    },
     onChange: (result, previous) => {
       show(result.settings);
       started.loop?.apply(result.settings);
@@ -101,6 +107,7 @@ async function main(): Promise<void> {
   show(follower.current);
   const exists = (await store.get(kccKey)) !== undefined;
 
+  const gcFailed = retryReporter(log, 'ipam gc failed', outage);
   const gc = new IpamGarbageCollector(new BlockIpam(store), source);
   const running = new NodeControllerLoop({
     gc,
@@ -114,7 +121,7 @@ async function main(): Promise<void> {
     },
     onError: (error) => {
       failures.inc();
-      log.error('ipam gc failed', { error: error.message });
+      gcFailed(error);
     },
   });
   started.loop = running;

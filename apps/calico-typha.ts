@@ -6,6 +6,7 @@ import * as http from 'node:http';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
 import { WatchCache, storeFeed } from '../lib/dataplane/datastore/watch-cache';
 import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
+import { OutageLog, retryReporter } from '../lib/dataplane/datastore/outage';
 import { TYPHA_PREFIXES } from '../lib/dataplane/typha/prefixes';
 import { TyphaServer } from '../lib/dataplane/typha/server';
 import { ValidationError } from '../lib/model/errors';
@@ -66,12 +67,9 @@ async function main(): Promise<void> {
   if (c.help) return void console.log(USAGE);
   if (c.version) return void console.log(VERSION);
   const log = jsonLogger(c.logLevel);
-  const store = await openCalicoStore(c.datastore);
-  let lastError = '';
-  const cache = new WatchCache(storeFeed(store), TYPHA_PREFIXES, (e) => {
-    if (e.message !== lastError) log.warn('datastore watch failed; retrying', { error: e.message });
-    lastError = e.message;
-  });
+  const outage = new OutageLog(log);
+  const store = await openCalicoStore(c.datastore, outage);
+  const cache = new WatchCache(storeFeed(store), TYPHA_PREFIXES, retryReporter(log, 'datastore watch failed; retrying', outage));
   const tls = c.tls && { cert: fs.readFileSync(c.tls.certFile, 'utf8'), key: fs.readFileSync(c.tls.keyFile, 'utf8'), ...(c.tls.caFile ? { ca: fs.readFileSync(c.tls.caFile, 'utf8') } : {}) };
   const server = new TyphaServer({ cache, port: c.port, ...(tls ? { tls } : {}), log });
   let synced = false;

@@ -23,6 +23,7 @@ import { jsonLogger, Logger, LogLevel } from '../lib/dataplane/flannel/agent-log
 import { inClusterConnection, KubeClient, kubeconfigConnection } from '../lib/dataplane/datastore/kube/client';
 import { KubeCrdStore } from '../lib/dataplane/datastore/kube/store';
 import { KeyValueStore } from '../lib/dataplane/datastore/types';
+import { OutageLog, observedStore, retryReporter } from '../lib/dataplane/datastore/outage';
 import { policyAgentCache } from '../lib/dataplane/policy/agent-cache';
 import { PolicyDatastoreSync } from '../lib/dataplane/policy/datastore-sync';
 import { SyncResult } from '../lib/dataplane/policy/engine';
@@ -77,14 +78,12 @@ async function main(): Promise<void> {
   } else {
     store = await openCalicoStore({ type: 'etcdv3', endpoints: (values['etcd-endpoints'] as string).split(','), ...(values['etcd-prefix'] ? { prefix: values['etcd-prefix'] } : {}) });
   }
+  const outage = new OutageLog(log);
+  store = observedStore(store, outage);
   // One watch cache for everything the agent reads (policy inputs, FelixConfigurations); writes: none.
-  let lastFeedError = '';
   const cache = policyAgentCache({
     store, node: nodeName, felixConfiguration, ...(typha ? { typha } : {}), ...(kubeClient ? { client: kubeClient } : {}),
-    onError: (e) => {
-      if (e.message !== lastFeedError) log.warn('datastore feed failed; retrying', { error: e.message });
-      lastFeedError = e.message;
-    },
+    onError: retryReporter(log, 'datastore feed failed; retrying', outage),
     onConnect: (a) => log.info('following the datastore through typha', { typha: `${a.host}:${a.port}` }),
   });
   await cache.start();

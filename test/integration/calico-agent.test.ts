@@ -8,6 +8,8 @@ import { vtepMac } from '../../lib/dataplane/calico/routes';
 import { EtcdStore } from '../../lib/dataplane/datastore';
 import { LinuxKernel } from '../../lib/dataplane/kernel';
 import { CALICO_ETCD_PREFIX, prefixedStore } from '../../lib/dataplane/ipam/calico-store';
+import { emptyBlock } from '../../lib/dataplane/ipam/block-model';
+import { Cidr } from '../../lib/model/cidr';
 import { KubeClient } from '../../lib/dataplane/datastore/kube/client';
 import { CALICO_KINDS, KubeCrdStore } from '../../lib/dataplane/datastore/kube/store';
 import { EtcdServer, startEtcd } from '../support/etcd';
@@ -56,7 +58,7 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
     const { store, agent } = agentFor('/a', { defaultPool: { cidr: '10.244.0.0/16', vxlanMode: 'Always', natOutgoing: true }, metrics: { port: 0, host: '127.0.0.1' } });
     const peer = { bgp: { ipv4Address: '10.50.0.3/24' }, ipv4VXLANTunnelAddr: '10.244.99.0', vxlanTunnelMACAddr: vtepMac('node-b') };
     await store.put('nodes/node-b', JSON.stringify(peer));
-    await store.put('ipamblocks/10-244-99-0-26', JSON.stringify({ cidr: '10.244.99.0/26', affinity: 'host:node-b', strictAffinity: false, allocations: [], unallocated: [], attributes: [], deleted: false }));
+    await store.put('ipamblocks/10-244-99-0-26', JSON.stringify(emptyBlock(Cidr.parse('10.244.99.0/26', 'cidr'), 'node-b', false)));
     await agent.start();
     try {
       expect(agent.nodeAddress).toBe('10.50.0.2/24');
@@ -158,9 +160,8 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
         bgp: { ipv4Address: '10.53.0.3/24', ipv6Address: 'fd00:53::3/64' }, ipv4VXLANTunnelAddr: '10.247.99.0', vxlanTunnelMACAddr: vtepMac('node-b'),
         ipv6VXLANTunnelAddr: 'fd00:10:247:99::', vxlanTunnelMACAddrV6: vtepMac('node-b', 6),
       }));
-      const empty = { strictAffinity: false, allocations: [], unallocated: [], attributes: [], deleted: false };
-      await store.put('ipamblocks/fd00-10-247-99---122', JSON.stringify({ cidr: 'fd00:10:247:99::/122', affinity: 'host:node-b', ...empty }));
-      await store.put('ipamblocks/10-247-99-0-26', JSON.stringify({ cidr: '10.247.99.0/26', affinity: 'host:node-b', ...empty }));
+      await store.put('ipamblocks/fd00-10-247-99---122', JSON.stringify(emptyBlock(Cidr.parse('fd00:10:247:99::/122', 'cidr'), 'node-b', false)));
+      await store.put('ipamblocks/10-247-99-0-26', JSON.stringify(emptyBlock(Cidr.parse('10.247.99.0/26', 'cidr'), 'node-b', false)));
       await agent.start();
       try {
         const tunnel6 = agent.tunnelAddress6;
@@ -238,8 +239,7 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
         'projectcalico.org/IPv4Address': '10.61.0.7/24', 'projectcalico.org/IPv4VXLANTunnelAddr': '10.246.9.0', 'projectcalico.org/VXLANTunnelMACAddr': vtepMac('node-p'),
       } } });
       api.upsert('ippools', { metadata: { name: 'default-ipv4-ippool' }, spec: { cidr: '10.246.0.0/16', vxlanMode: 'CrossSubnet', natOutgoing: true } });
-      api.upsert('ipamblocks', { metadata: { name: '10-246-9-0-26' }, spec: {
-        cidr: '10.246.9.0/26', affinity: 'host:node-p', strictAffinity: false, allocations: [], unallocated: [], attributes: [], deleted: false } });
+      api.upsert('ipamblocks', { metadata: { name: '10-246-9-0-26' }, spec: emptyBlock(Cidr.parse('10.246.9.0/26', 'cidr'), 'node-p', false) });
       const agent = new CalicoAgent({
         node: 'node-k', store, registry: new KubeNodeRegistry(kube, store), log: quiet, stateDir: path.join(dir, 'kube'),
         kernel: new LinuxKernel({ netns: ns, ownership: CALICO_AGENT_OWNERSHIP }), resyncSeconds: 60,

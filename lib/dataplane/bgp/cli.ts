@@ -62,9 +62,11 @@ async function runCalicoMode(endpoints: string, node: string | undefined, cluste
     const file = clusterFile ? (JSON.parse(fs.readFileSync(clusterFile, 'utf8')) as unknown) : {};
     const { cluster, speaker } = parseClusterFile(file);
     const { EtcdStore } = await import('../datastore/etcd');
+    const { OutageLog, observedStore } = await import('../datastore/outage');
     const client = EtcdStore.connect({ endpoints: endpoints.split(',') });
     close = () => client.close();
-    const store = prefixedStore(client, CALICO_ETCD_PREFIX);
+    const line = (msg: string) => process.stderr.write(`bgp-speaker: ${msg}\n`);
+    const store = observedStore(prefixedStore(client, CALICO_ETCD_PREFIX), new OutageLog({ warn: line, info: line }));
     const kernel = new LinuxKernel({ ownership: { routeProtocol: speaker.routeProtocol ?? BGP_ROUTE_PROTOCOL } });
     service = new BgpNodeService({
       node, store, registry: new StoreNodeRegistry(store), cluster, kernel, speaker,

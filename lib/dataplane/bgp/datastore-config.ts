@@ -1,4 +1,6 @@
-import { KeyValueStore, ListResult } from '../datastore/types';
+import { decodeCalicoSpec, refuse } from '../datastore/calico-records';
+import { RecordReader } from '../datastore/records';
+import { KeyValue, KeyValueStore, ListResult } from '../datastore/types';
 import { BgpPeerSpec, NextHopMode, resolvePeer } from '../../model/calico/bgp';
 import { canonicalPrefix } from './wire/address';
 import { BgpFilterRule, BgpFilterSpec } from './rib/filter';
@@ -51,10 +53,14 @@ function filterFromResource(name: string, spec: Json): BgpFilterSpec {
 
 /**
  * The cluster's BGP configuration from the datastore: BGPConfiguration `default`, every BGPPeer
- * and BGPFilter. A resource that does not validate is skipped and reported in `errors` (one line
- * each, naming the resource and field), so one bad peer never stops the others.
+ * and BGPFilter, each decoded against its CRD schema (then the model's checks for peers). A bad
+ * record goes to `records` (reported once per revision, with one line naming the key and field),
+ * which stands in its last good version when it saw one, so a peer corrupted in place keeps its
+ * session and one bad peer never stops the others. `errors` has the kinds that could not be read.
  */
-export async function readClusterBgpConfig(store: KeyValueStore): Promise<{ cluster: ClusterBgpConfig; errors: string[] }> {
+export async function readClusterBgpConfig(
+  store: KeyValueStore, records: RecordReader = new RecordReader(() => undefined),
+): Promise<{ cluster: ClusterBgpConfig; errors: string[] }> {
   const errors: string[] = [];
   // A datastore without one of these kinds (e.g. no BGPFilter CRD) still yields the others.
   const tolerant = <T>(what: string, read: () => Promise<T>, empty: T): Promise<T> => read().catch((e: Error) => {
@@ -66,35 +72,18 @@ export async function readClusterBgpConfig(store: KeyValueStore): Promise<{ clus
     tolerant(BGP_KEYS.peers, () => store.list(BGP_KEYS.peers), EMPTY_LIST),
     tolerant(BGP_KEYS.filters, () => store.list(BGP_KEYS.filters), EMPTY_LIST),
   ]);
-  const parse = (key: string, text: string): Json | undefined => {
-    try {
-      const v = JSON.parse(text) as unknown;
-      if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Json;
-    } catch {
-      // reported below
-    }
-    errors.push(`${key}: not a JSON object`);
-    return undefined;
-  };
-  const c = config ? parse(config.key, config.value) ?? {} : {};
+  const c = config ? records.decode(config, (kv) => decodeCalicoSpec('BGPConfiguration', kv), true) ?? {} : {};
   const cidrs = (v: unknown) => (Array.isArray(v) ? v.map((e) => canonicalPrefix(String((e as Json)?.cidr ?? ''))).filter((x): x is string => x !== undefined) : []);
-  const resolvedPeers = [];
-  for (const kv of peers.items) {
+  const resolvedPeers = records.read(BGP_KEYS.peers, peers.items, (kv: KeyValue) => {
     const name = kv.key.slice(BGP_KEYS.peers.length);
-    const spec = parse(kv.key, kv.value);
-    if (!spec) continue;
-    try {
-      resolvedPeers.push(resolvePeer(peerFromResource(name, spec), `bgppeers/${name}.spec`));
-    } catch (e) {
-      errors.push((e as Error).message);
-    }
-  }
+    const spec = decodeCalicoSpec('BGPPeer', kv);
+    return refuse(kv.key, () => resolvePeer(peerFromResource(name, spec), `bgppeers/${name}.spec`), `bgppeers/${name}.spec.`);
+  });
   const filterMap: Record<string, BgpFilterSpec> = {};
-  for (const kv of filters.items) {
+  for (const f of records.read(BGP_KEYS.filters, filters.items, (kv: KeyValue) => {
     const name = kv.key.slice(BGP_KEYS.filters.length);
-    const spec = parse(kv.key, kv.value);
-    if (spec) filterMap[name] = filterFromResource(name, spec);
-  }
+    return filterFromResource(name, decodeCalicoSpec('BGPFilter', kv));
+  })) filterMap[f.name] = f;
   return {
     cluster: {
       ...(num(c.asNumber) !== undefined ? { asNumber: num(c.asNumber) } : {}),

@@ -1,3 +1,4 @@
+import { BadRecordError, RecordReader } from '../datastore/records';
 import { WatchHandle } from '../datastore/types';
 import { IpamBlockSpec, Pool, blockHost } from '../ipam/block-model';
 import { BlockIpam } from '../ipam/block-ipam';
@@ -89,6 +90,8 @@ export interface BgpNodeServiceOptions {
 export class BgpNodeService {
   private speaker?: BgpSpeaker;
   private readonly ipam: BlockIpam;
+  /** BGPConfiguration/BGPPeer/BGPFilter records: bad ones reported once, last good versions kept. */
+  private readonly records: RecordReader;
   private readonly watches: WatchHandle[] = [];
   private pending?: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
@@ -98,7 +101,9 @@ export class BgpNodeService {
   private stopped = false;
 
   constructor(private readonly options: BgpNodeServiceOptions) {
-    this.ipam = new BlockIpam(options.store);
+    const onBadRecord = (e: BadRecordError, standIn: boolean) => options.log?.(`bgp: datastore record refused${standIn ? '; its last good version stays in force' : ''}: ${e.message}`);
+    this.ipam = new BlockIpam(options.store, { onBadRecord });
+    this.records = new RecordReader(onBadRecord);
   }
 
   get bgp(): BgpSpeaker | undefined {
@@ -153,7 +158,9 @@ export class BgpNodeService {
 
   private async desired(): Promise<{ plan: NodeBgpPlan; routes: string[] }> {
     const o = this.options;
-    const [nodes, blocks, pools, stored] = await Promise.all([o.registry.list(), this.ipam.blocks(), this.ipam.pools(), readClusterBgpConfig(o.store)]);
+    const pools = await this.ipam.pools();
+    // Checked against the pools: a block outside every pool is not advertised.
+    const [nodes, blocks, stored] = await Promise.all([o.registry.list(), this.ipam.blocks(pools), readClusterBgpConfig(o.store, this.records)]);
     const errors = stored.errors.join('\n');
     if (errors && errors !== this.lastErrors) for (const e of stored.errors) o.log?.(`bgp: ignoring ${e}`);
     this.lastErrors = errors;

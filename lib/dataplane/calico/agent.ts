@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { BadRecordError } from '../datastore/records';
 import { KeyValueStore, WatchHandle } from '../datastore/types';
 import { WatchCache, cachedStore } from '../datastore/watch-cache';
 import { Logger, jsonLogger } from '../flannel/agent-log';
@@ -88,6 +89,11 @@ export interface CalicoAgentOptions {
   readonly cniKubeconfig?: { start(): Promise<void>; stop(): Promise<void> };
 }
 
+/** The line a refused datastore record costs (the error names the key, the field and the value). */
+export function logBadRecord(log: Logger, error: BadRecordError, standIn: boolean): void {
+  log.warn(standIn ? 'datastore record refused; its last good version stays in force' : 'datastore record refused; skipped', { error: error.message });
+}
+
 class CalicoAgentMetrics {
   readonly registry = new Registry();
   readonly routes = new Gauge({ name: 'cnikit_calico_routes', help: 'Routes the agent keeps programmed (blackholes, remote blocks, borrowed /32s)', registers: [this.registry] });
@@ -96,6 +102,7 @@ class CalicoAgentMetrics {
   readonly reconcileDuration = new Histogram({ name: 'cnikit_calico_reconcile_duration_seconds', help: 'One reconcile pass', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
   readonly changes = new Counter({ name: 'cnikit_calico_kernel_changes_total', help: 'Kernel changes applied, by kind', labelNames: ['op'], registers: [this.registry] });
   readonly errors = new Counter({ name: 'cnikit_calico_errors_total', help: 'Errors, by where they happened', labelNames: ['source'], registers: [this.registry] });
+  readonly badRecords = new Counter({ name: 'cnikit_calico_bad_records_total', help: 'Datastore records refused (once per revision of a record)', registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -141,9 +148,10 @@ export class CalicoAgent {
 
   constructor(private readonly options: CalicoAgentOptions) {
     this.log = options.log ?? jsonLogger('info');
-    this.ipam = new BlockIpam(options.store);
+    const onBadRecord = (error: BadRecordError, standIn: boolean) => this.badRecord(error, standIn);
+    this.ipam = new BlockIpam(options.store, { onBadRecord });
     this.viewStore = options.cache ? cachedStore(options.store, options.cache) : options.store;
-    this.view = new BlockIpam(this.viewStore);
+    this.view = new BlockIpam(this.viewStore, { onBadRecord });
     this.reconciler = new Reconciler(options.kernel, CALICO_ROUTE_PROTOCOL);
   }
 
@@ -314,7 +322,7 @@ export class CalicoAgent {
     const end = this.metrics.reconcileDuration.startTimer();
     const pools = await this.view.pools();
     if (usesVxlan(pools) !== (this.vxlanTunnelAddress !== undefined) || this.wantsVxlan6(pools) !== (this.vxlanTunnelAddress6 !== undefined)) await this.followVxlan(pools);
-    const [blocks, nodes] = await Promise.all([this.view.blocks(), o.registry.list()]);
+    const [blocks, nodes] = await Promise.all([this.view.blocks(pools), o.registry.list()]);
     const desired = desiredRouting({
       node: o.node,
       nodeAddress: this.detected?.address ?? '0.0.0.0/32',
@@ -353,6 +361,12 @@ export class CalicoAgent {
     if (result.ops.length) this.log.info('reconciled', { changes: result.ops.length, routes: result.routes });
     this.lastPass = Date.now();
     end();
+  }
+
+  /** One line per bad revision of a record (BlockIpam reports each revision once). */
+  private badRecord(error: BadRecordError, standIn: boolean): void {
+    this.metrics.badRecords.inc();
+    logBadRecord(this.log, error, standIn);
   }
 
   /** An IPv6 pool uses VXLAN and the node has an IPv6 address to carry it over (IP6=autodetect). */

@@ -1,4 +1,5 @@
 import { KeyValueStore } from '../datastore/types';
+import type { OutageLog } from '../datastore/outage';
 import { CALICO_ETCD_PREFIX, prefixedStore } from '../ipam/calico-store';
 
 /**
@@ -9,8 +10,18 @@ export type CalicoDatastoreConfig =
   | { readonly type: 'etcdv3'; readonly endpoints: readonly string[]; /** @default CALICO_ETCD_PREFIX */ readonly prefix?: string }
   | { readonly type: 'kubernetes'; /** @default in-cluster */ readonly kubeconfig?: string };
 
-/** Opens the store; the etcd or Kubernetes client is loaded only for the type in use. */
-export async function openCalicoStore(config: CalicoDatastoreConfig): Promise<KeyValueStore> {
+/**
+ * Opens the store; the etcd or Kubernetes client is loaded only for the type in use. With `outage`,
+ * every call and watch reports to it, so the component logs the datastore lost and regained once each.
+ */
+export async function openCalicoStore(config: CalicoDatastoreConfig, outage?: OutageLog): Promise<KeyValueStore> {
+  const store = await open(config);
+  if (!outage) return store;
+  const { observedStore } = await import('../datastore/outage');
+  return observedStore(store, outage);
+}
+
+async function open(config: CalicoDatastoreConfig): Promise<KeyValueStore> {
   if (config.type === 'etcdv3') {
     const { EtcdStore } = await import('../datastore/etcd');
     return prefixedStore(EtcdStore.connect({ endpoints: config.endpoints }), config.prefix ?? CALICO_ETCD_PREFIX);

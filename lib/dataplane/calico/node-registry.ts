@@ -4,8 +4,10 @@ import { markNetworkAvailable, patchNodeAnnotations } from '../datastore/kube/no
 import { ResourceApi, nodesApi } from '../datastore/kube/resource';
 import { Node } from '../datastore/kube/types';
 import { KeyValueStore, WatchHandle } from '../datastore/types';
-import { CALICO_KEYS, parseJson } from '../ipam/calico-store';
-import { CalicoNode, CalicoNodeSpec } from './routes';
+import { decodeCalicoNode } from '../datastore/calico-records';
+import { BadRecordError, RecordReader } from '../datastore/records';
+import { CALICO_KEYS } from '../ipam/calico-store';
+import { CalicoNode } from './routes';
 
 export { CALICO_NODE_ANNOTATIONS };
 
@@ -24,7 +26,15 @@ export interface NodeRegistry {
 }
 
 export class StoreNodeRegistry implements NodeRegistry {
-  constructor(protected readonly store: KeyValueStore) {}
+  private readonly records: RecordReader;
+
+  /**
+   * `onBadRecord` hears of each node record refused, once per revision; a node whose record is
+   * corrupted in place keeps its last good version (so routes to it stay). @default ignored
+   */
+  constructor(protected readonly store: KeyValueStore, onBadRecord: (error: BadRecordError, standIn: boolean) => void = () => undefined) {
+    this.records = new RecordReader(onBadRecord);
+  }
 
   async register(node: CalicoNode): Promise<void> {
     const key = CALICO_KEYS.nodes + node.name;
@@ -35,7 +45,7 @@ export class StoreNodeRegistry implements NodeRegistry {
 
   async list(): Promise<CalicoNode[]> {
     const { items } = await this.store.list(CALICO_KEYS.nodes);
-    return items.map((kv) => ({ name: kv.key.slice(CALICO_KEYS.nodes.length), spec: parseJson<CalicoNodeSpec>(kv) }));
+    return this.records.read(CALICO_KEYS.nodes, items, (kv) => ({ name: kv.key.slice(CALICO_KEYS.nodes.length), spec: decodeCalicoNode(kv) }));
   }
 
   watch(onChange: () => void): WatchHandle {
@@ -55,8 +65,8 @@ export class StoreNodeRegistry implements NodeRegistry {
 export class KubeNodeRegistry extends StoreNodeRegistry {
   private readonly nodes: ResourceApi<Node>;
 
-  constructor(client: KubeClient, store: KeyValueStore) {
-    super(store);
+  constructor(client: KubeClient, store: KeyValueStore, onBadRecord?: (error: BadRecordError, standIn: boolean) => void) {
+    super(store, onBadRecord);
     this.nodes = nodesApi(client);
   }
 

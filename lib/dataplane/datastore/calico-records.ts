@@ -23,8 +23,11 @@ function nameOf(kv: RecordText): string {
   return kv.key.slice(kv.key.indexOf('/') + 1);
 }
 
-/** Runs a model check, turning its ValidationError (field relative to the record) into a BadRecordError. */
-function refuse<T>(key: string, check: () => T, fieldPrefix = ''): T {
+/**
+ * Runs a model check, turning its ValidationError into a BadRecordError of `key` (with
+ * `fieldPrefix` taken off the field, so it is relative to the record).
+ */
+export function refuse<T>(key: string, check: () => T, fieldPrefix = ''): T {
   try {
     return check();
   } catch (error) {

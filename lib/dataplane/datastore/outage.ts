@@ -108,3 +108,23 @@ export function observedStore(store: KeyValueStore, outage: OutageLog): KeyValue
     close: () => store.close(),
   };
 }
+
+/** What `retryReporter` writes to (a `Logger`). */
+export interface RetryLog {
+  warn(msg: string, fields?: Readonly<Record<string, string>>): void;
+  debug(msg: string, fields?: Readonly<Record<string, string>>): void;
+}
+
+/**
+ * The error handler of a loop that retries forever: one warning per distinct message, and none
+ * while `outage` says the datastore is lost (it said so once; the retries are debug lines).
+ */
+export function retryReporter(log: RetryLog, msg: string, outage?: OutageLog): (error: Error) => void {
+  let last = '';
+  return (error) => {
+    if (outage?.lost) return void log.debug(msg, { error: error.message });
+    if (error.message === last) return;
+    last = error.message;
+    log.warn(msg, { error: error.message });
+  };
+}

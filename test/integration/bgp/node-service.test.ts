@@ -81,7 +81,7 @@ describe('BgpNodeService on etcd', () => {
     await until('n31 forgets n33', () => !routes('n31').some((r) => r.includes('127.0.0.33')), 20000, detail);
     expect(services[0].bgp!.status().map((p) => p.address)).toEqual(['127.0.0.32']);
     expect(services[0].bgp!.config.peers[0]).toMatchObject({ port, maxRestartTime: 90 });
-    expect(logs.filter((l) => l.startsWith('[n31] bgp: ignoring bgppeers/broken.spec.peerIp: "300.1.1.1" is not valid'))).toHaveLength(1);
+    expect(logs.filter((l) => l.startsWith('[n31] bgp: datastore record refused: bgppeers/broken: peerIp "300.1.1.1" is not valid'))).toHaveLength(1);
 
     // A BGPPeer added to the datastore reaches the running speakers (an external router nobody runs: it stays Active).
     await store.put('bgppeers/tor', JSON.stringify({ peerIP: '127.0.0.99', asNumber: 65000, nodeSelector: 'all()' }));
