@@ -7,6 +7,7 @@ import { agentFeed } from '../lib/dataplane/typha/agent-feed';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
 import { NodeRegistry, StoreNodeRegistry } from '../lib/dataplane/calico/node-registry';
 import { LogLevel, jsonLogger } from '../lib/dataplane/flannel/agent-log';
+import { OutageLog, retryReporter } from '../lib/dataplane/datastore/outage';
 import { parseFelixEnv } from '../lib/dataplane/calico/felix-config';
 import { LinuxKernel } from '../lib/dataplane/kernel/linux-kernel';
 import { KeyValueStore } from '../lib/dataplane/datastore/types';
@@ -35,22 +36,12 @@ async function registry(client: KubeClient | undefined, view: KeyValueStore, log
  * The agent's one watch cache: fed by Typha when the manifests name it (FELIX_TYPHA*), else by
  * watches of its own on the datastore.
  */
-function watchCache(config: CalicoAgentConfig, store: KeyValueStore, client: KubeClient | undefined, log: ReturnType<typeof jsonLogger>): WatchCache {
+function watchCache(config: CalicoAgentConfig, store: KeyValueStore, client: KubeClient | undefined, log: ReturnType<typeof jsonLogger>, outage: OutageLog): WatchCache {
   const feed = agentFeed({
     store, node: config.node, typha: config.typha, client,
     onConnect: (a) => log.info('following the datastore through typha', { typha: `${a.host}:${a.port}` }),
   });
-  return new WatchCache(feed, CALICO_AGENT_PREFIXES, throttled(log, 'datastore feed'));
-}
-
-/** A feed retries forever; say so once per distinct message. */
-function throttled(log: ReturnType<typeof jsonLogger>, what: string): (error: Error) => void {
-  let last = '';
-  return (error) => {
-    if (error.message === last) return;
-    last = error.message;
-    log.warn(`${what} failed; retrying`, { error: error.message });
-  };
+  return new WatchCache(feed, CALICO_AGENT_PREFIXES, retryReporter(log, 'datastore feed failed; retrying', outage));
 }
 
 /**
@@ -107,9 +98,10 @@ async function main(): Promise<void> {
   // --log-level wins; otherwise FelixConfiguration's logSeverityScreen, followed while running.
   let level: LogLevel = config.logLevel ?? 'info';
   const log = jsonLogger(() => level);
-  const store = await openCalicoStore(config.datastore);
+  const outage = new OutageLog(log);
+  const store = await openCalicoStore(config.datastore, outage);
   const client = await kubeClient(config.datastore);
-  const cache = watchCache(config, store, client, log);
+  const cache = watchCache(config, store, client, log, outage);
   const view = cachedStore(store, cache);
   const nodeRegistry = await registry(client, view, log);
   const agent = new CalicoAgent({
@@ -133,6 +125,7 @@ async function main(): Promise<void> {
     procSysNet: config.procSysNet,
     cniKubeconfig: await cniKubeconfigWriter(config, client, log),
     log,
+    outage,
   });
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

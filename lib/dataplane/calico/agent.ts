@@ -6,6 +6,7 @@ import { BadRecordError } from '../datastore/records';
 import { KeyValueStore, WatchHandle } from '../datastore/types';
 import { WatchCache, cachedStore } from '../datastore/watch-cache';
 import { Logger, jsonLogger } from '../flannel/agent-log';
+import { OutageLog } from '../datastore/outage';
 import { Reconciler } from '../flannel/reconcile';
 import { BlockIpam } from '../ipam/block-ipam';
 import { IpPoolSpec, Pool } from '../ipam/block-model';
@@ -76,6 +77,11 @@ export interface CalicoAgentOptions {
    */
   readonly procSysNet?: string;
   readonly log?: Logger;
+  /**
+   * The datastore's reachability (`observedStore`), which logs lost and regained once each: while
+   * lost, failed watches and reads are counted but logged at debug level. @default always logged
+   */
+  readonly outage?: OutageLog;
   /**
    * The BGP speaker (CALICO_NETWORKING_BACKEND=bird), started once the node is registered and
    * stopped with the agent; it then routes remote blocks of unencapsulated pools. @default none
@@ -462,7 +468,8 @@ export class CalicoAgent {
 
   private error(source: string, error: Error): void {
     this.metrics.errors.inc({ source });
-    this.log.error(`${source} failed`, { error: error.message });
+    if (this.options.outage?.lost) this.log.debug(`${source} failed`, { error: error.message });
+    else this.log.error(`${source} failed`, { error: error.message });
   }
 
   /**
