@@ -41,8 +41,8 @@ export async function runCalicoCni(
     if (env.CNI_COMMAND === 'VERSION') {
       return { stdout: JSON.stringify({ cniVersion: versionOf(stdin) ?? '1.1.0', supportedVersions: SUPPORTED_VERSIONS }), exitCode: 0, settled: settled(), pending: deadline?.pending ?? false };
     }
-    const inv = parseEnvironment(env);
     cniVersion = versionOf(stdin) ?? cniVersion;
+    const inv = parseEnvironment(env);
     const conf = parseCalicoNetConf(stdin);
     await checkNetns(inv);
     const timed = new InvocationDeadline(conf.datastoreTimeoutSeconds, `datastore ${conf.datastore.type}`);

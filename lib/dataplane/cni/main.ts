@@ -23,8 +23,8 @@ export async function runCni(env: NodeJS.ProcessEnv, stdin: string, kernels: Plu
       const requested = safeVersion(stdin);
       return ok(JSON.stringify({ cniVersion: requested ?? '1.1.0', supportedVersions: SUPPORTED_VERSIONS }));
     }
-    const invocation = parseEnvironment(env);
     cniVersion = safeVersion(stdin) ?? cniVersion;
+    const invocation = parseEnvironment(env);
     const conf: CnikitNetConf = parseNetConf(stdin);
     await checkNetns(invocation);
     const plugin = new CnikitPlugin(kernels);

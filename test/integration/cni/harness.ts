@@ -70,6 +70,8 @@ export function invoke(inv: Invocation): Promise<Outcome> {
       }
       resolve({ code: code ?? 1, stdout, json, stderr });
     });
+    // a plugin may refuse stdin before reading it all (oversize): runtimes ignore EPIPE, so does this
+    child.stdin.on('error', () => undefined);
     child.stdin.end(typeof inv.conf === 'string' ? inv.conf : JSON.stringify(inv.conf));
   });
 }
