@@ -239,7 +239,7 @@ maybe('Calico-style agent (real kernel, real etcd)', () => {
         'projectcalico.org/IPv4Address': '10.61.0.7/24', 'projectcalico.org/IPv4VXLANTunnelAddr': '10.246.9.0', 'projectcalico.org/VXLANTunnelMACAddr': vtepMac('node-p'),
       } } });
       api.upsert('ippools', { metadata: { name: 'default-ipv4-ippool' }, spec: { cidr: '10.246.0.0/16', vxlanMode: 'CrossSubnet', natOutgoing: true } });
-      api.upsert('ipamblocks', { metadata: { name: '10-246-9-0-26' }, spec: emptyBlock(Cidr.parse('10.246.9.0/26', 'cidr'), 'node-p', false) });
+      api.upsert('ipamblocks', { metadata: { name: '10-246-9-0-26' }, spec: JSON.parse(JSON.stringify(emptyBlock(Cidr.parse('10.246.9.0/26', 'cidr'), 'node-p', false))) });
       const agent = new CalicoAgent({
         node: 'node-k', store, registry: new KubeNodeRegistry(kube, store), log: quiet, stateDir: path.join(dir, 'kube'),
         kernel: new LinuxKernel({ netns: ns, ownership: CALICO_AGENT_OWNERSHIP }), resyncSeconds: 60,
