@@ -115,6 +115,7 @@ export class Lab {
   private etcdClient?: Etcd3;
   private readonly agents = new Map<string, LabProcess>();
   private readonly processes = new Set<LabProcess>();
+  private etcdProcess?: LabProcess;
   private readonly servers: net.Server[] = [];
   /** Every namespace the lab created and still owns. */
   public readonly namespaces: string[];
@@ -191,6 +192,23 @@ export class Lab {
     if (!agent) return undefined;
     this.agents.delete(node.name);
     return agent.stop(signal);
+  }
+
+  /** Sends `signal` to the lab's etcd: SIGSTOP freezes it (connections stay open, nothing answers), SIGCONT thaws it. */
+  public signalEtcd(signal: NodeJS.Signals): void {
+    if (!this.etcdProcess?.running) throw new Error('lab: etcd is not running');
+    this.etcdProcess.child.kill(signal);
+  }
+
+  /** Kills etcd (SIGKILL, a crash) and starts it again on the same data directory; resolves once it answers. */
+  public async restartEtcd(): Promise<void> {
+    const old = this.etcdProcess;
+    if (old) {
+      await old.stop('SIGKILL');
+      this.processes.delete(old);
+    }
+    fs.rmSync(this.etcdSocket, { force: true });
+    await this.startEtcd();
   }
 
   public agent(node: LabNode): LabProcess | undefined {
@@ -421,13 +439,20 @@ export class Lab {
     ], { netns: this.plan.gwNetns, logFile: path.join(etcdDir, 'etcd.log'), cwd: etcdDir });
     // etcd creates the unix socket relative to its working directory.
     this.processes.add(etcd);
+    this.etcdProcess = etcd;
     const deadline = Date.now() + 15_000;
     while (!fs.existsSync(this.etcdSocket)) {
       if (!etcd.running) throw new Error(`lab: etcd exited: ${etcd.output().slice(-3).join(' | ')}`);
       if (Date.now() > deadline) throw new Error('lab: etcd did not open its client socket within 15 s');
       await sleep(50);
     }
-    await this.etcd.get('health-probe').string();
+    // A fresh client: the lab's own may still be backing off from a previous etcd's death.
+    const probe = new Etcd3({ hosts: `unix://${this.etcdSocket}` });
+    try {
+      await probe.get('health-probe').string();
+    } finally {
+      probe.close();
+    }
   }
 
   private async writeNetworkConfig(): Promise<void> {
