@@ -254,7 +254,7 @@ describe('flannel subnet leases on a real etcd', () => {
     const keeper = manager.keepLease(lease, { onRevoked: () => (revoked = true), onRepaired: (l, reason) => repaired.push(`${l.key}: ${reason}`) });
     for (const corrupt of ['garbage', JSON.stringify({ PublicIP: 'x', BackendType: 'vxlan' }), '{}']) {
       const before = repaired.length;
-      await admin.put(`${prefix}/subnets/${lease.key}`, corrupt, { ttlSeconds: 3600 });
+      await admin.put(`${prefix}/subnets/${lease.key}`, corrupt); // as `etcdctl put` does: no TTL
       await waitFor(() => repaired.length > before, `the repair of ${corrupt}`);
       await waitFor(async () => JSON.parse((await admin.get(`${prefix}/subnets/${lease.key}`))!.value).PublicIP === '192.168.180.1', 'the rewritten value');
     }

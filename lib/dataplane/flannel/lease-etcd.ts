@@ -109,11 +109,13 @@ export class EtcdLeaseManager implements LeaseManager {
       const kv = await this.options.store.get(this.subnetsPrefix + lease.key);
       const owner = kv && this.ownership(kv, lease);
       if (!kv || owner === 'taken') throw new LeaseRevokedError(lease.key);
-      if (!kv.expires && owner === 'ours') return lease; // a reservation does not expire
+      // A reservation does not expire; a lease that did keeps its TTL even if a corrupt write dropped it.
+      const reservation = !kv.expires && lease.expiration === undefined;
+      if (reservation && owner === 'ours') return lease;
       try {
         // A corrupt value is rewritten like a renewal would: same key, this node's attributes.
-        await this.options.store.update(kv.key, encodeLeaseAttrs(lease.attrs), kv.revision, kv.expires ? { ttlSeconds: this.ttlSeconds } : {});
-        return kv.expires ? { ...lease, expiration: this.expiry() } : lease;
+        await this.options.store.update(kv.key, encodeLeaseAttrs(lease.attrs), kv.revision, reservation ? {} : { ttlSeconds: this.ttlSeconds });
+        return reservation ? lease : { ...lease, expiration: this.expiry() };
       } catch (error) {
         if (!isRevisionConflict(error)) throw error;
       }
