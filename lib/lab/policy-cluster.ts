@@ -3,7 +3,7 @@ import * as path from 'path';
 import { workloadVethName } from '../dataplane/calico/workload-endpoint';
 import { PolicyEngine } from '../dataplane/policy/engine';
 import { PolicyIndex } from '../dataplane/policy/selection';
-import { NamedPort, Policy, PolicyEndpoint, PolicyNamespace, PolicyNetworkSet, PolicyWorld } from '../dataplane/policy/types';
+import { NamedPort, Policy, PolicyEndpoint, PolicyNamespace, PolicyNetworkSet, PolicyTier, PolicyWorld } from '../dataplane/policy/types';
 import { run } from './exec';
 import { Lab, LabPod } from './lab';
 import {
@@ -52,6 +52,7 @@ export class ClusterPolicy {
   private readonly agents = new Map<string, PodAgent>();
   private policies: Policy[] = [];
   private networkSets: PolicyNetworkSet[] = [];
+  private tiers: PolicyTier[] = [];
 
   private constructor(public readonly lab: Lab, private readonly stack: PolicyLabStack, private readonly namespaces: readonly PolicyNamespace[],
     private readonly pods: readonly ClusterPodIdentity[]) {
@@ -69,13 +70,14 @@ export class ClusterPolicy {
       interfaceName: this.stack === 'calico' ? workloadVethName('default', p.pod.containerId) : undefined,
       ports: (p.ports ?? []).filter((x) => x.name).map((x): NamedPort => ({ name: x.name as string, port: x.port, protocol: x.protocol })),
     }));
-    return { namespaces: this.namespaces, endpoints, policies: this.policies, networkSets: this.networkSets };
+    return { namespaces: this.namespaces, endpoints, policies: this.policies, networkSets: this.networkSets, tiers: this.tiers };
   }
 
   /** Enforces the policies on every node (each node's engine syncs its own table). */
-  public async setPolicies(policies: readonly Policy[], networkSets: readonly PolicyNetworkSet[] = []): Promise<void> {
+  public async setPolicies(policies: readonly Policy[], networkSets: readonly PolicyNetworkSet[] = [], tiers: readonly PolicyTier[] = []): Promise<void> {
     this.policies = [...policies];
     this.networkSets = [...networkSets];
+    this.tiers = [...tiers];
     const world = this.world();
     await Promise.all([...this.engines.values()].map((e) => e.sync(world)));
   }

@@ -119,7 +119,7 @@ export function parsePolicyMatrix(text: string, source = 'matrix'): PolicyMatrix
 
 /** Reads policy manifests from files or directories (every .yaml/.yml in them, sorted). */
 export function readPolicyManifests(paths: readonly string[]): PolicyObjects {
-  const out: PolicyObjects = { policies: [], networkSets: [] };
+  const out: PolicyObjects = { policies: [], networkSets: [], tiers: [] };
   for (const p of paths) {
     const files = fs.statSync(p).isDirectory()
       ? fs.readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => path.join(p, f))
@@ -128,6 +128,7 @@ export function readPolicyManifests(paths: readonly string[]): PolicyObjects {
       const objs = loadPolicyObjects(fs.readFileSync(f, 'utf8'), f);
       out.policies.push(...objs.policies);
       out.networkSets.push(...objs.networkSets);
+      out.tiers.push(...objs.tiers);
     }
   }
   return out;
@@ -148,7 +149,7 @@ export interface PolicyVerification {
 
 /** What verifyPolicies drives: the one-node policy lab or a policy-enforcing multi-node lab cluster. */
 interface PolicyTarget {
-  setPolicies(policies: PolicyObjects['policies'], networkSets: PolicyObjects['networkSets']): Promise<unknown>;
+  setPolicies(policies: PolicyObjects['policies'], networkSets: PolicyObjects['networkSets'], tiers: PolicyObjects['tiers']): Promise<unknown>;
   truthTables(cases: readonly ProbeCase[], timeoutMs: number): Promise<TruthTable[]>;
   expected(from: string, to: string, c: ProbeCase): boolean;
   probe(from: string, targets: readonly { to: string; protocol: ProbeCase['protocol']; port?: number }[], timeoutMs: number): Promise<boolean[]>;
@@ -188,7 +189,7 @@ export async function verifyPolicies(matrix: PolicyMatrix, objects: PolicyObject
     : await PolicyLab.create(matrix, { stack }).then((l) => ({ target: l as PolicyTarget, destroy: () => l.destroy() }));
   try {
     const t0 = process.hrtime.bigint();
-    await lab.setPolicies(objects.policies, objects.networkSets);
+    await lab.setPolicies(objects.policies, objects.networkSets, objects.tiers);
     const applyMs = Number(process.hrtime.bigint() - t0) / 1e6;
     const tables = await lab.truthTables(matrix.probes, timeoutMs);
     const unmetIntents: string[] = [];

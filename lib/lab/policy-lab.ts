@@ -7,7 +7,7 @@ import * as readline from 'readline';
 import { PolicyEngine, SyncResult } from '../dataplane/policy/engine';
 import { evaluate } from '../dataplane/policy/evaluate';
 import { PolicyIndex } from '../dataplane/policy/selection';
-import { NamedPort, Policy, PolicyEndpoint, PolicyNamespace, PolicyNetworkSet, PolicyServiceAccount, PolicyWorld } from '../dataplane/policy/types';
+import { NamedPort, Policy, PolicyEndpoint, PolicyNamespace, PolicyNetworkSet, PolicyServiceAccount, PolicyTier, PolicyWorld } from '../dataplane/policy/types';
 import { ipBatch, run } from './exec';
 import { destroyNetnsSync, newLabId, track, untrack } from './resources';
 
@@ -115,6 +115,7 @@ export class PolicyLab {
   private namespaces: PolicyNamespace[];
   private policies: Policy[] = [];
   private networkSets: PolicyNetworkSet[] = [];
+  private tiers: PolicyTier[] = [];
   private readonly agents = new Map<string, PodAgent>();
   private readonly netnsList: string[] = [];
   private nextHost = 2;
@@ -152,6 +153,7 @@ export class PolicyLab {
       endpoints: this.pods.map((p) => this.endpoint(p)),
       policies: this.policies,
       networkSets: this.networkSets,
+      tiers: this.tiers,
       serviceAccounts: this.spec.serviceAccounts ?? [],
     };
   }
@@ -162,9 +164,10 @@ export class PolicyLab {
   }
 
   /** Replaces the policies (and network sets) and enforces them. */
-  public setPolicies(policies: readonly Policy[], networkSets: readonly PolicyNetworkSet[] = []): Promise<SyncResult> {
+  public setPolicies(policies: readonly Policy[], networkSets: readonly PolicyNetworkSet[] = [], tiers: readonly PolicyTier[] = []): Promise<SyncResult> {
     this.policies = [...policies];
     this.networkSets = [...networkSets];
+    this.tiers = [...tiers];
     return this.engine.sync(this.world());
   }
 

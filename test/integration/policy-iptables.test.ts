@@ -15,6 +15,7 @@ const world: PolicyWorld = {
   // every scenario's policies at once: every construct the compiler emits
   policies: SCENARIOS.flatMap((s) => s.policies),
   networkSets: SCENARIOS.flatMap((s) => s.networkSets ?? []),
+  tiers: SCENARIOS.flatMap((s) => s.tiers ?? []),
   serviceAccounts: MATRIX.serviceAccounts,
 };
 const have = (tool: string) => spawnSync(tool, ['--version']).status === 0;

@@ -41,7 +41,7 @@ export function clusterPolicySuite(stack: PolicyLabStack, scenarioNames?: readon
 
     for (const s of SCENARIOS.filter((x) => !scenarioNames || scenarioNames.includes(x.name))) {
       it(s.name, async () => {
-        await cluster.setPolicies(s.policies, s.networkSets ?? []);
+        await cluster.setPolicies(s.policies, s.networkSets ?? [], s.tiers ?? []);
         const tables = await cluster.truthTables(s.cases ?? DEFAULT_CASES, 800);
         const bad = tables.filter((t) => mismatches(t) > 0);
         if (bad.length) throw new Error(`observed ≠ expected:\n${bad.map(formatTruthTable).join('\n')}`);

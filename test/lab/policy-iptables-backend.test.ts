@@ -19,7 +19,7 @@ maybe('policy engine on the iptables fallback (real kernel, calico-style stack)'
 
   for (const s of SCENARIOS) {
     it(s.name, async () => {
-      await lab.setPolicies(s.policies, s.networkSets ?? []);
+      await lab.setPolicies(s.policies, s.networkSets ?? [], s.tiers ?? []);
       const tables = await lab.truthTables(s.cases ?? DEFAULT_CASES, 700);
       const bad = tables.filter((t) => mismatches(t) > 0);
       if (bad.length) throw new Error(`observed ≠ expected:\n${bad.map(formatTruthTable).join('\n')}`);

@@ -3,8 +3,8 @@ import { Cidr } from '../../model/cidr';
 import { WORKLOAD_VETH_PREFIX } from '../calico/workload-endpoint';
 import { PolicyAction, ResolvedEntityRule, ResolvedRule } from '../../model/calico/policy';
 import { Members, PolicyIndex, policyId } from './selection';
-import { Action, CompiledChain, CompiledMap, CompiledRule, CompiledRuleSet, CompiledSet, DispatchKey, Match, Side } from './ruleset';
-import { Direction, Policy, PolicyEndpoint, PolicyWorld, protocolNumber } from './types';
+import { Action, ALLOW_MARK, CompiledChain, CompiledMap, CompiledRule, CompiledRuleSet, CompiledSet, DispatchKey, Match, PASS_MARK, Side } from './ruleset';
+import { DEFAULT_TIER, Direction, Policy, PolicyEndpoint, PolicyWorld, protocolNumber } from './types';
 
 /**
  * Where the engine sees pod traffic. `interface`: per host-side veth (`cali*`, the Calico-style
@@ -68,6 +68,13 @@ export function endpointChainName(ep: PolicyEndpoint, direction: Direction): str
   return `${direction === 'ingress' ? 'tw' : 'fw'}.${ep.namespace}.${ep.name}`;
 }
 
+/** `tw-<tier>.<ns>.<pod>` / `fw-<tier>.<ns>.<pod>`: one endpoint's policies of one tier (tier names have no dots). */
+export function tierChainName(ep: PolicyEndpoint, direction: Direction, tier: string): string {
+  return `${direction === 'ingress' ? 'tw' : 'fw'}-${tier}.${ep.namespace}.${ep.name}`;
+}
+
+const tierEndComment = (tier: string) => (tier === DEFAULT_TIER ? 'end of tier' : `end of tier ${tier}`);
+
 export function policyChainName(p: Policy, direction: Direction): string {
   const kind = p.kind === 'KubernetesNetworkPolicy' ? 'knp.' : p.kind === 'GlobalNetworkPolicy' ? 'gnp.' : 'np.';
   return `${direction === 'ingress' ? 'pi' : 'po'}-${kind}${p.namespace ? `${p.namespace}.` : ''}${p.name}`;
@@ -114,15 +121,24 @@ class Compiler {
     };
     for (const ep of endpoints) {
       for (const direction of ['ingress', 'egress'] as const) {
-        const policies = this.index.policiesFor(ep, direction);
-        if (policies.length === 0) continue; // open: the namespace profile allows
+        const tiers = this.index.tiersFor(ep, direction);
+        if (tiers.length === 0) continue; // open: the namespace profile allows
         const chain = endpointChainName(ep, direction);
         const rules: CompiledRule[] = [{ matches: [], action: { kind: 'clearMark' } }];
-        for (const p of policies) {
-          rules.push({ matches: [], action: { kind: 'jump', chain: this.policyChain(p, direction) } });
-          rules.push({ matches: [{ kind: 'mark', bits: 0x10000 }], action: { kind: 'return' } });
+        if (tiers.length === 1 && tiers[0].tier.defaultAction === 'Deny') {
+          // One tier: its chain inline (a Pass in the last tier goes on to the profile: allowed).
+          rules.push(...this.tierRules(tiers[0].policies, direction));
+          rules.push({ matches: [], action: { kind: 'drop' }, comment: tierEndComment(tiers[0].tier.name) });
+        } else {
+          tiers.forEach(({ tier, policies }, i) => {
+            const name = tierChainName(ep, direction, tier.name);
+            const end: CompiledRule[] = tier.defaultAction === 'Deny' ? [{ matches: [], action: { kind: 'drop' }, comment: tierEndComment(tier.name) }] : [];
+            this.chains.set(name, { name, rules: [...this.tierRules(policies, direction), ...end] });
+            if (i > 0) rules.push({ matches: [], action: { kind: 'clearMark' } });
+            rules.push({ matches: [], action: { kind: 'jump', chain: name } });
+            rules.push({ matches: [{ kind: 'mark', bits: ALLOW_MARK }], action: { kind: 'return' } });
+          });
         }
-        rules.push({ matches: [], action: { kind: 'drop' }, comment: 'end of tier' });
         this.chains.set(chain, { name: chain, rules });
         const side = direction === 'ingress' ? maps.to : maps.from;
         if (this.options.mode === 'interface') {
@@ -185,6 +201,16 @@ class Compiler {
     return [{ matches: [{ kind: 'inInterfacePrefix', prefix: WORKLOAD_VETH_PREFIX }], action: { kind: 'drop' }, comment: 'defaultEndpointToHostAction Drop' }];
   }
 
+  /** A tier's policies in order: an Allow returns (allowed), a Pass returns to the next tier. */
+  private tierRules(policies: readonly Policy[], direction: Direction): CompiledRule[] {
+    return policies.flatMap((p) => [
+      { matches: [], action: { kind: 'jump', chain: this.policyChain(p, direction) } },
+      { matches: [{ kind: 'mark', bits: ALLOW_MARK }], action: { kind: 'return' } },
+      ...((direction === 'ingress' ? p.ingress : p.egress).some((r) => r.action === PolicyAction.PASS)
+        ? [{ matches: [{ kind: 'mark', bits: PASS_MARK }], action: { kind: 'return' } } as CompiledRule] : []),
+    ] as CompiledRule[]);
+  }
+
   private policyChain(p: Policy, direction: Direction): string {
     const name = policyChainName(p, direction);
     if (this.chains.has(name)) return name;
@@ -238,7 +264,7 @@ class Compiler {
 
   /** One Calico rule → nft rules: one per address family it can match, times port variants (numbers | names). */
   private rule(p: Policy, r: ResolvedRule, comment: string): CompiledRule[] {
-    const action: Action = r.action === PolicyAction.ALLOW || r.action === PolicyAction.PASS ? { kind: 'allow' }
+    const action: Action = r.action === PolicyAction.ALLOW ? { kind: 'allow' } : r.action === PolicyAction.PASS ? { kind: 'pass' }
       : r.action === PolicyAction.DENY ? { kind: 'drop' } : { kind: 'log', prefix: `cnikit ${comment}: `.slice(0, 127) };
     const proto = r.protocol !== undefined ? protocolNumber(r.protocol) : undefined;
     const familySpecific = r.ipVersion !== undefined || proto === 1 || proto === 58 || r.icmp !== undefined || r.notIcmp !== undefined

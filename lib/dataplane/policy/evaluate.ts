@@ -1,7 +1,7 @@
 import { Cidr } from '../../model/cidr';
 import { PolicyAction, ResolvedEntityRule, ResolvedRule } from '../../model/calico/policy';
 import { isMember, PolicyIndex, policyId } from './selection';
-import { Direction, DirectionVerdict, familyOf, Packet, Policy, PolicyEndpoint, PolicyWorld, protocolNumber, Verdict } from './types';
+import { DEFAULT_TIER, Direction, DirectionVerdict, familyOf, Packet, Policy, PolicyEndpoint, PolicyWorld, protocolNumber, Verdict } from './types';
 
 /**
  * The reference evaluator: what Calico's semantics say about one packet, computed directly from
@@ -10,9 +10,11 @@ import { Direction, DirectionVerdict, familyOf, Packet, Policy, PolicyEndpoint, 
  *
  * A packet is allowed when the source endpoint's egress and the destination endpoint's ingress
  * both allow it (either side that is not a known endpoint is not policed here). Per direction:
- * no policy selecting the endpoint → allowed (the namespace profile allows); otherwise the
- * policies in order, rules in order: Allow → allowed, Deny → denied, Pass → skip to the
- * profile (allowed), Log → next rule; the end of the tier → denied.
+ * no policy selecting the endpoint → allowed (the namespace profile allows); otherwise the tiers
+ * in order, skipping those with no policy for the endpoint; in a tier, the policies in order,
+ * rules in order: Allow → allowed, Deny → denied, Pass → on to the next tier, Log → next rule;
+ * the end of a tier → its default action (Deny → denied, Pass → next tier). Past the last tier
+ * the profile decides: allowed.
  */
 export function evaluate(world: PolicyWorld | PolicyIndex, packet: Packet): Verdict {
   const index = world instanceof PolicyIndex ? world : new PolicyIndex(world);
@@ -24,8 +26,24 @@ export function evaluate(world: PolicyWorld | PolicyIndex, packet: Packet): Verd
 }
 
 export function evaluateDirection(index: PolicyIndex, ep: PolicyEndpoint, direction: Direction, packet: Packet): DirectionVerdict {
-  const policies = index.policiesFor(ep, direction);
-  if (policies.length === 0) return { allowed: true, reason: 'no policy' };
+  const tiers = index.tiersFor(ep, direction);
+  if (tiers.length === 0) return { allowed: true, reason: 'no policy' };
+  let reason = 'pass → profile';
+  for (const { tier, policies } of tiers) {
+    const verdict = evaluateTier(index, policies, direction, packet);
+    if (typeof verdict === 'string' && verdict !== 'end') {
+      reason = `${verdict} Pass → profile`;
+      continue;
+    }
+    if (verdict !== 'end') return verdict;
+    if (tier.defaultAction === 'Deny') return { allowed: false, reason: tier.name === DEFAULT_TIER ? 'end of tier' : `end of tier ${tier.name}` };
+    reason = `end of tier ${tier.name} Pass → profile`;
+  }
+  return { allowed: true, reason };
+}
+
+/** One tier's verdict: a rule's Allow or Deny, the Pass rule that matched (on to the next tier), or `end` (no rule matched). */
+function evaluateTier(index: PolicyIndex, policies: readonly Policy[], direction: Direction, packet: Packet): DirectionVerdict | string {
   for (const policy of policies) {
     const rules = direction === 'ingress' ? policy.ingress : policy.egress;
     for (let i = 0; i < rules.length; i++) {
@@ -35,12 +53,12 @@ export function evaluateDirection(index: PolicyIndex, ep: PolicyEndpoint, direct
       switch (rule.action) {
         case PolicyAction.ALLOW: return { allowed: true, reason: `${where} Allow` };
         case PolicyAction.DENY: return { allowed: false, reason: `${where} Deny` };
-        case PolicyAction.PASS: return { allowed: true, reason: `${where} Pass → profile` };
+        case PolicyAction.PASS: return where;
         case PolicyAction.LOG: break;
       }
     }
   }
-  return { allowed: false, reason: 'end of tier' };
+  return 'end';
 }
 
 export function ruleMatches(index: PolicyIndex, policy: Policy, rule: ResolvedRule, packet: Packet): boolean {

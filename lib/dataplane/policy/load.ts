@@ -2,18 +2,19 @@ import { parseAllDocuments } from 'yaml';
 import { ValidationError } from '../../model/errors';
 import {
   EntityRuleSpec, GlobalNetworkPolicySpec, PolicyAction, PolicyPort, PolicyRuleSpec, PolicyType, Protocol,
-  resolveGlobalNetworkPolicy, resolveNetworkPolicy, resolveNetworkSet,
+  resolveGlobalNetworkPolicy, resolveNetworkPolicy, resolveNetworkSet, resolveTier, TierDefaultAction,
 } from '../../model/calico/policy';
 import { fromKubernetesNetworkPolicy, K8sNetworkPolicy } from './kubernetes';
-import { Policy, PolicyNetworkSet } from './types';
+import { Policy, PolicyNetworkSet, PolicyTier } from './types';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** What a bundle of manifests contributes to policy: the policies and the network sets. */
+/** What a bundle of manifests contributes to policy: the policies, the network sets and the tiers. */
 export interface PolicyObjects {
   readonly policies: Policy[];
   readonly networkSets: PolicyNetworkSet[];
+  readonly tiers: PolicyTier[];
 }
 
 const PROTOCOLS: Record<string, Protocol> = {
@@ -29,12 +30,18 @@ function protocol(field: string, v: unknown): Protocol | undefined {
 }
 
 function port(field: string, v: unknown): PolicyPort {
-  if (typeof v === 'number') return PolicyPort.number(v);
-  if (typeof v === 'string') {
-    const range = /^(\d+):(\d+)$/.exec(v);
-    if (range) return PolicyPort.range(Number(range[1]), Number(range[2]));
-    if (/^\d+$/.test(v)) return PolicyPort.number(Number(v));
-    return PolicyPort.named(v);
+  try {
+    if (typeof v === 'number') return PolicyPort.number(v);
+    if (typeof v === 'string') {
+      const range = /^(\d+):(\d+)$/.exec(v);
+      if (range) return PolicyPort.range(Number(range[1]), Number(range[2]));
+      if (/^\d+$/.test(v)) return PolicyPort.number(Number(v));
+      return PolicyPort.named(v);
+    }
+  } catch (error) {
+    // The model names only "port": say which rule's port it is.
+    if (error instanceof ValidationError) throw new ValidationError(field, v, error.expected);
+    throw error;
   }
   throw new ValidationError(field, v, 'a port number, "first:last" or a port name');
 }
@@ -79,8 +86,7 @@ function rule(field: string, v: unknown): PolicyRuleSpec {
 function calicoPolicy(kind: 'NetworkPolicy' | 'GlobalNetworkPolicy', doc: Obj, field: string): Policy {
   const meta = isObj(doc.metadata) ? doc.metadata : {};
   const spec = isObj(doc.spec) ? doc.spec : {};
-  const { ingress, egress, tier, types, ...rest } = spec;
-  if (tier !== undefined && tier !== 'default') throw new ValidationError(`${field}.spec.tier`, tier, 'the default tier (tiers other than default are not supported)');
+  const { ingress, egress, types, ...rest } = spec;
   const rulesOf = (name: string, l: unknown) => {
     if (l === undefined) return undefined;
     if (!Array.isArray(l)) throw new ValidationError(`${field}.spec.${name}`, l, 'a list of rules');
@@ -102,8 +108,8 @@ function calicoPolicy(kind: 'NetworkPolicy' | 'GlobalNetworkPolicy', doc: Obj, f
 }
 
 /**
- * One Kubernetes or Calico object (parsed YAML/JSON) into `out`: a policy, a network set, or
- * nothing for other kinds. `apiVersion` and `kind` say what it is.
+ * One Kubernetes or Calico object (parsed YAML/JSON) into `out`: a policy, a network set, a tier,
+ * or nothing for other kinds. `apiVersion` and `kind` say what it is.
  */
 export function addPolicyObject(out: PolicyObjects, doc: unknown, source: string): void {
   if (!isObj(doc)) return;
@@ -115,6 +121,12 @@ export function addPolicyObject(out: PolicyObjects, doc: unknown, source: string
     out.policies.push(fromKubernetesNetworkPolicy(doc as unknown as K8sNetworkPolicy));
   } else if (calico && (doc.kind === 'NetworkPolicy' || doc.kind === 'GlobalNetworkPolicy')) {
     out.policies.push(calicoPolicy(doc.kind, doc, field));
+  } else if (calico && doc.kind === 'Tier') {
+    const spec = isObj(doc.spec) ? doc.spec : {};
+    out.tiers.push(resolveTier({
+      name: meta.name as string, ...(spec.order !== undefined && spec.order !== null ? { order: spec.order as number } : {}),
+      ...(spec.defaultAction !== undefined ? { defaultAction: spec.defaultAction as TierDefaultAction } : {}),
+    }, field));
   } else if (calico && (doc.kind === 'NetworkSet' || doc.kind === 'GlobalNetworkSet')) {
     const spec = isObj(doc.spec) ? doc.spec : {};
     const set = resolveNetworkSet({ name: String(meta.name), labels: (meta.labels ?? {}) as Record<string, string>, nets: (spec.nets ?? []) as string[] }, field);
@@ -125,10 +137,10 @@ export function addPolicyObject(out: PolicyObjects, doc: unknown, source: string
 /**
  * Reads policies and network sets out of manifests (YAML text, many documents): Kubernetes
  * `networking.k8s.io/v1` NetworkPolicy and Calico NetworkPolicy, GlobalNetworkPolicy, NetworkSet,
- * GlobalNetworkSet (`projectcalico.org/v3` or `crd.projectcalico.org/v1`). Other kinds are skipped.
+ * GlobalNetworkSet, Tier (`projectcalico.org/v3` or `crd.projectcalico.org/v1`). Other kinds are skipped.
  */
 export function loadPolicyObjects(yamlText: string, source = 'manifest'): PolicyObjects {
-  const out: PolicyObjects = { policies: [], networkSets: [] };
+  const out: PolicyObjects = { policies: [], networkSets: [], tiers: [] };
   parseAllDocuments(yamlText).forEach((d, i) => {
     if (d.errors.length) throw new ValidationError(`${source}[${i}]`, d.errors[0].message, 'valid YAML');
     addPolicyObject(out, d.toJS(), source);

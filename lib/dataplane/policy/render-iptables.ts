@@ -1,5 +1,5 @@
 import { createHash } from 'crypto';
-import { Action, ALLOW_MARK, CompiledChain, CompiledRule, CompiledRuleSet, Match } from './ruleset';
+import { Action, ALLOW_MARK, CompiledChain, CompiledRule, CompiledRuleSet, Match, PASS_MARK, VERDICT_MARKS_CLEARED } from './ruleset';
 
 /**
  * The fallback where nftables is missing: the same compiled rule set as an `ipset restore` payload
@@ -167,7 +167,8 @@ function renderRule(r: IptRule, family: 4 | 6, cidrSet: (f: 4 | 6, c: readonly s
     case 'return': return [j('-j RETURN')];
     case 'jump': return [j(`-j ${iptablesChainName(a.chain)}`)];
     case 'allow': return [j(`-j MARK --or-mark 0x${ALLOW_MARK.toString(16)}`), j(`-m mark --mark 0x${ALLOW_MARK.toString(16)}/0x${ALLOW_MARK.toString(16)} -j RETURN`)];
-    case 'clearMark': return [j(`-j MARK --and-mark 0x${(~ALLOW_MARK >>> 0).toString(16)}`)];
+    case 'pass': return [j(`-j MARK --or-mark 0x${PASS_MARK.toString(16)}`), j(`-m mark --mark 0x${PASS_MARK.toString(16)}/0x${PASS_MARK.toString(16)} -j RETURN`)];
+    case 'clearMark': return [j(`-j MARK --and-mark 0x${VERDICT_MARKS_CLEARED.toString(16)}`)];
     case 'log': return [j(`-j LOG --log-prefix ${JSON.stringify(a.prefix.slice(0, 29))}`)];
     case 'dispatch': return undefined;
   }

@@ -1,4 +1,4 @@
-import { Action, ALLOW_MARK, CompiledChain, CompiledMap, CompiledRule, CompiledRuleSet, CompiledSet, Match } from './ruleset';
+import { Action, ALLOW_MARK, CompiledChain, CompiledMap, CompiledRule, CompiledRuleSet, CompiledSet, Match, PASS_MARK, VERDICT_MARKS_CLEARED } from './ruleset';
 
 const FAMILY = 'inet';
 const hex = (n: number) => `0x${n.toString(16)}`;
@@ -33,7 +33,8 @@ function renderAction(a: Action): string {
     case 'accept': case 'drop': case 'return': return a.kind;
     case 'jump': return `jump ${a.chain}`;
     case 'allow': return `meta mark set meta mark | ${hex(ALLOW_MARK)} return`;
-    case 'clearMark': return `meta mark set meta mark & ${hex(~ALLOW_MARK >>> 0)}`;
+    case 'pass': return `meta mark set meta mark | ${hex(PASS_MARK)} return`;
+    case 'clearMark': return `meta mark set meta mark & ${hex(VERDICT_MARKS_CLEARED)}`;
     case 'log': return `log prefix ${JSON.stringify(a.prefix)}`;
     case 'dispatch': {
       const key = a.key === 'iifname' || a.key === 'oifname' ? a.key : `${a.key.endsWith('6') ? 'ip6' : 'ip'} ${a.key.slice(0, 5)}`;

@@ -24,8 +24,11 @@ export type Match =
 export type Action =
   | { readonly kind: 'accept' | 'drop' | 'return' }
   | { readonly kind: 'jump'; readonly chain: string }
-  /** Marks the packet allowed (Allow, Pass) and returns to the endpoint chain. */
+  /** Marks the packet allowed (Allow) and returns to the endpoint chain. */
   | { readonly kind: 'allow' }
+  /** Marks the packet passed (Pass: on to the next tier) and returns to the tier's chain. */
+  | { readonly kind: 'pass' }
+  /** Clears both verdict bits (ALLOW_MARK, PASS_MARK). */
   | { readonly kind: 'clearMark' }
   | { readonly kind: 'log'; readonly prefix: string }
   /** Dispatches to per-endpoint chains through a verdict map keyed by interface or address. */
@@ -73,5 +76,9 @@ export interface CompiledRuleSet {
   readonly chains: readonly CompiledChain[];
 }
 
-/** The mark bit an Allow/Pass verdict sets for the endpoint chain (Calico keeps its bits in 0xffff0000 too). */
+/** The mark bit an Allow verdict sets for the endpoint chain (Calico keeps its bits in 0xffff0000 too). */
 export const ALLOW_MARK = 0x10000;
+/** The mark bit a Pass verdict sets: the rest of the tier is skipped. */
+export const PASS_MARK = 0x20000;
+/** What `clearMark` keeps of the packet's mark. */
+export const VERDICT_MARKS_CLEARED = ~(ALLOW_MARK | PASS_MARK) >>> 0;

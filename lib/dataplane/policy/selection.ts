@@ -2,7 +2,13 @@ import { Cidr } from '../../model/cidr';
 import { ResolvedEntityRule } from '../../model/calico/policy';
 import { Selector } from '../../model/calico/selector';
 import { parseSelector } from '../../model/calico/selector-parser';
-import { Direction, Policy, PolicyEndpoint, PolicyType, PolicyWorld } from './types';
+import { DEFAULT_TIER, DEFAULT_TIER_ORDER, Direction, Policy, PolicyEndpoint, PolicyTier, PolicyType, PolicyWorld } from './types';
+
+/** One tier's policies for one endpoint and direction, in evaluation order. */
+export interface TierPolicies {
+  readonly tier: Required<Pick<PolicyTier, 'name' | 'defaultAction'>> & PolicyTier;
+  readonly policies: readonly Policy[];
+}
 
 /** What a rule's selector part (selector, namespaceSelector, service accounts) picks out. */
 export interface Members {
@@ -33,6 +39,7 @@ export class PolicyIndex {
   private readonly globalPolicies: Policy[] = [];
   private readonly endpointsByNamespace = new Map<string, PolicyEndpoint[]>();
   private readonly memberCache = new Map<string, Members | undefined>();
+  private readonly tierList: TierPolicies['tier'][];
 
   constructor(public readonly world: PolicyWorld) {
     for (const ns of world.namespaces) this.namespaceLabels.set(ns.name, { 'kubernetes.io/metadata.name': ns.name, ...(ns.labels ?? {}) });
@@ -43,6 +50,11 @@ export class PolicyIndex {
       list.push(ep);
       this.endpointsByNamespace.set(ep.namespace, list);
     }
+    const tiers = new Map<string, TierPolicies['tier']>([[DEFAULT_TIER, { name: DEFAULT_TIER, order: DEFAULT_TIER_ORDER, defaultAction: 'Deny' }]]);
+    for (const t of world.tiers ?? []) tiers.set(t.name, { ...t, defaultAction: t.defaultAction ?? 'Deny' });
+    // A tier no Tier object describes: after every other one, denying at its end.
+    for (const p of world.policies) if (!tiers.has(tierOf(p))) tiers.set(tierOf(p), { name: tierOf(p), defaultAction: 'Deny' });
+    this.tierList = sortTiers([...tiers.values()]);
     for (const sa of world.serviceAccounts ?? []) this.saLabels.set(`${sa.namespace}/${sa.name}`, sa.labels ?? {});
     for (const p of world.policies) {
       if (p.namespace === undefined) this.globalPolicies.push(p);
@@ -113,6 +125,15 @@ export class PolicyIndex {
   }
 
   /**
+   * The tiers that have a policy for `ep` in `direction`, in order, each with its policies in
+   * order: a tier none of whose policies selects the endpoint is skipped, as in Calico.
+   */
+  public tiersFor(ep: PolicyEndpoint, direction: Direction): TierPolicies[] {
+    const policies = this.policiesFor(ep, direction);
+    return this.tierList.map((tier) => ({ tier, policies: policies.filter((p) => tierOf(p) === tier.name) })).filter((t) => t.policies.length > 0);
+  }
+
+  /**
    * The endpoints and network-set CIDRs a rule entity's selectors pick for `policy`, or
    * undefined when the entity has no selector part (then any address matches). `negated`
    * evaluates `notSelector` in the same scope instead of `selector`.
@@ -150,6 +171,20 @@ export function isMember(members: Members, address: string): boolean {
   return members.nets.some((net) => {
     const cidr = Cidr.parse(net, 'nets');
     return cidr.family === (address.includes(':') ? 6 : 4) && cidr.containsAddress(address);
+  });
+}
+
+export function tierOf(p: Policy): string {
+  return p.tier ?? DEFAULT_TIER;
+}
+
+/** Tiers by order (unset last), then by name, as Calico orders them. */
+export function sortTiers<T extends PolicyTier>(tiers: readonly T[]): T[] {
+  return [...tiers].sort((a, b) => {
+    const oa = a.order ?? Number.POSITIVE_INFINITY;
+    const ob = b.order ?? Number.POSITIVE_INFINITY;
+    if (oa !== ob) return oa < ob ? -1 : 1;
+    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
   });
 }
 

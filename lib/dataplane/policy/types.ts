@@ -1,5 +1,5 @@
 import { IpFamily } from '../../model/cidr';
-import { PolicyType, ResolvedRule } from '../../model/calico/policy';
+import { DEFAULT_TIER_NAME, DEFAULT_TIER_ORDER, PolicyType, ResolvedRule } from '../../model/calico/policy';
 
 /** A namespace and its labels (`kubernetes.io/metadata.name` is added when absent, as the API server does). */
 export interface PolicyNamespace {
@@ -56,6 +56,8 @@ export interface Policy {
   readonly namespace?: string;
   /** @default - after every ordered policy */
   readonly order?: number;
+  /** The tier it belongs to (Kubernetes NetworkPolicies: always `default`). @default DEFAULT_TIER */
+  readonly tier?: string;
   readonly selector: string;
   /** GlobalNetworkPolicy only. */
   readonly namespaceSelector?: string;
@@ -65,11 +67,35 @@ export interface Policy {
   readonly egress: readonly ResolvedRule[];
 }
 
+/** Calico's implicit tier: Kubernetes NetworkPolicies and policies naming no tier are in it. */
+export const DEFAULT_TIER = DEFAULT_TIER_NAME;
+export { DEFAULT_TIER_ORDER };
+
+/**
+ * A Calico Tier: its policies are evaluated together, tiers in order (lower first, unset last,
+ * then by name). At the end of a tier whose policies selected the endpoint, `defaultAction`
+ * applies: Deny denies, Pass goes on with the next tier.
+ */
+export interface PolicyTier {
+  readonly name: string;
+  /** @default - after every ordered tier */
+  readonly order?: number;
+  /** @default 'Deny' */
+  readonly defaultAction?: 'Deny' | 'Pass';
+}
+
 /** Everything policy decisions depend on: the cluster's objects and the policies. */
 export interface PolicyWorld {
   readonly namespaces: readonly PolicyNamespace[];
   readonly endpoints: readonly PolicyEndpoint[];
   readonly policies: readonly Policy[];
+  /**
+   * Tiers besides the implicit `default` one (order DEFAULT_TIER_ORDER, Deny), which a Tier named
+   * `default` may re-order. A policy whose tier is not here is in a tier of its own after every
+   * other (the datastore sync never lets that happen: it isolates such a policy's endpoints).
+   * @default - only the default tier
+   */
+  readonly tiers?: readonly PolicyTier[];
   /** @default - none */
   readonly networkSets?: readonly PolicyNetworkSet[];
   /** @default - none */
@@ -95,7 +121,7 @@ export type Direction = 'ingress' | 'egress';
 
 export interface DirectionVerdict {
   readonly allowed: boolean;
-  /** Why: `no policy` (open), `<policy> rule <n> <action>`, `end of tier` or `pass → profile`. */
+  /** Why: `no policy` (open), `<policy> rule <n> <action>`, `end of tier <tier>` or `pass → profile`. */
   readonly reason: string;
 }
 

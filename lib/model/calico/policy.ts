@@ -127,7 +127,13 @@ export interface PolicyRuleSpec {
 
 /** What both kinds of Calico policy share. */
 export interface PolicySpec {
+  /** In a tier other than `default`, `<tier>.<name>` (Calico's naming rule). */
   readonly name: string;
+  /**
+   * The tier the policy belongs to (a DNS-1123 label; a `CalicoTier` of that name must exist, except
+   * for `default`). @default 'default'
+   */
+  readonly tier?: string;
   /** Lower orders run first; unset runs after every ordered policy. @default - unordered */
   readonly order?: number;
   /** Endpoints the policy applies to. @default Selector.all() */
@@ -181,6 +187,8 @@ export interface ResolvedRule {
 
 export interface ResolvedPolicy {
   readonly name: string;
+  /** Set for tiers other than `default`. */
+  readonly tier?: string;
   readonly order?: number;
   readonly selector: string;
   readonly serviceAccountSelector?: string;
@@ -205,7 +213,7 @@ const RULE_KEYS: Record<keyof PolicyRuleSpec, true> = {
   notIcmpCode: true, source: true, destination: true,
 };
 const POLICY_KEYS: Record<keyof PolicySpec, true> = {
-  name: true, order: true, selector: true, serviceAccountSelector: true, types: true, ingress: true, egress: true,
+  name: true, tier: true, order: true, selector: true, serviceAccountSelector: true, types: true, ingress: true, egress: true,
 };
 const GLOBAL_POLICY_KEYS: Record<keyof GlobalNetworkPolicySpec, true> = {
   ...POLICY_KEYS, namespaceSelector: true, doNotTrack: true, preDNAT: true, applyOnForward: true,
@@ -291,6 +299,10 @@ export function resolveRule(rule: PolicyRuleSpec, field: string): ResolvedRule {
 export function resolvePolicy(spec: PolicySpec, field: string, knownKeys: readonly string[] = Object.keys(POLICY_KEYS)): ResolvedPolicy {
   checkKnownKeys(field, spec, knownKeys, 'a policy');
   const name = checkObjectName(`${field}.name`, spec.name);
+  const tier = spec.tier === undefined ? DEFAULT_TIER_NAME : checkDnsLabel(`${field}.tier`, spec.tier);
+  if (tier !== DEFAULT_TIER_NAME && !name.startsWith(`${tier}.`)) {
+    throw new ValidationError(`${field}.name`, name, `"${tier}.<name>" (a policy in tier ${tier} is named after its tier)`);
+  }
   if (spec.order !== undefined && (!Number.isFinite(spec.order) || spec.order < 0)) {
     throw new ValidationError(`${field}.order`, spec.order, 'a number of at least 0');
   }
@@ -309,6 +321,7 @@ export function resolvePolicy(spec: PolicySpec, field: string, knownKeys: readon
   }
   return strip({
     name,
+    tier: tier === DEFAULT_TIER_NAME ? undefined : tier,
     order: spec.order,
     selector: selectorText(`${field}.selector`, spec.selector) ?? 'all()',
     serviceAccountSelector: selectorText(`${field}.serviceAccountSelector`, spec.serviceAccountSelector),
@@ -341,6 +354,41 @@ export function resolveGlobalNetworkPolicy(spec: GlobalNetworkPolicySpec, field 
     preDNAT,
     applyOnForward,
   });
+}
+
+/** The tier every policy is in unless it names another; Kubernetes NetworkPolicies are always in it. */
+export const DEFAULT_TIER_NAME = 'default';
+/** Where the `default` tier sits unless a Tier named default says otherwise (libcalico-go `apiv3.DefaultTierOrder`). */
+export const DEFAULT_TIER_ORDER = 1_000_000;
+
+/** What a tier does with traffic its policies selected but no rule decided. */
+export type TierDefaultAction = 'Deny' | 'Pass';
+
+/** A Calico Tier: a group of policies evaluated together, tiers in order. */
+export interface TierSpec {
+  /** A DNS-1123 label (policy names in the tier start with `<name>.`). */
+  readonly name: string;
+  /** Lower orders run first; unset runs after every ordered tier; equal orders by name. @default - last */
+  readonly order?: number;
+  /** At the end of the tier, for endpoints its policies selected: deny, or pass on to the next tier. @default 'Deny' */
+  readonly defaultAction?: TierDefaultAction;
+}
+
+export interface ResolvedTier {
+  readonly name: string;
+  readonly order?: number;
+  readonly defaultAction: TierDefaultAction;
+}
+
+export function resolveTier(spec: TierSpec, field = 'tier'): ResolvedTier {
+  checkKnownKeys(field, spec, ['name', 'order', 'defaultAction'], 'a tier');
+  const name = checkDnsLabel(`${field}.name`, spec.name);
+  if (spec.order !== undefined && (typeof spec.order !== 'number' || !Number.isFinite(spec.order) || spec.order < 0)) {
+    throw new ValidationError(`${field}.order`, spec.order, 'a number of at least 0');
+  }
+  const defaultAction = spec.defaultAction ?? 'Deny';
+  if (defaultAction !== 'Deny' && defaultAction !== 'Pass') throw new ValidationError(`${field}.defaultAction`, defaultAction, 'Deny or Pass');
+  return strip({ name, order: spec.order, defaultAction });
 }
 
 /** Labelled CIDRs that selectors can match (NetworkSet in a namespace, GlobalNetworkSet cluster-wide). */

@@ -44,7 +44,7 @@ describe('compiler (pure)', () => {
 
   it('gives selected endpoints a chain that jumps to their policies and drops at the end of the tier; others get none', () => {
     expect(chain(rs, 'tw.shop.web1')?.rules.map(renderRule)).toEqual([
-      'meta mark set meta mark & 0xfffeffff', 'jump pi-knp.shop.web', 'meta mark & 0x10000 == 0x10000 return', 'drop',
+      'meta mark set meta mark & 0xfffcffff', 'jump pi-knp.shop.web', 'meta mark & 0x10000 == 0x10000 return', 'drop',
     ]);
     expect(chain(rs, 'tw.shop.fe1')).toBeUndefined();
     expect(chain(rs, 'fw.shop.web1')).toBeUndefined();
@@ -117,7 +117,7 @@ describe('compiler (pure)', () => {
     expect(chain(g, 'pi-gnp.g')?.rules.map(renderRule)).toEqual([
       'log prefix "cnikit g ingress[0]: "',
       'meta nfproto ipv4 meta l4proto 1 icmp type . icmp code != { 8 . 0 } drop',
-      'meta nfproto ipv4 meta l4proto 1 icmp type 8 meta mark set meta mark | 0x10000 return',
+      'meta nfproto ipv4 meta l4proto 1 icmp type 8 meta mark set meta mark | 0x20000 return',
       'meta nfproto ipv4 meta l4proto != 17 ip saddr != 10.9.0.0/16 meta mark set meta mark | 0x10000 return',
       'meta nfproto ipv6 meta l4proto != 17 meta mark set meta mark | 0x10000 return',
     ]);
@@ -186,5 +186,41 @@ describe('incremental diff (pure)', () => {
     const d = diffRuleSets(before, compilePolicy(world(pods), { mode: 'address' }));
     expect(d.structural).toBe(true);
     expect(renderNftDiff(compilePolicy(world(pods), { mode: 'address' }), d)).toMatch(/^add table inet cnikit-policy\ndelete table/);
+  });
+});
+
+describe('compiler: tiers', () => {
+  const sec: Policy = {
+    kind: 'GlobalNetworkPolicy', name: 'security.gate', tier: 'security', selector: "app == 'web'", types: ['Ingress' as never],
+    ingress: [{ action: 'Deny' as never, source: { nets: ['10.9.0.0/16'] } }, { action: 'Pass' as never }], egress: [],
+  };
+  const w: PolicyWorld = { ...world(pods, [sec, allowFromFrontend]), tiers: [{ name: 'security', order: 10 }, { name: 'unused', order: 5, defaultAction: 'Pass' }] };
+  const rs = compilePolicy(w, { mode: 'interface' });
+
+  it('gives an endpoint one chain per tier that selects it, in tier order, and a Pass its own mark', () => {
+    expect(chain(rs, 'tw.shop.web1')?.rules.map(renderRule)).toEqual([
+      'meta mark set meta mark & 0xfffcffff', 'jump tw-security.shop.web1', 'meta mark & 0x10000 == 0x10000 return',
+      'meta mark set meta mark & 0xfffcffff', 'jump tw-default.shop.web1', 'meta mark & 0x10000 == 0x10000 return',
+    ]);
+    expect(chain(rs, 'tw-security.shop.web1')?.rules.map((r) => [renderRule(r), r.comment])).toEqual([
+      ['jump pi-gnp.security.gate', undefined], ['meta mark & 0x10000 == 0x10000 return', undefined], ['meta mark & 0x20000 == 0x20000 return', undefined],
+      ['drop', 'end of tier security'],
+    ]);
+    expect(chain(rs, 'pi-gnp.security.gate')?.rules.map(renderRule)).toEqual([
+      'meta nfproto ipv4 ip saddr 10.9.0.0/16 drop', 'meta mark set meta mark | 0x20000 return',
+    ]);
+    expect(chain(rs, 'tw-default.shop.web1')?.rules.map(renderRule)).toEqual(['jump pi-knp.shop.web', 'meta mark & 0x10000 == 0x10000 return', 'drop']);
+    expect(rs.chains.some((c) => c.name.startsWith('tw-unused'))).toBe(false); // no policy of that tier selects anything
+  });
+
+  it('ends a Pass tier without a drop, and renders the Pass mark for iptables', () => {
+    const passing = compilePolicy({ ...w, tiers: [{ name: 'security', order: 10, defaultAction: 'Pass' }] }, { mode: 'interface' });
+    expect(chain(passing, 'tw-security.shop.web1')?.rules.map(renderRule)).toEqual([
+      'jump pi-gnp.security.gate', 'meta mark & 0x10000 == 0x10000 return', 'meta mark & 0x20000 == 0x20000 return',
+    ]);
+    const v4 = renderIptables(passing).v4;
+    expect(v4).toContain('-j MARK --or-mark 0x20000');
+    expect(v4).toContain('-m mark --mark 0x20000/0x20000 -j RETURN');
+    expect(v4).toContain('-j MARK --and-mark 0xfffcffff');
   });
 });

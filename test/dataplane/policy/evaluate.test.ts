@@ -12,6 +12,7 @@ function world(s: (typeof SCENARIOS)[number]): PolicyWorld {
     })),
     policies: s.policies,
     networkSets: s.networkSets,
+    tiers: s.tiers,
     serviceAccounts: MATRIX.serviceAccounts,
   };
 }

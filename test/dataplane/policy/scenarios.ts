@@ -1,6 +1,6 @@
 import { fromKubernetesNetworkPolicy, K8sNetworkPolicy } from '../../../lib/dataplane/policy/kubernetes';
 import { loadPolicyObjects } from '../../../lib/dataplane/policy/load';
-import { Policy, PolicyNetworkSet } from '../../../lib/dataplane/policy/types';
+import { Policy, PolicyNetworkSet, PolicyTier } from '../../../lib/dataplane/policy/types';
 import type { NamedPortSpec, PolicyLabSpec, ProbeCase } from '../../../lib/lab/policy-lab';
 
 /**
@@ -46,6 +46,8 @@ export interface Scenario {
   readonly name: string;
   readonly policies: readonly Policy[];
   readonly networkSets?: readonly PolicyNetworkSet[];
+  /** Tiers besides `default`. @default - none */
+  readonly tiers?: readonly PolicyTier[];
   /** Probe cases for the lab run. @default TCP/80, TCP/81, UDP/80, SCTP/80 */
   readonly cases?: readonly ProbeCase[];
   readonly expect: readonly Expectation[];
@@ -335,6 +337,82 @@ spec:
     expect: [
       ['y/a', 'x/a', 'TCP', 80, true], ['x/b', 'x/a', 'TCP', 80, false], ['z/b', 'x/a', 'TCP', 80, true],
       ['z/c', 'y/a', 'TCP', 80, true], ['x/a', 'y/a', 'TCP', 80, false],
+    ],
+  },
+  {
+    name: 'calico tiers: an earlier tier\'s Deny beats the default tier; Pass (rule or defaultAction) goes on to the next tier',
+    ...(() => {
+      const objs = calico(`
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: { name: security }
+spec: { order: 100 }
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: { name: platform }
+spec: { order: 200, defaultAction: Pass }
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: { name: security.block-red }
+spec:
+  tier: security
+  selector: projectcalico.org/namespace == 'x'
+  ingress:
+    - action: Deny
+      source: { namespaceSelector: team == 'red' }
+    - action: Pass
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: { name: platform.from-c }
+spec:
+  tier: platform
+  selector: pod == 'a'
+  ingress:
+    - action: Allow
+      protocol: TCP
+      source: { selector: pod == 'c' }
+`);
+      return { policies: [...objs.policies, knp('x', 'a-from-b', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }] }] })], tiers: objs.tiers };
+    })(),
+    expect: [
+      ['y/b', 'x/a', 'TCP', 80, false], // security Deny
+      ['z/b', 'x/a', 'TCP', 80, false], // security Pass, platform Pass (default action), default tier denies
+      ['x/b', 'x/a', 'TCP', 80, true], // passed twice, allowed by the Kubernetes policy
+      ['z/c', 'x/a', 'TCP', 80, true], // platform Allow before the default tier
+      ['z/c', 'x/a', 'UDP', 80, false], // platform passes, default tier denies
+      ['x/c', 'x/b', 'TCP', 80, true], // passed by security, no policy in the later tiers: profile
+      ['y/a', 'x/b', 'TCP', 80, false],
+      ['x/a', 'y/a', 'TCP', 80, true], // platform passes, no default-tier policy for y/a
+      ['y/c', 'y/a', 'TCP', 80, true],
+    ],
+  },
+  {
+    name: 'calico tiers: a tier with no policy for the endpoint is skipped; its default Deny applies only where its policies select',
+    ...(() => {
+      const objs = calico(`
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: { name: security }
+spec: { order: 10 }
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: { name: security.z-from-blue }
+spec:
+  tier: security
+  selector: projectcalico.org/namespace == 'z'
+  ingress:
+    - action: Allow
+      source: { namespaceSelector: team == 'blue' }
+`);
+      return { policies: [...objs.policies, DENY_ALL_X], tiers: objs.tiers };
+    })(),
+    expect: [
+      ['y/a', 'z/a', 'TCP', 80, false], ['x/a', 'z/a', 'TCP', 80, true], ['y/a', 'y/b', 'TCP', 80, true],
+      ['y/a', 'x/a', 'TCP', 80, false], ['z/a', 'x/b', 'UDP', 80, false],
     ],
   },
 ];
