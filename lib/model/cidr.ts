@@ -10,6 +10,10 @@ export type IpFamily = 4 | 6;
 export class Cidr {
   /** Parses `text` (e.g. `10.244.0.0/16`, `fd00:10:244::/56`); throws a ValidationError naming `field`. */
   public static parse(text: string, field: string, family?: IpFamily): Cidr {
+    return Cidr.read(text, field, family, false);
+  }
+
+  private static read(text: string, field: string, family: IpFamily | undefined, masked: boolean): Cidr {
     const expected = family === 6 ? 'an IPv6 CIDR such as fd00:10:244::/56'
       : family === 4 ? 'an IPv4 CIDR such as 10.244.0.0/16'
         : 'a CIDR such as 10.244.0.0/16 or fd00:10:244::/56';
@@ -28,10 +32,18 @@ export class Cidr {
     const prefix = Number(prefixText);
     if (prefix > bits) throw new ValidationError(field, text, expected);
     const cidr = new Cidr(isV6 ? 6 : 4, address.bigInt(), prefix);
-    if (cidr.network !== address.bigInt()) {
+    if (cidr.network !== address.bigInt() && !masked) {
       throw new ValidationError(field, text, `a network address (host bits zero), e.g. ${cidr.toString()}`);
     }
     return cidr;
+  }
+
+  /**
+   * Parses `text` as Go's `net.ParseCIDR` reads it, which is how the Kubernetes API server and Calico
+   * read a NetworkPolicy's ipBlock: host bits are allowed and cleared (`10.66.0.2/4` is `0.0.0.0/4`).
+   */
+  public static parseMasked(text: string, field: string, family?: IpFamily): Cidr {
+    return Cidr.read(text, field, family, true);
   }
 
   /** True when `text` parses as a CIDR of the given family. */

@@ -69,9 +69,10 @@ export function labelSelectorToCalico(sel: K8sLabelSelector | undefined, field: 
 function peerEntity(peer: K8sNetworkPolicyPeer, field: string): ResolvedEntityRule {
   if (peer.ipBlock) {
     if (peer.podSelector || peer.namespaceSelector) throw new ValidationError(field, peer, 'ipBlock alone, or podSelector and/or namespaceSelector');
-    const cidr = Cidr.parse(peer.ipBlock.cidr, `${field}.ipBlock.cidr`);
+    // Read as the API server (Go's net.ParseCIDR) reads them: host bits are cleared, not refused.
+    const cidr = Cidr.parseMasked(peer.ipBlock.cidr, `${field}.ipBlock.cidr`);
     const except = (peer.ipBlock.except ?? []).map((e, i) => {
-      const ex = Cidr.parse(e, `${field}.ipBlock.except[${i}]`);
+      const ex = Cidr.parseMasked(e, `${field}.ipBlock.except[${i}]`);
       if (!cidr.contains(ex) || ex.equals(cidr)) throw new ValidationError(`${field}.ipBlock.except[${i}]`, e, `a CIDR strictly inside ${cidr.toString()}`);
       return ex.toString();
     });

@@ -34,6 +34,14 @@ describe('Kubernetes NetworkPolicy → Calico shape', () => {
     ]);
   });
 
+  it('reads ipBlock CIDRs as the API server does: host bits cleared (10.66.0.2/4 is 0.0.0.0/4), not refused', () => {
+    const p = fromKubernetesNetworkPolicy({ metadata: { name: 'p', namespace: 'ns' }, spec: {
+      podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.66.0.2/4', except: ['10.66.0.3/16'] } }] }], egress: [{ to: [{ ipBlock: { cidr: 'fd00::1:2/64' } }] }],
+    } });
+    expect(p.ingress).toEqual([{ action: 'Allow', source: { nets: ['0.0.0.0/4'], notNets: ['10.66.0.0/16'] } }]);
+    expect(p.egress).toEqual([{ action: 'Allow', destination: { nets: ['fd00::/64'] } }]);
+  });
+
   it('puts egress peers and ports on the destination; empty rule = allow all', () => {
     const p = fromKubernetesNetworkPolicy({ metadata: meta, spec: { podSelector: {}, egress: [{ to: [{ podSelector: {} }], ports: [{ port: 53, protocol: 'UDP' }] }, {}] } });
     expect(p.egress).toEqual([{ action: 'Allow', protocol: 'UDP', destination: { selector: 'all()', ports: [53] } }, { action: 'Allow' }]);
@@ -88,9 +96,11 @@ spec: { nets: [192.0.2.0/24] }
 
   it('names the document and field of bad input', () => {
     expect(() => loadPolicyObjects('apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: { name: n, namespace: x }\nspec:\n  ingress:\n    - action: Allow\n      protocol: TCP\n      destination: { ports: [99999] }\n', 'policy.yaml'))
-      .toThrow('port: 99999 is not valid; expected a port number from 1 to 65535');
+      .toThrow('policy.yaml: NetworkPolicy x/n.spec.ingress[0].destination.ports[0]: 99999 is not valid; expected a port number from 1 to 65535');
     expect(() => loadPolicyObjects('apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: { name: n }\nspec:\n  tier: security\n', 'policy.yaml'))
-      .toThrow('policy.yaml: NetworkPolicy n.spec.tier: "security" is not valid; expected the default tier');
+      .toThrow('policy.yaml: NetworkPolicy n.name: "n" is not valid; expected "security.<name>" (a policy in tier security is named after its tier)');
+    expect(() => loadPolicyObjects('apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: { name: sec.g }\nspec:\n  tier: sec.x\n', 'policy.yaml'))
+      .toThrow('policy.yaml: GlobalNetworkPolicy sec.g.tier: "sec.x" is not valid; expected a DNS-1123 label');
     expect(() => loadPolicyObjects('a: [', 'bad.yaml')).toThrow(/^bad\.yaml\[0\]/);
   });
 });
