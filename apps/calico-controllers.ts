@@ -11,7 +11,6 @@ import {
   KubeControllersSettings, describeKubeControllersSettings,
 } from '../lib/dataplane/calico/kube-controllers-config';
 import { NodeControllerLoop } from '../lib/dataplane/calico/node-controller-loop';
-import { StoreNodeRegistry } from '../lib/dataplane/calico/node-registry';
 import { jsonLogger } from '../lib/dataplane/flannel/agent-log';
 import { OutageLog, retryReporter } from '../lib/dataplane/datastore/outage';
 import { BlockIpam } from '../lib/dataplane/ipam/block-ipam';
@@ -64,7 +63,7 @@ async function main(): Promise<void> {
   const store = await openCalicoStore(c.datastore, outage);
   let source: ClusterSource;
   if (c.datastore.type === 'etcdv3') {
-    source = new StoreClusterSource(store, new StoreNodeRegistry(store));
+    source = new StoreClusterSource(store);
   } else {
     const { KubeClient, inClusterConnection, kubeconfigConnection } = await import('../lib/dataplane/datastore/kube/client');
     source = new KubeClusterSource(new KubeClient(c.datastore.kubeconfig ? kubeconfigConnection(c.datastore.kubeconfig) : inClusterConnection()));
@@ -108,7 +107,9 @@ async function main(): Promise<void> {
   const exists = (await store.get(kccKey)) !== undefined;
 
   const gcFailed = retryReporter(log, 'ipam gc failed', outage);
-  const gc = new IpamGarbageCollector(new BlockIpam(store), source);
+  const gc = new IpamGarbageCollector(new BlockIpam(store, {
+    onBadRecord: (error) => log.warn('datastore record refused; left as it is', { error: error.message }),
+  }), source);
   const running = new NodeControllerLoop({
     gc,
     // What is in force now (a change may have come in since the first read).

@@ -43,7 +43,7 @@ describe('Calico-style controllers: IPAM garbage collection', () => {
     const onGone = await pod('gone', 'elsewhere', true);
     await ipam.autoAssign({ node: 'gone', handleId: 'k8s-pod-network.elsewhere', family: 4, count: 20, attributes: { node: 'gone' } });
 
-    const gc = new IpamGarbageCollector(ipam, new StoreClusterSource(store, registry), { leakGracePeriodMs: 15 * MIN });
+    const gc = new IpamGarbageCollector(ipam, new StoreClusterSource(store), { leakGracePeriodMs: 15 * MIN });
     const t0 = 1_000_000;
     expect(await gc.run(t0)).toEqual({ leaked: [], orphaned: [], nodesCleaned: [], candidates: 1 });
     expect(await gc.run(t0 + 15 * MIN - 1)).toMatchObject({ leaked: [], candidates: 1 });
@@ -71,13 +71,13 @@ describe('Calico-style controllers: IPAM garbage collection', () => {
     const registry = new StoreNodeRegistry(store);
     await registry.register({ name: 'n1', spec: {} });
     const [ip] = await ipam.autoAssign({ node: 'n1', handleId: 'k8s-pod-network.slow', family: 4, attributes: { node: 'n1' } });
-    const gc = new IpamGarbageCollector(ipam, new StoreClusterSource(store, registry));
+    const gc = new IpamGarbageCollector(ipam, new StoreClusterSource(store));
     await gc.run(0);
     const rec = workloadEndpointRecord({ node: 'n1', namespace: 'ns', pod: 'slow', containerId: 'slow', ifname: 'eth0', netns: '', mtu: 0, addresses: [ip], podMac: '' });
     await store.put(`workloadendpoints/ns/${rec.metadata.name}`, JSON.stringify(rec));
     expect(await gc.run(20 * MIN)).toMatchObject({ leaked: [], candidates: 0 });
     await store.delete(`workloadendpoints/ns/${rec.metadata.name}`);
-    const off = new IpamGarbageCollector(ipam, new StoreClusterSource(store, registry), { leakGracePeriodMs: 0 });
+    const off = new IpamGarbageCollector(ipam, new StoreClusterSource(store), { leakGracePeriodMs: 0 });
     await off.run(0);
     expect(await off.run(10_000 * MIN)).toMatchObject({ leaked: [], candidates: 1 });
   });

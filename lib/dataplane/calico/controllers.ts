@@ -4,8 +4,8 @@ import { KubeObject } from '../datastore/kube/types';
 import { KeyValueStore } from '../datastore/types';
 import { BlockIpam } from '../ipam/block-ipam';
 import { BlockAllocation, blockAllocations, blockHost } from '../ipam/block-model';
-import { CALICO_KEYS, parseJson } from '../ipam/calico-store';
-import { NodeRegistry } from './node-registry';
+import { BadRecordError, decodeJsonObject } from '../datastore/records';
+import { CALICO_KEYS } from '../ipam/calico-store';
 import { WorkloadEndpointRecord } from './workload-endpoint';
 
 /**
@@ -13,6 +13,10 @@ import { WorkloadEndpointRecord } from './workload-endpoint';
  * is a leak candidate; it is freed once it has stayed a candidate for the leak grace period
  * (15 min by default, 0 disables). Everything on a node that no longer exists is freed at once,
  * then the node's affinities go and its empty blocks with them.
+ *
+ * A bad record never frees anything: a bad IPAM block is neither collected from nor cleaned up
+ * (BlockIpam reports it), a node whose record is bad still exists, and a bad WorkloadEndpoint fails
+ * the pass (its workload cannot be told from a leak).
  */
 export interface ClusterSnapshot {
   readonly nodes: ReadonlySet<string>;
@@ -27,15 +31,25 @@ export interface ClusterSource {
 const isTunnel = (a: BlockAllocation) => /TunnelAddress$/.test(a.attributes.type ?? '');
 const containerOf = (handleId: string | undefined) => handleId?.slice(handleId.indexOf('.') + 1);
 
-/** etcd mode: nodes from the registry, workloads from WorkloadEndpoint records (matched by container ID). */
+/**
+ * etcd mode: nodes by their records' keys (a node whose record is bad still exists), workloads from
+ * WorkloadEndpoint records (matched by container ID; a bad one is thrown).
+ */
 export class StoreClusterSource implements ClusterSource {
-  constructor(private readonly store: KeyValueStore, private readonly registry: NodeRegistry) {}
+  constructor(private readonly store: KeyValueStore) {}
 
   async snapshot(): Promise<ClusterSnapshot> {
-    const [nodes, weps] = await Promise.all([this.registry.list(), this.store.list(CALICO_KEYS.workloadEndpoints)]);
-    const containers = new Set(weps.items.map((kv) => parseJson<WorkloadEndpointRecord>(kv).spec.containerID));
-    return { nodes: new Set(nodes.map((n) => n.name)), isLive: (a) => containers.has(containerOf(a.handleId) ?? '') };
+    const [nodes, weps] = await Promise.all([this.store.list(CALICO_KEYS.nodes), this.store.list(CALICO_KEYS.workloadEndpoints)]);
+    const containers = new Set(weps.items.map((kv) => workloadContainer(kv)));
+    return { nodes: new Set(nodes.items.map((kv) => kv.key.slice(CALICO_KEYS.nodes.length))), isLive: (a) => containers.has(containerOf(a.handleId) ?? '') };
   }
+}
+
+function workloadContainer(kv: { key: string; value: string }): string {
+  const spec = (decodeJsonObject(kv) as Partial<WorkloadEndpointRecord>).spec;
+  const id: unknown = spec && typeof spec === 'object' ? spec.containerID : undefined;
+  if (typeof id !== 'string' || !id) throw new BadRecordError(kv.key, 'spec.containerID', id, 'the container ID of the workload');
+  return id;
 }
 
 interface Pod extends KubeObject {
@@ -108,7 +122,8 @@ export class IpamGarbageCollector {
   /** One pass at time `now` (ms). */
   async run(now = Date.now()): Promise<GcResult> {
     const snap = await this.source.snapshot();
-    const blocks = await this.ipam.blocks();
+    // No stand-ins: only what the datastore holds now, and bad blocks not at all.
+    const blocks = await this.ipam.blocks(undefined, false);
     const leaked: string[] = [];
     const orphaned: string[] = [];
     const seen = new Set<string>();

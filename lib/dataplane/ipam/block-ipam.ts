@@ -260,12 +260,12 @@ export class BlockIpam {
 
   /**
    * The blocks, for routing and reporting: checked against `pools` when given (a block outside
-   * every pool is refused). A bad block is left out, or stands in as its last good version when
-   * this instance saw one: a block corrupted in place keeps its routes.
+   * every pool is refused). A bad block is left out, or — with `standIn` — stands in as its last
+   * good version when this instance saw one: a block corrupted in place keeps its routes.
    */
-  async blocks(pools?: readonly Pool[]): Promise<IpamBlockSpec[]> {
+  async blocks(pools?: readonly Pool[], standIn = true): Promise<IpamBlockSpec[]> {
     const { items } = await this.store.list(CALICO_KEYS.blocks);
-    return this.records.read(CALICO_KEYS.blocks, items, (kv) => decodeBlock(kv, pools));
+    return this.records.read(CALICO_KEYS.blocks, items, (kv) => decodeBlock(kv, pools), standIn);
   }
 
   /** The handle; a corrupt one is thrown (what it holds cannot be known). */
@@ -316,8 +316,7 @@ export class BlockIpam {
 
   /** Releases single addresses (GC); the handles they belonged to are decremented. Bad blocks are left alone. */
   async releaseAddresses(addresses: readonly string[]): Promise<string[]> {
-    const { items } = await this.store.list(CALICO_KEYS.blocks);
-    const blocks = this.records.read(CALICO_KEYS.blocks, items, (kv) => decodeBlock(kv), false);
+    const blocks = await this.blocks(undefined, false);
     const released: string[] = [];
     for (const block of blocks) {
       const cidr = Cidr.parse(block.cidr, 'block.cidr');
