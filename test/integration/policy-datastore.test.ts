@@ -54,7 +54,8 @@ maybe('policy from the Calico datastore (real etcd, real kernel)', () => {
       metadata: { name: 'web', namespace: 'x' },
       spec: { selector: "app == 'web'", ingress: [{ action: 'Allow', protocol: 'TCP', source: { selector: "role == 'client'", namespaceSelector: "team == 'trusted'" }, destination: { ports: ['http'] } }] },
     }));
-    await store.put('globalnetworkpolicies/broken', JSON.stringify({ metadata: { name: 'broken' }, spec: { ingress: [{ action: 'Maybe' }] } }));
+    // never valid: reported, and its endpoints (none here) isolated rather than left open
+    await store.put('globalnetworkpolicies/broken', JSON.stringify({ metadata: { name: 'broken' }, spec: { selector: "app == 'none'", ingress: [{ action: 'Maybe' }] } }));
     // a separate table beside the lab's own (which has no policy and accepts)
     sync = new PolicyDatastoreSync({ store, nodeName: 'n1', mode: 'interface', netns: lab.nodeNetns, table: 'cnikit-policy-ds', debounceMs: 10, onSync: (r) => { results.push(r); appliedAt.push(process.hrtime.bigint()); } });
     await sync.start();
@@ -108,6 +109,6 @@ maybe('policy from the Calico datastore (real etcd, real kernel)', () => {
     await until('y/client', false, process.hrtime.bigint());
     await store.delete('networkpolicies/x/web');
     await until('y/client', true, process.hrtime.bigint());
-    expect(sync.world().policies).toEqual([]);
+    expect(sync.world().policies).toEqual([{ kind: 'GlobalNetworkPolicy', name: 'broken', selector: "app == 'none'", types: ['Ingress'], ingress: [], egress: [] }]);
   });
 });

@@ -33,6 +33,8 @@ export const POLICY_KEYS = {
   /** `<ns>/<name>` */
   networkSets: 'networksets/',
   globalNetworkSets: 'globalnetworksets/',
+  /** `<name>`: Calico Tier (order, defaultAction); the `default` tier exists without one. */
+  tiers: 'tiers/',
 } as const;
 
 /** What the policy agent's watch cache holds (and Typha serves for it): one subscription each. */

@@ -143,17 +143,23 @@ describe('KubeCrdStore policy views: Calico\'s Kubernetes-datastore conversion',
     expect(docs['kubernetesnetworkpolicies/x/knp.default.bad']).toEqual({
       apiVersion: 'projectcalico.org/v3', kind: 'NetworkPolicy', metadata: { name: 'knp.default.bad', namespace: 'x' },
       conversionError: 'NetworkPolicy x/bad.spec.policyTypes[0]: "Sideways" is not valid; expected Ingress or Egress',
+      // what the agent isolates instead: the pods it selects, in the directions it could be declaring
+      isolation: { order: 1000, selector: 'all()', types: ['Ingress'] },
     });
 
-    // Read back by the policy agent: the same policy the engine got from the Kubernetes object; the bad one is reported.
+    // Read back by the policy agent: the same policy the engine got from the Kubernetes object; the bad one is
+    // reported, and isolates its pods (it allows nothing) instead of being skipped.
     const errors: Error[] = [];
     const sync = new PolicyDatastoreSync({ store, nodeName: 'n1', mode: 'interface', runner: { apply: async () => undefined, listTable: async () => undefined }, resyncSeconds: 0, onSync: (r) => r instanceof Error && errors.push(r) });
     await sync.start(); // straight on the store: list + watch per prefix (Calico's CRDs are absent here: empty)
     const policies = sync.world().policies;
     await sync.stop();
-    expect(policies).toHaveLength(1);
-    expect(policies[0]).toMatchObject({ kind: 'KubernetesNetworkPolicy', name: 'web', namespace: 'x', order: 1000, types: converted.types, ingress: converted.ingress, egress: converted.egress });
-    expect([...new Set(errors.map((e) => e.message))]).toEqual(['kubernetesnetworkpolicies/x/knp.default.bad: NetworkPolicy x/bad.spec.policyTypes[0]: "Sideways" is not valid; expected Ingress or Egress']);
+    expect(policies).toHaveLength(2);
+    expect(policies[0]).toEqual({ kind: 'KubernetesNetworkPolicy', name: 'bad', namespace: 'x', order: 1000, selector: 'all()', types: ['Ingress'], ingress: [], egress: [] });
+    expect(policies[1]).toMatchObject({ kind: 'KubernetesNetworkPolicy', name: 'web', namespace: 'x', order: 1000, types: converted.types, ingress: converted.ingress, egress: converted.egress });
+    expect(errors.map((e) => e.message)).toEqual([
+      'kubernetesnetworkpolicies/x/knp.default.bad: NetworkPolicy x/bad.spec.policyTypes[0]: "Sideways" is not valid; expected Ingress or Egress (no good version: its endpoints are isolated)',
+    ]);
   });
 
   test('Calico\'s policy kinds are whole documents (labels included); views are read-only', async () => {

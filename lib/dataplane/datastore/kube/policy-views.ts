@@ -1,6 +1,6 @@
 import { workloadEndpointName, workloadVethName, hostCidr } from '../../calico/workload-endpoint';
 import { KUBERNETES_POLICY_NAME_PREFIX, POLICY_KEYS } from '../../policy/keys';
-import { fromKubernetesNetworkPolicy, K8sNetworkPolicy } from '../../policy/kubernetes';
+import { fromKubernetesNetworkPolicy, K8sLabelSelector, K8sNetworkPolicy, KUBERNETES_POLICY_ORDER, labelSelectorToCalico } from '../../policy/kubernetes';
 import { JsonObject, JsonValue } from '../types';
 import { CALICO_CRD_GROUP, CALICO_CRD_VERSION, ResourcePath } from './resource';
 import { KubeObject } from './types';
@@ -150,7 +150,8 @@ export function profileFromServiceAccount(sa: KubeObject): JsonObject {
 /**
  * A Kubernetes NetworkPolicy as the Calico NetworkPolicy `knp.default.<name>` (order 1000, rules as
  * `fromKubernetesNetworkPolicy` converts them). One that cannot be converted stays a document with
- * `conversionError` and no spec, so that the reader reports it and enforces the others.
+ * `conversionError`, no spec and `isolation` (the pods it selects and its directions), so that the
+ * reader reports it, isolates its pods and enforces the others.
  */
 export function calicoPolicyFromKubernetes(np: KubeObject): JsonObject {
   const { name, namespace } = metaOf(np);
@@ -165,8 +166,27 @@ export function calicoPolicyFromKubernetes(np: KubeObject): JsonObject {
       spec: JSON.parse(JSON.stringify({ order: p.order, selector: p.selector, types: p.types, ingress: p.ingress, egress: p.egress })) as JsonObject,
     };
   } catch (error) {
-    return { apiVersion: 'projectcalico.org/v3', kind: 'NetworkPolicy', metadata, conversionError: (error as Error).message };
+    return { apiVersion: 'projectcalico.org/v3', kind: 'NetworkPolicy', metadata, conversionError: (error as Error).message, isolation: kubernetesIsolation(np) };
   }
+}
+
+/**
+ * What an unconvertible Kubernetes NetworkPolicy still says for sure: which pods it isolates (its
+ * podSelector; every pod of the namespace when even that cannot be read) and in which directions.
+ * The agent isolates them (it allows nothing for them) rather than skipping the policy.
+ */
+function kubernetesIsolation(np: KubeObject): JsonObject {
+  const spec = (np as KubeObject & { spec?: unknown }).spec;
+  const s = isObj(spec) ? spec : {};
+  let selector = 'all()';
+  try {
+    selector = labelSelectorToCalico(s.podSelector as K8sLabelSelector | undefined, 'podSelector').toString();
+  } catch {
+    // every pod of the namespace
+  }
+  const declared = Array.isArray(s.policyTypes) ? s.policyTypes.filter((t) => t === 'Ingress' || t === 'Egress') : [];
+  const types = declared.length ? declared : ['Ingress', ...(Array.isArray(s.egress) && s.egress.length > 0 ? ['Egress'] : [])];
+  return { order: KUBERNETES_POLICY_ORDER, selector, types };
 }
 
 /** One of Calico's own resources as a whole document (labels matter: network sets are selected by them). */
@@ -266,4 +286,5 @@ export const POLICY_VIEWS: readonly KubeView[] = [
   calicoView(POLICY_KEYS.globalNetworkPolicies, 'globalnetworkpolicies', 'GlobalNetworkPolicy', false),
   calicoView(POLICY_KEYS.networkSets, 'networksets', 'NetworkSet', true),
   calicoView(POLICY_KEYS.globalNetworkSets, 'globalnetworksets', 'GlobalNetworkSet', false),
+  calicoView(POLICY_KEYS.tiers, 'tiers', 'Tier', false),
 ];
