@@ -31,6 +31,8 @@ export interface CniServerOptions {
   readonly host?: string;
   /** @default 0 (any free port) */
   readonly port?: number;
+  /** How long a client may take to send its request (not how long the answer may take). @default 60000 */
+  readonly requestTimeoutMs?: number;
 }
 
 const FIELDS = ['token', 'CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH', 'stdin'] as const;
@@ -50,7 +52,8 @@ export class CniServer {
 
   /** Starts listening; resolves with the port. */
   listen(): Promise<number> {
-    const server = createServer((socket) => this.serve(socket));
+    // half-open: a client may shut down its sending side once the request is out and still read the answer
+    const server = createServer({ allowHalfOpen: true }, (socket) => this.serve(socket));
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -80,7 +83,7 @@ export class CniServer {
       if (!socket.destroyed) socket.end(`${code}\n${stdout}`);
     };
     socket.on('error', () => socket.destroy());
-    socket.setTimeout(REQUEST_TIMEOUT_MS, () => {
+    socket.setTimeout(this.options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, () => {
       if (!done) socket.destroy();
     });
     socket.on('data', (chunk: Buffer) => {
