@@ -76,8 +76,7 @@ export class HostLocalStore {
    * lock is not had within the wait.
    */
   async exclusive<T>(containerId: string, ifname: string, fn: () => Promise<T>): Promise<T> {
-    const stripe = createHash('sha1').update(ownerName(containerId, ifname)).digest().readUInt16BE(0) % LOCK_STRIPES;
-    const lock = new FileLock(path.join(this.dir, 'locks', String(stripe)), { signal: AbortSignal.timeout(this.lockWaitMs) });
+    const lock = new FileLock(this.lockFileOf(containerId, ifname), { signal: AbortSignal.timeout(this.lockWaitMs) });
     let started = false;
     try {
       return await lock.run(() => {
@@ -88,6 +87,12 @@ export class HostLocalStore {
       if (!started) throw new AttachmentBusyError(containerId, ifname, error);
       throw error;
     }
+  }
+
+  /** The lock file `exclusive` takes for (containerId, ifname). */
+  lockFileOf(containerId: string, ifname: string): string {
+    const stripe = createHash('sha1').update(ownerName(containerId, ifname)).digest().readUInt16BE(0) % LOCK_STRIPES;
+    return path.join(this.dir, 'locks', String(stripe));
   }
 
   /** Reserves one address per range for (containerId, ifname); returns the existing ones when already reserved. */

@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { HostLocalStore, IpamRange, RangeFullError } from '../../../lib/dataplane/ipam/host-local';
+import { AttachmentBusyError, HostLocalStore, IpamRange, RangeFullError } from '../../../lib/dataplane/ipam/host-local';
 import { Cidr } from '../../../lib/model/cidr';
 
 describe('HostLocalStore', () => {
@@ -57,6 +58,21 @@ describe('HostLocalStore', () => {
     release();
     await Promise.all([first, second]);
     expect(order).toEqual(['first in', 'first out', 'second']);
+  });
+
+  it('gives up with AttachmentBusyError when another process holds the attachment past the wait', async () => {
+    const store = new HostLocalStore(dir, 50);
+    const file = store.lockFileOf('c', 'eth0');
+    mkdirSync(path.dirname(file), { recursive: true });
+    const holder = spawn('flock', ['--exclusive', file, '-c', 'echo held; cat'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    await new Promise((resolve) => holder.stdout.once('data', resolve));
+    let ran = false;
+    await expect(store.exclusive('c', 'eth0', async () => { ran = true; })).rejects.toBeInstanceOf(AttachmentBusyError);
+    expect(ran).toBe(false);
+    holder.stdin.end();
+    await new Promise((resolve) => holder.once('exit', resolve));
+    await new HostLocalStore(dir).exclusive('c', 'eth0', async () => { ran = true; });
+    expect(ran).toBe(true);
   });
 
   it('GC keeps only the listed attachments', async () => {
