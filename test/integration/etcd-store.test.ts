@@ -121,4 +121,24 @@ describe('EtcdStore on a real etcd', () => {
     await waitFor(() => seen.get('/t8/after') === 'y', 'the event written after the restart');
     await watch.close();
   });
+
+  test('a frozen etcd (SIGSTOP) breaks an idle watch through keepalive; thawed, the watch reconnects and says so', async () => {
+    const idle = EtcdStore.connect({ endpoints: [etcd.endpoint], watchRetryMs: 100, keepaliveMs: 5000 });
+    const errors: Error[] = [];
+    let connected = 0;
+    const watch = idle.watch('/t9/', () => undefined, { onError: (e) => errors.push(e), onConnected: () => connected++ });
+    try {
+      await waitFor(() => connected === 1, 'the watch to connect');
+      process.kill(etcd.pid, 'SIGSTOP');
+      try {
+        await waitFor(() => errors.length > 0, 'the keepalive to give up on the frozen etcd', { timeoutMs: 30_000, intervalMs: 200 });
+      } finally {
+        process.kill(etcd.pid, 'SIGCONT');
+      }
+      await waitFor(() => connected >= 2, 'the watch to reconnect', { timeoutMs: 30_000, intervalMs: 200 });
+    } finally {
+      await watch.close();
+      await idle.close();
+    }
+  });
 });

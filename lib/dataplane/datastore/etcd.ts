@@ -14,6 +14,12 @@ export interface EtcdStoreOptions {
   readonly callTimeoutMs?: number;
   /** How long to wait between attempts to re-create a cancelled (e.g. compacted) watch. @default 1000 ms */
   readonly watchRetryMs?: number;
+  /**
+   * gRPC keepalive ping interval: a frozen or unreachable etcd then breaks the connection (and
+   * every watch reports it) within this plus 5 s, even when no call is made. etcd refuses pings
+   * more often than its --grpc-keepalive-min-time (5 s). @default 10000 ms
+   */
+  readonly keepaliveMs?: number;
 }
 
 /**
@@ -32,6 +38,11 @@ export class EtcdStore implements KeyValueStore {
       credentials: options.tls?.ca ? { rootCertificate: options.tls.ca, certChain: options.tls.cert, privateKey: options.tls.key } : undefined,
       auth: options.auth,
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+      grpcOptions: {
+        'grpc.keepalive_time_ms': options.keepaliveMs ?? 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+        'grpc.keepalive_permit_without_calls': 1,
+      },
     };
     return new EtcdStore(new Etcd3(clientOptions), options.watchRetryMs ?? 1000);
   }
@@ -134,6 +145,9 @@ export class EtcdStore implements KeyValueStore {
           }
         });
         created.on('disconnected', (error: Error) => options.onError?.(error));
+        // create() resolves on the first 'connected'; later ones are reconnections.
+        created.on('connected', () => options.onConnected?.());
+        options.onConnected?.();
         // 'error' means etcd cancelled the watch, e.g. the start revision was compacted: relist.
         created.on('error', (error: Error) => {
           options.onError?.(error);

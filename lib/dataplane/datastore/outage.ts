@@ -72,7 +72,7 @@ export function isDatastoreAnswer(error: unknown): boolean {
 /**
  * `store`, with every call's outcome reported to `outage`: a resolved call (or a call the
  * datastore answered with a refusal) counts as reachable, any other failure and every watch error
- * as unreachable; a watch event counts as reachable.
+ * as unreachable; a watch event or a watch (re)connecting counts as reachable.
  */
 export function observedStore(store: KeyValueStore, outage: OutageLog): KeyValueStore {
   const observe = async <T>(call: () => Promise<T>): Promise<T> => {
@@ -103,6 +103,10 @@ export function observedStore(store: KeyValueStore, outage: OutageLog): KeyValue
       onError: (error) => {
         outage.failed(error);
         options.onError?.(error);
+      },
+      onConnected: () => {
+        outage.succeeded();
+        options.onConnected?.();
       },
     }),
     close: () => store.close(),

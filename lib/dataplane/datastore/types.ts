@@ -60,6 +60,12 @@ export interface WatchOptions {
   readonly fromRevision?: Revision;
   /** Called for transient errors (lost connection); the watch keeps reconnecting. @default ignored */
   readonly onError?: (error: Error) => void;
+  /**
+   * Called each time the watch is (re)established with the datastore, which is then reachable
+   * even if nothing changed (etcd: the watch stream is connected; Kubernetes: a list succeeded or a
+   * bookmark arrived). @default ignored
+   */
+  readonly onConnected?: () => void;
 }
 
 /** A running watch; events stop after `close` resolves. */

@@ -96,6 +96,18 @@ describe('observedStore', () => {
     expect(lines).toEqual(['warn datastore lost: 14 UNAVAILABLE: No connection established', 'info datastore regained after 10.0s']);
   });
 
+  test('a watch that reconnects is the datastore regained, even when nothing changed', async () => {
+    const { lines, sink } = recorder();
+    const { state, store } = flakyStore();
+    const connected: string[] = [];
+    const observed = observedStore(store, new OutageLog(sink, 'datastore', new ManualClock()));
+    observed.watch('p', () => undefined, { onConnected: () => connected.push('p') });
+    state.options!.onError!(new Error('14 UNAVAILABLE: keepalive timeout'));
+    state.options!.onConnected!();
+    expect(lines).toEqual(['warn datastore lost: 14 UNAVAILABLE: keepalive timeout', 'info datastore regained after 0ms']);
+    expect(connected).toEqual(['p']);
+  });
+
   test('a datastore that answers with a refusal (lost compare-and-swap) is up', async () => {
     const { lines, sink } = recorder();
     const { state, store } = flakyStore();

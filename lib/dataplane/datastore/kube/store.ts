@@ -230,6 +230,7 @@ export class KubeCrdStore implements KeyValueStore {
         const list = await source.list();
         if (closed) return;
         resourceVersion = list.revision;
+        options.onConnected?.();
         if (report) onEvent({ type: 'reset', items: list.items, revision: list.revision });
         watch();
       } catch (error) {
@@ -253,7 +254,7 @@ export class KubeCrdStore implements KeyValueStore {
           return;
         }
         resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion;
-        if (event.type === 'BOOKMARK') return;
+        if (event.type === 'BOOKMARK') return void options.onConnected?.();
         const change = source.change(event.type, event.object);
         if (change) onEvent(change);
       }, (error) => {
