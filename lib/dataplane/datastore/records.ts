@@ -85,7 +85,8 @@ function describe(key: string, root: unknown, error: ErrorObject): BadRecordErro
   const path = error.instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (error.keyword === 'required') path.push(String((error.params as { missingProperty: string }).missingProperty));
   const value = path.reduce<unknown>((v, p) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined), root);
-  const field = path.length ? path.reduce((f, p, i) => (/^\d+$/.test(p) ? `${f}[${p}]` : i ? `${f}.${p}` : p), '') : 'value';
+  const field = path.length ? path.reduce((f, p, i) => (/^\d+$/.test(p) ? `${f}[${p}]`
+    : !/^[A-Za-z_][\w-]*$/.test(p) ? `${f}[${JSON.stringify(p)}]` : i ? `${f}.${p}` : p), '') : 'value';
   return new BadRecordError(key, field, value, expectation(error));
 }
 
