@@ -24,8 +24,8 @@ export interface CalicoNetConf {
   readonly mtuFile: string;
   readonly datastore: CalicoDatastoreConfig;
   /**
-   * How long the datastore calls of one invocation (and its wait for the IPAM host lock) may take
-   * before it answers error 11 "try again later" (deadline.ts). @default 10
+   * How long each datastore call may take before the invocation answers error 11 "try again later";
+   * the wait for the IPAM host lock may take 6× as long (deadline.ts). @default 10
    */
   readonly datastoreTimeoutSeconds: number;
   readonly ipam: {

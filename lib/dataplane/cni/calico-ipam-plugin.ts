@@ -4,6 +4,7 @@ import { FileLock } from '../ipam/calico-host-lock';
 import { CALICO_KEYS } from '../ipam/calico-store';
 import { blockAllocations } from '../ipam/block-model';
 import { CalicoNetConf, resolveNodename } from './calico-config';
+import { InvocationDeadline, LOCK_WAIT_TIMEOUTS } from './deadline';
 import { CniError, CNI_ERROR } from './errors';
 import { resultForVersion } from './result';
 import { CniInvocation, CniResult } from './types';
@@ -28,11 +29,13 @@ export function podAttributes(node: string, inv: CniInvocation): Record<string, 
  * assigns one address per requested family under the container's handle, releases by handle.
  */
 export class CalicoIpamPlugin {
-  /** `signal`: the invocation's deadline, which also ends a wait for the IPAM host lock. */
-  constructor(private readonly store: KeyValueStore, private readonly signal?: AbortSignal) {}
+  /** `deadline`: the invocation's datastore deadline (deadline.ts), which also bounds the wait for the IPAM host lock. */
+  constructor(private readonly store: KeyValueStore, private readonly deadline?: InvocationDeadline) {}
 
   private ipam(conf: CalicoNetConf): BlockIpam {
-    return new BlockIpam(this.store, { hostLock: new FileLock(conf.ipam.lockFile, { signal: this.signal }) });
+    const deadline = this.deadline;
+    const signal = deadline && (() => deadline.waitSignal(`IPAM host lock ${conf.ipam.lockFile}`, deadline.seconds * LOCK_WAIT_TIMEOUTS));
+    return new BlockIpam(this.store, { hostLock: new FileLock(conf.ipam.lockFile, { signal }) });
   }
 
   /** Addresses (without prefix), v4 first. A failure after a partial assignment releases it. */

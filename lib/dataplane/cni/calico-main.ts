@@ -26,7 +26,7 @@ export interface CalicoCniOutcome extends CniOutcome {
 /**
  * One Calico-mode invocation (`cnikit-calico` or `cnikit-calico-ipam`), from the environment and
  * stdin to stdout and the exit code; failures are the spec's error object with exit 1. Its datastore
- * calls share one deadline (`datastore_timeout_seconds`), past which it answers error 11.
+ * calls have a deadline each (`datastore_timeout_seconds`); past one it answers error 11.
  */
 export async function runCalicoCni(
   env: NodeJS.ProcessEnv, stdin: string, kernels: CalicoPluginKernels, openStore: StoreOpener = openCalicoStore,
@@ -55,7 +55,7 @@ export async function runCalicoCni(
     }
     const timedStore = deadlineStore(store, timed);
     const ipamOnly = conf.type === CALICO_PLUGIN_TYPES.ipam;
-    const plugin = ipamOnly ? new CalicoIpamPlugin(timedStore, timed.signal) : new CalicoCniPlugin(kernels, timedStore, timed.signal);
+    const plugin = ipamOnly ? new CalicoIpamPlugin(timedStore, timed) : new CalicoCniPlugin(kernels, timedStore, timed);
     let stdout = '';
     switch (inv.command) {
       case 'ADD':

@@ -7,6 +7,7 @@ import {
 } from '../calico/workload-endpoint';
 import { CalicoNetConf, resolveMtu, resolveNodename } from './calico-config';
 import { CalicoIpamPlugin } from './calico-ipam-plugin';
+import { InvocationDeadline } from './deadline';
 import { CniError, CNI_ERROR } from './errors';
 import { mergeResults, resultForVersion, versionAtLeast } from './result';
 import { CniInvocation, CniResult } from './types';
@@ -45,9 +46,9 @@ function wepKey(record: WorkloadEndpointRecord): string {
 export class CalicoCniPlugin {
   private readonly ipam: CalicoIpamPlugin;
 
-  /** `signal`: the invocation's datastore deadline (deadline.ts), which also ends a wait for the IPAM host lock. */
-  constructor(private readonly kernels: CalicoPluginKernels, private readonly store: KeyValueStore, signal?: AbortSignal) {
-    this.ipam = new CalicoIpamPlugin(store, signal);
+  /** `deadline`: the invocation's datastore deadline (deadline.ts), which also bounds the wait for the IPAM host lock. */
+  constructor(private readonly kernels: CalicoPluginKernels, private readonly store: KeyValueStore, deadline?: InvocationDeadline) {
+    this.ipam = new CalicoIpamPlugin(store, deadline);
   }
 
   async add(inv: CniInvocation, conf: CalicoNetConf): Promise<CniResult> {

@@ -5,26 +5,29 @@ import { CniError, CNI_ERROR } from './errors';
 /** Default of the Calico-mode conflist key `datastore_timeout_seconds`. */
 export const DEFAULT_DATASTORE_TIMEOUT_SECONDS = 10;
 
+/** How many datastore timeouts an ADD may wait for the IPAM host lock (behind other ADDs on the node). */
+export const LOCK_WAIT_TIMEOUTS = 6;
+
 /**
- * One CNI invocation's datastore deadline. Every datastore call (and the wait for the IPAM host
- * lock) races it; once it passes, calls in flight and every later call reject with error 11 "try
- * again later", and `signal` aborts. The etcd3 client's own per-call deadline and retries
+ * The datastore deadline of one CNI invocation. Every datastore call gets `seconds` to answer; the
+ * first that does not makes the invocation answer error 11 "try again later": `signal` aborts, and no
+ * later call starts (they reject at once). The etcd3 client's own per-call deadline and retries
  * (3 attempts of 10 s each) would otherwise hold an ADD for a frozen etcd far longer than a runtime
- * waits. A call still in flight at the deadline may yet land: `settled()` resolves once every one
- * has, so a resident server can hold back the next command for the same container until then.
+ * waits. A call still in flight at its deadline may yet land: `settled()` resolves once every one has,
+ * so a resident server can hold back the next command for the same container until then.
+ * Waiting behind other ADDs for the node's IPAM lock is not a datastore call: `waitSignal` bounds it.
  */
 export class InvocationDeadline {
   private readonly controller = new AbortController();
-  private readonly timer: unknown;
+  private readonly timers = new Set<unknown>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly error: CniError;
 
   constructor(readonly seconds: number, what: string, private readonly clock: Clock = systemClock) {
     this.error = new CniError(CNI_ERROR.tryAgainLater, `${what} did not answer within ${seconds} s (datastore_timeout_seconds): try again later`);
-    this.timer = clock.setTimeout(() => this.controller.abort(this.error), seconds * 1000);
   }
 
-  /** Aborted (with the error 11 as its reason) when the deadline passes. */
+  /** Aborted (with the error 11 as its reason) once a call has passed its deadline. */
   get signal(): AbortSignal {
     return this.controller.signal;
   }
@@ -38,22 +41,48 @@ export class InvocationDeadline {
     return this.controller.signal.aborted;
   }
 
-  /** `call`'s outcome, or error 11 once the deadline passes first; after it, `call` is not started. */
+  /** `call`'s outcome, or error 11 when it takes longer than the deadline; after that, `call` is not started. */
   run<T>(call: () => Promise<T>): Promise<T> {
     if (this.passed) return Promise.reject(this.error);
     const work = call();
     this.track(work);
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => reject(this.error);
+      const timer = this.clock.setTimeout(() => {
+        this.timers.delete(timer);
+        this.controller.abort(this.error);
+      }, this.seconds * 1000);
+      this.timers.add(timer);
       this.signal.addEventListener('abort', onAbort, { once: true });
-      work.then((value) => {
+      const done = () => {
+        this.clock.clearTimeout(timer);
+        this.timers.delete(timer);
         this.signal.removeEventListener('abort', onAbort);
+      };
+      work.then((value) => {
+        done();
         resolve(value);
       }, (error: unknown) => {
-        this.signal.removeEventListener('abort', onAbort);
+        done();
         reject(error);
       });
     });
+  }
+
+  /**
+   * Aborts with error 11 when a datastore call passes its deadline, or when `seconds` pass first
+   * (`what` is then named: e.g. the IPAM host lock, held by other ADDs for that long).
+   */
+  waitSignal(what: string, seconds: number): AbortSignal {
+    const controller = new AbortController();
+    const timer = this.clock.setTimeout(() => {
+      this.timers.delete(timer);
+      controller.abort(new CniError(CNI_ERROR.tryAgainLater, `${what} not had within ${seconds} s: try again later`));
+    }, seconds * 1000);
+    this.timers.add(timer);
+    if (this.passed) controller.abort(this.error);
+    else this.signal.addEventListener('abort', () => controller.abort(this.error), { once: true });
+    return controller.signal;
   }
 
   /** Resolves when every call run so far has settled, whatever the deadline said. */
@@ -61,9 +90,10 @@ export class InvocationDeadline {
     while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Stops the timer (the invocation is over); calls in flight are still tracked. */
+  /** Stops every timer (the invocation has answered); calls in flight are still tracked. */
   dispose(): void {
-    this.clock.clearTimeout(this.timer);
+    for (const timer of this.timers) this.clock.clearTimeout(timer);
+    this.timers.clear();
   }
 
   /** Registered before the caller's callbacks, so a call is no longer `pending` when its caller resumes. */
@@ -74,7 +104,7 @@ export class InvocationDeadline {
   }
 }
 
-/** `store` with every call raced against `deadline` (watches are not part of the CNI path). */
+/** `store` with every call under `deadline` (watches are not part of the CNI path). */
 export function deadlineStore(store: KeyValueStore, deadline: InvocationDeadline): KeyValueStore {
   return {
     kind: store.kind,

@@ -24,8 +24,11 @@ export class InProcessLock implements HostLock {
 }
 
 export interface FileLockOptions {
-  /** Gives up waiting (rejecting with the signal's reason) when this aborts. @default wait until granted */
-  readonly signal?: AbortSignal;
+  /**
+   * Gives up waiting (rejecting with the signal's reason) when this aborts; a function is called when
+   * `run` is, so a timeout in it counts from when the wait begins. @default wait until granted
+   */
+  readonly signal?: AbortSignal | (() => AbortSignal);
   /** util-linux `flock`. @default 'flock' (from PATH) */
   readonly flockBinary?: string;
 }
@@ -54,8 +57,10 @@ export class FileLock implements HostLock {
   }
 
   run<T>(fn: () => Promise<T>): Promise<T> {
+    const { signal } = this.options;
+    const wait = typeof signal === 'function' ? signal() : signal;
     return this.inProcess.run(async () => {
-      const handle = await this.acquire();
+      const handle = await this.acquire(wait);
       try {
         return await fn();
       } finally {
@@ -64,8 +69,7 @@ export class FileLock implements HostLock {
     });
   }
 
-  private async acquire(): Promise<FileHandle> {
-    const { signal } = this.options;
+  private async acquire(signal: AbortSignal | undefined): Promise<FileHandle> {
     if (signal?.aborted) throw signal.reason;
     await fs.mkdir(path.dirname(this.file), { recursive: true });
     const handle = await fs.open(this.file, 'a', 0o600);

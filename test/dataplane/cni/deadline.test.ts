@@ -17,7 +17,7 @@ function frozenStore(): { store: KeyValueStore; calls: () => number; thaw(): voi
 }
 
 describe('the datastore deadline of one CNI invocation', () => {
-  test('a call that hangs past the deadline answers error 11 naming the datastore and the setting', async () => {
+  test('a call that hangs past its deadline answers error 11 naming the datastore and the setting', async () => {
     const clock = new ManualClock();
     const deadline = new InvocationDeadline(2, 'datastore etcdv3', clock);
     const frozen = frozenStore();
@@ -28,7 +28,7 @@ describe('the datastore deadline of one CNI invocation', () => {
     expect(error).toMatchObject({ code: 11, message: 'datastore etcdv3 did not answer within 2 s (datastore_timeout_seconds): try again later' });
   });
 
-  test('after the deadline no call is started; settled() waits for the one still in flight', async () => {
+  test('after a call passed its deadline no call is started; settled() waits for the one still in flight', async () => {
     const clock = new ManualClock();
     const deadline = new InvocationDeadline(1, 'datastore etcdv3', clock);
     const frozen = frozenStore();
@@ -58,6 +58,36 @@ describe('the datastore deadline of one CNI invocation', () => {
     expect(deadline.pending).toBe(false);
     deadline.dispose();
     expect(clock.pending()).toBe(0);
+  });
+
+  test('the deadline is per call: calls that each answer in time may together take longer', async () => {
+    const clock = new ManualClock();
+    const deadline = new InvocationDeadline(2, 'datastore etcdv3', clock);
+    const frozen = frozenStore();
+    const store = deadlineStore(frozen.store, deadline);
+    for (const key of ['a', 'b', 'c']) {
+      const get = store.get(key);
+      clock.advance(1500);
+      frozen.thaw();
+      await expect(get).resolves.toBeUndefined();
+    }
+    expect(deadline.passed).toBe(false);
+  });
+
+  test('the host-lock wait is bounded on its own, and ends when a datastore call passes its deadline', async () => {
+    const clock = new ManualClock();
+    const deadline = new InvocationDeadline(2, 'datastore etcdv3', clock);
+    const lock = deadline.waitSignal('IPAM host lock /run/ipam.lock', 12);
+    clock.advance(11_999);
+    expect(lock.aborted).toBe(false);
+    clock.advance(1);
+    expect(lock.reason).toMatchObject({ code: 11, message: 'IPAM host lock /run/ipam.lock not had within 12 s: try again later' });
+
+    const second = deadline.waitSignal('IPAM host lock /run/ipam.lock', 12);
+    const frozen = frozenStore();
+    void deadlineStore(frozen.store, deadline).get('a').catch(() => undefined);
+    clock.advance(2000);
+    expect(second.reason).toMatchObject({ code: 11, message: expect.stringContaining('did not answer within 2 s') as unknown });
   });
 
   test('datastore_timeout_seconds: default 10, validated with the key, the value and what is expected', () => {
