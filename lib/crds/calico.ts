@@ -274,6 +274,11 @@ const globalNetworkPolicy = obj({
 
 const networkSet = obj({ nets: arr(str(), 'The set\'s CIDRs.') });
 
+const tier = obj({
+  order: { ...num('Lower orders run first; unset runs last; equal orders by name. The default tier is at 1000000 unless a Tier named default says otherwise.'), minimum: 0 },
+  defaultAction: oneOf(['Deny', 'Pass'], 'What happens at the end of the tier to traffic its policies selected but no rule decided (default Deny).'),
+});
+
 const hostEndpoint = obj({
   node: str('The node the interface is on.'),
   interfaceName: str('The interface, or "*" for all.'),
@@ -305,6 +310,7 @@ export const CALICO_CRDS: readonly CalicoCrdDefinition[] = [
   def('KubeControllersConfiguration', 'kubecontrollersconfigurations', 'Cluster', 'Settings of the controllers (the object named default).', kubeControllersConfiguration),
   def('NetworkPolicy', 'networkpolicies', 'Namespaced', 'A policy for endpoints in one namespace.', networkPolicy),
   def('NetworkSet', 'networksets', 'Namespaced', 'Labelled CIDRs that policy selectors in the namespace can match.', networkSet),
+  def('Tier', 'tiers', 'Cluster', 'An ordered group of policies; policies in it are named <tier>.<name>.', tier),
 ];
 
 export function calicoCrd(kind: string): CalicoCrdDefinition {

@@ -7265,3 +7265,136 @@ export function toJson_NetworkSetSpec(obj: NetworkSetSpec | undefined): Record<s
 }
 /* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
 
+
+/**
+ * An ordered group of policies; policies in it are named <tier>.<name>.
+ *
+ * @schema Tier
+ */
+export class Tier extends ApiObject {
+  /**
+   * Returns the apiVersion and kind for "Tier"
+   */
+  public static readonly GVK: GroupVersionKind = {
+    apiVersion: 'crd.projectcalico.org/v1',
+    kind: 'Tier',
+  }
+
+  /**
+   * Renders a Kubernetes manifest for "Tier".
+   *
+   * This can be used to inline resource manifests inside other objects (e.g. as templates).
+   *
+   * @param props initialization props
+   */
+  public static manifest(props: TierProps = {}): any {
+    return {
+      ...Tier.GVK,
+      ...toJson_TierProps(props),
+    };
+  }
+
+  /**
+   * Defines a "Tier" API object
+   * @param scope the scope in which to define this object
+   * @param id a scope-local name for the object
+   * @param props initialization props
+   */
+  public constructor(scope: Construct, id: string, props: TierProps = {}) {
+    super(scope, id, {
+      ...Tier.GVK,
+      ...props,
+    });
+  }
+
+  /**
+   * Renders the object to Kubernetes JSON.
+   */
+  public override toJson(): any {
+    const resolved = super.toJson();
+
+    return {
+      ...Tier.GVK,
+      ...toJson_TierProps(resolved),
+    };
+  }
+}
+
+/**
+ * An ordered group of policies; policies in it are named <tier>.<name>.
+ *
+ * @schema Tier
+ */
+export interface TierProps {
+  /**
+   * @schema Tier#metadata
+   */
+  readonly metadata?: ApiObjectMetadata;
+
+  /**
+   * @schema Tier#spec
+   */
+  readonly spec?: TierSpec;
+}
+
+/**
+ * Converts an object of type 'TierProps' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_TierProps(obj: TierProps | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'metadata': obj.metadata,
+    'spec': toJson_TierSpec(obj.spec),
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * @schema TierSpec
+ */
+export interface TierSpec {
+  /**
+   * Lower orders run first; unset runs last; equal orders by name. The default tier is at 1000000 unless a Tier named default says otherwise.
+   *
+   * @schema TierSpec#order
+   */
+  readonly order?: number;
+
+  /**
+   * What happens at the end of the tier to traffic its policies selected but no rule decided (default Deny).
+   *
+   * @schema TierSpec#defaultAction
+   */
+  readonly defaultAction?: TierSpecDefaultAction;
+}
+
+/**
+ * Converts an object of type 'TierSpec' to JSON representation.
+ */
+/* eslint-disable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+export function toJson_TierSpec(obj: TierSpec | undefined): Record<string, any> | undefined {
+  if (obj === undefined) { return undefined; }
+  const result = {
+    'order': obj.order,
+    'defaultAction': obj.defaultAction,
+  };
+  // filter undefined values
+  return Object.entries(result).reduce((r, i) => (i[1] === undefined) ? r : ({ ...r, [i[0]]: i[1] }), {});
+}
+/* eslint-enable max-len, @stylistic/max-len, quote-props, @stylistic/quote-props */
+
+/**
+ * What happens at the end of the tier to traffic its policies selected but no rule decided (default Deny).
+ *
+ * @schema TierSpecDefaultAction
+ */
+export enum TierSpecDefaultAction {
+  /** Deny */
+  DENY = "Deny",
+  /** Pass */
+  PASS = "Pass",
+}
+

@@ -18,7 +18,7 @@ describe('the CRD schemas', () => {
       ClusterInformation: 'Cluster', FelixConfiguration: 'Cluster', GlobalNetworkPolicy: 'Cluster',
       GlobalNetworkSet: 'Cluster', HostEndpoint: 'Cluster', IPAMBlock: 'Cluster', IPAMConfig: 'Cluster',
       IPAMHandle: 'Cluster', IPPool: 'Cluster', IPReservation: 'Cluster', KubeControllersConfiguration: 'Cluster',
-      NetworkPolicy: 'Namespaced', NetworkSet: 'Namespaced',
+      NetworkPolicy: 'Namespaced', NetworkSet: 'Namespaced', Tier: 'Cluster',
     });
     expect(calicoCrdManifests().map((m) => m.metadata.name)).toContain('ipamconfigs.crd.projectcalico.org');
   });

@@ -23,6 +23,7 @@ export class CalicoGlobalNetworkPolicy extends Construct {
       metadata: { name: p.name },
       spec: {
         order: p.order,
+        tier: p.tier,
         selector: p.selector,
         namespaceSelector: p.namespaceSelector,
         serviceAccountSelector: p.serviceAccountSelector,

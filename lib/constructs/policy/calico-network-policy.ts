@@ -23,6 +23,7 @@ export class CalicoNetworkPolicy extends Construct {
       metadata: { name: p.name, namespace: p.namespace },
       spec: {
         order: p.order,
+        tier: p.tier,
         selector: p.selector,
         serviceAccountSelector: p.serviceAccountSelector,
         types: p.types.map((t) => toGeneratedEnum(calico.NetworkPolicySpecTypes, t)),

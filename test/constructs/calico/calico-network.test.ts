@@ -36,7 +36,7 @@ describe('CalicoNetwork with defaults', () => {
       'Role/calico-node', 'RoleBinding/calico-node',
       'ServiceAccount/calico-cni-plugin', 'ServiceAccount/calico-kube-controllers', 'ServiceAccount/calico-node',
     ]);
-    expect(objects.filter((o) => o.kind === 'CustomResourceDefinition')).toHaveLength(17);
+    expect(objects.filter((o) => o.kind === 'CustomResourceDefinition')).toHaveLength(18);
   });
 
   test('custom resources come after their CRDs', () => {
@@ -159,7 +159,8 @@ describe('RBAC: one least-privilege identity per component', () => {
     const objects = stack({ nodeCount: 200 });
     const expected: Record<string, unknown[]> = {
       // 200 nodes: Typha; the default pool is IPIP: a tunnel address.
-      'calico-node': agentClusterRules({ typha: true, tunnelAddress: true }), 'calico-cni-plugin': cniPluginClusterRules(),
+      // The policy agent runs (networkPolicy defaults on): it records Events on policies it refuses.
+      'calico-node': agentClusterRules({ typha: true, tunnelAddress: true, policyAgent: true }), 'calico-cni-plugin': cniPluginClusterRules(),
       'calico-kube-controllers': controllersClusterRules(), 'calico-typha': typhaClusterRules(),
     };
     for (const [name, rules] of Object.entries(expected)) {
@@ -169,7 +170,7 @@ describe('RBAC: one least-privilege identity per component', () => {
   });
 
   test('without Typha the agent\'s ClusterRole grants everything the policy agent lists and watches, and no get of it', () => {
-    const agentRules = agentClusterRules({ typha: false });
+    const agentRules = agentClusterRules({ typha: false, policyAgent: true });
     // Calico mode (--felix-configuration) follows the FelixConfigurations through the same cache: list + watch.
     expect(agentRules.find((r) => r.apiGroups.includes('crd.projectcalico.org') && r.resources.includes('felixconfigurations'))?.verbs)
       .toEqual(['list', 'watch']);
@@ -202,7 +203,7 @@ describe('RBAC: one least-privilege identity per component', () => {
     expect(writes(agentClusterRules({ tunnelAddress: false }))).toEqual([]);
     expect(writes(agentClusterRules({ tunnelAddress: true }))).toEqual(writes(cniPluginClusterRules()));
     const bgp = stack({ pools: [{ name: 'p', cidr: '10.44.0.0/16', ipipMode: EncapsulationMode.NEVER }], nodeCount: 200 });
-    expect(rulesOf(bgp, 'calico-node')).toEqual(agentClusterRules({ typha: true, tunnelAddress: false }));
+    expect(rulesOf(bgp, 'calico-node')).toEqual(agentClusterRules({ typha: true, tunnelAddress: false, policyAgent: true }));
   });
 
   test('the controllers read their KubeControllersConfiguration (get, list, watch) and write no settings', () => {

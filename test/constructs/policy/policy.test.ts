@@ -4,6 +4,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { stringify } from 'yaml';
 import { CalicoGlobalNetworkPolicy } from '../../../lib/constructs/policy/calico-global-network-policy';
 import { CalicoNetworkPolicy, CalicoNetworkPolicyProps } from '../../../lib/constructs/policy/calico-network-policy';
+import { CalicoTier } from '../../../lib/constructs/policy/calico-tier';
 import { DefaultDenyBaseline } from '../../../lib/constructs/policy/default-deny';
 import { CalicoGlobalNetworkSet, CalicoNetworkSet } from '../../../lib/constructs/policy/network-set';
 import { CalicoPolicySet, CalicoPolicySetProps } from '../../../lib/constructs/policy/policy-set';
@@ -148,6 +149,28 @@ describe('Calico GlobalNetworkPolicy, network sets and the default-deny baseline
     });
     expect(find(objects, 'GlobalNetworkSet', 'admin-nets').spec).toEqual({ nets: ['192.0.2.0/24', '198.51.100.7/32'] });
     expect(find(objects, 'NetworkSet', 'partners').metadata).toEqual({ name: 'partners', namespace: 'shop', labels: { partner: 'true' } });
+  });
+
+  test('a Tier and policies in it (named <tier>.<name>), validated against the CRD schema', () => {
+    const objects = synthValid((chart) => {
+      new CalicoTier(chart, 'T', { name: 'security', order: 100, defaultAction: 'Pass' });
+      new CalicoTier(chart, 'L', { name: 'late' });
+      new CalicoGlobalNetworkPolicy(chart, 'G', { name: 'security.block', tier: 'security', ingress: [{ action: PolicyAction.DENY, source: { nets: ['192.0.2.0/24'] } }, { action: PolicyAction.PASS }] });
+      new CalicoNetworkPolicy(chart, 'N', { name: 'web', namespace: 'shop', tier: 'default', ingress: [{ action: PolicyAction.ALLOW }] });
+    }, 'apps');
+    expect(find(objects, 'Tier', 'security')).toEqual({ apiVersion: 'crd.projectcalico.org/v1', kind: 'Tier', metadata: { name: 'security' }, spec: { order: 100, defaultAction: 'Pass' } });
+    expect(find(objects, 'Tier', 'late').spec).toEqual({ defaultAction: 'Deny' });
+    expect(find(objects, 'GlobalNetworkPolicy', 'security.block').spec).toMatchObject({ tier: 'security' });
+    expect(find(objects, 'NetworkPolicy', 'web').spec).not.toHaveProperty('tier'); // default: left out, as Calico does
+  });
+
+  test('tier names and the <tier>.<name> rule are checked, naming the field', () => {
+    expect(() => new CalicoGlobalNetworkPolicy(testChart(), 'G', { name: 'block', tier: 'security' }))
+      .toThrow('globalNetworkPolicy[block].name: "block" is not valid; expected "security.<name>" (a policy in tier security is named after its tier)');
+    expect(() => new CalicoNetworkPolicy(testChart(), 'N', { name: 'a.b', namespace: 'x', tier: 'A' }))
+      .toThrow('networkPolicy[a.b].tier: "A" is not valid; expected a DNS-1123 label');
+    expect(() => new CalicoTier(testChart(), 'T', { name: 'security', order: -1 })).toThrow('tier[security].order: -1 is not valid; expected a number of at least 0');
+    expect(() => new CalicoTier(testChart(), 'T', { name: 'security', defaultAction: 'Allow' as never })).toThrow('tier[security].defaultAction: "Allow" is not valid; expected Deny or Pass');
   });
 
   test('host-endpoint flag conflicts fail', () => {
