@@ -11,8 +11,12 @@
 //                [--netns <name>]   enforce in that network namespace (labs) instead of the agent's own
 //                [--felix-configuration]   Calico mode: log level, resync period and defaultEndpointToHostAction
 //                                          from FelixConfiguration default / node.<name> and FELIX_* (interface mode)
+//                [--metrics-port <port>]   serve /metrics (cnikit_policy_invalid) on that port
+// A policy version it refuses is logged once (key and field), counted in cnikit_policy_invalid and, in
+// Kubernetes mode, recorded as an Event on the policy; the last good version stays in force.
 // SIGTERM/SIGINT stop it and leave the table in place (pods stay protected while it restarts).
 import { spawnSync } from 'child_process';
+import * as http from 'http';
 import { hostname } from 'os';
 import { parseArgs } from 'util';
 import { openCalicoStore } from '../lib/dataplane/calico/datastore';
@@ -25,7 +29,8 @@ import { KubeCrdStore } from '../lib/dataplane/datastore/kube/store';
 import { KeyValueStore } from '../lib/dataplane/datastore/types';
 import { OutageLog, observedStore, retryReporter } from '../lib/dataplane/datastore/outage';
 import { policyAgentCache } from '../lib/dataplane/policy/agent-cache';
-import { PolicyDatastoreSync } from '../lib/dataplane/policy/datastore-sync';
+import { InvalidPolicyReport, PolicyDatastoreSync } from '../lib/dataplane/policy/datastore-sync';
+import { recordPolicyEvent } from '../lib/dataplane/policy/events';
 import { SyncResult } from '../lib/dataplane/policy/engine';
 import { parseTypha } from '../lib/dataplane/typha/config';
 import { ValidationError } from '../lib/model/errors';
@@ -44,6 +49,7 @@ async function main(): Promise<void> {
       datastore: { type: 'string', default: 'etcdv3' },
       kubeconfig: { type: 'string' },
       'felix-configuration': { type: 'boolean', default: false },
+      'metrics-port': { type: 'string' },
     },
   });
   if (values.datastore !== 'etcdv3' && values.datastore !== 'kubernetes') throw new ValidationError('--datastore', values.datastore, 'etcdv3 or kubernetes');
@@ -59,6 +65,10 @@ async function main(): Promise<void> {
   }
   if (!/^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$/.test(values.table as string)) throw new ValidationError('--table', values.table, 'an nftables table name');
   if (!['auto', 'nft', 'iptables'].includes(values.backend as string)) throw new ValidationError('--backend', values.backend, 'auto, nft or iptables');
+  const metricsPort = values['metrics-port'] === undefined ? undefined : Number(values['metrics-port']);
+  if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 1 || metricsPort > 65535)) {
+    throw new ValidationError('--metrics-port', values['metrics-port'], 'a port number from 1 to 65535');
+  }
   const typha = parseTypha(process.env.FELIX_TYPHAADDR, process.env.FELIX_TYPHAK8SSERVICENAME, process.env.FELIX_TYPHAK8SNAMESPACE, values.datastore);
   const backend = values.backend === 'auto' ? (spawnSync('nft', ['--version']).status === 0 ? 'nft' : 'iptables') : values.backend as 'nft' | 'iptables';
   // The level may change while running (FelixConfiguration logSeverityScreen).
@@ -122,8 +132,20 @@ async function main(): Promise<void> {
     onSync: (r: SyncResult | Error) => (r instanceof Error ? log.warn('policy sync failed', { error: r.message })
       : log.info('policy applied', { full: r.full, commands: r.script ? r.script.trim().split('\n').length : 0 })),
   };
-  const sync = new PolicyDatastoreSync({ ...common, store: view });
+  const onInvalid = (r: InvalidPolicyReport) => {
+    const fields = { key: r.key, kind: r.kind, ...(r.namespace ? { namespace: r.namespace } : {}), name: r.name };
+    if (r.resolved) log.info('policy accepted again', fields);
+    else log.warn('policy version refused', { ...fields, enforcing: r.fallback, error: r.message });
+    if (kubeClient) recordPolicyEvent(kubeClient, r, nodeName).catch((e: Error) => log.warn('policy event not recorded', { ...fields, error: e.message }));
+  };
+  const sync = new PolicyDatastoreSync({ ...common, store: view, onInvalid });
+  const metrics = metricsPort === undefined ? undefined : http.createServer((req, res) => {
+    if ((req.url ?? '/').split('?')[0] !== '/metrics') return void res.writeHead(404).end('not found\n');
+    void sync.registry.metrics().then((body) => res.writeHead(200, { 'content-type': sync.registry.contentType }).end(body));
+  });
+  if (metrics) await new Promise<void>((resolve, reject) => metrics.once('error', reject).listen(metricsPort, () => resolve()));
   const close = async () => {
+    metrics?.close();
     await cache.stop();
     await store.close();
     kubeClient?.close();

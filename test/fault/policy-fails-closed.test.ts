@@ -5,13 +5,13 @@ import { KeyValueStore } from '../../lib/dataplane/datastore/types';
 import { cachedStore, storeFeed, WatchCache } from '../../lib/dataplane/datastore/watch-cache';
 import { InvalidPolicyReport, PolicyDatastoreSync, POLICY_PREFIXES } from '../../lib/dataplane/policy/datastore-sync';
 import { SyncResult } from '../../lib/dataplane/policy/engine';
-import { PolicyLab } from '../../lib/lab/policy-lab';
+import { PolicyLab, PolicyLabSpec } from '../../lib/lab/policy-lab';
 import { EtcdServer, startEtcd } from '../support/etcd';
 import { FakeKubeApi, startFakeKubeApi } from '../support/fake-kube-api';
 import { canCreateNetns } from '../support/netns';
 
 const maybe = canCreateNetns() ? describe : describe.skip;
-const LAB = {
+const LAB: PolicyLabSpec = {
   namespaces: [{ name: 'x' }, { name: 'y' }],
   pods: [
     { namespace: 'x', name: 'web', labels: { app: 'web' }, ports: [{ port: 80, protocol: 'TCP' as const, name: 'http' }, { port: 81, protocol: 'TCP' as const }] },
@@ -194,7 +194,7 @@ maybe('a NetworkPolicy ipBlock with host bits (Kubernetes API double, real nftab
     for (const ns of ['x', 'y']) api.upsert('namespaces', { metadata: { name: ns } });
     for (const p of LAB.pods) {
       api.upsert('pods', {
-        metadata: { name: p.name, namespace: p.namespace, labels: p.labels },
+        metadata: { name: p.name, namespace: p.namespace, labels: { ...p.labels } },
         spec: { nodeName: 'n1', containers: [{ name: 'c' }] },
         status: { phase: 'Running', podIPs: [{ ip: lab.pod(`${p.namespace}/${p.name}`).ip }] },
       }, p.namespace);

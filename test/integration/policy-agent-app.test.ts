@@ -12,6 +12,7 @@ describe('apps/policy-agent.ts', () => {
     [['--datastore', 'consul'], 'policy-agent: --datastore: "consul" is not valid; expected etcdv3 or kubernetes'],
     [['--etcd-endpoints', 'http://127.0.0.1:1', '--backend', 'ebpf'], 'policy-agent: --backend: "ebpf" is not valid; expected auto, nft or iptables'],
     [['--etcd-endpoints', 'http://127.0.0.1:1', '--resync-seconds', '0'], 'policy-agent: --resync-seconds: "0" is not valid; expected a whole number of seconds, at least 1'],
+    [['--etcd-endpoints', 'http://127.0.0.1:1', '--metrics-port', '0'], 'policy-agent: --metrics-port: "0" is not valid; expected a port number from 1 to 65535'],
   ])('%j', (args, message) => {
     const r = run(args);
     expect({ code: r.status, stderr: r.stderr.trim() }).toEqual({ code: 1, stderr: message });

@@ -99,7 +99,7 @@ export class CalicoNetwork extends Construct {
     const passwordSecrets = [...new Set(n.bgp.peers.flatMap((p) => (p.password ? [p.password.secretName] : [])))].sort();
     new ComponentRbac(this, 'AgentRbac', {
       name: CALICO_NAMES.agent, namespace, labels: kitLabels(CALICO_STACK_NAME, 'node-agent'),
-      clusterRules: agentClusterRules({ typha: n.typha.enabled, tunnelAddress: n.encapsulation !== Encapsulation.NONE }),
+      clusterRules: agentClusterRules({ typha: n.typha.enabled, tunnelAddress: n.encapsulation !== Encapsulation.NONE, policyAgent: networkPolicy ?? true }),
       namespaceRules: agentNamespaceRules(passwordSecrets),
     });
     new ComponentRbac(this, 'CniPluginRbac', {

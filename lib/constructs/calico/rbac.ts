@@ -14,7 +14,7 @@ export interface RbacRule {
 const CALICO = 'crd.projectcalico.org';
 const LIST_WATCH = ['list', 'watch'];
 /** What the policy agent reads (lib/dataplane/policy/keys.ts); HostEndpoints are not enforced, so not read. */
-const POLICY_INPUTS = ['networkpolicies', 'globalnetworkpolicies', 'networksets', 'globalnetworksets'];
+const POLICY_INPUTS = ['networkpolicies', 'globalnetworkpolicies', 'networksets', 'globalnetworksets', 'tiers'];
 
 /*
  * Every verb below is one the kit's code calls: the cluster lab's audit log proves it for dev,
@@ -48,6 +48,11 @@ export interface AgentRbacOptions {
    * and never list or watch what it serves (lib/dataplane/typha/agent-feed.ts). @default false
    */
   readonly typha?: boolean;
+  /**
+   * The policy agent runs in the agent's pod: it records an Event on each policy version it refuses
+   * (lib/dataplane/policy/events.ts). @default false
+   */
+  readonly policyAgent?: boolean;
   /**
    * A pool is encapsulated (VXLAN or IPIP): the agent claims its node's tunnel address from IPAM.
    * Without encapsulation it writes no IPAM at all (the CNI plugin allocates pod addresses). @default true
@@ -88,6 +93,7 @@ export function agentClusterRules(options: AgentRbacOptions = {}): RbacRule[] {
     { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
     { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
   );
+  if (options.policyAgent ?? false) rules.push(POLICY_EVENTS_RULE);
   if (options.tunnelAddress ?? true) {
     // Claims its node's tunnel address (VXLAN, IPIP): block IPAM, as the CNI plugin does for pods.
     rules.push(...ipamAssignRules());
@@ -150,6 +156,9 @@ export function typhaClusterRules(): RbacRule[] {
     },
   ];
 }
+
+/** The policy agent's one write: an Event on a policy (in any namespace) whose version it refuses. */
+export const POLICY_EVENTS_RULE: RbacRule = { apiGroups: [''], resources: ['events'], verbs: ['create'] };
 
 function toKube(rules: readonly RbacRule[]): k8s.PolicyRule[] {
   return rules.map((r) => ({

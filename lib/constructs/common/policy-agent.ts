@@ -11,8 +11,8 @@ export interface PolicyAgentRule {
 
 /**
  * What the policy agent reads, cluster-wide (KubeCrdStore's policy views, lib/dataplane/datastore/kube/
- * policy-views.ts, through its watch cache): read-only, and only `list` + `watch` (it never gets one
- * object). Calico's policy CRDs are listed in the Flannel-style stack too: the agent watches them in
+ * policy-views.ts, through its watch cache): only `list` + `watch` (it never gets one object); and the
+ * Events it records on policies it refuses. Calico's policy CRDs are listed in the Flannel-style stack too: the agent watches them in
  * every cluster and treats absent CRDs as empty. Where Typha runs, Typha holds these watches and the
  * agent only gets Typha's Endpoints.
  */
@@ -22,7 +22,9 @@ export function policyAgentClusterRules(): PolicyAgentRule[] {
     // Endpoints are pods (labels, addresses, service account); namespace and service-account labels feed selectors.
     { apiGroups: [''], resources: ['pods', 'namespaces', 'serviceaccounts'], verbs: read },
     { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: read },
-    { apiGroups: ['crd.projectcalico.org'], resources: ['networkpolicies', 'globalnetworkpolicies', 'networksets', 'globalnetworksets'], verbs: read },
+    { apiGroups: ['crd.projectcalico.org'], resources: ['networkpolicies', 'globalnetworkpolicies', 'networksets', 'globalnetworksets', 'tiers'], verbs: read },
+    // Its one write: an Event on a policy whose version it refuses (lib/dataplane/policy/events.ts).
+    { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   ];
 }
 

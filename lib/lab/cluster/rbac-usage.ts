@@ -53,6 +53,11 @@ const CALICO = 'crd.projectcalico.org';
  */
 export const RBAC_USAGE_EXEMPTIONS: readonly GrantExemption[] = [
   {
+    serviceAccounts: ['calico-node'], apiGroup: '', resource: 'events', verbs: ['create'],
+    callSite: 'lib/dataplane/policy/datastore-sync.ts: PolicyDatastoreSync.onInvalid (apps/policy-agent.ts records the Event)',
+    why: 'the policy agent refused a policy version (issue 14): the lab\'s policies are all valid, so no Event is recorded',
+  },
+  {
     serviceAccounts: ['calico-node', 'calico-cni-plugin'], apiGroup: CALICO, resource: 'blockaffinities', verbs: ['delete'],
     callSite: 'lib/dataplane/ipam/block-ipam.ts: BlockIpam.claimBlock',
     why: 'another node created the block between this node\'s pending affinity and its block: the affinity is withdrawn (a race)',

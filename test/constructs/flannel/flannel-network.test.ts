@@ -96,13 +96,14 @@ describe('FlannelNetwork', () => {
       });
     });
 
-    test('the ClusterRole gains read-only list/watch on what the policy agent follows, nothing else', () => {
+    test('the ClusterRole gains list/watch on what the policy agent follows and Events on policies it refuses, nothing else', () => {
       expect(find(objects, 'ClusterRole').rules).toEqual([
         { apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] },
         { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
         { apiGroups: [''], resources: ['pods', 'namespaces', 'serviceaccounts'], verbs: ['list', 'watch'] },
         { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch'] },
-        { apiGroups: ['crd.projectcalico.org'], resources: ['networkpolicies', 'globalnetworkpolicies', 'networksets', 'globalnetworksets'], verbs: ['list', 'watch'] },
+        { apiGroups: ['crd.projectcalico.org'], resources: ['networkpolicies', 'globalnetworkpolicies', 'networksets', 'globalnetworksets', 'tiers'], verbs: ['list', 'watch'] },
+        { apiGroups: [''], resources: ['events'], verbs: ['create'] },
       ]);
     });
 
