@@ -43,6 +43,9 @@ export class AttachmentBusyError extends Error {
   }
 }
 
+const DRAFT_PREFIX = '.reserving.';
+const DRAFT = /^\.reserving\.(\d+)\./;
+
 /** Lock files per store (see HostLocalStore.exclusive). */
 export const LOCK_STRIPES = 256;
 
@@ -155,7 +158,18 @@ export class HostLocalStore {
     await Promise.all(stale.map((r) => fs.rm(path.join(this.dir, r.ip), { force: true })));
     const owners = new Set(stale.map((r) => this.ownerFile(r.containerId, r.ifname)));
     await Promise.all([...owners].map((file) => fs.rm(file, { force: true })));
+    await this.removeOrphanDrafts();
     return stale;
+  }
+
+  /** Drafts (see reserveIn) of processes killed mid-reservation: never reservations, but litter. */
+  private async removeOrphanDrafts(): Promise<void> {
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    const orphans = names.filter((name) => {
+      const pid = Number(DRAFT.exec(name)?.[1]);
+      return pid > 0 && !processAlive(pid);
+    });
+    await Promise.all(orphans.map((name) => fs.rm(path.join(this.dir, name), { force: true })));
   }
 
   private ownerFile(containerId: string, ifname: string): string {
@@ -183,7 +197,7 @@ export class HostLocalStore {
     // the reservation's content is written once, to a file of our own, then hard-linked under each
     // candidate's name: link() fails with EEXIST atomically, and a reservation is never seen (or
     // left by a crash) empty
-    const draft = path.join(this.dir, `.reserving.${process.pid}.${randomBytes(4).toString('hex')}`);
+    const draft = path.join(this.dir, `${DRAFT_PREFIX}${process.pid}.${randomBytes(4).toString('hex')}`);
     await fs.writeFile(draft, `${containerId}\r\n${ifname}`, { mode: 0o644 });
     try {
       for (let tried = 0n; tried < size; tried++, candidate = candidate >= last ? first : candidate + 1n) {
@@ -210,4 +224,13 @@ export class HostLocalStore {
 
 function ownerName(containerId: string, ifname: string): string {
   return `${containerId}@${encodeURIComponent(ifname)}`;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

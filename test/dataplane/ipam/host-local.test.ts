@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { AttachmentBusyError, HostLocalStore, IpamRange, RangeFullError } from '../../../lib/dataplane/ipam/host-local';
@@ -82,5 +82,16 @@ describe('HostLocalStore', () => {
     expect(released.map((r) => r.containerId).sort()).toEqual(['a', 'c']);
     expect((await store.reservations()).map((r) => r.containerId)).toEqual(['b']);
     expect(await store.reservationsOf('a', 'eth0')).toEqual([]);
+  });
+
+  it('GC removes the reservation draft of a process killed mid-ADD, not a live one\'s', async () => {
+    const store = new HostLocalStore(dir);
+    await store.allocate('a', 'eth0', [v4]);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    writeFileSync(path.join(dir, `.reserving.${dead}.0a0b0c0d`), 'x\r\neth0');
+    writeFileSync(path.join(dir, `.reserving.${process.pid}.0a0b0c0d`), 'y\r\neth0');
+    await store.releaseAllExcept(new Set(['a\neth0']));
+    expect(readdirSync(dir).filter((name) => name.startsWith('.reserving.'))).toEqual([`.reserving.${process.pid}.0a0b0c0d`]);
+    expect((await store.reservations()).map((r) => r.containerId)).toEqual(['a']);
   });
 });
