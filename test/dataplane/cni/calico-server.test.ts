@@ -64,3 +64,38 @@ describe('Calico mode in the resident CNI server', () => {
     expect(opens).toBe(2);
   });
 });
+
+describe('Calico mode in the resident CNI server: a command past its deadline', () => {
+  test('holds back the next command for the same container until its late datastore call has landed', async () => {
+    const log: string[] = [];
+    let thaw: () => void = () => undefined;
+    let frozen = true;
+    const store = {
+      kind: 'etcd',
+      get: (key: string) => {
+        log.push(`get ${key}`);
+        if (!frozen) return Promise.resolve(undefined);
+        return new Promise<undefined>((resolve) => { thaw = () => { log.push('etcd back'); resolve(undefined); }; });
+      },
+      list: () => Promise.resolve({ items: [], revision: '1' }),
+      delete: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+    } as unknown as KeyValueStore;
+    // no veth exists; nothing else of the kernel is reached before IPAM
+    const host = { link: () => Promise.resolve(undefined), apply: () => Promise.resolve() };
+    const kernels = { host: () => host, container: () => host } as unknown as CalicoPluginKernels;
+    const mode = new CalicoServerMode(kernels, () => Promise.resolve(store));
+    const stdin = conf({ datastore_type: 'etcdv3', etcd_endpoints: 'http://127.0.0.1:1', datastore_timeout_seconds: 0.05, mtu: 1400 });
+    const env = (command: string) => ({ CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' });
+
+    const add = await mode.handle(env('ADD'), stdin);
+    expect(JSON.parse(add.stdout)).toMatchObject({ code: 11 });
+    const del = mode.handle(env('DEL'), stdin);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(log).toEqual(['get ipamhandles/k8s-pod-network.c1']);
+    frozen = false;
+    thaw();
+    expect((await del).exitCode).toBe(0);
+    expect(log.slice(0, 3)).toEqual(['get ipamhandles/k8s-pod-network.c1', 'etcd back', 'get ipamhandles/k8s-pod-network.c1']);
+  });
+});
