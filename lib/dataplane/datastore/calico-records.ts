@@ -1,5 +1,3 @@
-import { calicoCrd } from '../../crds/calico';
-import { JsonSchema, int, map, obj, str } from '../../crds/schema';
 import { Cidr, isIpAddress } from '../../model/cidr';
 import { ValidationError } from '../../model/errors';
 import {
@@ -7,14 +5,17 @@ import {
   checkBlock, resolveIpamConfig, resolvePool, reservedTest,
 } from '../ipam/block-model';
 import { CalicoNodeValue } from './kube/calico-node';
+import { RecordKind } from './record-schemas';
+import { RECORD_VALIDATORS } from './record-validators.generated';
 import { BadRecordError, checkSchema, decodeJsonObject } from './records';
 import { KeyValue } from './types';
 
 /**
  * The one decoder of Calico records read from etcd or the Kubernetes API (values are the resource's
  * spec, keys `<plural>/<name>`): JSON, then the spec schema of the resource's own CRD
- * (`lib/crds/calico.ts`, so etcd mode is held to what the API server enforces), then the checks a
- * schema cannot express (the model's). A bad record is a BadRecordError naming the key and field.
+ * (`lib/crds/calico.ts`, so etcd mode is held to what the API server enforces; validators compiled
+ * ahead of time, record-schemas.ts), then the checks a schema cannot express (the model's). A bad
+ * record is a BadRecordError naming the key and field.
  */
 
 type RecordText = Pick<KeyValue, 'key' | 'value'>;
@@ -40,9 +41,9 @@ export function refuse<T>(key: string, check: () => T, fieldPrefix = ''): T {
 }
 
 /** A record's spec checked against the CRD schema of `kind`. */
-export function decodeCalicoSpec(kind: string, kv: RecordText, schema: JsonSchema = calicoCrd(kind).spec): Record<string, unknown> {
+export function decodeCalicoSpec(kind: RecordKind, kv: RecordText): Record<string, unknown> {
   const value = decodeJsonObject(kv);
-  checkSchema(kv.key, value, schema);
+  checkSchema(kv.key, value, RECORD_VALIDATORS[kind]);
   return value;
 }
 
@@ -85,28 +86,9 @@ export function decodeReservation(kv: RecordText): IpReservationSpec {
   return { reservedCIDRs: spec.reservedCIDRs ?? [] };
 }
 
-const MAC = '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$';
-
-/**
- * The etcd-mode Calico Node (`nodes/<name>`; Kubernetes mode: the store's view of the Node's
- * annotations). Calico's Node CRD is not one the kit installs, so its schema is written here.
- */
-export const CALICO_NODE_SCHEMA: JsonSchema = obj({
-  bgp: obj({
-    ipv4Address: str('IPv4 address/prefix of the node.'),
-    ipv6Address: str('IPv6 address/prefix of the node.'),
-    asNumber: int('AS of the node.', 1, 4294967295),
-    routeReflectorClusterID: str(),
-  }),
-  ipv4VXLANTunnelAddr: str(),
-  vxlanTunnelMACAddr: str(undefined, { pattern: MAC }),
-  ipv6VXLANTunnelAddr: str(),
-  vxlanTunnelMACAddrV6: str(undefined, { pattern: MAC }),
-  labels: map(str()),
-});
-
+/** The etcd-mode Calico Node (`nodes/<name>`; Kubernetes mode: the store's view of the Node's annotations). */
 export function decodeCalicoNode(kv: RecordText): CalicoNodeValue {
-  const spec = decodeCalicoSpec('Node', kv, CALICO_NODE_SCHEMA) as CalicoNodeValue;
+  const spec = decodeCalicoSpec('Node', kv) as CalicoNodeValue;
   const address = (field: string, text: string | undefined, family: 4 | 6, prefixed: boolean) => {
     if (text === undefined) return;
     const [ip, prefix, extra] = text.split('/');

@@ -1,6 +1,4 @@
-import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
-import { JsonSchema } from '../../crds/schema';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ValidationError, formatValue } from '../../model/errors';
 import { KeyValue } from './types';
 
@@ -50,31 +48,12 @@ export function decodeJsonObject(kv: Pick<KeyValue, 'key' | 'value'>): Record<st
   return parsed as Record<string, unknown>;
 }
 
-// Compiled on first use only: a CNI executable runs once per ADD and needs a handful of schemas.
-let ajv: Ajv | undefined;
-const compiled = new WeakMap<JsonSchema, ValidateFunction>();
-
-function validatorFor(schema: JsonSchema): ValidateFunction {
-  let validate = compiled.get(schema);
-  if (!validate) {
-    if (!ajv) {
-      // strict off: x-kubernetes-* keywords are the API server's, not JSON Schema's. Unknown fields
-      // pass, as the API server prunes rather than refuses them.
-      ajv = new Ajv({ strict: false, allErrors: false });
-      addFormats(ajv);
-    }
-    validate = ajv.compile(schema);
-    compiled.set(schema, validate);
-  }
-  return validate;
-}
-
 /**
- * Checks `value` against an OpenAPI v3 schema (a CRD's `spec` schema) as the API server would;
- * the first violation is a BadRecordError naming `key` and the field's path (`allocations[3]`).
+ * Checks `value` with a schema validator (ajv's; the records' are compiled ahead of time, see
+ * record-validators.generated.ts) as the API server would check it against the CRD; the first
+ * violation is a BadRecordError naming `key` and the field's path (`allocations[3]`).
  */
-export function checkSchema(key: string, value: unknown, schema: JsonSchema): void {
-  const validate = validatorFor(schema);
+export function checkSchema(key: string, value: unknown, validate: ValidateFunction): void {
   if (validate(value)) return;
   const error = validate.errors?.[validate.errors.length - 1];
   if (!error) throw new BadRecordError(key, 'value', value, 'a value matching its schema');
@@ -162,6 +141,12 @@ export class RecordReader {
       this.refuse(kv, error, replacement !== undefined);
       return replacement;
     }
+  }
+
+  /** Forgets a deleted key: a later bad version of it has no last good version to stand in. */
+  forget(key: string): void {
+    this.lastGood.delete(key);
+    this.reported.delete(key);
   }
 
   /** Reports a refusal of `kv` unless this revision was reported already. */

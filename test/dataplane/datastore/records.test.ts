@@ -1,4 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Ajv from 'ajv';
 import { arr, int, map, obj, oneOf, str } from '../../../lib/crds/schema';
+import { RECORD_AJV_OPTIONS } from '../../../lib/dataplane/datastore/record-schemas';
+import { RECORD_VALIDATORS_PATH, recordValidatorsSource } from '../../../scripts/generate-record-validators';
 import { BadRecordError, RecordReader, checkSchema, decodeJsonObject } from '../../../lib/dataplane/datastore/records';
 import { KeyValue } from '../../../lib/dataplane/datastore/types';
 
@@ -21,11 +26,11 @@ describe('decodeJsonObject', () => {
 });
 
 describe('checkSchema', () => {
-  const schema = obj({
+  const schema = new Ajv(RECORD_AJV_OPTIONS).compile(obj({
     mode: oneOf(['Never', 'Always']),
     size: int(undefined, 20, 32),
     items: arr(obj({ name: str(), tags: map(str()) }, ['name'])),
-  }, ['mode']);
+  }, ['mode']) as object);
   const fail = (value: unknown): BadRecordError => {
     try {
       checkSchema('things/x', value, schema);
@@ -119,4 +124,8 @@ describe('RecordReader', () => {
       throw new TypeError('boom');
     })).toThrow('boom');
   });
+});
+
+test(`${RECORD_VALIDATORS_PATH} is what ajv compiles of the schemas now (run \`npm run gen:record-validators\`)`, () => {
+  expect(readFileSync(join(__dirname, '..', '..', '..', RECORD_VALIDATORS_PATH), 'utf8')).toBe(recordValidatorsSource());
 });
