@@ -37,8 +37,8 @@ export class RangeFullError extends Error {
 
 /** Thrown when another operation on the same attachment held it for longer than the wait allowed. */
 export class AttachmentBusyError extends Error {
-  constructor(containerId: string, ifname: string, cause: unknown) {
-    super(`another operation on ${containerId}/${ifname} is still running (${cause instanceof Error ? cause.message : String(cause)})`);
+  constructor(containerId: string, ifname: string, waitedMs: number) {
+    super(`another operation on ${containerId}/${ifname} held its lock for more than ${waitedMs} ms`);
     this.name = 'AttachmentBusyError';
   }
 }
@@ -57,14 +57,14 @@ export const LOCK_STRIPES = 256;
  * Unlike host-local, an owner index `owners/<containerID>@<ifname>` lists the addresses of each
  * attachment, so ADD and DEL read one file instead of every reservation (a per-pod process
  * cannot afford a directory scan on a full node); GC scans the reservations themselves. The index
- * only ever grows by appends, and an address is appended *before* its file is created, so a
+ * only ever grows by appends, and an address is appended *before* its file is linked, so a
  * process killed mid-ADD leaves a superset: every entry is confirmed against the address file's
  * content, and nothing reserved is ever missing from it.
  *
  * Concurrency: the runtime calls ADD for different containers in parallel. host-local holds a
- * flock on the directory; Node has no flock without a native addon, so a reservation is instead
- * the exclusive creation (`O_CREAT|O_EXCL`) of the address's file, which the kernel makes atomic:
- * two racing ADDs can never both create the same file, so they never share an address. Operations
+ * flock on the whole directory; here no store-wide lock is needed: a reservation is the link(2) of
+ * a complete draft under the address's name, which the kernel makes atomic (EEXIST when taken), so
+ * two racing ADDs can never both take the same address. Operations
  * on the *same* attachment (a runtime that retries or cancels: ADD, DEL, ADD racing) are
  * serialised by `exclusive`, which the plugin holds for the whole ADD or DEL.
  */
@@ -79,7 +79,8 @@ export class HostLocalStore {
    * lock is not had within the wait.
    */
   async exclusive<T>(containerId: string, ifname: string, fn: () => Promise<T>): Promise<T> {
-    const lock = new FileLock(this.lockFileOf(containerId, ifname), { signal: AbortSignal.timeout(this.lockWaitMs) });
+    const signal = AbortSignal.timeout(this.lockWaitMs);
+    const lock = new FileLock(this.lockFileOf(containerId, ifname), { signal });
     let started = false;
     try {
       return await lock.run(() => {
@@ -87,7 +88,7 @@ export class HostLocalStore {
         return fn();
       });
     } catch (error) {
-      if (!started) throw new AttachmentBusyError(containerId, ifname, error);
+      if (!started && signal.aborted) throw new AttachmentBusyError(containerId, ifname, this.lockWaitMs);
       throw error;
     }
   }
