@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { canCreateNetns, execIn } from '../support/netns';
 import { CalicoCniCluster, CalicoCniNode, podAddresses, resultAddress } from './support/calico-cni';
 
@@ -60,4 +61,35 @@ describeRoot('Calico CNI server SIGKILLed mid-ADD (real etcd, real kernel)', () 
     }
     expect(landed).toBe(1);
   }, 300_000);
+
+  test('the shim killed mid-ADD (the runtime gave up): the server finishes; a retry completes with the one address of the container, DEL frees it', async () => {
+    const node = cluster.nodes[0];
+    if (!node.server || node.server.exitCode !== null || node.server.signalCode !== null) await cluster.startServer(node);
+    const id = 'runtime-gave-up';
+    const pod = cluster.namespace('rg');
+    // the runtime's view: it runs the shim, then kills it (its own timeout) while the server works
+    const shim = spawn('nsenter', [`--net=/var/run/netns/${node.netns}`, node.shim], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin', CNI_COMMAND: 'ADD', CNI_CONTAINERID: id, CNI_NETNS: `/var/run/netns/${pod}`,
+        CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', CNI_ARGS: `K8S_POD_NAMESPACE=fault;K8S_POD_NAME=${id}`,
+      },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    shim.stdin.end(JSON.stringify(cluster.conf(node)));
+    await vethAppears(node);
+    cluster.freezeEtcd();
+    const gone = new Promise((resolve) => shim.once('exit', resolve));
+    shim.kill('SIGKILL');
+    await gone;
+    cluster.thawEtcd();
+    // the retry waits for the server's own ADD of this container to finish, then completes it again
+    const retry = await cluster.run(node, 'shim', 'ADD', id, pod);
+    expect({ code: retry.code, stdout: retry.code === 0 ? '' : retry.stdout }).toEqual({ code: 0, stdout: '' });
+    expect(podAddresses(pod)).toEqual([resultAddress(retry)]);
+    const held = await cluster.audit();
+    expect(held.allocations).toEqual([expect.stringMatching(new RegExp(` k8s-pod-network\\.${id}$`))]);
+    expect(held.veths).toHaveLength(1);
+    expect((await cluster.run(node, 'shim', 'DEL', id, pod)).code).toBe(0);
+    expect(await cluster.audit()).toEqual({ handles: [], allocations: [], endpoints: [], veths: [] });
+  }, 120_000);
 });
