@@ -59,7 +59,7 @@ describeLab('fault: bad flannel lease records in etcd', () => {
       for (const [i, agent] of agents.entries()) {
         const lines = logLines(agent, /^lease refused$/, from[i]);
         expect(lines).toHaveLength(1);
-        expect(lines[0]).toContain(`lease ${key}: subnet 192.168.5.0/24 is not valid; expected a /24 inside Network 10.244.0.0/16`);
+        expect((JSON.parse(lines[0]) as { reason: string }).reason).toBe(`${key}: subnet "192.168.5.0/24" is not valid; expected a /24 inside Network 10.244.0.0/16`);
       }
     } finally {
       await lab.etcd.delete().key(key);

@@ -229,14 +229,14 @@ describe('flannel subnet leases on a real etcd', () => {
     await waitFor(() => batches.length >= 1, 'the initial snapshot');
     expect(events().sort()).toEqual(['added 192.168.170.1', 'added 192.168.170.2']);
     expect(refused).toEqual([
-      `lease ${prefix}/subnets/10.17.99.0-25: subnet 10.17.99.0/25 is not valid; expected a /24 inside Network 10.17.0.0/16`,
-      `lease ${prefix}/subnets/192.168.5.0-24: subnet 192.168.5.0/24 is not valid; expected a /24 inside Network 10.17.0.0/16`,
+      `${prefix}/subnets/10.17.99.0-25: subnet "10.17.99.0/25" is not valid; expected a /24 inside Network 10.17.0.0/16`,
+      `${prefix}/subnets/192.168.5.0-24: subnet "192.168.5.0/24" is not valid; expected a /24 inside Network 10.17.0.0/16`,
     ]);
 
     // A peer's lease rewritten with a corrupt value: refused, its last good version stays.
     await admin.put(`${prefix}/subnets/${peer.key}`, '{"PublicIP":"not-an-ip"', { ttlSeconds: 3600 });
     await waitFor(() => refused.length === 3, 'the corrupt value to be refused');
-    expect(refused[2]).toBe(`lease ${prefix}/subnets/${peer.key}: value is not JSON`);
+    expect(refused[2]).toBe(`${prefix}/subnets/${peer.key}: value ${JSON.stringify('{"PublicIP":"not-an-ip"')} is not valid; expected a JSON object`);
     // Another bad record in the same place after a relist is not a second line for the same revision.
     await admin.put(`${prefix}/subnets/192.168.6.0-24`, JSON.stringify({ PublicIP: '192.168.170.5', BackendType: 'vxlan' }));
     await waitFor(() => refused.length === 4, 'the second outside lease');
@@ -258,8 +258,8 @@ describe('flannel subnet leases on a real etcd', () => {
       await waitFor(() => repaired.length > before, `the repair of ${corrupt}`);
       await waitFor(async () => JSON.parse((await admin.get(`${prefix}/subnets/${lease.key}`))!.value).PublicIP === '192.168.180.1', 'the rewritten value');
     }
-    expect(repaired[0]).toBe(`${lease.key}: lease ${prefix}/subnets/${lease.key}: value is not JSON`);
-    expect(repaired[1]).toMatch(/PublicIP "x" is not an IPv4 address/);
+    expect(repaired[0]).toBe(`${lease.key}: ${prefix}/subnets/${lease.key}: value "garbage" is not valid; expected a JSON object`);
+    expect(repaired[1]).toMatch(/PublicIP "x" is not valid; expected an IPv4 address/);
     expect(revoked).toBe(false);
     expect(await admin.get(`${prefix}/subnets/${lease.key}`)).toMatchObject({ expires: true });
     // Another node's address in the value is a take-over: revoked, as flannel.

@@ -2,7 +2,8 @@ import { Cidr } from '../../model/cidr';
 import { isRevisionConflict } from '../datastore/errors';
 import { KeyValue, KeyValueStore, WatchHandle } from '../datastore/types';
 import { KeepLeaseHandlers, Lease, LeaseAttrs, LeaseEvent, LeaseManager, Stoppable, WatchLeasesOptions } from './lease';
-import { decodeLeaseAttrs, encodeLeaseAttrs, leaseNetworkRefusal, parseSubnetKey, subnetKey } from './lease-record';
+import { checkLeaseNetwork, decodeLeaseAttrs, encodeLeaseAttrs, parseSubnetKey, subnetKey } from './lease-record';
+import { BadRecordError, RecordReader } from '../datastore/records';
 import { FlannelNetConfig, SubnetRange, isSubnetInRange, parseNetConfig } from './net-config';
 
 export interface EtcdLeaseManagerOptions {
@@ -220,44 +221,23 @@ export class EtcdLeaseManager implements LeaseManager {
 
   public watchLeases(onEvents: (events: readonly LeaseEvent[]) => void, options: WatchLeasesOptions = {}): Stoppable {
     const known = new Map<string, Lease>();
-    // etcd key → the revision already reported as refused: one line per bad version, not per relist.
-    const reported = new Map<string, string>();
+    // Reports a bad record once per revision; a lease whose value turns bad keeps its last good version.
+    const reader = new RecordReader((error) => options.onRefused?.(error.message));
     let config: FlannelNetConfig | undefined;
     let stopped = false;
     let watch: WatchHandle | undefined;
     let timer: NodeJS.Timeout | undefined;
 
-    /** The lease a record holds, or undefined after reporting why it is refused. */
-    const accept = (kv: KeyValue): { lease?: Lease; keepKey?: string } => {
-      const refuse = (reason: string, keepKey?: string) => {
-        if (reported.get(kv.key) !== kv.revision) {
-          reported.set(kv.key, kv.revision);
-          options.onRefused?.(reason);
-        }
-        return { keepKey };
-      };
+    const decode = (kv: KeyValue): Lease => {
       const key = kv.key.slice(this.subnetsPrefix.length);
       const subnets = kv.key.startsWith(this.subnetsPrefix) ? parseSubnetKey(key) : undefined;
-      if (!subnets) return refuse(`lease ${kv.key}: key is not valid; expected <prefix>/subnets/<address>-<prefix length>[&<IPv6 address>-<prefix length>]`);
-      const outside = config && leaseNetworkRefusal(config, { key, ...subnets }, `lease ${kv.key}`);
-      if (outside) return refuse(outside);
-      try {
-        const lease = { key, ...subnets, attrs: decodeLeaseAttrs(kv.value, kv.key) };
-        reported.delete(kv.key);
-        return { lease };
-      } catch (error) {
-        // A corrupt value of a valid key: the last good version of that lease stays.
-        return refuse((error as Error).message, key);
-      }
+      if (!subnets) throw new BadRecordError(kv.key, 'key', key, '<address>-<prefix length>[&<IPv6 address>-<prefix length>] under <prefix>/subnets/');
+      if (config) checkLeaseNetwork(config, kv.key, subnets);
+      return { key, ...subnets, attrs: decodeLeaseAttrs(kv.value, kv.key) };
     };
     const replaceAll = (items: readonly KeyValue[]): LeaseEvent[] => {
       const next = new Map<string, Lease>();
-      for (const kv of items) {
-        const { lease, keepKey } = accept(kv);
-        if (lease) next.set(lease.key, lease);
-        const lastGood = keepKey === undefined ? undefined : known.get(keepKey);
-        if (lastGood) next.set(lastGood.key, lastGood);
-      }
+      for (const lease of reader.read(this.subnetsPrefix, items, decode)) next.set(lease.key, lease);
       const events: LeaseEvent[] = [];
       for (const [key, lease] of known) if (!next.has(key)) events.push({ type: 'removed', lease });
       for (const [key, lease] of next) {
@@ -281,12 +261,12 @@ export class EtcdLeaseManager implements LeaseManager {
             const events = replaceAll(event.items);
             if (events.length > 0) onEvents(events);
           } else if (event.type === 'put') {
-            const { lease } = accept(event.kv);
-            if (!lease) return;
+            const lease = reader.decode(event.kv, decode, true);
+            if (!lease || JSON.stringify(known.get(lease.key)?.attrs) === JSON.stringify(lease.attrs)) return;
             known.set(lease.key, lease);
             onEvents([{ type: 'added', lease }]);
           } else {
-            reported.delete(event.key);
+            reader.forget(event.key);
             const key = event.key.slice(this.subnetsPrefix.length);
             const lease = known.get(key);
             if (!lease) return;

@@ -8,7 +8,8 @@ import { Node } from '../datastore/kube/types';
 import { JsonValue, KeyValue, WatchEvent } from '../datastore/types';
 import { WatchCache, storeFeed } from '../datastore/watch-cache';
 import { OutageLog, observedStore } from '../datastore/outage';
-import { leaseNetworkRefusal } from './lease-record';
+import { checkLeaseNetwork } from './lease-record';
+import { BadRecordError, RecordReader, isBadRecord } from '../datastore/records';
 import { KeepLeaseHandlers, Lease, LeaseAttrs, LeaseEvent, LeaseManager, Stoppable, WatchLeasesOptions } from './lease';
 import { FlannelNetConfig } from './net-config';
 
@@ -185,32 +186,33 @@ export class KubeLeaseManager implements LeaseManager {
   }
 
   public watchLeases(onEvents: (events: readonly LeaseEvent[]) => void, options: WatchLeasesOptions = {}): Stoppable {
+    const nameOf = (key: string) => key.slice(KUBE_NODES_PREFIX.length);
     const known = new Map<string, { lease: Lease; fingerprint: string }>();
-    // node name → the resourceVersion already reported as refused: one line per bad version.
-    const reported = new Map<string, string>();
+    // Reports a bad node record once per resourceVersion; a node whose record turns bad keeps its last good lease.
+    const reader = new RecordReader((error) => options.onRefused?.(error.message));
     let stopped = false;
-    /** The node's lease; `null` after reporting why its record is refused (its last good lease stays). */
-    const toLease = (name: string, kv: KeyValue): Lease | undefined | null => {
+    /** The node's lease (undefined: not a flannel-managed node); a bad record is a BadRecordError. */
+    const decode = (kv: KeyValue): Lease | null => {
+      const name = nameOf(kv.key);
+      let node: Node | undefined;
+      let lease: Lease | undefined;
       try {
-        const lease = this.nodeToLease(nodeFromDocument(kv.value));
-        const outside = lease && leaseNetworkRefusal(this.options.netConfig, lease, `node "${name}"`);
-        if (outside) throw new Error(outside);
-        reported.delete(name);
-        return lease;
+        node = nodeFromDocument(kv.value);
+        lease = this.nodeToLease(node);
       } catch (error) {
-        if (reported.get(name) !== kv.revision) {
-          reported.set(name, kv.revision);
-          options.onRefused?.((error as Error).message);
-        }
-        return null;
+        if (isBadRecord(error)) throw error;
+        const cidrs = node?.spec?.podCIDRs ?? node?.spec?.podCIDR;
+        throw new BadRecordError(`node "${name}"`, node ? 'spec.podCIDRs' : 'value', node ? cidrs : kv.value.slice(0, 40), `${node ? 'an IPv4 and/or an IPv6 network address' : 'a Node'} (${(error as Error).message})`);
       }
+      if (lease) checkLeaseNetwork(this.options.netConfig, `node "${name}"`, lease);
+      return lease ?? null;
     };
     const update = (name: string, kv: KeyValue | undefined, out: LeaseEvent[]): void => {
       const previous = known.get(name);
-      const lease = kv ? toLease(name, kv) : undefined;
-      if (lease === null) return;
-      if (!lease) {
-        reported.delete(name);
+      if (!kv) reader.forget(`${KUBE_NODES_PREFIX}${name}`);
+      const lease = kv ? reader.decode(kv, decode, true) : null;
+      if (lease === undefined) return; // refused, and no last good version
+      if (lease === null) {
         if (previous) {
           known.delete(name);
           out.push({ type: 'removed', lease: previous.lease });
@@ -222,7 +224,6 @@ export class KubeLeaseManager implements LeaseManager {
       known.set(name, { lease, fingerprint });
       out.push({ type: 'added', lease });
     };
-    const nameOf = (key: string) => key.slice(KUBE_NODES_PREFIX.length);
     // The cache's first event is the whole node list (reported even when empty: the agent's "synced"); later ones are changes.
     const watch = this.cache.watch(KUBE_NODES_PREFIX, (event: WatchEvent) => {
       if (stopped) return;
@@ -262,7 +263,7 @@ export class KubeLeaseManager implements LeaseManager {
       try {
         return JSON.parse(text) as JsonValue;
       } catch {
-        throw new Error(`node "${name}": annotation ${key} is not JSON: ${text.slice(0, 80)}`);
+        throw new BadRecordError(`node "${name}"`, `metadata.annotations["${key}"]`, text.length > 40 ? `${text.slice(0, 40)}…` : text, 'JSON');
       }
     };
     const { netConfig } = this.options;

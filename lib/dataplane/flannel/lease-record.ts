@@ -1,4 +1,5 @@
 import { Cidr, addressToBigInt, isIpAddress } from '../../model/cidr';
+import { BadRecordError, decodeJsonObject } from '../datastore/records';
 import { JsonValue } from '../datastore/types';
 import { Lease, LeaseAttrs } from './lease';
 import { FlannelNetConfig, SubnetRange } from './net-config';
@@ -39,25 +40,19 @@ export function encodeLeaseAttrs(attrs: LeaseAttrs): string {
   return JSON.stringify(value);
 }
 
-/** Decodes a lease value; throws an Error naming the key when it is not flannel's lease JSON. */
+/** Decodes a lease value; a value that is not flannel's lease JSON is a BadRecordError naming `key` and the field. */
 export function decodeLeaseAttrs(text: string, key: string): LeaseAttrs {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new Error(`lease ${key}: value is not JSON`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`lease ${key}: value is not a JSON object`);
+  const raw = decodeJsonObject({ key, value: text });
   const fields = new Map(Object.entries(raw as Record<string, JsonValue>).map(([k, v]) => [k.toLowerCase(), v]));
   const ip = (name: string, family: 4 | 6): string | undefined => {
     const value = fields.get(name.toLowerCase());
     if (value === undefined || value === null || value === '') return undefined;
-    if (typeof value !== 'string' || !isIpAddress(value, family)) throw new Error(`lease ${key}: ${name} ${JSON.stringify(value)} is not an IPv${family} address`);
+    if (typeof value !== 'string' || !isIpAddress(value, family)) throw new BadRecordError(key, name, value, `an IPv${family} address`);
     return addressToBigInt(value) === 0n ? undefined : value;
   };
   const backendType = fields.get('backendtype');
   if (backendType !== undefined && backendType !== null && typeof backendType !== 'string') {
-    throw new Error(`lease ${key}: BackendType ${JSON.stringify(backendType)} is not a string`);
+    throw new BadRecordError(key, 'BackendType', backendType, 'a string');
   }
   const data = (name: string): JsonValue | undefined => {
     const value = fields.get(name);
@@ -73,17 +68,18 @@ export function decodeLeaseAttrs(text: string, key: string): LeaseAttrs {
 }
 
 /**
- * Why a lease's subnets do not belong to the configured network, as one line naming the lease and
- * the field; undefined when they do. A subnet must lie inside Network (IPv6Network) and be a
- * /SubnetLen (/IPv6SubnetLen); a family the config does not enable is not looked at.
+ * Checks that a lease's subnets belong to the configured network: each must lie inside Network
+ * (IPv6Network) and be a /SubnetLen (/IPv6SubnetLen); a family the config does not enable is not
+ * looked at. Otherwise a BadRecordError naming `key` and the field.
  */
-export function leaseNetworkRefusal(config: FlannelNetConfig, lease: Pick<Lease, 'key' | 'subnet' | 'ipv6Subnet'>, what = `lease ${lease.key}`): string | undefined {
-  const check = (range: SubnetRange | undefined, subnet: Cidr | undefined, field: string, network: string): string | undefined => {
-    if (!range || !subnet) return undefined;
-    if (subnet.family === range.network.family && subnet.prefix === range.subnetLen && range.network.contains(subnet)) return undefined;
-    return `${what}: ${field} ${subnet} is not valid; expected a /${range.subnetLen} inside ${network} ${range.network}`;
+export function checkLeaseNetwork(config: FlannelNetConfig, key: string, lease: Pick<Lease, 'subnet' | 'ipv6Subnet'>): void {
+  const check = (range: SubnetRange | undefined, subnet: Cidr | undefined, field: string, network: string): void => {
+    if (!range || !subnet) return;
+    if (subnet.family === range.network.family && subnet.prefix === range.subnetLen && range.network.contains(subnet)) return;
+    throw new BadRecordError(key, field, subnet.toString(), `a /${range.subnetLen} inside ${network} ${range.network}`);
   };
-  return check(config.ipv4, lease.subnet, 'subnet', 'Network') ?? check(config.ipv6, lease.ipv6Subnet, 'IPv6 subnet', 'IPv6Network');
+  check(config.ipv4, lease.subnet, 'subnet', 'Network');
+  check(config.ipv6, lease.ipv6Subnet, 'IPv6 subnet', 'IPv6Network');
 }
 
 /** `null` means the IPv4 placeholder `0.0.0.0-0` of an IPv6-only key; `undefined` means invalid. */

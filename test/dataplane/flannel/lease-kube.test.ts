@@ -172,12 +172,12 @@ describe('Kubernetes-mode subnet leases against an API server speaking the real 
     const watch = m.watchLeases((batch) => events.push(...batch), { onRefused: (reason) => refused.push(reason) });
     await waitFor(() => events.length >= 2, 'the initial snapshot');
     expect(events.map((e) => `${e.type} ${e.lease.key}`).sort()).toEqual(['added n1', 'added n3']);
-    expect(refused).toEqual(['node "outside": subnet 192.168.5.0/24 is not valid; expected a /24 inside Network 10.244.0.0/16']);
+    expect(refused).toEqual(['node "outside": subnet "192.168.5.0/24" is not valid; expected a /24 inside Network 10.244.0.0/16']);
 
     // n3's backend data becomes garbage: refused once, n3 keeps its last good lease (no removal).
     api.upsert('nodes', node('n3', ['10.244.3.0/24'], flannel('192.168.1.40', { [`${P}/backend-data`]: '{oops' })));
     await waitFor(() => refused.length === 2, 'the corrupt annotation to be refused');
-    expect(refused[1]).toMatch(/^node "n3": annotation flannel.alpha.coreos.com\/backend-data is not JSON/);
+    expect(refused[1]).toBe('node "n3": metadata.annotations["flannel.alpha.coreos.com/backend-data"] "{oops" is not valid; expected JSON');
     expect(events.some((e) => e.type === 'removed')).toBe(false);
     await watch.stop();
   });
