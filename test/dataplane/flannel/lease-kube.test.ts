@@ -1,5 +1,6 @@
 import { KubeClient } from '../../../lib/dataplane/datastore/kube/client';
 import { LeaseEvent } from '../../../lib/dataplane/flannel/lease';
+import { OutageLog } from '../../../lib/dataplane/datastore/outage';
 import { KubeLeaseManager, KubeLeaseManagerOptions } from '../../../lib/dataplane/flannel/lease-kube';
 import { parseNetConfig } from '../../../lib/dataplane/flannel/net-config';
 import { waitFor } from '../datastore/helpers';
@@ -205,6 +206,27 @@ describe('Kubernetes-mode subnet leases against an API server speaking the real 
     expect(events.filter((e) => e.lease.key === 'n1')).toHaveLength(1);
     const lists = api.requests.filter((r) => r.method === 'GET' && r.path === '/api/v1/nodes' && r.query.watch === undefined);
     expect(lists).toHaveLength(2); // the first list and the relist after 410
+  });
+
+  test('the API server away: one lost line however many retries, one regained line when the watch is back', async () => {
+    const lines: string[] = [];
+    const outage = new OutageLog({ warn: (msg) => lines.push(`warn ${msg}`), info: (msg) => lines.push(`info ${msg}`) });
+    api.upsert('nodes', node('n1', ['10.244.1.0/24']));
+    const m = manager('n1', { outage });
+    await m.acquireLease(attrs('192.168.1.10'));
+    const events: LeaseEvent[] = [];
+    const errors: Error[] = [];
+    m.watchLeases((batch) => events.push(...batch), { onError: (e) => errors.push(e) });
+    await waitFor(() => events.length >= 1 && api.openWatches() === 1, 'the watch to be open');
+
+    api.failNext(6);
+    api.dropWatches();
+    await waitFor(() => errors.length >= 6, 'six failed reconnects');
+    api.upsert('nodes', node('n2', ['10.244.2.0/24'], { [`${P}/kube-subnet-manager`]: 'true', [`${P}/public-ip`]: '192.168.1.20', [`${P}/backend-type`]: 'host-gw' }));
+    await waitFor(() => events.find((e) => e.lease.key === 'n2'), 'n2 after the API server is back');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^warn datastore lost: /);
+    expect(lines[1]).toMatch(/^info datastore regained after \d/);
   });
 
   test('keepLease reports the lease revoked when this node is deleted', async () => {
