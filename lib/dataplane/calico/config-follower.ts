@@ -1,4 +1,5 @@
 import { ValidationError } from '../../model/errors';
+import { RecordReader, decodeJsonObject } from '../datastore/records';
 import { KeyValueStore, WatchHandle } from '../datastore/types';
 
 /** What a settings parser returns: the settings in force, each bad value, and the fields not obeyed. */
@@ -17,8 +18,9 @@ export interface ConfigFollowerOptions<T> {
   /** The resources read under `prefix`, e.g. `['default', 'node.n1']`. */
   readonly names: readonly string[];
   /**
-   * The pure parser: the specs of `names` in that order (undefined when absent or not JSON) and the
-   * settings in force (none at start-up) → the effective settings. Must not throw on bad input.
+   * The pure parser: the specs of `names` in that order (undefined when absent, or not JSON with no
+   * good version seen) and the settings in force (none at start-up) → the effective settings. Must
+   * not throw on bad input.
    */
   readonly parse: (specs: readonly unknown[], previous?: T) => ConfigParseResult<T>;
   /** Whether two settings are the same (no change is reported). @default shallow equality of the fields */
@@ -32,14 +34,17 @@ export interface ConfigFollowerOptions<T> {
 /**
  * Follows settings resources in a Calico store (etcd layout or KubeCrdStore: `<plural>/<name>` →
  * the spec JSON): reads them once, watches their prefix, and re-reads on every change. A bad value
- * never takes effect (the parser keeps the value in force); a resource that cannot be read as JSON
- * counts as absent and is reported. Reads are serialised, so settings move in datastore order.
+ * never takes effect (the parser keeps the value in force). A resource that cannot be read as a JSON
+ * object is reported once per revision and its last good version stays in force; with none seen
+ * yet it counts as absent. Reads are serialised, so settings move in datastore order.
  */
 export class ConfigFollower<T extends object> {
   private settings?: T;
   private watch?: WatchHandle;
   private reading: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** One per resource name: the last good spec of each. */
+  private readonly records = new Map<string, RecordReader>();
 
   constructor(private readonly config: ConfigFollowerOptions<T>) {}
 
@@ -84,13 +89,14 @@ export class ConfigFollower<T extends object> {
   private async spec(name: string): Promise<unknown> {
     const key = `${this.config.prefix}${name}`;
     const kv = await this.config.store.get(key);
-    if (!kv) return undefined;
-    try {
-      return JSON.parse(kv.value);
-    } catch {
-      this.config.onError?.(new Error(`${key}: not JSON; read as absent`));
-      return undefined;
+    let records = this.records.get(name);
+    if (!records) {
+      records = new RecordReader((error, standIn) => this.config.onError?.(
+        new Error(`${error.message}; ${standIn ? 'its last good version stays in force' : 'read as absent'}`)));
+      this.records.set(name, records);
     }
+    // A list of the one key: a deleted resource is forgotten with its last good version.
+    return records.read(key, kv ? [kv] : [], decodeJsonObject)[0];
   }
 }
 

@@ -56,10 +56,11 @@ test('reads default and node.<name>, follows changes, reports each bad value and
   expect(follower.current.nftablesRefreshIntervalSeconds).toBe(120);
   expect(changes).toHaveLength(1);
 
+  // Unreadable: its last good version stays in force (not Felix's default, not `default`'s 60 s).
   store.set('felixconfigurations/node.n1', '{not json');
   await settle();
-  expect(errors[1]).toBe('felixconfigurations/node.n1: not JSON; read as absent');
-  expect(follower.current.nftablesRefreshIntervalSeconds).toBe(60);
+  expect(errors[1]).toBe('felixconfigurations/node.n1: value "{not json" is not valid; expected a JSON object; its last good version stays in force');
+  expect(follower.current.nftablesRefreshIntervalSeconds).toBe(120);
   await follower.stop();
 });
 
