@@ -429,7 +429,8 @@ export class CalicoAgent {
 
   private async ensureDefaultPool(): Promise<void> {
     const pool = this.options.defaultPool;
-    if (!pool || (await this.ipam.pools()).length) return;
+    // Any pool record counts, a bad one too: a corrupt pool is not a missing one.
+    if (!pool || (await this.options.store.list(CALICO_KEYS.pools)).items.length) return;
     await this.options.store.create(`${CALICO_KEYS.pools}default-ipv4-ippool`, JSON.stringify(pool)).catch(() => undefined);
   }
 
