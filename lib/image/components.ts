@@ -5,14 +5,22 @@ import { KitImage } from '../model/images';
 import { POLICY_AGENT } from '../model/policy-agent';
 import { BUNDLE_DIR, COMMAND_DIR, type ImageSpec } from './image-spec';
 
-/** What the agents call: iproute2's `ip` and `bridge`, and `nft` (lib/dataplane/kernel runs these). */
+/**
+ * What the agents call: iproute2's `ip` and `bridge`, and `nft` (lib/dataplane/kernel runs these);
+ * util-linux's `flock`, which the resident CNI server in the agent's pod runs for every IPAM host
+ * lock and Flannel-style attachment lock (lib/dataplane/ipam/calico-host-lock.ts FileLock).
+ */
 const KERNEL_TOOLS = {
-  debianPackages: ['iproute2', 'nftables'],
-  systemTools: ['ip', 'bridge', 'nft'],
+  debianPackages: ['iproute2', 'nftables', 'util-linux'],
+  systemTools: ['ip', 'bridge', 'nft', 'flock'],
   // Only programs we leave out link these: libcap2-bin is setcap/getcap, libdb5.3 is for arpd, libtirpc3
   // (and the Kerberos/OpenSSL it pulls) and libselinux1 are for ss. `ldd ip nft` names none of them, and
   // the image tests run `ip -V` and `nft --version` in the unpacked image.
-  excludePackages: ['libcap2-bin', 'libdb5.3', 'libtirpc3', 'libselinux1'],
+  excludePackages: [
+    'libcap2-bin', 'libdb5.3', 'libtirpc3', 'libselinux1',
+    // util-linux's libraries serve its other programs; `ldd flock` names only libc.
+    'util-linux-extra', 'libblkid1', 'libmount1', 'libsmartcols1', 'libpam0g', 'libsystemd0', 'libudev1', 'libcap-ng0', 'libuuid1', 'libcrypt1',
+  ],
 } as const;
 
 /**

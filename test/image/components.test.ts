@@ -84,6 +84,9 @@ function expectCniServerStarts(rootfs: string): void {
     env: { PATH: DEFAULT_PATH }, encoding: 'utf8',
   });
   expect(readFileSync(join(rootfs, 'tmp/cni-server.token'), 'utf8').trim()).toMatch(/^\S{16,}$/);
+  // every ADD/DEL it serves takes a FileLock, which runs util-linux flock
+  const flock = runInChroot(rootfs, ['flock', '--version']);
+  expect({ status: flock.status, stdout: flock.stdout }).toEqual({ status: 0, stdout: expect.stringMatching(/util-linux/) });
 }
 
 /**
