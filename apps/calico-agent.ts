@@ -38,7 +38,7 @@ async function registry(client: KubeClient | undefined, view: KeyValueStore, log
  */
 function watchCache(config: CalicoAgentConfig, store: KeyValueStore, client: KubeClient | undefined, log: ReturnType<typeof jsonLogger>, outage: OutageLog): WatchCache {
   const feed = agentFeed({
-    store, node: config.node, typha: config.typha, client,
+    store, node: config.node, typha: config.typha, client, outage,
     onConnect: (a) => log.info('following the datastore through typha', { typha: `${a.host}:${a.port}` }),
   });
   return new WatchCache(feed, CALICO_AGENT_PREFIXES, retryReporter(log, 'datastore feed failed; retrying', outage));

@@ -3,6 +3,7 @@ import { KeyValueStore } from '../datastore/types';
 import { SnapshotFeed, storeFeed } from '../datastore/watch-cache';
 import { TyphaAddress, TyphaClient } from './client';
 import { TyphaConfig, typhaDiscovery } from './config';
+import type { OutageLog } from '../datastore/outage';
 
 export interface AgentFeedOptions {
   /** The datastore, followed directly when there is no Typha. */
@@ -14,10 +15,15 @@ export interface AgentFeedOptions {
   /** The API client, for Typha found by Service (its Endpoints). @default none */
   readonly client?: KubeClient;
   readonly onConnect?: (address: TyphaAddress) => void;
+  /** Through Typha, its connection is the datastore's reachability (the store's own calls report too). @default none */
+  readonly outage?: OutageLog;
 }
 
 /** What a node agent's watch cache is fed by: Typha when the manifests name it, else the datastore itself. */
 export function agentFeed(options: AgentFeedOptions): SnapshotFeed {
   if (!options.typha) return storeFeed(options.store);
-  return new TyphaClient({ node: options.node, discover: typhaDiscovery(options.typha, options.client), ...(options.onConnect ? { onConnect: options.onConnect } : {}) });
+  return new TyphaClient({
+    node: options.node, discover: typhaDiscovery(options.typha, options.client),
+    ...(options.onConnect ? { onConnect: options.onConnect } : {}), ...(options.outage ? { outage: options.outage } : {}),
+  });
 }

@@ -2,6 +2,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { WatchEvent, WatchHandle } from '../datastore/types';
 import { SnapshotFeed } from '../datastore/watch-cache';
+import type { OutageLog } from '../datastore/outage';
 import { ClientMessage, LineReader, TYPHA_PROTOCOL_VERSION, decodeServer, encode } from './protocol';
 
 export interface TyphaAddress {
@@ -20,6 +21,11 @@ export interface TyphaClientOptions {
   /** Typha pings every 10 s; silence this long means the connection is dead. @default 60000 ms */
   readonly silenceTimeoutMs?: number;
   readonly onConnect?: (address: TyphaAddress) => void;
+  /**
+   * Typha is this agent's datastore: every failed (re)connect is reported to it, every sync after
+   * one as success, so the agent logs the outage once each way. @default none
+   */
+  readonly outage?: OutageLog;
 }
 
 interface Subscriber {
@@ -119,6 +125,7 @@ export class TyphaClient implements SnapshotFeed {
           else if (m.type === 'error') error = new Error(m.message);
           else if (m.type === 'synced') {
             this.delay = this.options.reconnectDelayMs ?? 500;
+            this.options.outage?.succeeded();
             this.options.onConnect?.(address);
           } else {
             const event: WatchEvent = m.type === 'snapshot' ? { type: 'reset', items: m.items, revision: m.revision } : m.event;
@@ -141,6 +148,7 @@ export class TyphaClient implements SnapshotFeed {
 
   private failed(error: Error): void {
     if (this.closed) return;
+    this.options.outage?.failed(error);
     for (const s of this.subscribers) s.onError?.(error);
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.connect(), this.delay);

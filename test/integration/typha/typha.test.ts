@@ -5,6 +5,7 @@ import { Logger } from '../../../lib/dataplane/flannel/agent-log';
 import { prefixedStore } from '../../../lib/dataplane/ipam/calico-store';
 import { TyphaClient } from '../../../lib/dataplane/typha/client';
 import { TyphaServer } from '../../../lib/dataplane/typha/server';
+import { OutageLog } from '../../../lib/dataplane/datastore/outage';
 import { EtcdServer, startEtcd } from '../../support/etcd';
 
 const quiet = () => undefined;
@@ -120,6 +121,41 @@ describe('watch cache and Typha (real etcd)', () => {
     feed.close();
     expect(errors[0]).toBe('typha: prefix "secrets/" is not served; served: ippools/, nodes/');
     expect((await server.metrics.dropped.get()).values).toContainEqual(expect.objectContaining({ labels: { reason: 'bad-hello' } }));
+    await server.stop();
+  });
+
+  test('an agent whose Typha goes away logs it lost once, however many reconnects fail, and regained once', async () => {
+    const serve = async (port = 0) => {
+      const server = new TyphaServer({ cache: new WatchCache(storeFeed(store), PREFIXES), port, host: '127.0.0.1', log, pingIntervalMs: 200 });
+      await server.start();
+      return server;
+    };
+    let server = await serve();
+    const port = server.port as number;
+    const lines: string[] = [];
+    let regained!: () => void;
+    const back = new Promise<void>((resolve) => (regained = resolve));
+    const outage = new OutageLog({ warn: (msg) => lines.push(`warn ${msg}`), info: (msg) => {
+      lines.push(`info ${msg}`);
+      regained();
+    } });
+    let failures = 0;
+    let failedEnough!: () => void;
+    const down = new Promise<void>((resolve) => (failedEnough = resolve));
+    const feed = new TyphaClient({ node: 'n', discover: async () => ({ host: '127.0.0.1', port }), reconnectDelayMs: 20, outage });
+    const cache = new WatchCache(feed, PREFIXES, () => {
+      if (++failures === 3 * PREFIXES.length) failedEnough();
+    });
+    await cache.start();
+    await server.stop();
+    await down; // three reconnects refused
+    server = await serve(port);
+    await back;
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^warn datastore lost: /);
+    expect(lines[1]).toMatch(/^info datastore regained after \d/);
+    await cache.stop();
+    feed.close();
     await server.stop();
   });
 });
