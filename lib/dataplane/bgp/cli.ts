@@ -69,7 +69,8 @@ async function runCalicoMode(endpoints: string, node: string | undefined, cluste
     const store = observedStore(prefixedStore(client, CALICO_ETCD_PREFIX), new OutageLog({ warn: line, info: line }));
     const kernel = new LinuxKernel({ ownership: { routeProtocol: speaker.routeProtocol ?? BGP_ROUTE_PROTOCOL } });
     service = new BgpNodeService({
-      node, store, registry: new StoreNodeRegistry(store), cluster, kernel, speaker,
+      node, store, cluster, kernel, speaker,
+      registry: new StoreNodeRegistry(store, (e, standIn) => line(`datastore record refused${standIn ? '; its last good version stays in force' : ''}: ${e.message}`)),
       log: (line) => process.stderr.write(`${line}\n`),
     });
     await service.start();
