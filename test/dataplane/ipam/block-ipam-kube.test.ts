@@ -40,4 +40,19 @@ describe('block IPAM through the Calico CRDs (API server double)', () => {
     expect(await ipams[1].releaseByHandle('k8s-pod-network.c7')).toEqual(got[7]);
     expect(api.get('ipamhandles', 'k8s-pod-network.c7')).toBeUndefined();
   });
+
+  test('an IPAMBlock object the CRD schema refuses (allocations "x") is neither allocated from nor rewritten', async () => {
+    const ipam = new BlockIpam(store);
+    const [first] = await ipam.autoAssign({ node: 'node-k', handleId: 'k8s-pod-network.k1', family: 4, attributes: { node: 'node-k' } });
+    const [affinity] = await ipam.affinities('node-k');
+    const name = affinity.spec.cidr.replace(/[./]/g, '-');
+    const object = api.get('ipamblocks', name) as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+    api.upsert('ipamblocks', { metadata: { name }, spec: { ...object.spec, allocations: 'x' } });
+    const corrupt = JSON.stringify(api.get('ipamblocks', name));
+    const [second] = await ipam.autoAssign({ node: 'node-k', handleId: 'k8s-pod-network.k2', family: 4, attributes: { node: 'node-k' } });
+    expect(second).not.toBe(first);
+    expect(second.startsWith('10.80.')).toBe(true);
+    expect((await ipam.affinities('node-k')).length).toBe(2);
+    expect(JSON.stringify(api.get('ipamblocks', name))).toBe(corrupt);
+  });
 });
