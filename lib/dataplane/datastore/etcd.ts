@@ -15,9 +15,9 @@ export interface EtcdStoreOptions {
   /** How long to wait between attempts to re-create a cancelled (e.g. compacted) watch. @default 1000 ms */
   readonly watchRetryMs?: number;
   /**
-   * gRPC keepalive ping interval: a frozen or unreachable etcd then breaks the connection (and
-   * every watch reports it) within this plus 5 s, even when no call is made. etcd refuses pings
-   * more often than its --grpc-keepalive-min-time (5 s). @default 10000 ms
+   * gRPC keepalive ping interval while a call or watch is open: a frozen or unreachable etcd then
+   * breaks the connection (and every watch reports it) within this plus 5 s, even when nothing
+   * changes. etcd refuses pings more often than its --grpc-keepalive-min-time (5 s). @default 10000 ms
    */
   readonly keepaliveMs?: number;
 }
@@ -41,7 +41,9 @@ export class EtcdStore implements KeyValueStore {
       grpcOptions: {
         'grpc.keepalive_time_ms': options.keepaliveMs ?? 10_000,
         'grpc.keepalive_timeout_ms': 5_000,
-        'grpc.keepalive_permit_without_calls': 1,
+        // Only while a call or watch is open: etcd (PermitWithoutStream false) would answer pings on an
+        // idle connection with GOAWAY too_many_pings. An idle client has nothing to notice anyway.
+        'grpc.keepalive_permit_without_calls': 0,
       },
     };
     return new EtcdStore(new Etcd3(clientOptions), options.watchRetryMs ?? 1000);
