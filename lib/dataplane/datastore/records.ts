@@ -1,5 +1,5 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { ValidationError, formatValue } from '../../model/errors';
+import { formatValue } from '../../model/errors';
 import { KeyValue } from './types';
 
 /**
@@ -20,11 +20,6 @@ export class BadRecordError extends Error {
   ) {
     super(`${key}: ${field} ${formatValue(value)} is not valid; expected ${expected}`);
     this.name = 'BadRecordError';
-  }
-
-  /** The same refusal for a model `ValidationError` whose field is relative to the record. */
-  static fromValidation(key: string, error: ValidationError): BadRecordError {
-    return new BadRecordError(key, error.field, error.value, error.expected);
   }
 }
 
