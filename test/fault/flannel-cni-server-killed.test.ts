@@ -61,5 +61,5 @@ describeRoot('Flannel-style CNI server SIGKILLed mid-ADD', () => {
     expect(dels.map((d) => d.code)).toEqual([...pods].map(() => 0));
     expect([...reservationFiles(node).keys()]).toEqual([]);
     expect(hostVeths(node)).toEqual([]);
-  });
+  }, 300_000);
 });

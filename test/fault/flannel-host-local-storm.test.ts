@@ -31,6 +31,6 @@ describeRoot('Flannel-style host-local under an ADD/DEL storm', () => {
       expect(dels.map((d) => d.code)).toEqual([...pods].map(() => 0));
       expect([...reservationFiles(node).keys()]).toEqual([]);
       expect(hostVeths(node)).toEqual([]);
-    });
+    }, 600_000);
   }
 });
