@@ -1,7 +1,7 @@
 import { EtcdStore } from '../../lib/dataplane/datastore';
 import { BadRecordError } from '../../lib/dataplane/datastore/records';
 import { KeyValueStore } from '../../lib/dataplane/datastore/types';
-import { BlockIpam } from '../../lib/dataplane/ipam/block-ipam';
+import { BlockIpam, IpamExhaustedError } from '../../lib/dataplane/ipam/block-ipam';
 import { blockAllocations, blockName } from '../../lib/dataplane/ipam/block-model';
 import { CALICO_ETCD_PREFIX, CALICO_KEYS, prefixedStore } from '../../lib/dataplane/ipam/calico-store';
 import { Cidr } from '../../lib/model/cidr';
@@ -106,5 +106,15 @@ describe('fault: corrupt Calico IPAM blocks in etcd', () => {
     expect(error).toBeInstanceOf(BadRecordError);
     expect(error).toMatchObject({ key, field: 'value', message: `${key}: value "not json" is not valid; expected a JSON object` });
     expect((await store.get(key))!.value).toBe('not json');
+  });
+
+  test('another node\'s bad block is skipped when borrowing: a full pool is still IpamExhaustedError, not that block\'s error', async () => {
+    const { store, ipam, refused } = await cluster({ 'ippools/default': { cidr: '10.68.0.0/26', blockSize: 26 } });
+    await ipam.autoAssign({ node: 'n2', handleId: 'k8s-pod-network.a', family: 4 });
+    const key = `${CALICO_KEYS.blocks}10-68-0-0-26`;
+    await store.put(key, '[]');
+    await expect(ipam.autoAssign({ node: 'n1', handleId: 'k8s-pod-network.b', family: 4 })).rejects.toThrow(IpamExhaustedError);
+    expect(refused.map((e) => e.message)).toEqual([`${key}: value [] is not valid; expected a JSON object`]);
+    expect((await store.get(key))!.value).toBe('[]');
   });
 });

@@ -141,7 +141,7 @@ export class BlockIpam {
     const attributes = request.attributes ?? { node: request.node };
     const inPools = (cidr: string) => pools.some((p) => p.cidr.contains(Cidr.parse(cidr, 'block.cidr')));
     const assigned: string[] = [];
-    // Blocks refused on the way: when nothing else serves the request, the first one is the reason.
+    // The node's own blocks refused on the way: when nothing else serves the request, the first is the reason.
     const bad: BadRecordError[] = [];
     const exhausted = (message: string) => bad[0] ?? new IpamExhaustedError(message);
 
@@ -167,16 +167,17 @@ export class BlockIpam {
       if (snap.config.strictAffinity) {
         throw exhausted(`IPAM: no free block left in ${pools.map((p) => p.cidr.toString()).join(', ')} for node ${request.node} and strictAffinity forbids borrowing`);
       }
+      // Other nodes' bad blocks are reported and skipped; they do not stand for the node's exhaustion.
       const blocks: IpamBlockSpec[] = [];
       for (const kv of (await this.store.list(CALICO_KEYS.blocks)).items) {
-        const b = this.block(kv, snap.pools);
-        if (b instanceof BadRecordError) bad.push(b);
-        else if (inPools(b.cidr) && blockHost(b) !== request.node && freeCount(b, reserved) > 0) blocks.push(b);
+        const b = this.block(kv);
+        if (b instanceof BadRecordError || !inPools(b.cidr) || blockHost(b) === request.node || freeCount(b, reserved) === 0) continue;
+        if (!(this.block(kv, snap.pools) instanceof BadRecordError)) blocks.push(b);
       }
       if (!blocks.length) {
         throw exhausted(`IPAM: the IPv${request.family} pools ${pools.map((p) => p.cidr.toString()).join(', ')} have no free address left`);
       }
-      const borrowed = await this.tryBlocks(shuffle(blocks.map((b) => b.cidr), this.random), request, count - assigned.length, attributes, reserved, snap.pools, bad);
+      const borrowed = await this.tryBlocks(shuffle(blocks.map((b) => b.cidr), this.random), request, count - assigned.length, attributes, reserved, snap.pools, []);
       assigned.push(...borrowed.addresses);
     }
     return assigned;
