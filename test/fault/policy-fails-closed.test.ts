@@ -57,11 +57,11 @@ maybe('policy fails closed on bad versions and enforces tiers (real etcd, real n
       spec: { orchestrator: 'k8s', node: 'n1', pod, endpoint: 'eth0', interfaceName: p.interfaceName, ipNetworks: [`${p.ip}/32`] },
     });
   };
-  /** Writes and waits until the agent has applied what followed (the report first, when one is expected). */
-  const put = async (key: string, value: unknown, reported?: RegExp) => {
-    const report = reported ? invalid.next((r) => r.key === key && !r.resolved && reported.test(r.message)) : undefined;
+  /** Writes and waits until the agent has applied it; `refused`: after reporting it (the caller checks the report). */
+  const put = async (key: string, value: unknown, refused = false) => {
+    const report = refused ? invalid.next((r) => r.key === key && !r.resolved) : undefined;
     const done = syncs.next(applied);
-    await store.put(key, JSON.stringify(value));
+    await store.put(key, typeof value === 'string' ? value : JSON.stringify(value));
     await report;
     await done;
   };
@@ -101,20 +101,24 @@ maybe('policy fails closed on bad versions and enforces tiers (real etcd, real n
     await etcd?.stop();
   });
 
-  it('row 1: an enforced Deny updated to port 70000, then to a bad selector, stays enforced (last good version)', async () => {
+  it('row 1: an enforced Deny updated to port 70000, a bad selector, then not JSON, stays enforced (last good version)', async () => {
     expect(await allowed()).toBe(true);
     await put('networkpolicies/x/web-guard', denyClient());
     expect(await allowed()).toBe(false);
 
-    await put('networkpolicies/x/web-guard', denyClient([70000]), /ports\[0\]: 70000 is not valid/);
+    await put('networkpolicies/x/web-guard', denyClient([70000]), true);
     expect(await allowed()).toBe(false);
-    await put('networkpolicies/x/web-guard', denyClient(undefined, "role == 'client"), /source\.selector: "role == 'client" is not a valid selector/);
+    await put('networkpolicies/x/web-guard', denyClient(undefined, "role == 'client"), true);
+    expect(await allowed()).toBe(false);
+    await put('networkpolicies/x/web-guard', '{"metadata": {', true);
     expect(await allowed()).toBe(false);
     expect(reports.map((r) => [r.kind, r.namespace, r.name, r.fallback, r.message])).toEqual([
       ['NetworkPolicy', 'x', 'web-guard', 'last-good',
         'networkpolicies/x/web-guard: NetworkPolicy x/web-guard.spec.ingress[0].destination.ports[0]: 70000 is not valid; expected a port number from 1 to 65535 (the last good version stays in force)'],
       ['NetworkPolicy', 'x', 'web-guard', 'last-good', 
         'networkpolicies/x/web-guard: NetworkPolicy x/web-guard.ingress[0].source.selector: "role == \'client" is not a valid selector; expected a closing \' at position 8 (the last good version stays in force)'],
+      ['NetworkPolicy', 'x', 'web-guard', 'last-good',
+        'networkpolicies/x/web-guard: value "{\\"metadata\\": {" is not valid; expected a JSON object (the last good version stays in force)'],
     ]);
     expect(await sync.registry.getSingleMetricAsString('cnikit_policy_invalid'))
       .toContain('cnikit_policy_invalid{kind="NetworkPolicy",namespace="x",name="web-guard",fallback="last-good"} 1');
@@ -132,12 +136,12 @@ maybe('policy fails closed on bad versions and enforces tiers (real etcd, real n
 
   it('row 1: a policy never valid isolates what it selects (reported once per version, not per pass)', async () => {
     const before = reports.length;
-    await put('networkpolicies/x/never-good', { metadata: { name: 'never-good', namespace: 'x' }, spec: { selector: "app == 'web'", ingress: [{ action: 'Maybe' }] } },
-      /action: "Maybe" is not valid/);
+    await put('networkpolicies/x/never-good', { metadata: { name: 'never-good', namespace: 'x' }, spec: { selector: "app == 'web'", ingress: [{ action: 'Maybe' }] } }, true);
     expect(await allowed()).toBe(false);
     // another change: the bad version is not reported again
     await put('networkpolicies/x/other', { metadata: { name: 'other', namespace: 'x' }, spec: { selector: "app == 'none'" } });
-    expect(reports.slice(before).map((r) => [r.name, r.fallback])).toEqual([['never-good', 'isolation']]);
+    expect(reports.slice(before).map((r) => [r.name, r.fallback, r.message])).toEqual([['never-good', 'isolation',
+      'networkpolicies/x/never-good: NetworkPolicy x/never-good.ingress[0].action: "Maybe" is not valid; expected one of Allow, Deny, Pass, Log (no good version: its endpoints are isolated)']]);
     await remove('networkpolicies/x/never-good');
     await remove('networkpolicies/x/other');
     expect(await allowed()).toBe(true);
@@ -157,9 +161,10 @@ maybe('policy fails closed on bad versions and enforces tiers (real etcd, real n
 
     // tier "audit" does not exist: its policy's endpoints are isolated (a Pass-everything policy would
     // otherwise change nothing), until the tier is created
-    await put('globalnetworkpolicies/audit.watch', { metadata: { name: 'audit.watch' }, spec: { tier: 'audit', selector: "app == 'web'", ingress: [{ action: 'Pass' }] } },
-      /spec\.tier: "audit" is not valid; expected an existing Tier/);
+    await put('globalnetworkpolicies/audit.watch', { metadata: { name: 'audit.watch' }, spec: { tier: 'audit', selector: "app == 'web'", ingress: [{ action: 'Pass' }] } }, true);
     expect(await allowed()).toBe(false);
+    expect(reports[reports.length - 1]).toMatchObject({ fallback: 'isolation',
+      message: 'globalnetworkpolicies/audit.watch: GlobalNetworkPolicy audit.watch.spec.tier: "audit" is not valid; expected an existing Tier (its endpoints are isolated until it exists)' });
     const cleared = invalid.next((r) => r.key === 'globalnetworkpolicies/audit.watch' && r.resolved === true);
     await put('tiers/audit', { metadata: { name: 'audit' }, spec: { order: 50 } });
     await cleared;

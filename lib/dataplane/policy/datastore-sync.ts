@@ -1,6 +1,7 @@
 import { Gauge, Registry } from 'prom-client';
 import { Selector } from '../../model/calico/selector';
 import { parseSelector } from '../../model/calico/selector-parser';
+import { decodeJsonObject } from '../datastore/records';
 import { KeyValue, KeyValueStore, WatchEvent, WatchHandle } from '../datastore/types';
 import { SyncResult } from './engine';
 import { KUBERNETES_POLICY_NAME_PREFIX, POLICY_KEYS, POLICY_PREFIXES } from './keys';
@@ -208,13 +209,12 @@ export class PolicyDatastoreSync {
   }
 
   private parse(key: string, value: string, kind: string): Parsed {
-    let doc: unknown;
+    let doc: Obj;
     try {
-      doc = JSON.parse(value);
+      doc = decodeJsonObject({ key, value });
     } catch (error) {
-      return { value, error: `${key}: not JSON (${(error as Error).message})` };
+      return { value, error: (error as Error).message };
     }
-    if (!isObj(doc)) return { value, error: `${key}: ${JSON.stringify(value.slice(0, 40))} is not valid; expected a ${kind} document` };
     // A Kubernetes policy the view could not convert.
     if (typeof doc.conversionError === 'string') return { value, error: `${key}: ${doc.conversionError}` };
     const objects: PolicyObjects = { policies: [], networkSets: [], tiers: [] };
