@@ -53,7 +53,3 @@ export function prefixedStore(store: KeyValueStore, prefix: string): KeyValueSto
     close: () => store.close(),
   };
 }
-
-export function parseJson<T>(kv: KeyValue): T {
-  return JSON.parse(kv.value) as T;
-}
