@@ -76,7 +76,7 @@ async function secretReader(client: KubeClient): Promise<(name: string, key: str
 }
 
 /** CALICO_NETWORKING_BACKEND=bird: the BGP speaker beside the agent (BIRD's role in calico-node); a restart keeps peers' routes (graceful restart). */
-async function bgpSpeaker(config: CalicoAgentConfig, store: KeyValueStore, nodes: NodeRegistry, client: KubeClient | undefined, log: ReturnType<typeof jsonLogger>) {
+async function bgpSpeaker(config: CalicoAgentConfig, store: KeyValueStore, nodes: NodeRegistry, client: KubeClient | undefined, log: ReturnType<typeof jsonLogger>, outage: OutageLog) {
   const [{ BgpNodeService, BGP_ROUTE_PROTOCOL }, { parseSelector }] = await Promise.all([import('../lib/dataplane/bgp'), import('../lib/model/calico/selector-parser')]);
   const rr = config.routeReflector;
   const service = new BgpNodeService({
@@ -85,6 +85,7 @@ async function bgpSpeaker(config: CalicoAgentConfig, store: KeyValueStore, nodes
     ...(client ? { secret: await secretReader(client) } : {}),
     kernel: new LinuxKernel({ ownership: { routeProtocol: BGP_ROUTE_PROTOCOL } }),
     log: (line) => log.info(line),
+    outage,
   });
   return { start: () => service.start(), stop: () => service.stop({ restarting: true }), notReady: () => service.notReady() };
 }
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
     store,
     cache,
     registry: nodeRegistry,
-    bgp: config.networkingBackend === 'bird' ? await bgpSpeaker(config, view, nodeRegistry, client, log) : undefined,
+    bgp: config.networkingBackend === 'bird' ? await bgpSpeaker(config, view, nodeRegistry, client, log, outage) : undefined,
     kernel: new LinuxKernel({ ownership: CALICO_AGENT_OWNERSHIP }),
     autodetect: config.autodetect,
     autodetect6: config.autodetect6,

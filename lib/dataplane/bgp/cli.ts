@@ -66,10 +66,11 @@ async function runCalicoMode(endpoints: string, node: string | undefined, cluste
     const client = EtcdStore.connect({ endpoints: endpoints.split(',') });
     close = () => client.close();
     const line = (msg: string) => process.stderr.write(`bgp-speaker: ${msg}\n`);
-    const store = observedStore(prefixedStore(client, CALICO_ETCD_PREFIX), new OutageLog({ warn: line, info: line }));
+    const outage = new OutageLog({ warn: line, info: line });
+    const store = observedStore(prefixedStore(client, CALICO_ETCD_PREFIX), outage);
     const kernel = new LinuxKernel({ ownership: { routeProtocol: speaker.routeProtocol ?? BGP_ROUTE_PROTOCOL } });
     service = new BgpNodeService({
-      node, store, cluster, kernel, speaker,
+      node, store, cluster, kernel, speaker, outage,
       registry: new StoreNodeRegistry(store, (e, standIn) => line(`datastore record refused${standIn ? '; its last good version stays in force' : ''}: ${e.message}`)),
       log: (line) => process.stderr.write(`${line}\n`),
     });

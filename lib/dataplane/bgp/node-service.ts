@@ -1,4 +1,5 @@
 import { BadRecordError, RecordReader } from '../datastore/records';
+import type { OutageLog } from '../datastore/outage';
 import { WatchHandle } from '../datastore/types';
 import { IpamBlockSpec, Pool, blockHost } from '../ipam/block-model';
 import { BlockIpam } from '../ipam/block-ipam';
@@ -79,6 +80,11 @@ export interface BgpNodeServiceOptions {
   /** Speaker settings that are not derived (listen address, timers, families). @default BgpSpeaker's defaults */
   readonly speaker?: Partial<Omit<BgpSpeakerConfig, 'routerId' | 'asn' | 'clusterId' | 'peers' | 'localRoutes' | 'kernel' | 'listenPort'>>;
   readonly log?: (line: string) => void;
+  /**
+   * The datastore's reachability (`observedStore`), which logs lost and regained once each: while
+   * lost, failed watches and resyncs are not logged again. @default every failure is logged
+   */
+  readonly outage?: OutageLog;
 }
 
 /**
@@ -122,7 +128,7 @@ export class BgpNodeService {
     );
     for (const key of Object.values(BGP_KEYS)) {
       try {
-        this.watches.push(o.store.watch(key, trigger, { onError: (e) => o.log?.(`bgp: watching ${key}: ${e.message}`) }));
+        this.watches.push(o.store.watch(key, trigger, { onError: (e) => this.datastoreFailed(`bgp: watching ${key}: ${e.message}`) }));
       } catch (e) {
         o.log?.(`bgp: not watching ${key}: ${(e as Error).message}`);
       }
@@ -186,8 +192,12 @@ export class BgpNodeService {
     if (this.pending || this.stopped) return;
     this.pending = setTimeout(() => {
       this.pending = undefined;
-      this.running = this.running.then(() => this.resync()).catch((e: Error) => this.options.log?.(`bgp: resync: ${e.message}`));
+      this.running = this.running.then(() => this.resync()).catch((e: Error) => this.datastoreFailed(`bgp: resync: ${e.message}`));
     }, 20);
+  }
+
+  private datastoreFailed(line: string): void {
+    if (!this.options.outage?.lost) this.options.log?.(line);
   }
 
   private async resync(): Promise<void> {

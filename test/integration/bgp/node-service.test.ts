@@ -4,6 +4,8 @@ import { CALICO_ETCD_PREFIX, prefixedStore } from '../../../lib/dataplane/ipam/c
 import { StoreNodeRegistry } from '../../../lib/dataplane/calico/node-registry';
 import { MemoryNetwork } from '../../../lib/dataplane/kernel';
 import { BgpNodeService } from '../../../lib/dataplane/bgp/node-service';
+import { OutageLog, observedStore } from '../../../lib/dataplane/datastore/outage';
+import { KeyValueStore, WatchOptions } from '../../../lib/dataplane/datastore/types';
 import { EtcdServer, startEtcd } from '../../support/etcd';
 import { until } from './harness';
 
@@ -112,5 +114,39 @@ describe('BgpNodeService on etcd', () => {
     // From n41's own IPv6 address (canonical); 'fd99::41' < 'fd99::42' as text, so n41 waits for n42 to connect.
     expect(service.bgp!.config.peers.find((p) => p.address === 'fd99::42')).toMatchObject({ localAddress: 'fd99::41', passive: true });
     expect(service.bgp!.config.routerId).toBe('127.0.0.41');
+  });
+
+  it('datastore away: the service logs nothing per failed watch; the outage log says lost and regained once', async () => {
+    const root = `/bgpq${process.pid}${CALICO_ETCD_PREFIX}`;
+    const client = EtcdStore.connect({ endpoints: [etcd.endpoint] });
+    clients.push(client);
+    const base = prefixedStore(client, root);
+    // The options each watch was opened with, as the store below sees them: their onError is what a
+    // lost connection calls (once per watch, per reconnect attempt).
+    const opened: WatchOptions[] = [];
+    const capturing: KeyValueStore = { ...base, watch: (p, on, o) => {
+      if (o) opened.push(o);
+      return base.watch(p, on, o);
+    } };
+    const logs: string[] = [];
+    const outage = new OutageLog({ warn: (msg) => logs.push(msg), info: (msg) => logs.push(msg) });
+    const store = observedStore(capturing, outage);
+    const registry = new StoreNodeRegistry(store);
+    await registry.register({ name: 'n51', spec: { bgp: { ipv4Address: '127.0.0.51/8' } } });
+    const service = new BgpNodeService({
+      node: 'n51', store, registry, outage,
+      kernel: network.kernel({ routeProtocol: 186 }, 'n51'),
+      cluster: { listenPort: port + 2 },
+      speaker: { listenAddress: '127.0.0.51', families: ['ipv4'] },
+      log: (l) => logs.push(l),
+    });
+    services.push(service);
+    await service.start();
+    expect(opened.length).toBeGreaterThan(3);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      for (const o of opened) o.onError?.(new Error('14 UNAVAILABLE: keepalive watchdog timeout'));
+    }
+    opened[0].onConnected?.();
+    expect(logs).toEqual(['datastore lost: 14 UNAVAILABLE: keepalive watchdog timeout', expect.stringMatching(/^datastore regained after /)]);
   });
 });
