@@ -43,8 +43,8 @@ export class CnikitPlugin {
   async add(inv: CniInvocation, conf: CnikitNetConf): Promise<CniResult> {
     const containerId = inv.containerId ?? '';
     const ifname = inv.ifname ?? '';
-    const node = await readNodeNetwork(conf.subnetFile);
-    return this.exclusive(conf, containerId, ifname, () => this.addLocked(inv, conf, node));
+    // Queued before anything is awaited, so operations on one attachment run in arrival order.
+    return this.exclusive(conf, containerId, ifname, async () => this.addLocked(inv, conf, await readNodeNetwork(conf.subnetFile)));
   }
 
   /**
