@@ -9,7 +9,7 @@ import { parseArgs } from 'util';
 import { ClusterLab, referencedImages } from '../lib/lab/cluster/cluster-lab';
 import { rbacDenialsCheck, typhaWatchCheck } from '../lib/lab/cluster/audit';
 import { kubeControllersSettingsChecks } from '../lib/lab/cluster/kube-controllers-checks';
-import { felixVxlanPortChange, lateNetworkPolicy } from '../lib/lab/cluster/live-change-checks';
+import { felixVxlanPortChange, invalidPolicyUpdate, lateNetworkPolicy } from '../lib/lab/cluster/live-change-checks';
 import { vxlanDevice, vxlanRoutingChecks } from '../lib/lab/cluster/vxlan-checks';
 import { retireNode } from '../lib/lab/cluster/node-retirement';
 import { rbacUsageCheck, readManifestObjects, stackServiceAccounts } from '../lib/lab/cluster/rbac-usage';
@@ -105,6 +105,8 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
   }
   // The Calico stack runs a policy agent; with no policies declared the test namespace is open to isolate one pod.
   if (environment.stack.kind === 'calico' && !policies) results.push(await lateNetworkPolicy(lab));
+  // Its policy agent keeps a policy's last good version when it is patched to an invalid one, and says so in Events.
+  if (environment.stack.kind === 'calico' && (environment.stack.props.networkPolicy ?? true)) results.push(await invalidPolicyUpdate(lab));
   // calico-kube-controllers runs with its KubeControllersConfiguration and follows a change of it.
   if (environment.stack.kind === 'calico') results.push(...(await kubeControllersSettingsChecks(lab)));
   const reflectors = lab.nodes.filter((_, i) => plan.nodeLabels[i] !== undefined).map((n) => n.name);

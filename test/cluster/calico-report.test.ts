@@ -51,6 +51,8 @@ function reportSuite(environment: Environment, nodes: number): void {
         expect(results.find((r) => r.name === 'policy intent')).toBeDefined();
       }
       expect(results.find((r) => r.name === 'DaemonSet kube-system/calico-node ready')).toBeDefined();
+      // Issue 14 on the real API server: the policy agent's Events (its `events create` grant) included.
+      expect(results.find((r) => r.name.startsWith('a Calico NetworkPolicy patched to an invalid version'))).toBeDefined();
       expect(results.find((r) => r.name === 'Deployment kube-system/calico-kube-controllers ready')).toBeDefined();
       expect(results.filter((r) => r.name.startsWith('test pod on '))).toHaveLength(nodes);
     });
