@@ -49,14 +49,10 @@ const CALICO = 'crd.projectcalico.org';
 /**
  * The reviewed list (test/lab/cluster/rbac-usage.test.ts checks each entry still names a grant a
  * bundled environment renders, and methods its file has). Everything else dev, staging and prod grant
- * must be used by a call of the lab's run, the retired node's clean-up included (node-retirement.ts).
+ * must be used by a call of the lab's run, the retired node's clean-up included (node-retirement.ts)
+ * and the policy agent's Events on a policy patched to an invalid version (live-change-checks.ts).
  */
 export const RBAC_USAGE_EXEMPTIONS: readonly GrantExemption[] = [
-  {
-    serviceAccounts: ['calico-node'], apiGroup: '', resource: 'events', verbs: ['create'],
-    callSite: 'lib/dataplane/policy/datastore-sync.ts: PolicyDatastoreSync.onInvalid (apps/policy-agent.ts records the Event)',
-    why: 'the policy agent refused a policy version (issue 14): the lab\'s policies are all valid, so no Event is recorded',
-  },
   {
     serviceAccounts: ['calico-node', 'calico-cni-plugin'], apiGroup: CALICO, resource: 'blockaffinities', verbs: ['delete'],
     callSite: 'lib/dataplane/ipam/block-ipam.ts: BlockIpam.claimBlock',

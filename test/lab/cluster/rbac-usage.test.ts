@@ -93,6 +93,13 @@ describe('RBAC usage: every grant of the stack is used by a call in the audit lo
     }
   });
 
+  test('the policy agent\'s Event grant is not exempt: the cluster lab patches a policy to an invalid version (live-change-checks.ts)', () => {
+    const grants = ENVIRONMENTS.flatMap((e) => stackGrants(environmentObjects(buildEnvironment(e, { imageDigests: {} }))))
+      .filter((g) => g.apiGroup === '' && g.resource === 'events' && g.verb === 'create');
+    expect(grants.map((g) => g.serviceAccount)).toContain('kube-system/calico-node');
+    expect(grants.filter((g) => RBAC_USAGE_EXEMPTIONS.some((x) => exemptionCovers(x, g))).map(describeGrant)).toEqual([]);
+  });
+
   test('a binding to a role the manifests do not define is refused, as are nonResourceURLs', () => {
     expect(() => stackGrants([sa('agent'), clusterBinding('missing', 'agent')])).toThrow(/refers to ClusterRole missing/);
     expect(() => stackGrants([sa('agent'), clusterRole('agent', [{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]), clusterBinding('agent', 'agent')])).toThrow(/nonResourceURLs/);
