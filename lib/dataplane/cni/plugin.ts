@@ -71,7 +71,7 @@ export class CnikitPlugin {
       // only the pod's batch needs the address. Both are waited for even when one fails: a rollback
       // that ran while the reservation was still being written would leak that address.
       const [allocated, hostSide, forwarding] = await Promise.allSettled([
-        store.allocate(containerId, ifname, ranges).catch((error: unknown) => {
+        store.allocate(containerId, ifname, ranges, conf.name).catch((error: unknown) => {
           if (error instanceof RangeFullError) throw new CniError(CNI_ERROR.tryAgainLater, `IPAM: ${error.message}`);
           throw error;
         }),
@@ -184,10 +184,10 @@ export class CnikitPlugin {
     }
   }
 
-  /** Releases every reservation (and its host veth) not in `cni.dev/valid-attachments`. */
+  /** Releases every reservation of this network (and its host veth) not in `cni.dev/valid-attachments`. */
   async gc(conf: CnikitNetConf): Promise<void> {
     const valid = new Set((conf.validAttachments ?? []).map((a) => `${a.containerID}\n${a.ifname}`));
-    const released = await this.store(conf).releaseAllExcept(valid);
+    const released = await this.store(conf).releaseAllExcept(valid, conf.name);
     const veths = [...new Set(released.map((r) => hostVethName(r.containerId, r.ifname)))];
     if (veths.length) await this.host(conf).apply(veths.map((name) => ({ op: 'link.del', name } as const)));
   }

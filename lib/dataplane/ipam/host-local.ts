@@ -25,6 +25,8 @@ export interface Reservation {
   readonly ip: string;
   readonly containerId: string;
   readonly ifname: string;
+  /** The CNI network it was made for; absent in a reservation made before it was recorded. */
+  readonly network?: string;
 }
 
 /** Thrown when a range has no free address; the CNI plugin maps it to its error JSON. */
@@ -51,7 +53,10 @@ export const LOCK_STRIPES = 256;
 
 /**
  * host-local's on-disk store: one file per reserved address named by the address, holding
- * `<containerID>\r\n<ifname>`, plus `last_reserved_ip.<range>` so allocation goes round-robin.
+ * `<containerID>\r\n<ifname>` and, after host-local's two lines, `\r\n<network>`, plus
+ * `last_reserved_ip.<range>` so allocation goes round-robin. The network is recorded because one
+ * store serves every network of a node that shares its subnet (so their addresses never collide),
+ * while GC is per network (SPEC.md: the valid attachments "to this network").
  * A reservation is owned by (containerID, ifname) — the file's content, as upstream's
  * `ReleaseByID(id, ifname)` reads it — and only that owner's DEL frees it.
  * Unlike host-local, an owner index `owners/<containerID>@<ifname>` lists the addresses of each
@@ -99,8 +104,11 @@ export class HostLocalStore {
     return path.join(this.dir, 'locks', String(stripe));
   }
 
-  /** Reserves one address per range for (containerId, ifname); returns the existing ones when already reserved. */
-  async allocate(containerId: string, ifname: string, ranges: readonly IpamRange[]): Promise<IpamAllocation[]> {
+  /**
+   * Reserves one address per range for (containerId, ifname) on `network`; returns the existing
+   * ones when already reserved.
+   */
+  async allocate(containerId: string, ifname: string, ranges: readonly IpamRange[], network?: string): Promise<IpamAllocation[]> {
     await fs.mkdir(path.join(this.dir, 'owners'), { recursive: true, mode: 0o755 });
     const existing = await this.reservationsOf(containerId, ifname);
     const out: IpamAllocation[] = [];
@@ -108,7 +116,7 @@ export class HostLocalStore {
     try {
       for (const [index, range] of ranges.entries()) {
         const mine = existing.find((r) => range.subnet.containsAddress(r.ip));
-        const ip = mine?.ip ?? await this.reserveIn(range, index, containerId, ifname);
+        const ip = mine?.ip ?? await this.reserveIn(range, index, containerId, ifname, network);
         if (!mine) taken.push(ip);
         out.push({ address: `${ip}/${range.subnet.prefix}`, gateway: range.gateway, family: range.subnet.family });
       }
@@ -153,9 +161,15 @@ export class HostLocalStore {
     return read.filter((r): r is Reservation => r !== undefined);
   }
 
-  /** Releases every reservation whose owner is not in `keep` (keys `<containerID>\n<ifname>`); returns the released ones. */
-  async releaseAllExcept(keep: ReadonlySet<string>): Promise<Reservation[]> {
-    const stale = (await this.reservations()).filter((r) => !keep.has(`${r.containerId}\n${r.ifname}`));
+  /**
+   * GC: releases every reservation of `network` whose owner is not in `keep` (keys
+   * `<containerID>\n<ifname>`); returns the released ones. Reservations of other networks are left
+   * alone; one that records no network (made before networks were recorded) counts as any network's.
+   * Without `network`, every network's.
+   */
+  async releaseAllExcept(keep: ReadonlySet<string>, network?: string): Promise<Reservation[]> {
+    const ours = (r: Reservation) => network === undefined || r.network === undefined || r.network === network;
+    const stale = (await this.reservations()).filter((r) => ours(r) && !keep.has(`${r.containerId}\n${r.ifname}`));
     await Promise.all(stale.map((r) => fs.rm(path.join(this.dir, r.ip), { force: true })));
     const owners = new Set(stale.map((r) => this.ownerFile(r.containerId, r.ifname)));
     await Promise.all([...owners].map((file) => fs.rm(file, { force: true })));
@@ -179,14 +193,14 @@ export class HostLocalStore {
 
   private async read(ip: string): Promise<Reservation | undefined> {
     try {
-      const [containerId = '', ifname = ''] = (await fs.readFile(path.join(this.dir, ip), 'utf8')).split(/\r?\n/);
-      return { ip, containerId: containerId.trim(), ifname: ifname.trim() };
+      const [containerId = '', ifname = '', network = ''] = (await fs.readFile(path.join(this.dir, ip), 'utf8')).split(/\r?\n/);
+      return { ip, containerId: containerId.trim(), ifname: ifname.trim(), ...(network.trim() ? { network: network.trim() } : {}) };
     } catch {
       return undefined; // released meanwhile
     }
   }
 
-  private async reserveIn(range: IpamRange, index: number, containerId: string, ifname: string): Promise<string> {
+  private async reserveIn(range: IpamRange, index: number, containerId: string, ifname: string, network: string | undefined): Promise<string> {
     const family = range.subnet.family;
     const first = range.rangeStart ? addressToBigInt(range.rangeStart) ?? range.subnet.network + 1n : range.subnet.network + 1n;
     const last = range.rangeEnd ? addressToBigInt(range.rangeEnd) ?? range.subnet.last : family === 4 ? range.subnet.last - 1n : range.subnet.last;
@@ -199,7 +213,7 @@ export class HostLocalStore {
     // candidate's name: link() fails with EEXIST atomically, and a reservation is never seen (or
     // left by a crash) empty
     const draft = path.join(this.dir, `${DRAFT_PREFIX}${process.pid}.${randomBytes(4).toString('hex')}`);
-    await fs.writeFile(draft, `${containerId}\r\n${ifname}`, { mode: 0o644 });
+    await fs.writeFile(draft, `${containerId}\r\n${ifname}${network ? `\r\n${network}` : ''}`, { mode: 0o644 });
     try {
       for (let tried = 0n; tried < size; tried++, candidate = candidate >= last ? first : candidate + 1n) {
         if (candidate === gateway) continue;

@@ -84,6 +84,18 @@ describe('HostLocalStore', () => {
     expect(await store.reservationsOf('a', 'eth0')).toEqual([]);
   });
 
+  it('GC of one network leaves another network\'s reservations; one that records no network is any network\'s', async () => {
+    const store = new HostLocalStore(dir);
+    await store.allocate('a', 'eth0', [v4], 'net-a');
+    const [kept] = await store.allocate('b', 'eth0', [v4], 'net-b');
+    const [legacy] = await store.allocate('c', 'eth0', [v4]);
+    expect(readFileSync(path.join(dir, kept.address.split('/')[0]), 'utf8')).toBe('b\r\neth0\r\nnet-b');
+    expect(readFileSync(path.join(dir, legacy.address.split('/')[0]), 'utf8')).toBe('c\r\neth0');
+    const released = await store.releaseAllExcept(new Set(), 'net-a');
+    expect(released.map((r) => r.containerId).sort()).toEqual(['a', 'c']);
+    expect(await store.reservations()).toEqual([{ ip: kept.address.split('/')[0], containerId: 'b', ifname: 'eth0', network: 'net-b' }]);
+  });
+
   it('GC removes the reservation draft of a process killed mid-ADD, not a live one\'s', async () => {
     const store = new HostLocalStore(dir);
     await store.allocate('a', 'eth0', [v4]);
