@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import { CheckResult } from '../../lib/lab/cluster/checks';
-import { CONTRACT_SETUPS, cniContract } from '../../lib/lab/conformance/cni-contract';
+import { CONTRACT_SETUPS, cniContract, setupLabel } from '../../lib/lab/conformance/cni-contract';
 import { LAB_PREFIX, listNetns } from '../../lib/lab/resources';
 import { describeLab } from '../lab/describe-lab';
 
@@ -26,7 +26,7 @@ describeLab('CNI contract through upstream cnitool', () => {
     const checks = await cniContract(options);
     expect(failed(checks)).toEqual([]);
     for (const setup of CONTRACT_SETUPS) {
-      const rows = checks.filter((c) => c.name.includes(`, ${setup.plugin} ${setup.mode}: `));
+      const rows = checks.filter((c) => c.name.includes(`, ${setupLabel(setup)}: `));
       expect({ setup, rows: rows.length }).toEqual({ setup, rows: 12 });
     }
   }, 240_000);

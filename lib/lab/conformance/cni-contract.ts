@@ -44,6 +44,11 @@ export const CONTRACT_SETUPS: readonly ContractSetup[] = [
   { plugin: 'calico', mode: 'server' },
 ];
 
+/** `flannel executable`, `calico shim+server`: how the rows name a set-up. */
+export function setupLabel(setup: ContractSetup): string {
+  return `${setup.plugin} ${setup.mode === 'server' ? 'shim+server' : 'executable'}`;
+}
+
 export interface CniContractOptions {
   readonly log: (line: string) => void;
   /** Where cnitool is cached. @default defaultCacheDir() */
@@ -84,7 +89,7 @@ export async function cniContract(options: CniContractOptions): Promise<CheckRes
   try {
     const programs = await bundlePrograms(shared);
     for (const setup of options.setups ?? CONTRACT_SETUPS) {
-      const name = `${setup.plugin} ${setup.mode}`;
+      const name = setupLabel(setup);
       const run = new SetupRun(setup, cnitool.path, programs, options, (check) => checks.push({ ...check, name: `CNI contract (cnitool ${cnitool.version}), ${name}: ${check.name}` }));
       const t0 = Date.now();
       try {
@@ -486,6 +491,7 @@ class SetupRun {
     if (await this.reserved(attachment.containerId, attachment.network, attachment.address)) {
       left.push(this.setup.plugin === 'flannel' ? `host-local reservation ${path.join(this.dataDir, 'ipam', attachment.address)}` : `Calico IPAM allocation of ${attachment.address}`);
     }
+    if (this.store && (await this.store.list(CALICO_KEYS.workloadEndpoints)).items.length) left.push('a WorkloadEndpoint record in etcd');
     if (this.setup.plugin === 'flannel' && fs.existsSync(path.join(this.dataDir, 'ipam', 'owners')) && fs.readdirSync(path.join(this.dataDir, 'ipam', 'owners')).length) {
       left.push('a host-local owner record');
     }
