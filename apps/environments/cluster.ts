@@ -1,9 +1,9 @@
 import { isIPv6 } from 'node:net';
 import { ClusterNetwork, LabRouter } from '../../lib/lab/cluster/cluster-lab';
 import { LabTopologyKind } from '../../lib/lab/topology';
-import { resolveCalicoNetwork } from '../../lib/model/calico/network';
+import { CALICO_NETWORK_SPEC_KEYS, resolveCalicoNetwork } from '../../lib/model/calico/network';
 import { EncapsulationMode } from '../../lib/model/calico/pool';
-import { FlannelNetworkSpec, resolveFlannelNetwork } from '../../lib/model/flannel/network';
+import { FLANNEL_NETWORK_SPEC_KEYS, FlannelNetworkSpec, resolveFlannelNetwork } from '../../lib/model/flannel/network';
 import { Environment } from './environment';
 
 /** How the cluster lab runs an environment: its address plan and the underlay it needs. */
@@ -41,7 +41,7 @@ export interface ClusterPlan {
 export function clusterPlan(environment: Environment, nodes = 3): ClusterPlan {
   const stack = environment.stack;
   if (stack.kind === 'flannel') {
-    const network = resolveFlannelNetwork(stack.props as FlannelNetworkSpec, `${environment.name}.flannel`);
+    const network = resolveFlannelNetwork(networkSpec(stack.props, FLANNEL_NETWORK_SPEC_KEYS) as FlannelNetworkSpec, `${environment.name}.flannel`);
     const families = [network.ipv4, network.ipv6].filter((f) => f !== undefined);
     return {
       network: {
@@ -61,7 +61,7 @@ export function clusterPlan(environment: Environment, nodes = 3): ClusterPlan {
       secrets: [],
     };
   }
-  const network = resolveCalicoNetwork(stack.props);
+  const network = resolveCalicoNetwork(networkSpec(stack.props, CALICO_NETWORK_SPEC_KEYS));
   const pools = network.pools.filter((p) => !p.disabled);
   const reflector = network.bgp.routeReflector ? labelsMatching(network.bgp.routeReflector.selector.toString()) : undefined;
   const nodeLabels = Array.from({ length: nodes }, (_, i) => (i === 0 ? reflector : undefined));
@@ -126,4 +126,12 @@ function autodetectionNetwork(method: string): { nodeNetwork?: string } {
   if (!method.startsWith('cidr=')) return {};
   const fits = method.slice('cidr='.length).split(',').find((c) => !c.includes(':') && Number(c.split('/')[1]) <= 16);
   return fits ? { nodeNetwork: fits } : {};
+}
+
+/**
+ * The network model's part of a stack's props: the construct's deployment props (networkPolicy,
+ * cniServer, images…) say how the stack is deployed, not what the cluster's networks are.
+ */
+function networkSpec<T extends object>(props: T, keys: readonly string[]): Partial<T> {
+  return Object.fromEntries(Object.entries(props).filter(([key]) => keys.includes(key))) as Partial<T>;
 }

@@ -22,6 +22,14 @@ describe('the cluster lab takes its settings from the environment', () => {
     expect(underlayFor(plan.network)).toBe('172.31');
   });
 
+  test("a stack's deployment props (networkPolicy, cniServer) are not network settings: both stacks plan with them", () => {
+    const dev = environment('dev');
+    const staging = environment('staging');
+    const withDeploymentProps = <E extends typeof dev>(env: E): E => ({ ...env, stack: { ...env.stack, props: { ...env.stack.props, networkPolicy: true, cniServer: true } } }) as E;
+    expect(clusterPlan(withDeploymentProps(dev))).toEqual(clusterPlan(dev));
+    expect(clusterPlan(withDeploymentProps(staging))).toEqual(clusterPlan(staging));
+  });
+
   test('staging: CrossSubnet pools get two subnets', () => {
     expect(clusterPlan(environment('staging'))).toMatchObject({
       topology: 'two-subnets', natOutgoing: true, dualStack: true, vxlan: [{ family: 4, crossSubnet: true }, { family: 6, crossSubnet: true }],
