@@ -2,6 +2,7 @@ import * as os from 'os';
 import { workloadVethName } from '../../dataplane/calico/workload-endpoint';
 import { hostVethName } from '../../dataplane/cni/plugin';
 import { addressToBigInt, Cidr } from '../../model/cidr';
+import { run } from '../exec';
 import { ClusterLab } from './cluster-lab';
 import { CheckResult, describePod, listPods } from './checks';
 import { NETCHECK_IMAGE } from './images';
@@ -76,6 +77,8 @@ export function churnPodsManifest(namespace: string, wave: number, counts: Reado
       // Nothing the pod does not need: no token volume, no Service environment.
       automountServiceAccountToken: false,
       enableServiceLinks: false,
+      // The lab has no cluster DNS: ClusterFirst would only add a MissingClusterDNS event per pod.
+      dnsPolicy: 'Default',
       containers: [{ name: 'sleep', image: NETCHECK_IMAGE, imagePullPolicy: 'Never', command: ['/bin/sleep', '3600'] }],
     },
   })));
@@ -91,11 +94,13 @@ export interface NodeNetworkState {
   readonly reservations: readonly { readonly ip: string; readonly containerId: string }[];
   /** Per-attachment state of the CNI: the IPAM owner index, libcni's cached results. */
   readonly attachmentFiles: readonly string[];
-  /** Sandboxes whose task runs. */
+  /** Sandboxes whose task runs, but the churn's: a deleted pod's sandbox owns nothing. */
   readonly liveSandboxes: readonly string[];
+  /** The churn namespace's sandboxes whose task still runs (the kubelet has not stopped them yet). */
+  readonly churnSandboxes: readonly string[];
 }
 
-const SECTIONS = ['veth', 'netns', 'reservations', 'owners', 'results', 'sandboxes', 'tasks'] as const;
+const SECTIONS = ['veth', 'netns', 'reservations', 'owners', 'results', 'sandboxes', 'churn', 'tasks'] as const;
 
 /**
  * A shell script run inside a node that prints its network state in sections (parseNodeState):
@@ -103,8 +108,9 @@ const SECTIONS = ['veth', 'netns', 'reservations', 'owners', 'results', 'sandbox
  * plugin's IPAM store (`ipamDir`) and of any host-local network under /var/lib/cni/networks, the
  * owner index and libcni's result cache, and the sandboxes with a running task.
  */
-export function nodeStateScript(containerdSocket: string, ipamDir: string | undefined): string {
+export function nodeStateScript(containerdSocket: string, ipamDir: string | undefined, churnNamespace: string): string {
   const ctr = `ctr --address '${containerdSocket}' -n k8s.io`;
+  const sandboxes = `labels."io.cri-containerd.kind"==sandbox`;
   const listReservations = (dir: string) => `for f in ${dir}/*; do [ -f "$f" ] && printf '%s %s\\n' "$(basename "$f")" "$(head -n1 "$f" | tr -d '\\r')"; done`;
   return [
     'echo "#veth"; ip -o link show type veth',
@@ -113,7 +119,8 @@ export function nodeStateScript(containerdSocket: string, ipamDir: string | unde
     `echo "#owners"; ${ipamDir ? `ls -1 ${ipamDir}/owners 2>/dev/null` : 'true'}`,
     'echo "#results"; ls -1 /var/lib/cni/results 2>/dev/null',
     // Without these every new item would look unowned: fail instead.
-    `echo "#sandboxes"; ${ctr} containers ls -q 'labels."io.cri-containerd.kind"==sandbox' || exit 3`,
+    `echo "#sandboxes"; ${ctr} containers ls -q '${sandboxes}' || exit 3`,
+    `echo "#churn"; ${ctr} containers ls -q '${sandboxes},labels."io.kubernetes.pod.namespace"==${churnNamespace}' || exit 3`,
     `echo "#tasks"; ${ctr} tasks ls || exit 3`,
     'true',
   ].join('\n');
@@ -138,9 +145,10 @@ export function parseNodeState(output: string): NodeNetworkState {
   // Address files only: host-local's last_reserved_ip.*, lock files and drafts are not reservations.
   const reservations = lines('reservations').map((l) => l.split(/\s+/)).filter(([ip]) => addressToBigInt(ip) !== undefined).map(([ip, containerId = '']) => ({ ip, containerId }));
   const attachmentFiles = [...lines('owners').map((f) => `owners/${f}`), ...lines('results').map((f) => `results/${f}`)];
+  const churn = new Set(lines('churn'));
   const sandboxes = new Set(lines('sandboxes'));
   const running = lines('tasks').map((l) => l.split(/\s+/)).filter(([id, , status]) => sandboxes.has(id) && status === 'RUNNING').map(([id]) => id);
-  return { veths, netns, reservations, attachmentFiles, liveSandboxes: running };
+  return { veths, netns, reservations, attachmentFiles, liveSandboxes: running.filter((id) => !churn.has(id)), churnSandboxes: running.filter((id) => churn.has(id)) };
 }
 
 /** The pods a node runs now (not being deleted), by namespace and name. */
@@ -297,8 +305,20 @@ async function nodeCniConfig(lab: ClusterLab, node: ClusterNode): Promise<{ netw
   return { network: conf.name, ipamDir: flannel ? `${flannel.dataDir ?? '/var/lib/cni/cnikit-flannel'}/ipam` : undefined };
 }
 
-async function nodeState(lab: ClusterLab, node: ClusterNode, ipamDir: string | undefined): Promise<NodeNetworkState> {
-  return parseNodeState((await lab.execOnNode(node, ['sh', '-c', nodeStateScript(node.containerdSocket, ipamDir)])).stdout);
+async function nodeState(node: ClusterNode, ipamDir: string | undefined, churnNamespace: string): Promise<NodeNetworkState> {
+  // A loaded machine with a hundred namespaces to scan needs longer than execOnNode's 30 s.
+  return parseNodeState((await run(node.enter(['sh', '-c', nodeStateScript(node.containerdSocket, ipamDir, churnNamespace)]), { timeoutMs: 180_000 })).stdout);
+}
+
+/** The churn namespace's sandboxes still running on `node` (pods gone from the API are torn down by the kubelet afterwards). */
+async function runningChurnSandboxes(lab: ClusterLab, node: ClusterNode, churnNamespace: string): Promise<number> {
+  const ctr = ['ctr', '--address', node.containerdSocket, '-n', 'k8s.io'];
+  const [churn, tasks] = await Promise.all([
+    lab.execOnNode(node, [...ctr, 'containers', 'ls', '-q', `labels."io.cri-containerd.kind"==sandbox,labels."io.kubernetes.pod.namespace"==${churnNamespace}`]),
+    lab.execOnNode(node, [...ctr, 'tasks', 'ls']),
+  ]);
+  const ids = new Set(churn.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+  return tasks.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter(([id, , status]) => ids.has(id) && status === 'RUNNING').length;
 }
 
 async function calicoState(lab: ClusterLab, network: string): Promise<{ allocations: PodAllocation[]; handles: string[]; blocks: number }> {
@@ -341,7 +361,7 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
   try {
     const config = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await nodeCniConfig(lab, n)] as const)));
     const network = config.get(lab.nodes[0].name)!.network;
-    const beforeNodes = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await nodeState(lab, n, config.get(n.name)!.ipamDir)] as const)));
+    const beforeNodes = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await nodeState(n, config.get(n.name)!.ipamDir, namespace)] as const)));
     const beforeCalico = stack === 'calico' ? await calicoState(lab, network) : undefined;
     const metricsBefore = await kubeletMetrics(lab);
 
@@ -373,7 +393,7 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
       const running = Date.now();
       if (index === 0) {
         // The leak probes, once, with the wave running: each pod must show in them.
-        const peak = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await nodeState(lab, n, config.get(n.name)!.ipamDir)] as const)));
+        const peak = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await nodeState(n, config.get(n.name)!.ipamDir, namespace)] as const)));
         const peakCalico = beforeCalico ? await calicoState(lab, network) : undefined;
         for (const node of lab.nodes) {
           const pods = upPods.filter((p) => p.spec.nodeName === node.name).length;
@@ -396,10 +416,20 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
         await sleep(2000);
       }
       if (left > 0) for (const node of Object.keys(wave)) failures.set(node, [...(failures.get(node) ?? []), `${left} pods of wave ${index} still there 300 s after their deletion`]);
-      log(`pod churn: wave ${index + 1}/${waves.length}: ${upPods.length}/${total} pods Running with an address in ${((running - waveStart) / 1000).toFixed(0)} s, deleted and gone in ${((Date.now() - running) / 1000).toFixed(0)} s`);
+      const gone = Date.now();
+      // A grace period of 0 removes the pod object at once; the kubelet stops the sandbox (the CNI DEL) after.
+      const stoppedBy = Date.now() + 300_000;
+      let stillRunning = new Map<string, number>();
+      for (;;) {
+        stillRunning = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await runningChurnSandboxes(lab, n, namespace)] as const)));
+        if ([...stillRunning.values()].every((n) => n === 0) || Date.now() > stoppedBy) break;
+        await sleep(2000);
+      }
+      for (const [node, n] of stillRunning) if (n > 0) failures.set(node, [...(failures.get(node) ?? []), `${n} sandboxes of wave ${index}'s deleted pods still running 300 s later (the kubelet log ${lab.node(node).logDir}/kubelet.log)`]);
+      log(`pod churn: wave ${index + 1}/${waves.length}: ${upPods.length}/${total} pods Running with an address in ${((running - waveStart) / 1000).toFixed(0)} s, `
+        + `deleted and gone from the API in ${((gone - running) / 1000).toFixed(0)} s, their sandboxes stopped ${((Date.now() - gone) / 1000).toFixed(0)} s later`);
     }
     const churnSeconds = (Date.now() - started) / 1000;
-    const metricsAfter = await kubeletMetrics(lab);
 
     for (const node of lab.nodes) {
       const problems = failures.get(node.name) ?? [];
@@ -413,6 +443,8 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
     }
 
     results.push(...(await settledLeaks(lab, { stack, network, namespace, config, beforeNodes, beforeCalico, log })));
+    // After the settling: every StopPodSandbox has returned.
+    const metricsAfter = await kubeletMetrics(lab);
 
     // The CNI ADD as the kubelet sees it: RunPodSandbox (network set-up included) over the churn.
     const delta = (texts: string[], metric: string, labels: Record<string, string>) => sumHistograms(texts.map((after, i) => histogramDelta(parseHistogram(metricsBefore[i], metric, labels), parseHistogram(after, metric, labels))));
@@ -448,15 +480,16 @@ async function settledLeaks(lab: ClusterLab, context: {
   let last = '';
   let stableSince = Date.now();
   for (;;) {
-    const afterNodes = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await nodeState(lab, n, context.config.get(n.name)!.ipamDir)] as const)));
+    const afterNodes = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await nodeState(n, context.config.get(n.name)!.ipamDir, context.namespace)] as const)));
     const live = (await podsJson(lab, ['-A'])).filter((p) => !p.metadata.deletionTimestamp && !p.spec.hostNetwork);
     const leaks = new Map(lab.nodes.map((n) => [n.name, nodeLeaks(context.beforeNodes.get(n.name)!, afterNodes.get(n.name)!,
       live.filter((p) => p.spec.nodeName === n.name).map((p) => ({ namespace: p.metadata.namespace, name: p.metadata.name })))]));
     const liveSandboxes = new Set([...afterNodes.values()].flatMap((s) => s.liveSandboxes));
     const afterCalico = context.beforeCalico ? await calicoState(lab, context.network) : undefined;
     const calico = context.beforeCalico && afterCalico ? calicoLeaks(context.beforeCalico, afterCalico, context.network, liveSandboxes) : undefined;
-    const fingerprint = JSON.stringify([[...leaks], calico]);
-    const clean = [...leaks.values()].every((l) => l.every((k) => k.items.length === 0)) && (!calico || (calico.allocations.length === 0 && calico.handles.length === 0));
+    const stopping = [...afterNodes.values()].reduce((n, s) => n + s.churnSandboxes.length, 0);
+    const fingerprint = JSON.stringify([[...leaks], calico, stopping]);
+    const clean = stopping === 0 && [...leaks.values()].every((l) => l.every((k) => k.items.length === 0)) && (!calico || (calico.allocations.length === 0 && calico.handles.length === 0));
     if (fingerprint !== last) {
       last = fingerprint;
       stableSince = Date.now();
@@ -487,6 +520,10 @@ async function settledLeaks(lab: ClusterLab, context: {
             })()
             : line('addresses', 'addresses', `IPAM reservation files: ${before.reservations.length} before, ${after.reservations.length} after`, `reservation files under ${context.config.get(node.name)!.ipamDir ?? '/var/lib/cni/networks'} on ${node.name}`);
           return [
+            ...(after.churnSandboxes.length ? [{
+              name: `pod churn on ${node.name}: deleted pods' sandboxes stopped`, ok: false,
+              detail: `node ${node.name}: ${after.churnSandboxes.length} sandboxes of deleted pods still running, ${seconds}: ${preview(after.churnSandboxes.map((id) => id.slice(0, 12)))}; the kubelet log ${node.logDir}/kubelet.log`,
+            }] : []),
             nodeAddresses,
             ...(calico ? [line('addresses', 'host-local reservations', `no reservation files (${after.reservations.length})`, 'files under /var/lib/cni/networks')] : []),
             line('veths', 'host veths', `host veths: ${before.veths.length} before, ${after.veths.length} after`, `ip -o link show type veth on ${node.name}`),

@@ -131,6 +131,8 @@ const OUTPUT = [
   SANDBOX_A,
   SANDBOX_B,
   SANDBOX_GONE,
+  '#churn',
+  SANDBOX_B,
   '#tasks',
   'TASK    PID    STATUS',
   `${SANDBOX_A}    100    RUNNING`,
@@ -139,16 +141,17 @@ const OUTPUT = [
   `${'d'.repeat(64)}    102    RUNNING`,
 ].join('\n');
 
-const EMPTY: NodeNetworkState = { veths: [], netns: [], reservations: [], attachmentFiles: [], liveSandboxes: [] };
+const EMPTY: NodeNetworkState = { veths: [], netns: [], reservations: [], attachmentFiles: [], liveSandboxes: [], churnSandboxes: [] };
 
 describe('pod churn leak checks', () => {
   test('the node script reads the plugin\'s IPAM store, containerd\'s namespaces and its sandboxes', () => {
-    const script = nodeStateScript('/tmp/lab/n1/containerd.sock', '/var/lib/cni/cnikit-flannel/ipam');
+    const script = nodeStateScript('/tmp/lab/n1/containerd.sock', '/var/lib/cni/cnikit-flannel/ipam', 'cnikit-churn');
     expect(script).toContain('ip -o link show type veth');
     expect(script).toContain('/var/run/netns');
     expect(script).toContain('/var/lib/cni/cnikit-flannel/ipam/*');
     expect(script).toContain('/var/lib/cni/cnikit-flannel/ipam/owners');
     expect(script).toContain("ctr --address '/tmp/lab/n1/containerd.sock' -n k8s.io tasks ls");
+    expect(script).toContain('labels."io.kubernetes.pod.namespace"==cnikit-churn');
   });
 
   test('the node state: veth names, namespaces with processes, reservations (not host-local\'s bookkeeping), running sandboxes only', () => {
@@ -157,8 +160,9 @@ describe('pod churn leak checks', () => {
     expect(state.netns).toEqual([{ name: 'cni-1111', processes: 1 }, { name: 'cni-2222', processes: 0 }]);
     expect(state.reservations).toEqual([{ ip: '10.244.1.2', containerId: SANDBOX_A }, { ip: '10.244.1.3', containerId: SANDBOX_GONE }]);
     expect(state.attachmentFiles).toEqual([`owners/${SANDBOX_A}@eth0`, `owners/${SANDBOX_GONE}@eth0`, `results/cnikit-flannel-${SANDBOX_GONE}-eth0`]);
-    // The running app container (d…) is not a sandbox; the stopped sandbox is not live.
-    expect(state.liveSandboxes).toEqual([SANDBOX_A, SANDBOX_B]);
+    // The running app container (d…) is not a sandbox; the stopped sandbox is not live; a deleted churn pod's owns nothing.
+    expect(state.liveSandboxes).toEqual([SANDBOX_A]);
+    expect(state.churnSandboxes).toEqual([SANDBOX_B]);
     expect(() => parseNodeState('#veth\n')).toThrow('node state: section #netns missing from the output');
   });
 
