@@ -53,6 +53,8 @@ const KUBELET_SYSCTLS: Readonly<Record<string, string>> = {
 };
 
 const REFERENCE_PLUGINS = '/usr/lib/cni';
+/** containerd's Prometheus endpoint (`/v1/metrics`) on each node's loopback. */
+export const CONTAINERD_METRICS_PORT = 1338;
 
 export class ClusterNode {
   public readonly name: string;
@@ -264,6 +266,10 @@ function containerdConfig(dir: string, socket: string, sandboxImage: string): st
     `  address = "${socket}"`,
     '[ttrpc]',
     `  address = "${socket}.ttrpc"`,
+    // The CRI's own timing of the CNI ADD (sandbox_create_network), which the pod churn check reads;
+    // on the node's loopback, in the node's network namespace.
+    '[metrics]',
+    `  address = "127.0.0.1:${CONTAINERD_METRICS_PORT}"`,
     `[plugins."io.containerd.internal.v1.opt"]`,
     `  path = "${path.join(dir, 'containerd', 'opt')}"`,
     `[${cri}]`,
