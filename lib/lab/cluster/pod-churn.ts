@@ -6,8 +6,8 @@ import { run } from '../exec';
 import { ClusterLab } from './cluster-lab';
 import { CheckResult, describePod, listPods } from './checks';
 import { NETCHECK_IMAGE } from './images';
-import { ClusterNode } from './node';
-import { Histogram, histogramDelta, histogramQuantile, parseHistogram, QuantileEstimate, sumHistograms } from './prometheus-histogram';
+import { ClusterNode, CONTAINERD_METRICS_PORT } from './node';
+import { findHistogram, Histogram, histogramDelta, histogramQuantile, parseHistogram, QuantileEstimate, sumHistograms } from './prometheus-histogram';
 
 export type ChurnStack = 'flannel' | 'calico';
 
@@ -35,6 +35,8 @@ export interface SandboxLatency {
 export interface PodChurnReport {
   readonly results: CheckResult[];
   readonly add: SandboxLatency;
+  /** The CNI ADD alone as containerd's CRI timed it (sandbox_create_network), when its metrics are exposed. */
+  readonly cniAdd?: SandboxLatency;
 }
 
 /** The kubelet's per-operation runtime histogram; `run_podsandbox` wraps the CRI call that runs the CNI ADD. */
@@ -327,6 +329,14 @@ async function calicoState(lab: ClusterLab, network: string): Promise<{ allocati
   return { allocations: podAllocations(blocks, network), handles: handles.map((h) => h.spec.handleID), blocks: blocks.length };
 }
 
+/** containerd's CRI histogram of the pod network set-up: the CNI ADD without the sandbox container around it. */
+const CRI_CREATE_NETWORK = 'containerd_cri_sandbox_create_network';
+
+/** Each node's containerd metrics ('' where not exposed). */
+async function containerdMetrics(lab: ClusterLab): Promise<string[]> {
+  return Promise.all(lab.nodes.map(async (node) => (await lab.execOnNode(node, ['curl', '-sf', '--max-time', '20', `http://127.0.0.1:${CONTAINERD_METRICS_PORT}/v1/metrics`], { allowFailure: true })).stdout));
+}
+
 async function kubeletMetrics(lab: ClusterLab): Promise<string[]> {
   return Promise.all(lab.nodes.map(async (node) => (await lab.kubectl(['get', '--raw', `/api/v1/nodes/${node.name}/proxy/metrics`], { timeoutMs: 60_000 })).stdout));
 }
@@ -364,6 +374,7 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
     const beforeNodes = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await nodeState(n, config.get(n.name)!.ipamDir, namespace)] as const)));
     const beforeCalico = stack === 'calico' ? await calicoState(lab, network) : undefined;
     const metricsBefore = await kubeletMetrics(lab);
+    const criBefore = await containerdMetrics(lab);
 
     const waves = wavePlan(options.podsPerNode, await freePodSlots(lab));
     log(`pod churn (${stack}): ${options.podsPerNode} pods per node on ${lab.nodes.map((n) => n.name).join(', ')} in ${waves.length} waves of up to ${Math.max(...waves.map((w) => Math.max(...Object.values(w))))}`);
@@ -445,11 +456,14 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
     results.push(...(await settledLeaks(lab, { stack, network, namespace, config, beforeNodes, beforeCalico, log })));
     // After the settling: every StopPodSandbox has returned.
     const metricsAfter = await kubeletMetrics(lab);
+    const criAfter = await containerdMetrics(lab);
 
     // The CNI ADD as the kubelet sees it: RunPodSandbox (network set-up included) over the churn.
-    const delta = (texts: string[], metric: string, labels: Record<string, string>) => sumHistograms(texts.map((after, i) => histogramDelta(parseHistogram(metricsBefore[i], metric, labels), parseHistogram(after, metric, labels))));
-    const runSandbox = delta(metricsAfter, RUNTIME_OPERATIONS_DURATION, { operation_type: 'run_podsandbox' });
-    const stopSandbox = delta(metricsAfter, RUNTIME_OPERATIONS_DURATION, { operation_type: 'stop_podsandbox' });
+    const delta = (pairs: (readonly [string, string])[], metric: string, labels: Record<string, string> = {}) =>
+      sumHistograms(pairs.map(([before, after]) => histogramDelta(parseHistogram(before, metric, labels), parseHistogram(after, metric, labels))));
+    const kubelets = metricsAfter.map((after, i) => [metricsBefore[i], after] as const);
+    const runSandbox = delta(kubelets, RUNTIME_OPERATIONS_DURATION, { operation_type: 'run_podsandbox' });
+    const stopSandbox = delta(kubelets, RUNTIME_OPERATIONS_DURATION, { operation_type: 'stop_podsandbox' });
     const add = sandboxLatency(runSandbox, `${RUNTIME_OPERATIONS_DURATION}{operation_type="run_podsandbox"}`);
     const del = sandboxLatency(stopSandbox, `${RUNTIME_OPERATIONS_DURATION}{operation_type="stop_podsandbox"}`);
     const errors = metricsAfter.reduce((n, text, i) => n + errorCount(text, 'run_podsandbox') - errorCount(metricsBefore[i], 'run_podsandbox'), 0);
@@ -462,8 +476,14 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
         // Every node shares the machine's cores: the kubelet's latency is as much the machine's load as the plugin's.
         + `machine load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after on ${os.cpus().length} cores`,
     });
-    log(`pod churn (${stack}): ${pods} pods in ${churnSeconds.toFixed(0)} s; RunPodSandbox p50 ${add.p50Ms} ms p99 ${add.p99Ms} ms`);
-    return { results, add };
+    // containerd's own timer around the CNI ADD, where the node exposes it: the plugin's share of RunPodSandbox.
+    const criName = criAfter.map((text) => findHistogram(text, CRI_CREATE_NETWORK)).find((n) => n !== undefined);
+    const cniAdd = criName ? sandboxLatency(delta(criAfter.map((t, i) => [criBefore[i], t] as const), criName), criName) : undefined;
+    results.push(cniAdd
+      ? { name: 'pod churn: CNI ADD latency seen by containerd', ok: cniAdd.count >= pods, detail: `${cniAdd.count} pod network set-ups: p50 ${cniAdd.p50Ms} ms in ${bucketText(cniAdd.p50BucketMs)}, p99 ${cniAdd.p99Ms} ms in ${bucketText(cniAdd.p99BucketMs)} (${criName})` }
+      : { name: 'pod churn: CNI ADD latency seen by containerd', ok: true, skipped: true, detail: `containerd exposes no ${CRI_CREATE_NETWORK} histogram on 127.0.0.1:${CONTAINERD_METRICS_PORT}` });
+    log(`pod churn (${stack}): ${pods} pods in ${churnSeconds.toFixed(0)} s; RunPodSandbox p50 ${add.p50Ms} ms p99 ${add.p99Ms} ms${cniAdd ? `; CNI ADD (containerd) p50 ${cniAdd.p50Ms} ms p99 ${cniAdd.p99Ms} ms` : ''}`);
+    return { results, add, ...(cniAdd ? { cniAdd } : {}) };
   } finally {
     await lab.kubectl(['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=180s'], { allowFailure: true, timeoutMs: 190_000 });
   }

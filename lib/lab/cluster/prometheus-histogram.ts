@@ -106,3 +106,12 @@ export function histogramQuantile(histogram: Histogram, q: number): QuantileEsti
   }
   return undefined;
 }
+
+/** The name of the first histogram in `text` whose name starts with `prefix` (`# TYPE <name> histogram`). */
+export function findHistogram(text: string, prefix: string): string | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^# TYPE (\S+) histogram\s*$/.exec(line.trim());
+    if (m && m[1].startsWith(prefix)) return m[1];
+  }
+  return undefined;
+}

@@ -3,7 +3,7 @@ import { hostVethName } from '../../../lib/dataplane/cni/plugin';
 import {
   calicoLeaks, churnPodsManifest, newSince, NodeNetworkState, nodeLeaks, nodeStateScript, parseNodeState, podAllocations, probesSeePods, sandboxLatency, wavePlan,
 } from '../../../lib/lab/cluster/pod-churn';
-import { Histogram, histogramDelta, histogramQuantile, parseHistogram, sumHistograms } from '../../../lib/lab/cluster/prometheus-histogram';
+import { findHistogram, Histogram, histogramDelta, histogramQuantile, parseHistogram, sumHistograms } from '../../../lib/lab/cluster/prometheus-histogram';
 import { NETCHECK_IMAGE } from '../../../lib/lab/cluster/images';
 
 const METRIC = 'kubelet_runtime_operations_duration_seconds';
@@ -70,6 +70,12 @@ describe('kubelet histograms: p50/p99 from buckets by linear interpolation', () 
     expect(both.count).toBe(58);
     // A kubelet restarted in between: its counters went back, the difference means nothing.
     expect(() => histogramDelta(after, before)).toThrow(/expected a counter that only grows/);
+  });
+
+  test('a histogram found by the start of its name (containerd\'s timers carry a unit suffix)', () => {
+    const text = ['# TYPE containerd_cri_sandbox_create_network_total counter', '# TYPE containerd_cri_sandbox_create_network_seconds histogram', 'containerd_cri_sandbox_create_network_seconds_bucket{le="+Inf"} 3'].join('\n');
+    expect(findHistogram(text, 'containerd_cri_sandbox_create_network')).toBe('containerd_cri_sandbox_create_network_seconds');
+    expect(findHistogram(exposition({ run: [0, 0, 0, 0, 0, 0, 0], stop: [0, 0, 0, 0, 0, 0, 0] }), 'containerd_')).toBeUndefined();
   });
 
   test('the latency report in milliseconds with its buckets', () => {
