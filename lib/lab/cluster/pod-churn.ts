@@ -46,6 +46,8 @@ const CHURN_LABEL = 'cnikit.lab/churn-wave';
 /** A DEL is asynchronous to the pod object's removal: leaks are polled until gone, stable or this late. */
 const SETTLE_DEADLINE_MS = 180_000;
 const SETTLE_STABLE_MS = 45_000;
+/** A wave whose pods stop coming up (Running with an address) for this long is reported as stuck. */
+const STALL_MS = 240_000;
 
 /**
  * Waves that create `podsPerNode` pods on every node without passing any node's free pod slots
@@ -313,11 +315,11 @@ async function nodeState(node: ClusterNode, ipamDir: string | undefined, churnNa
 }
 
 /** The churn namespace's sandboxes still running on `node` (pods gone from the API are torn down by the kubelet afterwards). */
-async function runningChurnSandboxes(lab: ClusterLab, node: ClusterNode, churnNamespace: string): Promise<number> {
+async function runningChurnSandboxes(node: ClusterNode, churnNamespace: string): Promise<number> {
   const ctr = ['ctr', '--address', node.containerdSocket, '-n', 'k8s.io'];
   const [churn, tasks] = await Promise.all([
-    lab.execOnNode(node, [...ctr, 'containers', 'ls', '-q', `labels."io.cri-containerd.kind"==sandbox,labels."io.kubernetes.pod.namespace"==${churnNamespace}`]),
-    lab.execOnNode(node, [...ctr, 'tasks', 'ls']),
+    run(node.enter([...ctr, 'containers', 'ls', '-q', `labels."io.cri-containerd.kind"==sandbox,labels."io.kubernetes.pod.namespace"==${churnNamespace}`]), { timeoutMs: 120_000 }),
+    run(node.enter([...ctr, 'tasks', 'ls']), { timeoutMs: 120_000 }),
   ]);
   const ids = new Set(churn.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
   return tasks.stdout.split('\n').map((l) => l.trim().split(/\s+/)).filter(([id, , status]) => ids.has(id) && status === 'RUNNING').length;
@@ -384,16 +386,20 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
     for (const [index, wave] of waves.entries()) {
       const waveStart = Date.now();
       const selector = `${CHURN_LABEL}=${index}`;
-      await lab.kubectl(['create', '-f', '-'], { input: churnPodsManifest(namespace, index, wave), timeoutMs: 300_000 });
+      // One kubectl per node, side by side: a create is one POST per pod.
+      await Promise.all(Object.entries(wave).map(([node, n]) => lab.kubectl(['create', '-f', '-'], { input: churnPodsManifest(namespace, index, { [node]: n }), timeoutMs: 900_000 })));
       for (const [node, n] of Object.entries(wave)) created.set(node, (created.get(node) ?? 0) + n);
       const total = Object.values(wave).reduce((a, b) => a + b, 0);
-      const deadline = Date.now() + 180_000 + 2_000 * Math.max(...Object.values(wave));
+      // Waits as long as pods keep coming up: a loaded machine is slow, a stuck pod makes no progress.
       let pods: KubePodLite[] = [];
+      let best = 0;
+      let progressAt = Date.now();
       for (;;) {
         pods = await podsJson(lab, ['-n', namespace, '-l', selector]);
-        const up = pods.filter((p) => p.status.phase === 'Running' && (p.status.podIPs ?? []).length > 0);
-        if (up.length === total || Date.now() > deadline) break;
-        await sleep(2000);
+        const up = pods.filter((p) => p.status.phase === 'Running' && (p.status.podIPs ?? []).length > 0).length;
+        if (up > best) [best, progressAt] = [up, Date.now()];
+        if (up === total || Date.now() - progressAt > STALL_MS) break;
+        await sleep(3000);
       }
       const upPods = pods.filter((p) => p.status.phase === 'Running' && (p.status.podIPs ?? []).length > 0);
       for (const p of upPods) withAddress.set(p.spec.nodeName!, (withAddress.get(p.spec.nodeName!) ?? 0) + 1);
@@ -402,6 +408,7 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
         for (const p of stuck) failures.set(p.node, [...(failures.get(p.node) ?? []), describePod(lab, p)]);
       }
       const running = Date.now();
+      log(`pod churn: wave ${index + 1}/${waves.length}: ${upPods.length}/${total} pods Running with an address after ${((running - waveStart) / 1000).toFixed(0)} s`);
       if (index === 0) {
         // The leak probes, once, with the wave running: each pod must show in them.
         const peak = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await nodeState(n, config.get(n.name)!.ipamDir, namespace)] as const)));
@@ -418,7 +425,8 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
           });
         }
       }
-      await lab.kubectl(['delete', 'pods', '-n', namespace, '-l', selector, '--wait=false'], { timeoutMs: 120_000 });
+      // One DeleteCollection (kubectl delete pods -l would send one DELETE per pod).
+      await lab.kubectl(['delete', '--raw', `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`], { timeoutMs: 600_000 });
       const goneBy = Date.now() + 300_000;
       let left = -1;
       for (;;) {
@@ -429,14 +437,17 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
       if (left > 0) for (const node of Object.keys(wave)) failures.set(node, [...(failures.get(node) ?? []), `${left} pods of wave ${index} still there 300 s after their deletion`]);
       const gone = Date.now();
       // A grace period of 0 removes the pod object at once; the kubelet stops the sandbox (the CNI DEL) after.
-      const stoppedBy = Date.now() + 300_000;
       let stillRunning = new Map<string, number>();
+      let fewest = Infinity;
+      let stoppedAt = Date.now();
       for (;;) {
-        stillRunning = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await runningChurnSandboxes(lab, n, namespace)] as const)));
-        if ([...stillRunning.values()].every((n) => n === 0) || Date.now() > stoppedBy) break;
-        await sleep(2000);
+        stillRunning = new Map(await Promise.all(lab.nodes.map(async (n) => [n.name, await runningChurnSandboxes(n, namespace)] as const)));
+        const running = [...stillRunning.values()].reduce((a, b) => a + b, 0);
+        if (running < fewest) [fewest, stoppedAt] = [running, Date.now()];
+        if (running === 0 || Date.now() - stoppedAt > STALL_MS) break;
+        await sleep(3000);
       }
-      for (const [node, n] of stillRunning) if (n > 0) failures.set(node, [...(failures.get(node) ?? []), `${n} sandboxes of wave ${index}'s deleted pods still running 300 s later (the kubelet log ${lab.node(node).logDir}/kubelet.log)`]);
+      for (const [node, n] of stillRunning) if (n > 0) failures.set(node, [...(failures.get(node) ?? []), `${n} sandboxes of wave ${index}'s deleted pods still running, none stopped in the last ${STALL_MS / 1000} s (the kubelet log ${lab.node(node).logDir}/kubelet.log)`]);
       log(`pod churn: wave ${index + 1}/${waves.length}: ${upPods.length}/${total} pods Running with an address in ${((running - waveStart) / 1000).toFixed(0)} s, `
         + `deleted and gone from the API in ${((gone - running) / 1000).toFixed(0)} s, their sandboxes stopped ${((Date.now() - gone) / 1000).toFixed(0)} s later`);
     }
