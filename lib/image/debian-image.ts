@@ -11,6 +11,8 @@ export interface DebianImageSpec {
   readonly tag: string;
   readonly description: string;
   readonly packages: readonly string[];
+  /** Extra files, path → content and mode (e.g. a binary built elsewhere). */
+  readonly files?: Readonly<Record<string, { readonly content: Buffer; readonly mode: number }>>;
   /** Extra symlinks, path → target (e.g. busybox applets). */
   readonly symlinks?: Readonly<Record<string, string>>;
   readonly entrypoint?: readonly string[];
@@ -29,6 +31,7 @@ export async function buildDebianImage(spec: DebianImageSpec, outDir: string, ca
   const tree = new FileTree();
   const origin = { kind: 'builder', name: 'cnikit', version: spec.tag } as const;
   for (const pkg of await describePackages(names)) await unpackPackage(pkg, await fetchPackage(pkg, cacheDir), tree, dropDocumentation);
+  for (const [path, file] of Object.entries(spec.files ?? {})) tree.addFile(path, file.content, file.mode, origin);
   for (const [path, target] of Object.entries(spec.symlinks ?? {})) tree.addSymlink(path, target, origin);
   tree.addDirectory('tmp', 0o1777, origin);
   tree.addDirectory('proc', 0o755, origin);
@@ -51,7 +54,7 @@ export async function buildDebianImage(spec: DebianImageSpec, outDir: string, ca
       Labels: labels,
     },
     rootfs: { type: 'layers', diff_ids: [layer.diffId] },
-    history: [{ created, created_by: `cnikit image builder: Debian ${names.join(', ')}` }],
+    history: [{ created, created_by: `cnikit image builder${names.length ? `: Debian ${names.join(', ')}` : ''}` }],
   };
   const layoutDir = join(outDir, spec.name);
   const written = await writeOciLayout(layoutDir, { layers: [layer], config, annotations: labels }, spec.tag);

@@ -18,6 +18,12 @@ export const NETCHECK_UDP_NC = '/bin/nc.openbsd';
 
 const BUSYBOX_APPLETS = ['sh', 'cat', 'echo', 'hostname', 'httpd', 'ip', 'mkdir', 'nc', 'ping', 'ping6', 'sleep', 'wget', 'ls', 'ps', 'nslookup', 'timeout', 'true'];
 
+/**
+ * The image the upstream e2e suite asks for (test/utils/image/manifest.go of the lab's release):
+ * agnhost built from the same k8s.io/kubernetes module, statically, as `/agnhost`.
+ */
+export const AGNHOST_IMAGE = 'registry.k8s.io/e2e-test-images/agnhost:2.47';
+
 /** An OCI layout to import: the reference pods use, and the repository name (without tag) it is imported under. */
 export interface ImportableImage {
   readonly reference: string;
@@ -70,4 +76,18 @@ export async function archiveLayout(layoutDir: string, archive: string): Promise
 export async function importArchive(containerdSocket: string, archive: string, repository: string): Promise<void> {
   // --digests also names it `<repository>@<digest>`: the CRI resolves a digest reference only by that name.
   await run(['ctr', '--address', containerdSocket, '-n', 'k8s.io', 'images', 'import', '--base-name', repository, '--digests', '--snapshotter', 'native', archive], { timeoutMs: 180_000 });
+}
+
+/** AGNHOST_IMAGE from a built agnhost binary (static: the image holds nothing else). */
+export async function buildAgnhostImage(agnhost: string, outDir: string, cacheDir: string): Promise<ImportableImage> {
+  const [repository, tag] = AGNHOST_IMAGE.split(/:(?=[^:/]+$)/);
+  const image = await buildDebianImage({
+    name: 'agnhost',
+    tag,
+    description: 'agnhost, the Kubernetes e2e test image, built from k8s.io/kubernetes/test/images/agnhost',
+    packages: [],
+    files: { agnhost: { content: fs.readFileSync(agnhost), mode: 0o755 } },
+    entrypoint: ['/agnhost'],
+  }, outDir, cacheDir);
+  return { reference: AGNHOST_IMAGE, repository, layoutDir: image.layoutDir };
 }
