@@ -10,8 +10,11 @@ import { ensureGoBinaries, GoTarget } from '../go-build';
  * what is missing or what an older module definition or Go toolchain built (lab/go-build).
  */
 export const KUBERNETES_COMMANDS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'kubectl'] as const;
-/** The upstream e2e suite (`go test -c k8s.io/kubernetes/test/e2e`) and its test image's one binary. */
-export const E2E_COMMANDS = ['e2e.test', 'agnhost'] as const;
+/**
+ * The upstream e2e suite (`go test -c k8s.io/kubernetes/test/e2e`), the ginkgo CLI of the version it
+ * was written with (runs it in parallel processes) and its test image's one binary.
+ */
+export const E2E_COMMANDS = ['e2e.test', 'ginkgo', 'agnhost'] as const;
 type ClusterCommand = (typeof KUBERNETES_COMMANDS)[number];
 export type KubernetesCommand = ClusterCommand | (typeof E2E_COMMANDS)[number];
 
@@ -68,6 +71,7 @@ export async function ensureKubernetes(options: EnsureKubernetesOptions): Promis
 const TARGETS: Readonly<Record<KubernetesCommand, GoTarget>> = {
   ...Object.fromEntries(KUBERNETES_COMMANDS.map((command) => [command, { output: command, package: `k8s.io/kubernetes/cmd/${command}` }])) as Record<ClusterCommand, GoTarget>,
   'e2e.test': { output: 'e2e.test', package: 'k8s.io/kubernetes/test/e2e', test: true },
+  ginkgo: { output: 'ginkgo', package: 'github.com/onsi/ginkgo/v2/ginkgo' },
   agnhost: { output: 'agnhost', package: 'k8s.io/kubernetes/test/images/agnhost', static: true },
 };
 
