@@ -30,7 +30,7 @@ export async function buildAndSynth(environment: Environment, log: (line: string
 }
 
 /** `npm run <script>` in the repository, each line of its output passed on as progress. */
-function npmRun(script: string, log: (line: string) => void): Promise<void> {
+export function npmRun(script: string, log: (line: string) => void): Promise<void> {
   log(`npm run ${script}`);
   return new Promise((resolve, reject) => {
     const child = spawn('npm', ['run', '--silent', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -69,11 +69,11 @@ export function startCluster(environment: Environment, options: { nodes?: number
 }
 
 /**
- * Deploys `files` to `lab` as written and runs every check: workloads Ready, nodes Ready, the test
- * workload on every node, pod ↔ pod, Services, outside, policy intent (the environment's policy
- * matrix probed between real pods). Returns one result per check.
+ * Deploys `files` to `lab` as written, as an operator would: the kit's images imported, the Secrets
+ * the environment expects created, every file applied in order, then every DaemonSet and Deployment
+ * and every node Ready. Returns one result per step.
  */
-export async function deployAndCheck(lab: ClusterLab, environment: Environment, files: readonly string[]): Promise<CheckResult[]> {
+export async function deploy(lab: ClusterLab, environment: Environment, files: readonly string[]): Promise<CheckResult[]> {
   const plan = clusterPlan(environment, lab.nodes.length);
   const images = referencedImages(files, path.join(REPO_ROOT, 'dist', 'images'));
   const results: CheckResult[] = [];
@@ -93,6 +93,17 @@ export async function deployAndCheck(lab: ClusterLab, environment: Environment, 
   lab.log('waiting for every DaemonSet and Deployment to be Ready');
   results.push(...(await waitForWorkloads(lab)));
   results.push(await nodesReady(lab));
+  return results;
+}
+
+/**
+ * Deploys `files` to `lab` as written and runs every check: workloads Ready, nodes Ready, the test
+ * workload on every node, pod ↔ pod, Services, outside, policy intent (the environment's policy
+ * matrix probed between real pods). Returns one result per check.
+ */
+export async function deployAndCheck(lab: ClusterLab, environment: Environment, files: readonly string[]): Promise<CheckResult[]> {
+  const plan = clusterPlan(environment, lab.nodes.length);
+  const results = await deploy(lab, environment, files);
   lab.log('test workload: one pod per node; probing pod ↔ pod, Services, outside');
   const policies = environment.stack.kind === 'calico' ? environment.stack.policies : undefined;
   results.push(...(await connectivityChecks(lab, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, policiesDeclared: policies !== undefined })));

@@ -1,0 +1,219 @@
+// `npm run conformance -- [--stack flannel|calico|all] [--focus REGEX] [--skip REGEX] [--churn N] [--no-cni]`
+// Test suites nobody here wrote, on real parts: the Kubernetes NetworkPolicy e2e suites (e2e.test and
+// agnhost built from the cluster lab's own k8s.io/kubernetes release) on a Flannel-style cluster with
+// its policy agent and on a Calico-style cluster, pod churn through the kubelets' CRI, and the CNI
+// plugins through upstream cnitool. Prints a summary table; exits non-zero if anything failed.
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseArgs } from 'util';
+import { defaultCacheDir } from '../lib/image/cache';
+import { CheckResult } from '../lib/lab/cluster/checks';
+import { ClusterLab } from '../lib/lab/cluster/cluster-lab';
+import { buildAgnhostImage } from '../lib/lab/cluster/images';
+import { E2E_COMMANDS, ensureKubernetes, KUBERNETES_COMMANDS } from '../lib/lab/cluster/kubernetes';
+import { PodChurnReport, podChurn } from '../lib/lab/cluster/pod-churn';
+import { cniContract } from '../lib/lab/conformance/cni-contract';
+import { E2eCase, E2eRun, runE2eSuite } from '../lib/lab/conformance/e2e-suite';
+import { collectLogs, deploy, manifestFiles, npmRun, startCluster } from './cluster';
+import { dev } from './environments/dev';
+import { Environment } from './environments/environment';
+import { staging } from './environments/staging';
+import { readImageDigests } from './image-digests';
+import { synthEnvironments } from './synth';
+
+const REPO_ROOT = path.resolve(__dirname, '..');
+
+/** The sig-network NetworkPolicy suites: TCP, `[LinuxOnly]` UDP, `[Feature:SCTPConnectivity]` SCTP and the API spec. */
+export const NETPOL_FOCUS = '\\[sig-network\\] Netpol';
+
+/**
+ * The stacks the suites run on. Flannel-style: dev with its policy agent (`networkPolicy: true`, the
+ * canal-like set-up a flannel user enables for NetworkPolicy), synthesized like any environment into
+ * dist/conformance/. Calico-style: staging as bundled (it declares no policies of its own that would
+ * stand in the suite's way).
+ */
+export const CONFORMANCE_STACKS: Readonly<Record<'flannel' | 'calico', Environment>> = {
+  flannel: {
+    ...dev,
+    name: 'dev-networkpolicy',
+    description: `${dev.description}, with the policy agent (networkPolicy: true)`,
+    stack: dev.stack.kind === 'flannel' ? { kind: 'flannel', props: { ...dev.stack.props, networkPolicy: true } } : dev.stack,
+  },
+  calico: staging,
+};
+export type ConformanceStack = keyof typeof CONFORMANCE_STACKS;
+
+/** One line of the summary: a suite on a stack. */
+export interface SuiteSummary {
+  readonly suite: string;
+  readonly stack: string;
+  readonly passed: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly seconds: number;
+  /** What failed, one line each. */
+  readonly failures: readonly string[];
+}
+
+/** The manifests of `environment`: bundled ones from `npm run synth`, the conformance variant synthesized here. */
+async function manifestsFor(environment: Environment, log: (line: string) => void): Promise<string[]> {
+  if (environment === CONFORMANCE_STACKS.calico) return manifestFiles(environment);
+  const [dir] = synthEnvironments([environment], path.join(REPO_ROOT, 'dist', 'conformance'), readImageDigests(REPO_ROOT));
+  log(`synthesized ${path.relative(REPO_ROOT, dir)}`);
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => path.join(dir, f));
+}
+
+export interface StackRunOptions {
+  readonly focus: string;
+  readonly skip?: string;
+  /** Pods created and deleted per node after the suite (0: none). */
+  readonly churn: number;
+  /** Parallel ginkgo processes. */
+  readonly procs: number;
+  /** Where reports and logs go: `<dir>/<stack>/`. */
+  readonly outDir: string;
+  readonly log: (line: string) => void;
+}
+
+export interface StackRun {
+  readonly summaries: SuiteSummary[];
+  readonly cases: E2eCase[];
+  readonly churn?: PodChurnReport;
+}
+
+/**
+ * One stack: a fresh 3-node cluster, the environment deployed as synthesized, agnhost imported under
+ * the name the suite asks for, the e2e suite run, then pod churn through the kubelets; logs
+ * collected, the cluster destroyed.
+ */
+export async function runStack(stack: ConformanceStack, options: StackRunOptions): Promise<StackRun> {
+  const environment = CONFORMANCE_STACKS[stack];
+  const { log } = options;
+  const kubernetes = await ensureKubernetes({ commands: [...KUBERNETES_COMMANDS, ...E2E_COMMANDS], log });
+  const files = await manifestsFor(environment, log);
+  const reportDir = path.join(options.outDir, stack);
+  fs.rmSync(reportDir, { recursive: true, force: true });
+  const lab: ClusterLab = await startCluster(environment, { nodes: 3, log });
+  try {
+    const deployed = await deploy(lab, environment, files);
+    const broken = deployed.filter((r) => !r.ok && !r.skipped);
+    if (broken.length > 0) throw new Error(`${environment.name} did not deploy: ${broken.map((r) => `${r.name}: ${r.detail}`).join(' · ')}`);
+    await lab.importImages([await buildAgnhostImage(kubernetes.path('agnhost'), path.join(lab.dir, 'e2e-images'), defaultCacheDir())]);
+    const run = await runE2eSuite(lab, {
+      e2eTest: kubernetes.path('e2e.test'), ginkgo: kubernetes.path('ginkgo'), procs: options.procs, kubectl: kubernetes.path('kubectl'),
+      focus: options.focus, skip: options.skip, reportDir, log,
+    });
+    const summary = summarize(`Kubernetes ${kubernetes.version} e2e: ${options.focus}`, `${stack} (${environment.name})`, run);
+    const summaries: SuiteSummary[] = [summary];
+    if (options.churn === 0) return { summaries, cases: run.cases };
+    const churnStarted = Date.now();
+    const churn = await podChurn(lab, { podsPerNode: options.churn, stack: environment.stack.kind, log });
+    const { p50Ms, p99Ms, count } = churn.add;
+    summaries.push({
+      ...checksSummary(`pod churn: ${options.churn} per node via CRI (RunPodSandbox p50 ${p50Ms} ms, p99 ${p99Ms} ms, ${count} calls)`, summary.stack, churn.results),
+      seconds: (Date.now() - churnStarted) / 1000,
+    });
+    return { summaries, cases: run.cases, churn };
+  } finally {
+    collectLogs(lab, path.join(reportDir, 'logs'));
+    await lab.destroy();
+  }
+}
+
+/** A suite run as one summary row; a non-zero exit with no failed spec (a suite-level failure) counts as one. */
+export function summarize(suite: string, stack: string, run: Pick<E2eRun, 'cases' | 'exitCode' | 'output'>): SuiteSummary {
+  const count = (states: readonly E2eCase['state'][]) => run.cases.filter((c) => states.includes(c.state)).length;
+  const failures = run.cases.filter((c) => c.failure !== undefined).map((c) => `${c.name}: ${c.failure}`);
+  if (run.exitCode !== 0 && failures.length === 0) failures.push(`e2e.test exited ${run.exitCode} with no failed spec; see ${run.output}`);
+  return {
+    suite,
+    stack,
+    passed: count(['passed']),
+    failed: Math.max(run.cases.length - count(['passed', 'skipped', 'pending']), failures.length),
+    skipped: count(['skipped', 'pending']),
+    seconds: run.cases.reduce((sum, c) => sum + c.seconds, 0),
+    failures,
+  };
+}
+
+/** Checks (pass or fail each) as one summary row. */
+export function checksSummary(suite: string, stack: string, results: readonly CheckResult[]): SuiteSummary {
+  const failed = results.filter((r) => !r.ok && !r.skipped);
+  return {
+    suite, stack,
+    passed: results.filter((r) => r.ok && !r.skipped).length,
+    failed: failed.length,
+    skipped: results.filter((r) => r.skipped).length,
+    seconds: 0,
+    failures: failed.map((r) => `${r.name}: ${r.detail}`),
+  };
+}
+
+/** The summary table, one row per suite and stack, then each failure. */
+export function formatSummary(rows: readonly SuiteSummary[]): string {
+  const header = ['suite', 'stack', 'passed', 'failed', 'skipped', 'time'];
+  const cells = rows.map((r) => [r.suite, r.stack, String(r.passed), String(r.failed), String(r.skipped), `${Math.round(r.seconds / 60)} min`]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: readonly string[]) => `| ${c.map((v, i) => v.padEnd(widths[i])).join(' | ')} |`;
+  return [
+    line(header),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...cells.map(line),
+    ...rows.flatMap((r) => r.failures.map((f) => `FAILED ${r.stack}: ${f}`)),
+  ].join('\n');
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      stack: { type: 'string', default: 'all' },
+      focus: { type: 'string', default: NETPOL_FOCUS },
+      skip: { type: 'string' },
+      churn: { type: 'string', default: '500' },
+      procs: { type: 'string', default: '3' },
+      cni: { type: 'boolean', default: true },
+      out: { type: 'string', default: path.join(REPO_ROOT, 'dist', 'conformance', 'reports') },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log('npm run conformance -- [--stack flannel|calico|all] [--focus REGEX] [--skip REGEX] [--churn PODS_PER_NODE] [--procs 3] [--no-cni] [--out DIR]');
+    return 0;
+  }
+  const stacks: ConformanceStack[] = values.stack === 'all' ? ['flannel', 'calico'] : [values.stack as ConformanceStack];
+  for (const stack of stacks) {
+    if (!(stack in CONFORMANCE_STACKS)) throw new Error(`--stack: "${stack}" is not valid; expected flannel, calico or all`);
+  }
+  const churn = Number(values.churn);
+  if (!Number.isInteger(churn) || churn < 0 || churn > 5000) throw new Error(`--churn: "${values.churn}" is not valid; expected 0 to 5000 pods per node`);
+  const procs = Number(values.procs);
+  if (!Number.isInteger(procs) || procs < 1 || procs > 16) throw new Error(`--procs: "${values.procs}" is not valid; expected 1 to 16 ginkgo processes`);
+  const started = Date.now();
+  const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${line}`);
+  await npmRun('images', log);
+  await npmRun('synth', log);
+  const rows: SuiteSummary[] = [];
+  for (const stack of stacks) {
+    try {
+      const result = await runStack(stack, { focus: values.focus!, skip: values.skip, churn, procs, outDir: values.out!, log });
+      rows.push(...result.summaries);
+    } catch (error) {
+      rows.push({ suite: 'e2e', stack, passed: 0, failed: 1, skipped: 0, seconds: 0, failures: [error instanceof Error ? error.message : String(error)] });
+    }
+  }
+  if (values.cni) {
+    const cniStarted = Date.now();
+    const checks = await cniContract({ log });
+    rows.push({ ...checksSummary('CNI contract: cnitool ADD/CHECK/DEL/GC/STATUS, portmap + bandwidth', 'both, executable and shim+server', checks), seconds: (Date.now() - cniStarted) / 1000 });
+  }
+  console.log(formatSummary(rows));
+  console.log(`reports: ${values.out}`);
+  return rows.some((r) => r.failed > 0) ? 1 : 0;
+}
+
+if (require.main === module) {
+  main().then((code) => process.exit(code), (error: unknown) => {
+    console.error(`conformance: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}

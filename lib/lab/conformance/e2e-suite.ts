@@ -1,0 +1,118 @@
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { createInterface } from 'readline';
+import type { ClusterLab } from '../cluster/cluster-lab';
+
+/** One spec of the upstream e2e suite, as ginkgo's JSON report gives it. */
+export interface E2eCase {
+  /** The full name, e.g. `[sig-network] Netpol NetworkPolicy between server and client should …`. */
+  readonly name: string;
+  readonly state: 'passed' | 'failed' | 'skipped' | 'pending' | 'panicked' | 'interrupted' | 'aborted' | 'timedout';
+  readonly seconds: number;
+  /** The failure's message and location, when it did not pass. */
+  readonly failure?: string;
+}
+
+export interface E2eRunOptions {
+  /** `go test -c k8s.io/kubernetes/test/e2e`. */
+  readonly e2eTest: string;
+  /** The ginkgo CLI the suite was written with: runs `e2eTest` in `procs` processes. */
+  readonly ginkgo: string;
+  /** Parallel ginkgo processes (specs not marked [Serial] run side by side). @default 1 */
+  readonly procs?: number;
+  /** kubectl of the same release (some specs shell out to it). */
+  readonly kubectl: string;
+  /** `--ginkgo.focus`: the specs to run. */
+  readonly focus: string;
+  /** `--ginkgo.skip`. @default none */
+  readonly skip?: string;
+  /** Where the JUnit and JSON reports and the suite's output go. */
+  readonly reportDir: string;
+  readonly log: (line: string) => void;
+}
+
+export interface E2eRun {
+  readonly cases: E2eCase[];
+  readonly junit: string;
+  readonly output: string;
+  readonly exitCode: number;
+}
+
+/**
+ * Runs the upstream e2e binary against the lab's cluster from the gateway namespace (where the
+ * apiserver is reachable), as a conformance run does: the admin kubeconfig, the skeleton provider
+ * (no cloud), ginkgo's JUnit and JSON reports. Each finished spec is logged as it ends.
+ */
+export async function runE2eSuite(lab: ClusterLab, options: E2eRunOptions): Promise<E2eRun> {
+  fs.mkdirSync(options.reportDir, { recursive: true });
+  const junit = path.join(options.reportDir, 'junit.xml');
+  const json = path.join(options.reportDir, 'report.json');
+  const output = path.join(options.reportDir, 'e2e.log');
+  // The ginkgo CLI runs the compiled suite, its own flags first, the suite's after `--`.
+  const args = [
+    'ip', 'netns', 'exec', lab.plan.gwNetns, options.ginkgo,
+    `--procs=${options.procs ?? 1}`,
+    `--focus=${options.focus}`,
+    ...(options.skip ? [`--skip=${options.skip}`] : []),
+    `--output-dir=${options.reportDir}`,
+    `--junit-report=${path.basename(junit)}`,
+    `--json-report=${path.basename(json)}`,
+    '--no-color',
+    '--timeout=6h',
+    options.e2eTest,
+    '--',
+    `--kubeconfig=${lab.kubeconfig}`,
+    `--kubectl-path=${options.kubectl}`,
+    '--provider=skeleton',
+    `--report-dir=${options.reportDir}`,
+    '--disable-log-dump',
+    '--dump-logs-on-failure=false',
+  ];
+  options.log(`e2e: ginkgo --procs=${options.procs ?? 1} e2e.test --focus='${options.focus}'${options.skip ? ` --skip='${options.skip}'` : ''} (output: ${output})`);
+  const exitCode = await new Promise<number>((resolve, reject) => {
+    const out = fs.createWriteStream(output);
+    const child = spawn(args[0], args.slice(1), {
+      cwd: options.reportDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, KUBECONFIG: lab.kubeconfig, PATH: `${path.dirname(options.kubectl)}:${process.env.PATH ?? ''}` },
+    });
+    child.stderr.pipe(out, { end: false });
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      out.write(`${line}\n`);
+      // ginkgo's line per finished spec: "• [12.345 seconds]" / "• [FAILED] [61.2 seconds]", and its summary
+      const finished = /^• (\[(?:FAILED|PANICKED|TIMEDOUT)\] )?\[([\d.]+) seconds\]/.exec(line);
+      if (finished) options.log(`e2e: spec ${finished[1] ? finished[1].trim() : 'passed'} in ${Math.round(Number(finished[2]))} s`);
+      else if (/^(Ran \d+ of \d+ Specs|SUCCESS!|FAIL!)/.test(line)) options.log(`e2e: ${line}`);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => out.end(() => resolve(code ?? 1)));
+  });
+  if (!fs.existsSync(json)) throw new Error(`e2e: ${options.e2eTest} exited ${exitCode} without a report; see ${output}`);
+  return { cases: parseGinkgoReport(fs.readFileSync(json, 'utf8')), junit, output, exitCode };
+}
+
+interface GinkgoSpecReport {
+  readonly LeafNodeType: string;
+  readonly LeafNodeText: string;
+  readonly ContainerHierarchyTexts?: readonly string[] | null;
+  readonly State: string;
+  readonly RunTime: number;
+  readonly Failure?: { readonly Message?: string; readonly Location?: { readonly FileName?: string; readonly LineNumber?: number } };
+}
+
+/** The `It` specs of a ginkgo v2 JSON report (`--ginkgo.json-report`), in report order. */
+export function parseGinkgoReport(text: string): E2eCase[] {
+  const suites = JSON.parse(text) as readonly { readonly SpecReports?: readonly GinkgoSpecReport[] | null }[];
+  if (!Array.isArray(suites)) throw new Error('ginkgo report: expected a JSON array of suite reports');
+  // Specs the focus left out are reported as skipped without a failure; a spec that skipped itself has one.
+  return suites.flatMap((suite) => suite.SpecReports ?? [])
+    .filter((spec) => spec.LeafNodeType === 'It' && !(spec.State === 'skipped' && !spec.Failure))
+    .map((spec) => {
+      const name = [...(spec.ContainerHierarchyTexts ?? []), spec.LeafNodeText].join(' ');
+      const state = spec.State as E2eCase['state'];
+      const where = spec.Failure?.Location?.FileName ? ` (${path.basename(spec.Failure.Location.FileName)}:${spec.Failure.Location.LineNumber ?? '?'})` : '';
+      const failure = state === 'passed' || state === 'skipped' ? undefined : `${(spec.Failure?.Message ?? '').trim().split('\n')[0]}${where}`;
+      return { name, state, seconds: spec.RunTime / 1e9, ...(failure !== undefined ? { failure } : {}) };
+    });
+}

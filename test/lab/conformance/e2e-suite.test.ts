@@ -1,0 +1,58 @@
+import { checksSummary, formatSummary, summarize } from '../../../apps/conformance';
+import { parseGinkgoReport } from '../../../lib/lab/conformance/e2e-suite';
+
+/** The shape of a ginkgo v2.9 `--json-report` (one suite), trimmed to the fields read. */
+const report = (specs: readonly object[]) => JSON.stringify([{ SuitePath: '/e2e', SuiteSucceeded: false, SpecReports: specs }]);
+const spec = (text: string, state: string, seconds: number, failure?: object) => ({
+  ContainerHierarchyTexts: ['[sig-network] Netpol', 'NetworkPolicy between server and client'],
+  LeafNodeType: 'It', LeafNodeText: text, State: state, RunTime: seconds * 1e9, ...(failure ? { Failure: failure } : {}),
+});
+
+describe('the e2e suite report', () => {
+  const text = report([
+    { LeafNodeType: 'SynchronizedBeforeSuite', LeafNodeText: '', State: 'passed', RunTime: 1e9 },
+    spec("should support a 'default-deny-ingress' policy [Feature:NetworkPolicy]", 'passed', 44.8),
+    spec('should enforce updated policy [Feature:NetworkPolicy]', 'failed', 61.2, {
+      Message: 'Had 3 wrong results in reachability matrix\nexpected … observed …',
+      Location: { FileName: 'k8s.io/kubernetes@v1.28.15/test/e2e/network/netpol/test_helper.go', LineNumber: 142 },
+    }),
+    // left out by the focus: skipped, no failure
+    { ContainerHierarchyTexts: ['[sig-storage] CSI Volumes'], LeafNodeType: 'It', LeafNodeText: 'should check snapshot fields', State: 'skipped', RunTime: 0 },
+    // skipped by the spec itself (e.g. a missing feature): kept, with its reason
+    spec('should work on SCTP', 'skipped', 0.1, { Message: 'Only supported for providers [gce]' }),
+  ]);
+
+  test('the It specs the focus selected, with full names, states, seconds and the first line of each failure', () => {
+    expect(parseGinkgoReport(text)).toEqual([
+      { name: "[sig-network] Netpol NetworkPolicy between server and client should support a 'default-deny-ingress' policy [Feature:NetworkPolicy]", state: 'passed', seconds: 44.8 },
+      { name: '[sig-network] Netpol NetworkPolicy between server and client should enforce updated policy [Feature:NetworkPolicy]', state: 'failed', seconds: 61.2,
+        failure: 'Had 3 wrong results in reachability matrix (test_helper.go:142)' },
+      { name: '[sig-network] Netpol NetworkPolicy between server and client should work on SCTP', state: 'skipped', seconds: 0.1 },
+    ]);
+  });
+
+  test('a report that is not a list of suites is refused', () => {
+    expect(() => parseGinkgoReport('{"SpecReports": []}')).toThrow('expected a JSON array of suite reports');
+  });
+
+  test('the summary counts passed, failed and skipped; a non-zero exit without a failed spec counts as a failure', () => {
+    const cases = parseGinkgoReport(text);
+    expect(summarize('e2e', 'flannel', { cases, exitCode: 1, output: 'e2e.log' })).toMatchObject({ passed: 1, failed: 1, skipped: 1 });
+    const passing = cases.filter((c) => c.state === 'passed');
+    expect(summarize('e2e', 'flannel', { cases: passing, exitCode: 0, output: 'e2e.log' })).toMatchObject({ passed: 1, failed: 0, failures: [] });
+    expect(summarize('e2e', 'flannel', { cases: passing, exitCode: 2, output: 'e2e.log' })).toMatchObject({
+      failed: 1, failures: ['e2e.test exited 2 with no failed spec; see e2e.log'],
+    });
+  });
+
+  test('the table has a row per suite and stack and names each failure below it', () => {
+    const row = checksSummary('pod churn', 'calico', [{ name: 'n1 veths', ok: true, detail: '' }, { name: 'n2 veths', ok: false, detail: '3 left' }]);
+    const table = formatSummary([{ ...row, seconds: 125 }]);
+    expect(table.split('\n')).toEqual([
+      '| suite     | stack  | passed | failed | skipped | time  |',
+      '|-----------|--------|--------|--------|---------|-------|',
+      '| pod churn | calico | 1      | 1      | 0       | 2 min |',
+      'FAILED calico: n2 veths: 3 left',
+    ]);
+  });
+});
