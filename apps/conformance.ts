@@ -171,7 +171,7 @@ async function main(): Promise<number> {
       skip: { type: 'string' },
       churn: { type: 'string', default: '500' },
       procs: { type: 'string', default: '3' },
-      cni: { type: 'boolean', default: true },
+      'no-cni': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(REPO_ROOT, 'dist', 'conformance', 'reports') },
       help: { type: 'boolean', default: false },
     },
@@ -201,7 +201,7 @@ async function main(): Promise<number> {
       rows.push({ suite: 'e2e', stack, passed: 0, failed: 1, skipped: 0, seconds: 0, failures: [error instanceof Error ? error.message : String(error)] });
     }
   }
-  if (values.cni) {
+  if (!values['no-cni']) {
     const cniStarted = Date.now();
     const checks = await cniContract({ log });
     rows.push({ ...checksSummary('CNI contract: cnitool ADD/CHECK/DEL/GC/STATUS, portmap + bandwidth', 'both, executable and shim+server', checks), seconds: (Date.now() - cniStarted) / 1000 });
