@@ -13,7 +13,8 @@ import { buildAgnhostImage } from '../lib/lab/cluster/images';
 import { E2E_COMMANDS, ensureKubernetes, KUBERNETES_COMMANDS } from '../lib/lab/cluster/kubernetes';
 import { PodChurnReport, podChurn } from '../lib/lab/cluster/pod-churn';
 import { cniContract } from '../lib/lab/conformance/cni-contract';
-import { E2eCase, E2eRun, runE2eSuite } from '../lib/lab/conformance/e2e-suite';
+import { E2eCase, E2eRun, runE2eSuite, Unrunnable } from '../lib/lab/conformance/e2e-suite';
+import { run as exec } from '../lib/lab/exec';
 import { collectLogs, deploy, manifestFiles, npmRun, startCluster } from './cluster';
 import { dev } from './environments/dev';
 import { Environment } from './environments/environment';
@@ -53,6 +54,8 @@ export interface SuiteSummary {
   readonly seconds: number;
   /** What failed, one line each. */
   readonly failures: readonly string[];
+  /** What could not run here, one line each with the reason. @default none */
+  readonly notRun?: readonly string[];
 }
 
 /** The manifests of `environment`: bundled ones from `npm run synth`, the conformance variant synthesized here. */
@@ -101,7 +104,7 @@ export async function runStack(stack: ConformanceStack, options: StackRunOptions
     await lab.importImages([await buildAgnhostImage(kubernetes.path('agnhost'), path.join(lab.dir, 'e2e-images'), defaultCacheDir())]);
     const run = await runE2eSuite(lab, {
       e2eTest: kubernetes.path('e2e.test'), ginkgo: kubernetes.path('ginkgo'), procs: options.procs, kubectl: kubernetes.path('kubectl'),
-      focus: options.focus, skip: options.skip, reportDir, log,
+      focus: options.focus, skip: options.skip, unrunnable: await unrunnableHere(), reportDir, log,
     });
     const summary = summarize(`Kubernetes ${kubernetes.version} e2e: ${options.focus}`, `${stack} (${environment.name})`, run);
     const summaries: SuiteSummary[] = [summary];
@@ -120,6 +123,16 @@ export async function runStack(stack: ConformanceStack, options: StackRunOptions
   }
 }
 
+/**
+ * The specs this machine cannot run. The suite's SCTP servers need SCTP sockets, and a kernel
+ * without SCTP (this project's machines: no modules at all) refuses them (EPROTONOSUPPORT): their
+ * pods never start. Asked of the kernel, so a machine with SCTP runs them.
+ */
+export async function unrunnableHere(): Promise<Unrunnable[]> {
+  const probe = await exec(['python3', '-c', 'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()'], { allowFailure: true });
+  return probe.code === 0 ? [] : [{ pattern: '\\[Feature:SCTPConnectivity\\]', reason: 'this kernel has no SCTP (socket(AF_INET, SOCK_STREAM, IPPROTO_SCTP) is refused), so the SCTP servers cannot start' }];
+}
+
 /** A suite run as one summary row; a non-zero exit with no failed spec (a suite-level failure) counts as one. */
 export function summarize(suite: string, stack: string, run: Pick<E2eRun, 'cases' | 'exitCode' | 'output'>): SuiteSummary {
   const count = (states: readonly E2eCase['state'][]) => run.cases.filter((c) => states.includes(c.state)).length;
@@ -133,6 +146,7 @@ export function summarize(suite: string, stack: string, run: Pick<E2eRun, 'cases
     skipped: count(['skipped', 'pending']),
     seconds: run.cases.reduce((sum, c) => sum + c.seconds, 0),
     failures,
+    notRun: run.cases.filter((c) => c.notRun !== undefined).map((c) => `${c.name}: ${c.notRun}`),
   };
 }
 
@@ -159,6 +173,7 @@ export function formatSummary(rows: readonly SuiteSummary[]): string {
     line(header),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...cells.map(line),
+    ...rows.flatMap((r) => (r.notRun ?? []).map((n) => `NOT RUN ${r.stack}: ${n}`)),
     ...rows.flatMap((r) => r.failures.map((f) => `FAILED ${r.stack}: ${f}`)),
   ].join('\n');
 }

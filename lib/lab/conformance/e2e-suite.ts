@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { createInterface } from 'readline';
 import type { ClusterLab } from '../cluster/cluster-lab';
+import { run } from '../exec';
 
 /** One spec of the upstream e2e suite, as ginkgo's JSON report gives it. */
 export interface E2eCase {
@@ -12,6 +13,14 @@ export interface E2eCase {
   readonly seconds: number;
   /** The failure's message and location, when it did not pass. */
   readonly failure?: string;
+  /** Why it was not run here, for a spec left out as unrunnable. */
+  readonly notRun?: string;
+}
+
+/** Specs that cannot run on this machine: a regular expression of their names and the reason. */
+export interface Unrunnable {
+  readonly pattern: string;
+  readonly reason: string;
 }
 
 export interface E2eRunOptions {
@@ -27,6 +36,8 @@ export interface E2eRunOptions {
   readonly focus: string;
   /** `--ginkgo.skip`. @default none */
   readonly skip?: string;
+  /** Left out of the run and listed as not run, with the reason. @default none */
+  readonly unrunnable?: readonly Unrunnable[];
   /** Where the JUnit and JSON reports and the suite's output go. */
   readonly reportDir: string;
   readonly log: (line: string) => void;
@@ -49,12 +60,15 @@ export async function runE2eSuite(lab: ClusterLab, options: E2eRunOptions): Prom
   const junit = path.join(options.reportDir, 'junit.xml');
   const json = path.join(options.reportDir, 'report.json');
   const output = path.join(options.reportDir, 'e2e.log');
+  const unrunnable = options.unrunnable ?? [];
+  const notRun = unrunnable.length ? await listUnrunnable(options, unrunnable) : [];
+  const skip = [options.skip, ...unrunnable.map((u) => u.pattern)].filter((p) => p !== undefined).join('|');
   // The ginkgo CLI runs the compiled suite, its own flags first, the suite's after `--`.
   const args = [
     'ip', 'netns', 'exec', lab.plan.gwNetns, options.ginkgo,
     `--procs=${options.procs ?? 1}`,
     `--focus=${options.focus}`,
-    ...(options.skip ? [`--skip=${options.skip}`] : []),
+    ...(skip ? [`--skip=${skip}`] : []),
     `--output-dir=${options.reportDir}`,
     `--junit-report=${path.basename(junit)}`,
     `--json-report=${path.basename(json)}`,
@@ -69,7 +83,7 @@ export async function runE2eSuite(lab: ClusterLab, options: E2eRunOptions): Prom
     '--disable-log-dump',
     '--dump-logs-on-failure=false',
   ];
-  options.log(`e2e: ginkgo --procs=${options.procs ?? 1} e2e.test --focus='${options.focus}'${options.skip ? ` --skip='${options.skip}'` : ''} (output: ${output})`);
+  options.log(`e2e: ginkgo --procs=${options.procs ?? 1} e2e.test --focus='${options.focus}'${skip ? ` --skip='${skip}'` : ''} (output: ${output})`);
   const exitCode = await new Promise<number>((resolve, reject) => {
     const out = fs.createWriteStream(output);
     const child = spawn(args[0], args.slice(1), {
@@ -89,7 +103,17 @@ export async function runE2eSuite(lab: ClusterLab, options: E2eRunOptions): Prom
     child.on('close', (code) => out.end(() => resolve(code ?? 1)));
   });
   if (!fs.existsSync(json)) throw new Error(`e2e: ${options.e2eTest} exited ${exitCode} without a report; see ${output}`);
-  return { cases: parseGinkgoReport(fs.readFileSync(json, 'utf8')), junit, output, exitCode };
+  return { cases: [...parseGinkgoReport(fs.readFileSync(json, 'utf8')), ...notRun], junit, output, exitCode };
+}
+
+/** The focused specs each `unrunnable` pattern leaves out (a ginkgo dry run: nothing is run). */
+async function listUnrunnable(options: E2eRunOptions, unrunnable: readonly Unrunnable[]): Promise<E2eCase[]> {
+  const json = path.join(options.reportDir, 'dry-run.json');
+  await run([options.e2eTest, '--ginkgo.dry-run', `--ginkgo.focus=${options.focus}`, `--ginkgo.json-report=${json}`, '--ginkgo.no-color', '--provider=skeleton'], { timeoutMs: 120_000 });
+  return parseGinkgoReport(fs.readFileSync(json, 'utf8')).flatMap((spec) => {
+    const match = unrunnable.find((u) => new RegExp(u.pattern).test(spec.name));
+    return match ? [{ name: spec.name, state: 'skipped' as const, seconds: 0, notRun: match.reason }] : [];
+  });
 }
 
 interface GinkgoSpecReport {

@@ -45,13 +45,16 @@ describe('the e2e suite report', () => {
     });
   });
 
-  test('the table has a row per suite and stack and names each failure below it', () => {
+  test('the table has a row per suite and stack and names what was not run and each failure below it', () => {
     const row = checksSummary('pod churn', 'calico', [{ name: 'n1 veths', ok: true, detail: '' }, { name: 'n2 veths', ok: false, detail: '3 left' }]);
-    const table = formatSummary([{ ...row, seconds: 125 }]);
+    const e2e = summarize('e2e', 'flannel', { cases: [{ name: 'SCTP spec', state: 'skipped', seconds: 0, notRun: 'no SCTP here' }], exitCode: 0, output: '' });
+    const table = formatSummary([{ ...row, seconds: 125 }, e2e]);
     expect(table.split('\n')).toEqual([
-      '| suite     | stack  | passed | failed | skipped | time  |',
-      '|-----------|--------|--------|--------|---------|-------|',
-      '| pod churn | calico | 1      | 1      | 0       | 2 min |',
+      '| suite     | stack   | passed | failed | skipped | time  |',
+      '|-----------|---------|--------|--------|---------|-------|',
+      '| pod churn | calico  | 1      | 1      | 0       | 2 min |',
+      '| e2e       | flannel | 0      | 0      | 1       | 0 min |',
+      'NOT RUN flannel: SCTP spec: no SCTP here',
       'FAILED calico: n2 veths: 3 left',
     ]);
   });
