@@ -425,16 +425,20 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
           });
         }
       }
-      // One DeleteCollection (kubectl delete pods -l would send one DELETE per pod).
-      await lab.kubectl(['delete', '--raw', `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`], { timeoutMs: 600_000 });
-      const goneBy = Date.now() + 300_000;
-      let left = -1;
-      for (;;) {
+      // One DeleteCollection (kubectl delete pods -l would send one DELETE per pod). On a loaded machine the
+      // API server may answer Timeout while it goes on deleting: it is sent again only when nothing goes.
+      const deleteWave = () => lab.kubectl(['delete', '--raw', `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`], { allowFailure: true, timeoutMs: 600_000 });
+      await deleteWave();
+      let left = Infinity;
+      let goneAt = Date.now();
+      for (let fewest = Infinity; ;) {
         left = (await lab.kubectl(['get', 'pods', '-n', namespace, '-l', selector, '-o', 'name'])).stdout.split('\n').filter(Boolean).length;
-        if (left === 0 || Date.now() > goneBy) break;
+        if (left < fewest) [fewest, goneAt] = [left, Date.now()];
+        if (left === 0 || Date.now() - goneAt > STALL_MS) break;
+        if (Date.now() - goneAt > 20_000) await deleteWave();
         await sleep(2000);
       }
-      if (left > 0) for (const node of Object.keys(wave)) failures.set(node, [...(failures.get(node) ?? []), `${left} pods of wave ${index} still there 300 s after their deletion`]);
+      if (left > 0) for (const node of Object.keys(wave)) failures.set(node, [...(failures.get(node) ?? []), `${left} pods of wave ${index} still there, none deleted in the last ${STALL_MS / 1000} s`]);
       const gone = Date.now();
       // A grace period of 0 removes the pod object at once; the kubelet stops the sandbox (the CNI DEL) after.
       let stillRunning = new Map<string, number>();
