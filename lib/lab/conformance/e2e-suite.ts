@@ -38,6 +38,8 @@ export interface E2eRunOptions {
   readonly skip?: string;
   /** Left out of the run and listed as not run, with the reason. @default none */
   readonly unrunnable?: readonly Unrunnable[];
+  /** Only every `count`-th runnable spec of the focus (in name order), from `index`. @default all */
+  readonly shard?: { readonly index: number; readonly count: number };
   /** Where the JUnit and JSON reports and the suite's output go. */
   readonly reportDir: string;
   readonly log: (line: string) => void;
@@ -60,14 +62,12 @@ export async function runE2eSuite(lab: ClusterLab, options: E2eRunOptions): Prom
   const junit = path.join(options.reportDir, 'junit.xml');
   const json = path.join(options.reportDir, 'report.json');
   const output = path.join(options.reportDir, 'e2e.log');
-  const unrunnable = options.unrunnable ?? [];
-  const notRun = unrunnable.length ? await listUnrunnable(options, unrunnable) : [];
-  const skip = [options.skip, ...unrunnable.map((u) => u.pattern)].filter((p) => p !== undefined).join('|');
+  const { focus, skip, notRun } = await selectSpecs(options);
   // The ginkgo CLI runs the compiled suite, its own flags first, the suite's after `--`.
   const args = [
     'ip', 'netns', 'exec', lab.plan.gwNetns, options.ginkgo,
     `--procs=${options.procs ?? 1}`,
-    `--focus=${options.focus}`,
+    `--focus=${focus}`,
     ...(skip ? [`--skip=${skip}`] : []),
     `--output-dir=${options.reportDir}`,
     `--junit-report=${path.basename(junit)}`,
@@ -83,7 +83,8 @@ export async function runE2eSuite(lab: ClusterLab, options: E2eRunOptions): Prom
     '--disable-log-dump',
     '--dump-logs-on-failure=false',
   ];
-  options.log(`e2e: ginkgo --procs=${options.procs ?? 1} e2e.test --focus='${options.focus}'${skip ? ` --skip='${skip}'` : ''} (output: ${output})`);
+  const shard = options.shard ? ` (shard ${options.shard.index + 1} of ${options.shard.count})` : '';
+  options.log(`e2e: ginkgo --procs=${options.procs ?? 1} e2e.test --focus='${options.focus}'${shard}${skip ? ` --skip='${skip}'` : ''} (output: ${output})`);
   const exitCode = await new Promise<number>((resolve, reject) => {
     const out = fs.createWriteStream(output);
     const child = spawn(args[0], args.slice(1), {
@@ -106,14 +107,29 @@ export async function runE2eSuite(lab: ClusterLab, options: E2eRunOptions): Prom
   return { cases: [...parseGinkgoReport(fs.readFileSync(json, 'utf8')), ...notRun], junit, output, exitCode };
 }
 
-/** The focused specs each `unrunnable` pattern leaves out (a ginkgo dry run: nothing is run). */
-async function listUnrunnable(options: E2eRunOptions, unrunnable: readonly Unrunnable[]): Promise<E2eCase[]> {
+/**
+ * What the run's ginkgo flags select: the focus less the unrunnable specs (listed as not run, from a
+ * ginkgo dry run of the focus: nothing is run), or with a shard exactly that shard's specs by name.
+ */
+async function selectSpecs(options: E2eRunOptions): Promise<{ focus: string; skip: string; notRun: E2eCase[] }> {
+  const unrunnable = options.unrunnable ?? [];
+  const skip = [options.skip, ...unrunnable.map((u) => u.pattern)].filter((p) => p !== undefined).join('|');
+  if (unrunnable.length === 0 && !options.shard) return { focus: options.focus, skip, notRun: [] };
   const json = path.join(options.reportDir, 'dry-run.json');
-  await run([options.e2eTest, '--ginkgo.dry-run', `--ginkgo.focus=${options.focus}`, `--ginkgo.json-report=${json}`, '--ginkgo.no-color', '--provider=skeleton'], { timeoutMs: 120_000 });
-  return parseGinkgoReport(fs.readFileSync(json, 'utf8')).flatMap((spec) => {
-    const match = unrunnable.find((u) => new RegExp(u.pattern).test(spec.name));
-    return match ? [{ name: spec.name, state: 'skipped' as const, seconds: 0, notRun: match.reason }] : [];
-  });
+  await run([options.e2eTest, '--ginkgo.dry-run', `--ginkgo.focus=${options.focus}`, ...(options.skip ? [`--ginkgo.skip=${options.skip}`] : []),
+    `--ginkgo.json-report=${json}`, '--ginkgo.no-color', '--provider=skeleton'], { timeoutMs: 120_000 });
+  const specs = parseGinkgoReport(fs.readFileSync(json, 'utf8')).map((spec) => spec.name).sort();
+  const reasonOf = (name: string) => unrunnable.find((u) => new RegExp(u.pattern).test(name))?.reason;
+  const notRun = specs.filter((name) => reasonOf(name) !== undefined).map((name) => ({ name, state: 'skipped' as const, seconds: 0, notRun: reasonOf(name) }));
+  if (!options.shard) return { focus: options.focus, skip, notRun };
+  const { index, count } = options.shard;
+  const mine = specs.filter((name) => reasonOf(name) === undefined).filter((_, i) => i % count === index);
+  return { focus: mine.map(escapeRegExp).join('|'), skip: '', notRun };
+}
+
+/** `text` as a regular expression (RE2, as ginkgo reads it) matching itself. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&');
 }
 
 interface GinkgoSpecReport {

@@ -1,5 +1,5 @@
 import { checksSummary, formatSummary, summarize } from '../../../apps/conformance';
-import { parseGinkgoReport } from '../../../lib/lab/conformance/e2e-suite';
+import { escapeRegExp, parseGinkgoReport } from '../../../lib/lab/conformance/e2e-suite';
 
 /** The shape of a ginkgo v2.9 `--json-report` (one suite), trimmed to the fields read. */
 const report = (specs: readonly object[]) => JSON.stringify([{ SuitePath: '/e2e', SuiteSucceeded: false, SpecReports: specs }]);
@@ -57,5 +57,15 @@ describe('the e2e suite report', () => {
       'NOT RUN flannel: SCTP spec: no SCTP here',
       'FAILED calico: n2 veths: 3 left',
     ]);
+  });
+});
+
+describe('a spec name as a ginkgo focus', () => {
+  test('matches itself and nothing that differs (RE2 metacharacters escaped)', () => {
+    const name = "[sig-network] Netpol NetworkPolicy between server and client should support denying of egress traffic on the client side (even if the server explicitly allows this traffic) [Feature:NetworkPolicy]";
+    const focus = new RegExp(escapeRegExp(name));
+    expect(focus.test(name)).toBe(true);
+    expect(focus.test(name.replace('(even', 'even'))).toBe(false);
+    expect(new RegExp(escapeRegExp('a.b*c')).test('aXbbc')).toBe(false);
   });
 });
