@@ -59,14 +59,27 @@ export class FileLock implements HostLock {
   run<T>(fn: () => Promise<T>): Promise<T> {
     const { signal } = this.options;
     const wait = typeof signal === 'function' ? signal() : signal;
-    return this.inProcess.run(async () => {
+    // The bound holds in the in-process queue too: a caller behind other holders rejects when it aborts,
+    // and its turn, when it comes, is skipped (acquire sees the abort) without taking the lock.
+    const gaveUp = wait ? new Promise<never>((_, reject) => {
+      if (wait.aborted) reject(wait.reason);
+      else wait.addEventListener('abort', () => reject(wait.reason), { once: true });
+    }) : undefined;
+    let started = false;
+    const turn = this.inProcess.run(async () => {
       const handle = await this.acquire(wait);
+      started = true;
       try {
         return await fn();
       } finally {
         await handle.close().catch(() => undefined);
       }
     });
+    if (!gaveUp) return turn;
+    turn.catch(() => undefined);
+    gaveUp.catch(() => undefined);
+    // Once the lock is held, `fn` runs to its end whatever the signal does (its own deadline governs it).
+    return Promise.race([turn, gaveUp.catch((reason: unknown) => (started ? turn : Promise.reject(reason)))]);
   }
 
   private async acquire(signal: AbortSignal | undefined): Promise<FileHandle> {

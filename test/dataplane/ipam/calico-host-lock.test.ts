@@ -63,6 +63,31 @@ describe('FileLock: the IPAM host lock across CNI processes', () => {
     await expect(new FileLock(file).run(() => Promise.resolve('next'))).resolves.toBe('next');
   });
 
+  test('a caller queued behind another in this process stops waiting when its deadline aborts, not when its turn comes', async () => {
+    // The resident CNI server: 100 ADDs queue on one node's lock. An ADD whose bound passed must answer
+    // error 11 then (the runtime retries), not minutes later when the ADDs ahead of it are done.
+    const file = path.join(dir, 'e.lock');
+    let release!: () => void;
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => { entered = resolve; });
+    const holding = new FileLock(file).run(() => new Promise<string>((resolve) => {
+      release = () => resolve('first');
+      entered();
+    }));
+    await inside;
+    const controller = new AbortController();
+    let ran = false;
+    const queued = new FileLock(file, { signal: controller.signal }).run(async () => { ran = true; });
+    controller.abort(new Error('lock wait bound passed'));
+    await expect(queued).rejects.toThrow('lock wait bound passed');
+    // still held by the first caller when the queued one gave up
+    release();
+    await expect(holding).resolves.toBe('first');
+    expect(ran).toBe(false);
+    // the queue goes on: the next caller gets the lock
+    await expect(new FileLock(file).run(() => Promise.resolve('next'))).resolves.toBe('next');
+  });
+
   test('callers in one process queue first come, first served, one at a time', async () => {
     const file = path.join(dir, 'd.lock');
     const order: number[] = [];
