@@ -32,7 +32,7 @@ function sliceOfThisRun(): { stack: ConformanceStack; shard?: { index: number; c
 
 const { stack, shard } = sliceOfThisRun();
 const sliceName = shard ? `shard ${shard.index + 1} of ${shard.count}` : 'all specs';
-const churn = Number(process.env.CNIKIT_CHURN_PODS ?? 100);
+const churn = Number(process.env.CNIKIT_CHURN_PODS ?? 20);
 
 describeLab(`upstream Kubernetes NetworkPolicy e2e suites (${sliceName}) and pod churn on the cluster lab: ${stack}, this commit's slice`, () => {
   let run: StackRun;
