@@ -75,6 +75,8 @@ export interface StackRunOptions {
   readonly procs: number;
   /** Only every `count`-th spec of the focus, from `index`. @default all */
   readonly shard?: { readonly index: number; readonly count: number };
+  /** ginkgo's whole-run timeout. @default 360 */
+  readonly timeoutMinutes?: number;
   /** Where reports and logs go: `<dir>/<stack>/`. */
   readonly outDir: string;
   readonly log: (line: string) => void;
@@ -106,7 +108,7 @@ export async function runStack(stack: ConformanceStack, options: StackRunOptions
     await lab.importImages([await buildAgnhostImage(kubernetes.path('agnhost'), path.join(lab.dir, 'e2e-images'), defaultCacheDir())]);
     const run = await runE2eSuite(lab, {
       e2eTest: kubernetes.path('e2e.test'), ginkgo: kubernetes.path('ginkgo'), procs: options.procs, kubectl: kubernetes.path('kubectl'),
-      focus: options.focus, skip: options.skip, shard: options.shard, unrunnable: await unrunnableHere(), reportDir, log,
+      focus: options.focus, skip: options.skip, shard: options.shard, timeoutMinutes: options.timeoutMinutes, unrunnable: await unrunnableHere(), reportDir, log,
     });
     const summary = summarize(`Kubernetes ${kubernetes.version} e2e: ${options.focus}`, `${stack} (${environment.name})`, run);
     const summaries: SuiteSummary[] = [summary];

@@ -1,7 +1,6 @@
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { createInterface } from 'readline';
 import type { ClusterLab } from '../cluster/cluster-lab';
 import { run } from '../exec';
 
@@ -30,6 +29,8 @@ export interface E2eRunOptions {
   readonly ginkgo: string;
   /** Parallel ginkgo processes (specs not marked [Serial] run side by side). @default 1 */
   readonly procs?: number;
+  /** When ginkgo interrupts the run (the specs left are reported as not run). @default 360 */
+  readonly timeoutMinutes?: number;
   /** kubectl of the same release (some specs shell out to it). */
   readonly kubectl: string;
   /** `--ginkgo.focus`: the specs to run. */
@@ -73,7 +74,7 @@ export async function runE2eSuite(lab: ClusterLab, options: E2eRunOptions): Prom
     `--junit-report=${path.basename(junit)}`,
     `--json-report=${path.basename(json)}`,
     '--no-color',
-    '--timeout=6h',
+    `--timeout=${options.timeoutMinutes ?? 360}m`,
     options.e2eTest,
     '--',
     `--kubeconfig=${lab.kubeconfig}`,
@@ -93,12 +94,16 @@ export async function runE2eSuite(lab: ClusterLab, options: E2eRunOptions): Prom
       env: { ...process.env, KUBECONFIG: lab.kubeconfig, PATH: `${path.dirname(options.kubectl)}:${process.env.PATH ?? ''}` },
     });
     child.stderr.pipe(out, { end: false });
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      out.write(`${line}\n`);
-      // ginkgo's line per finished spec: "• [12.345 seconds]" / "• [FAILED] [61.2 seconds]", and its summary
-      const finished = /^• (\[(?:FAILED|PANICKED|TIMEDOUT)\] )?\[([\d.]+) seconds\]/.exec(line);
-      if (finished) options.log(`e2e: spec ${finished[1] ? finished[1].trim() : 'passed'} in ${Math.round(Number(finished[2]))} s`);
-      else if (/^(Ran \d+ of \d+ Specs|SUCCESS!|FAIL!)/.test(line)) options.log(`e2e: ${line}`);
+    // Run in parallel, ginkgo marks each finished spec with one `•` on a line of progress marks (`S`
+    // for a spec the focus left out) and prints a failed spec's report on lines of its own.
+    let finished = 0;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out.write(chunk);
+      const marks = chunk.split('•').length - 1;
+      if (marks > 0) options.log(`e2e: ${(finished += marks)} specs finished`);
+      for (const line of chunk.split('\n')) {
+        if (/\[(FAILED|PANICKED|TIMEDOUT|INTERRUPTED)\]|^(Ran \d+ of \d+ Specs|SUCCESS!|FAIL!)/.test(line.trim())) options.log(`e2e: ${line.trim().slice(0, 300)}`);
+      }
     });
     child.on('error', reject);
     child.on('close', (code) => out.end(() => resolve(code ?? 1)));
