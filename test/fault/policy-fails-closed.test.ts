@@ -225,7 +225,8 @@ maybe('a NetworkPolicy ipBlock with host bits (Kubernetes API double, real nftab
   it('row 2: ipBlock 10.66.0.2/4 is 0.0.0.0/4 and the policy is enforced (its pods stay isolated)', async () => {
     const probe = async (port: number) => (await lab.probe('y/client', [{ to: 'x/web', protocol: 'TCP', port }], 300))[0];
     expect([await probe(80), await probe(81)]).toEqual([true, true]);
-    const done = syncs.next(applied);
+    // The sync that applies the policy, not one already under way when it was written.
+    const done = syncs.next((r) => applied(r) && sync.world().policies.some((p) => p.name === 'from-block'));
     api.upsert('networkpolicies', {
       metadata: { name: 'from-block', namespace: 'x' },
       spec: { podSelector: { matchLabels: { app: 'web' } }, ingress: [{ from: [{ ipBlock: { cidr: '10.66.0.2/4' } }], ports: [{ port: 81 }] }] },

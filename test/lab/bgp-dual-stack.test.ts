@@ -127,10 +127,12 @@ maybe('BGP lab, dual stack: IPv6 sessions between IPv6 addresses carry the IPv6 
       for (const j of others) expect(routes4(i)).toContain(`${block(j)} via 10.97.0.1${j} dev eth0`);
       expect(routes4(i)).not.toContain('fd');
     }
-    // The speakers say which family each session carries: IPv6 on IPv6 sessions only.
-    const established = speakers.get(1)!.output.filter((l) => /session with .* established/.test(l));
-    expect(established.filter((l) => /session with fd97::1[23] .*\(AS 64512, hold \d+s, ipv6\)/.test(l))).toHaveLength(2);
-    expect(established.filter((l) => /session with 10\.97\.0\.1[23] .*\(AS 64512, hold \d+s, ipv4\)/.test(l))).toHaveLength(2);
+    // The speakers say which family each session carries: IPv6 on IPv6 sessions only. (Their log lines
+    // come through a pipe, so they may trail the session state read above.)
+    const established = () => speakers.get(1)!.output.filter((l) => /session with .* established/.test(l));
+    await until('node1 logs both IPv6 sessions', () => established().filter((l) => /session with fd97::1[23] .*\(AS 64512, hold \d+s, ipv6\)/.test(l)).length >= 2, 10000, logs);
+    expect(established().filter((l) => /session with fd97::1[23] .*\(AS 64512, hold \d+s, ipv6\)/.test(l))).toHaveLength(2);
+    expect(established().filter((l) => /session with 10\.97\.0\.1[23] .*\(AS 64512, hold \d+s, ipv4\)/.test(l))).toHaveLength(2);
     for (const [a, b] of [[1, 2], [2, 3], [3, 1]]) {
       expect(ping6(a, b)).toBe(true);
       expect(ping4(a, b)).toBe(true);
