@@ -15,7 +15,7 @@ const log = (line: string) => process.stdout.write(`    ${line}\n`);
  * spec runs on both stacks within 2 × SHARDS commits. `CNIKIT_CONFORMANCE=<stack>[:<shard>/<shards>]`
  * picks one (`calico:all` the whole suite); `npm run conformance` runs everything on both stacks.
  */
-const SHARDS = 4;
+const SHARDS = 8;
 
 function sliceOfThisRun(): { stack: ConformanceStack; shard?: { index: number; count: number } } {
   const wanted = process.env.CNIKIT_CONFORMANCE;
