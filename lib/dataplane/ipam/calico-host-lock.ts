@@ -61,9 +61,11 @@ export class FileLock implements HostLock {
     const wait = typeof signal === 'function' ? signal() : signal;
     // The bound holds in the in-process queue too: a caller behind other holders rejects when it aborts,
     // and its turn, when it comes, is skipped (acquire sees the abort) without taking the lock.
+    let onAbort: (() => void) | undefined;
     const gaveUp = wait ? new Promise<never>((_, reject) => {
-      if (wait.aborted) reject(wait.reason);
-      else wait.addEventListener('abort', () => reject(wait.reason), { once: true });
+      onAbort = () => reject(wait.reason);
+      if (wait.aborted) onAbort();
+      else wait.addEventListener('abort', onAbort, { once: true });
     }) : undefined;
     let started = false;
     const turn = this.inProcess.run(async () => {
@@ -76,7 +78,8 @@ export class FileLock implements HostLock {
       }
     });
     if (!gaveUp) return turn;
-    turn.catch(() => undefined);
+    // A long-lived signal must not collect a listener per call.
+    turn.finally(() => wait?.removeEventListener('abort', onAbort!)).catch(() => undefined);
     gaveUp.catch(() => undefined);
     // Once the lock is held, `fn` runs to its end whatever the signal does (its own deadline governs it).
     return Promise.race([turn, gaveUp.catch((reason: unknown) => (started ? turn : Promise.reject(reason)))]);
