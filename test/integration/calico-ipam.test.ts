@@ -1,4 +1,5 @@
 import { EtcdStore } from '../../lib/dataplane/datastore';
+import { KeyValueStore } from '../../lib/dataplane/datastore/types';
 import { BlockIpam } from '../../lib/dataplane/ipam/block-ipam';
 import { BlockAffinitySpec, IpamBlockSpec, blockAllocations } from '../../lib/dataplane/ipam/block-model';
 import { CALICO_ETCD_PREFIX, CALICO_KEYS, prefixedStore } from '../../lib/dataplane/ipam/calico-store';
@@ -20,6 +21,11 @@ describe('block IPAM on real etcd', () => {
 
   /** A fresh key space per test, as its own Calico cluster. */
   async function cluster(setup: Record<string, unknown>, nodes = 1): Promise<BlockIpam[]> {
+    return (await stores(setup, nodes)).map((store) => new BlockIpam(store));
+  }
+
+  /** The key space's stores, one client per node. */
+  async function stores(setup: Record<string, unknown>, nodes = 1): Promise<KeyValueStore[]> {
     const root = `/t${prefix++}${CALICO_ETCD_PREFIX}`;
     const admin = EtcdStore.connect({ endpoints: [etcd.endpoint] });
     clients.push(admin);
@@ -27,7 +33,7 @@ describe('block IPAM on real etcd', () => {
     return Array.from({ length: nodes }, () => {
       const client = EtcdStore.connect({ endpoints: [etcd.endpoint] });
       clients.push(client);
-      return new BlockIpam(prefixedStore(client, root));
+      return prefixedStore(client, root);
     });
   }
 
@@ -145,5 +151,21 @@ describe('block IPAM on real etcd', () => {
     expect(a.startsWith('fd00:10::')).toBe(true);
     expect((await ipam.blocks())[0].cidr).toMatch(/\/122$/);
     await expect(ipam.autoAssign({ node: 'n1', handleId: 'h4', family: 4 })).rejects.toThrow('no enabled IPv4 pool');
+  });
+
+  test('a dual-stack pod takes one turn of the host lock and one read of the pools for both families', async () => {
+    const [store] = await stores({ 'ippools/v4': { cidr: '10.20.0.0/16' }, 'ippools/v6': { cidr: 'fd00:20::/64' } });
+    let turns = 0;
+    let poolReads = 0;
+    const counting: KeyValueStore = Object.assign(Object.create(store) as KeyValueStore, {
+      list: (prefix: string) => {
+        if (prefix === CALICO_KEYS.pools) poolReads++;
+        return store.list(prefix);
+      },
+    });
+    const ipam = new BlockIpam(counting, { hostLock: { run: (fn) => { turns++; return fn(); } } });
+    const [v4, v6] = await ipam.autoAssignAll([{ node: 'n1', handleId: 'h', family: 4 }, { node: 'n1', handleId: 'h', family: 6 }]);
+    expect({ turns, poolReads, v4: v4[0].startsWith('10.20.'), v6: v6[0].startsWith('fd00:20::') }).toEqual({ turns: 1, poolReads: 1, v4: true, v6: true });
+    expect((await ipam.addressesOf('h')).sort()).toEqual([...v4, ...v6].sort());
   });
 });

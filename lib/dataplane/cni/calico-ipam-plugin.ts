@@ -1,5 +1,5 @@
 import { KeyValueStore } from '../datastore/types';
-import { BlockIpam, IpamConflictError, IpamExhaustedError } from '../ipam/block-ipam';
+import { AssignRequest, BlockIpam, IpamConflictError, IpamExhaustedError } from '../ipam/block-ipam';
 import { FileLock } from '../ipam/calico-host-lock';
 import { CALICO_KEYS } from '../ipam/calico-store';
 import { blockAllocations } from '../ipam/block-model';
@@ -47,10 +47,11 @@ export class CalicoIpamPlugin {
     if (existing.length) return existing; // a repeated ADD for the same container keeps its addresses
     const attributes = podAttributes(node, inv);
     try {
-      const out: string[] = [];
-      if (conf.ipam.assignIpv4) out.push(...await ipam.autoAssign({ node, handleId, family: 4, attributes, pools: conf.ipam.ipv4Pools }));
-      if (conf.ipam.assignIpv6) out.push(...await ipam.autoAssign({ node, handleId, family: 6, attributes, pools: conf.ipam.ipv6Pools }));
-      return out;
+      const requests: AssignRequest[] = [
+        ...(conf.ipam.assignIpv4 ? [{ node, handleId, family: 4 as const, attributes, pools: conf.ipam.ipv4Pools }] : []),
+        ...(conf.ipam.assignIpv6 ? [{ node, handleId, family: 6 as const, attributes, pools: conf.ipam.ipv6Pools }] : []),
+      ];
+      return (await ipam.autoAssignAll(requests)).flat();
     } catch (error) {
       await ipam.releaseByHandle(handleId).catch(() => undefined);
       if (error instanceof IpamExhaustedError || error instanceof IpamConflictError) throw new CniError(CNI_ERROR.tryAgainLater, error.message);

@@ -124,13 +124,29 @@ export class BlockIpam {
   }
 
   /** Assigns `count` addresses of one family to the handle; returns them (without prefix length). */
-  autoAssign(request: AssignRequest): Promise<string[]> {
-    return this.hostLock.run(() => this.assignUnlocked(request));
+  async autoAssign(request: AssignRequest): Promise<string[]> {
+    const [addresses] = await this.autoAssignAll([request]);
+    return addresses;
   }
 
-  private async assignUnlocked(request: AssignRequest): Promise<string[]> {
+  /**
+   * Several assignments (a dual-stack pod's two families, as Calico's AutoAssign with Num4 and Num6)
+   * in one turn of the host lock and from one read of config, pools and reservations: a burst of ADDs
+   * on a node is serialised by the lock, so each turn's length is the node's ADD rate.
+   * Returns each request's addresses, in order.
+   */
+  autoAssignAll(requests: readonly AssignRequest[]): Promise<string[][]> {
+    if (!requests.length) return Promise.resolve([]);
+    return this.hostLock.run(async () => {
+      const snap = await this.snapshot();
+      const out: string[][] = [];
+      for (const request of requests) out.push(await this.assignUnlocked(request, snap));
+      return out;
+    });
+  }
+
+  private async assignUnlocked(request: AssignRequest, snap: Snapshot): Promise<string[]> {
     const count = request.count ?? 1;
-    const snap = await this.snapshot();
     const pools = snap.pools.filter((p) => p.cidr.family === request.family && !p.disabled
       && p.allowedUses.includes(request.use ?? 'Workload')
       && (!request.pools || request.pools.some((n) => n === p.name || n === p.cidr.toString())));
