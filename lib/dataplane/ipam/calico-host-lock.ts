@@ -33,8 +33,26 @@ export interface FileLockOptions {
   readonly flockBinary?: string;
 }
 
+/**
+ * Turns one process may take in a row without letting the kernel lock go, when its own callers queue:
+ * a burst in the resident server pays for one `flock` spawn, not one per ADD, and a CNI process of
+ * another kind (Calico's own plugin, the executable) still gets its turn within a bounded wait.
+ */
+export const HANDOFF_TURNS = 16;
+
+/** The in-process side of one lock file: a FIFO queue and, between turns, the kernel lock it may hand on. */
+class ProcessQueue {
+  readonly turns = new InProcessLock();
+  /** Callers waiting in `turns` (their turn has not begun). */
+  waiting = 0;
+  /** The open lock file holding the kernel lock, kept while callers wait. */
+  held: FileHandle | undefined;
+  /** Turns taken since `held` was acquired. */
+  given = 0;
+}
+
 /** Callers in one process share one queue per lock file: only its head waits on the kernel. */
-const queues = new Map<string, InProcessLock>();
+const queues = new Map<string, ProcessQueue>();
 
 /**
  * `flock(2)` on the lock file, for separate CNI processes on one host — the lock Calico's own CNI
@@ -44,16 +62,17 @@ const queues = new Map<string, InProcessLock>();
  * are native addons that cannot go into the single-file plugin bundle: util-linux `flock`, present on
  * every Linux host, locks the descriptor this process passes it (the lock belongs to the open file
  * description, which outlives the helper) and exits. Within one process (the resident server) callers
- * queue first-come first-served.
+ * queue first-come first-served, and the kernel lock passes from one to the next while they queue
+ * (at most HANDOFF_TURNS in a row).
  */
 export class FileLock implements HostLock {
-  private readonly inProcess: InProcessLock;
+  private readonly queue: ProcessQueue;
 
   constructor(private readonly file: string, private readonly options: FileLockOptions = {}) {
     const key = path.resolve(file);
     let queue = queues.get(key);
-    if (!queue) queues.set(key, (queue = new InProcessLock()));
-    this.inProcess = queue;
+    if (!queue) queues.set(key, (queue = new ProcessQueue()));
+    this.queue = queue;
   }
 
   run<T>(fn: () => Promise<T>): Promise<T> {
@@ -68,13 +87,25 @@ export class FileLock implements HostLock {
       else wait.addEventListener('abort', onAbort, { once: true });
     }) : undefined;
     let started = false;
-    const turn = this.inProcess.run(async () => {
-      const handle = await this.acquire(wait);
-      started = true;
+    const queue = this.queue;
+    queue.waiting++;
+    const turn = queue.turns.run(async () => {
+      queue.waiting--;
       try {
+        if (wait?.aborted) throw wait.reason;
+        if (!queue.held) {
+          queue.held = await this.acquire(wait);
+          queue.given = 0;
+        }
+        queue.given++;
+        started = true;
         return await fn();
       } finally {
-        await handle.close().catch(() => undefined);
+        if (queue.held && (queue.waiting === 0 || queue.given >= HANDOFF_TURNS)) {
+          const handle = queue.held;
+          queue.held = undefined;
+          await handle.close().catch(() => undefined);
+        }
       }
     });
     if (!gaveUp) return turn;
@@ -86,7 +117,6 @@ export class FileLock implements HostLock {
   }
 
   private async acquire(signal: AbortSignal | undefined): Promise<FileHandle> {
-    if (signal?.aborted) throw signal.reason;
     await fs.mkdir(path.dirname(this.file), { recursive: true });
     const handle = await fs.open(this.file, 'a', 0o600);
     try {

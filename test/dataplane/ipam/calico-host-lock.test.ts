@@ -1,9 +1,10 @@
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { FileLock } from '../../../lib/dataplane/ipam/calico-host-lock';
+import { FileLock, HANDOFF_TURNS } from '../../../lib/dataplane/ipam/calico-host-lock';
+import { run } from '../../../lib/lab/exec';
 
 /** Another process holding flock(2) on `file` (as Calico's own CNI plugin would) until its stdin closes. */
 async function holder(file: string): Promise<ChildProcessWithoutNullStreams> {
@@ -100,5 +101,46 @@ describe('FileLock: the IPAM host lock across CNI processes', () => {
       inside--;
     })));
     expect({ order, most }).toEqual({ order: [0, 1, 2, 3, 4, 5, 6, 7], most: 1 });
+  });
+
+  test('a burst in one process takes the kernel lock once, hands it on, and lets it go when the queue drains', async () => {
+    const file = path.join(dir, 'e.lock');
+    const spawns = path.join(dir, 'e.spawns');
+    const flock = path.join(dir, 'counting-flock');
+    writeFileSync(flock, `#!/bin/sh\necho >> ${spawns}\nexec flock "$@"\n`);
+    chmodSync(flock, 0o755);
+    writeFileSync(spawns, '');
+    const burst = () => Promise.all(Array.from({ length: HANDOFF_TURNS - 1 }, () => new FileLock(file, { flockBinary: flock }).run(() => new Promise((resolve) => setImmediate(resolve)))));
+    await burst();
+    expect(readFileSync(spawns, 'utf8').split('\n').length - 1).toBe(1);
+    // released: another process gets it without waiting
+    expect((await run(['flock', '--nonblock', file, 'true'], { allowFailure: true })).code).toBe(0);
+    await burst();
+    expect(readFileSync(spawns, 'utf8').split('\n').length - 1).toBe(2);
+  });
+
+  test('another process waiting in the kernel gets its turn within HANDOFF_TURNS of a longer burst', async () => {
+    const file = path.join(dir, 'f.lock');
+    const callers = 3 * HANDOFF_TURNS;
+    let done = 0;
+    let doneWhenOtherHeld: number | undefined;
+    let other: ChildProcessWithoutNullStreams | undefined;
+    let otherExited: Promise<unknown> = Promise.resolve();
+    const turns = Array.from({ length: callers }, (_, i) => new FileLock(file).run(async () => {
+      if (i === 0) {
+        // queued in the kernel behind this process, as Calico's own plugin would be
+        other = spawn('flock', ['--exclusive', file, 'sh', '-c', 'echo held']);
+        otherExited = new Promise((resolve) => other?.once('exit', resolve));
+        other.stdout.once('data', () => { doneWhenOtherHeld = done; });
+        await kernelWaiter(file);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      done++;
+    }));
+    await Promise.all(turns);
+    await otherExited;
+    expect(doneWhenOtherHeld).toBeDefined();
+    expect(doneWhenOtherHeld!).toBeLessThan(callers);
+    expect(doneWhenOtherHeld! % HANDOFF_TURNS).toBe(0);
   });
 });
