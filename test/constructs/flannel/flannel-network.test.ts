@@ -234,7 +234,7 @@ describe('FlannelNetwork', () => {
         { mountPath: '/run/cnikit-flannel', name: 'run', readOnly: true },
         { mountPath: '/run/cnikit', name: 'cni-server-token' },
       ]);
-      expect(server.resources).toEqual({ requests: { cpu: '10m', memory: '40Mi' } });
+      expect(server.resources).toEqual({ requests: { cpu: '100m', memory: '40Mi' } });
       expect(server.livenessProbe).toBeUndefined();
       // The same paths inside as on the host: the conflist the shim forwards names host paths.
       const conf = flannelCniConfList() as unknown as { plugins: { subnetFile: string; dataDir: string }[] };
