@@ -153,19 +153,31 @@ describe('block IPAM on real etcd', () => {
     await expect(ipam.autoAssign({ node: 'n1', handleId: 'h4', family: 4 })).rejects.toThrow('no enabled IPv4 pool');
   });
 
-  test('a dual-stack pod takes one turn of the host lock and one read of the pools for both families', async () => {
+  test('a dual-stack pod takes one turn of the host lock, one read of pools and affinities, no read of its handle', async () => {
     const [store] = await stores({ 'ippools/v4': { cidr: '10.20.0.0/16' }, 'ippools/v6': { cidr: 'fd00:20::/64' } });
+    const reads = { pools: 0, affinities: 0, handles: 0 };
     let turns = 0;
-    let poolReads = 0;
     const counting: KeyValueStore = Object.assign(Object.create(store) as KeyValueStore, {
       list: (prefix: string) => {
-        if (prefix === CALICO_KEYS.pools) poolReads++;
+        if (prefix === CALICO_KEYS.pools) reads.pools++;
+        if (prefix.startsWith(CALICO_KEYS.affinities)) reads.affinities++;
         return store.list(prefix);
+      },
+      get: (key: string) => {
+        if (key.startsWith(CALICO_KEYS.handles)) reads.handles++;
+        return store.get(key);
       },
     });
     const ipam = new BlockIpam(counting, { hostLock: { run: (fn) => { turns++; return fn(); } } });
-    const [v4, v6] = await ipam.autoAssignAll([{ node: 'n1', handleId: 'h', family: 4 }, { node: 'n1', handleId: 'h', family: 6 }]);
-    expect({ turns, poolReads, v4: v4[0].startsWith('10.20.'), v6: v6[0].startsWith('fd00:20::') }).toEqual({ turns: 1, poolReads: 1, v4: true, v6: true });
+    const pod = (handleId: string) => ipam.autoAssignAll([{ node: 'n1', handleId, family: 4 }, { node: 'n1', handleId, family: 6 }]);
+    await pod('first'); // claims the node's blocks
+    Object.assign(reads, { pools: 0, affinities: 0, handles: 0 });
+    turns = 0;
+    const [v4, v6] = await pod('h');
+    expect({ turns, reads, v4: v4[0].startsWith('10.20.'), v6: v6[0].startsWith('fd00:20::') })
+      .toEqual({ turns: 1, reads: { pools: 1, affinities: 1, handles: 0 }, v4: true, v6: true });
     expect((await ipam.addressesOf('h')).sort()).toEqual([...v4, ...v6].sort());
+    // the handle records both families, and release by handle frees both
+    expect(await ipam.releaseByHandle('h')).toHaveLength(2);
   });
 });

@@ -56,6 +56,13 @@ export interface BlockIpamOptions {
   readonly onBadRecord?: (error: BadRecordError, standIn: boolean) => void;
 }
 
+/** What one turn of the host lock has read so far, for the next request in it. */
+interface Turn {
+  readonly affinities: Map<string, Affinity[]>;
+}
+
+type Affinity = { key: string; revision: string; spec: BlockAffinitySpec };
+
 interface Snapshot {
   readonly config: IpamConfig;
   readonly pools: readonly Pool[];
@@ -80,6 +87,8 @@ export class BlockIpam {
   private readonly random: () => number;
   private readonly hostLock: HostLock;
   private readonly records: RecordReader;
+  /** Handles as this instance last wrote them: the next change to one tries that revision before reading. */
+  private readonly handlesWritten = new Map<string, KeyValue>();
 
   constructor(private readonly store: KeyValueStore, options: BlockIpamOptions = {}) {
     this.maxAttempts = options.maxAttempts ?? 100;
@@ -139,13 +148,14 @@ export class BlockIpam {
     if (!requests.length) return Promise.resolve([]);
     return this.hostLock.run(async () => {
       const snap = await this.snapshot();
+      const turn: Turn = { affinities: new Map() };
       const out: string[][] = [];
-      for (const request of requests) out.push(await this.assignUnlocked(request, snap));
+      for (const request of requests) out.push(await this.assignUnlocked(request, snap, turn));
       return out;
     });
   }
 
-  private async assignUnlocked(request: AssignRequest, snap: Snapshot): Promise<string[]> {
+  private async assignUnlocked(request: AssignRequest, snap: Snapshot, turn: Turn): Promise<string[]> {
     const count = request.count ?? 1;
     const pools = snap.pools.filter((p) => p.cidr.family === request.family && !p.disabled
       && p.allowedUses.includes(request.use ?? 'Workload')
@@ -164,7 +174,10 @@ export class BlockIpam {
     for (let attempt = 0; assigned.length < count; attempt++) {
       if (attempt >= this.maxAttempts) throw new IpamConflictError(`assigning for ${request.handleId}`, attempt);
       if (attempt > 0) await this.backoff(attempt);
-      const affinities = (await this.affinities(request.node)).filter((a) => inPools(a.spec.cidr));
+      // The turn's latest read serves a request's first attempt; a retry (conflict, new block) reads again.
+      let read = attempt === 0 ? turn.affinities.get(request.node) : undefined;
+      if (!read) turn.affinities.set(request.node, (read = await this.affinities(request.node)));
+      const affinities = read.filter((a) => inPools(a.spec.cidr));
       // 1. The node's own blocks.
       const outcome = await this.tryBlocks(
         affinities.filter((a) => a.spec.state === 'confirmed').map((a) => a.spec.cidr), request, count - assigned.length, attributes, reserved, snap.pools, bad,
@@ -266,7 +279,7 @@ export class BlockIpam {
   }
 
   /** The node's block affinities (any state); bad ones are left out. */
-  async affinities(node: string): Promise<{ key: string; revision: string; spec: BlockAffinitySpec }[]> {
+  async affinities(node: string): Promise<Affinity[]> {
     const prefix = CALICO_KEYS.affinities + node + '-';
     const { items } = await this.store.list(prefix);
     return items.flatMap((kv) => {
@@ -327,6 +340,7 @@ export class BlockIpam {
       }
     }
     if (bad.length) throw bad[0];
+    this.handlesWritten.delete(CALICO_KEYS.handles + handleId);
     await this.store.delete(CALICO_KEYS.handles + handleId).catch(() => undefined);
     return released;
   }
@@ -352,7 +366,10 @@ export class BlockIpam {
       });
       for (const [handleId, n] of owners) {
         const next = await this.adjustHandle(handleId, block.cidr, -n);
-        if (!Object.keys(next.block).length) await this.store.delete(CALICO_KEYS.handles + handleId).catch(() => undefined);
+        if (!Object.keys(next.block).length) {
+          this.handlesWritten.delete(CALICO_KEYS.handles + handleId);
+          await this.store.delete(CALICO_KEYS.handles + handleId).catch(() => undefined);
+        }
       }
       released.push(...freed);
     }
@@ -410,15 +427,20 @@ export class BlockIpam {
 
   private async adjustHandle(handleId: string, blockCidr: string, delta: number): Promise<IpamHandleSpec> {
     const key = CALICO_KEYS.handles + handleId;
+    // First guess without a read: the version this instance wrote last (a dual-stack pod's second
+    // family), else none (a new pod's handle does not exist yet). A wrong guess is a conflict, then read.
+    let guess: KeyValue | null | undefined = this.handlesWritten.get(key) ?? (delta > 0 ? null : undefined);
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const kv = await this.store.get(key);
+      const kv = guess === undefined ? await this.store.get(key) : guess ?? undefined;
+      guess = undefined;
       // A corrupt handle is thrown by decodeHandle: it is never rewritten.
       const next = adjustHandle(kv ? decodeHandle(kv) : undefined, handleId, blockCidr, delta);
       try {
-        if (kv) await this.store.update(key, JSON.stringify(next), kv.revision);
-        else if (delta > 0) await this.store.create(key, JSON.stringify(next));
+        if (kv) this.handlesWritten.set(key, await this.store.update(key, JSON.stringify(next), kv.revision));
+        else if (delta > 0) this.handlesWritten.set(key, await this.store.create(key, JSON.stringify(next)));
         return next;
       } catch (error) {
+        this.handlesWritten.delete(key);
         if (!isRevisionConflict(error)) throw error;
       }
     }
