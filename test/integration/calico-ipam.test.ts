@@ -1,6 +1,7 @@
 import { EtcdStore } from '../../lib/dataplane/datastore';
 import { KeyValueStore } from '../../lib/dataplane/datastore/types';
 import { BlockIpam } from '../../lib/dataplane/ipam/block-ipam';
+import { InProcessLock } from '../../lib/dataplane/ipam/calico-host-lock';
 import { BlockAffinitySpec, IpamBlockSpec, blockAllocations } from '../../lib/dataplane/ipam/block-model';
 import { CALICO_ETCD_PREFIX, CALICO_KEYS, prefixedStore } from '../../lib/dataplane/ipam/calico-store';
 import { EtcdServer, startEtcd } from '../support/etcd';
@@ -78,6 +79,27 @@ describe('block IPAM on real etcd', () => {
     expect(new Set(affinities.map((a) => a.spec.cidr)).size).toBe(affinities.length);
     expect(blocks.map((b) => b.cidr).sort()).toEqual(affinities.map((a) => a.spec.cidr).sort());
     expect(blocks.flatMap((b) => blockAllocations(b)).length).toBe(45);
+  });
+
+  test('a burst of releases on one node takes turns of the host lock: each block written once per handle, no conflict retried', async () => {
+    const [store] = await stores({ 'ippools/default': { cidr: '10.30.0.0/16', blockSize: 26 } });
+    const lock = new InProcessLock();
+    let turns = 0;
+    const ipam = new BlockIpam(store, { hostLock: { run: (fn) => { turns++; return lock.run(fn); } } });
+    const handles = Array.from({ length: 40 }, (_, i) => `k8s-pod-network.r${i}`);
+    for (const handleId of handles) await ipam.autoAssign({ node: 'n1', handleId, family: 4 });
+    let blockWrites = 0;
+    const counting: KeyValueStore = Object.assign(Object.create(store) as KeyValueStore, {
+      update: (key: string, value: string, revision: string) => {
+        if (key.startsWith(CALICO_KEYS.blocks)) blockWrites++;
+        return store.update(key, value, revision);
+      },
+    });
+    const releasing = new BlockIpam(counting, { hostLock: { run: (fn) => { turns++; return lock.run(fn); } } });
+    turns = 0;
+    const freed = await Promise.all([...handles, 'k8s-pod-network.never-assigned'].map((h) => releasing.releaseByHandle(h)));
+    expect({ freed: freed.flat().length, blockWrites, turns }).toEqual({ freed: 40, blockWrites: 40, turns: 40 });
+    expect(blockAllocations((await ipam.blocks())[0])).toEqual([]);
   });
 
   test('release by handle frees the address and deletes the handle; a second release is a no-op', async () => {

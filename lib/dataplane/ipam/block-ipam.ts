@@ -325,24 +325,27 @@ export class BlockIpam {
    * Releases everything the handle holds and deletes it; a missing handle is not an error. Returns
    * the freed addresses. A bad block the handle points into is left as it is, and so is the handle
    * (so a later release can finish once the block is repaired); its BadRecordError is then thrown.
+   * Takes a turn of the host lock, as Calico's DEL does: a burst of DELs on a node all write the same
+   * one or two blocks, and unserialised they retry each other's compare-and-swap conflicts.
    */
   async releaseByHandle(handleId: string): Promise<string[]> {
-    const handle = await this.handle(handleId);
-    if (!handle) return [];
-    const released: string[] = [];
-    const bad: BadRecordError[] = [];
-    for (const cidr of Object.keys(handle.block)) {
-      try {
-        released.push(...await this.updateBlock(cidr, (block) => releaseHandle(block, handleId)));
-      } catch (error) {
+    // DEL is repeated for containers long gone: a handle that does not exist needs no turn.
+    if (!await this.handle(handleId)) return [];
+    return this.hostLock.run(async () => {
+      const handle = await this.handle(handleId);
+      if (!handle) return [];
+      const bad: BadRecordError[] = [];
+      // The handle's blocks (one per family) are separate records: released side by side.
+      const released = await Promise.all(Object.keys(handle.block).map((cidr) => this.updateBlock(cidr, (block) => releaseHandle(block, handleId)).catch((error: unknown) => {
         if (!isBadRecord(error)) throw error;
         bad.push(error);
-      }
-    }
-    if (bad.length) throw bad[0];
-    this.handlesWritten.delete(CALICO_KEYS.handles + handleId);
-    await this.store.delete(CALICO_KEYS.handles + handleId).catch(() => undefined);
-    return released;
+        return [];
+      })));
+      if (bad.length) throw bad[0];
+      this.handlesWritten.delete(CALICO_KEYS.handles + handleId);
+      await this.store.delete(CALICO_KEYS.handles + handleId).catch(() => undefined);
+      return released.flat();
+    });
   }
 
   /** Releases single addresses (GC); the handles they belonged to are decremented. Bad blocks are left alone. */
