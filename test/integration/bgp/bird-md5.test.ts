@@ -63,7 +63,8 @@ maybe('TCP-MD5 sessions with BIRD 2 (real kernel)', () => {
     expect(execIn(speakerNs, ['ss', '-tni', 'state', 'established', '( sport = :179 )']).stdout).toMatch(/md5/);
 
     const sessions = () => speaker!.output.filter((l) => / established /.test(l)).length;
-    const before = sessions();
+    // The speaker's log line may still be in its pipe when the kernel already has the routes.
+    const before = await until('the speaker logs its session', () => sessions(), 10000, logs);
     await bird.kill();
     bird = new Bird(birdNs, dir, birdConfig('wrong-password'));
     // BIRD retries every second; five seconds of mis-signed SYNs bring no session.
