@@ -1,4 +1,4 @@
-// `npm run conformance -- [--stack flannel|calico|all] [--focus REGEX] [--skip REGEX] [--churn N] [--no-cni]`
+// `npm run conformance -- [--stack flannel|calico|all] [--focus REGEX] [--skip REGEX] [--churn N] [--churn-wave N] [--no-cni]`
 // Test suites nobody here wrote, on real parts: the Kubernetes NetworkPolicy e2e suites (e2e.test and
 // agnhost built from the cluster lab's own k8s.io/kubernetes release) on a Flannel-style cluster with
 // its policy agent and on a Calico-style cluster, pod churn through the kubelets' CRI, and the CNI
@@ -11,7 +11,7 @@ import { CheckResult } from '../lib/lab/cluster/checks';
 import { ClusterLab } from '../lib/lab/cluster/cluster-lab';
 import { buildAgnhostImage } from '../lib/lab/cluster/images';
 import { E2E_COMMANDS, ensureKubernetes, KUBERNETES_COMMANDS } from '../lib/lab/cluster/kubernetes';
-import { PodChurnReport, podChurn } from '../lib/lab/cluster/pod-churn';
+import { DEFAULT_PODS_PER_WAVE, PodChurnReport, podChurn } from '../lib/lab/cluster/pod-churn';
 import { cniContract } from '../lib/lab/conformance/cni-contract';
 import { E2eCase, E2eRun, runE2eSuite, Unrunnable } from '../lib/lab/conformance/e2e-suite';
 import { run as exec } from '../lib/lab/exec';
@@ -71,6 +71,8 @@ export interface StackRunOptions {
   readonly skip?: string;
   /** Pods created and deleted per node after the suite (0: none). */
   readonly churn: number;
+  /** Most pods per node in one wave of churn. @default DEFAULT_PODS_PER_WAVE */
+  readonly churnWave?: number;
   /** Parallel ginkgo processes. */
   readonly procs: number;
   /** Only every `count`-th spec of the focus, from `index`. @default all */
@@ -114,7 +116,7 @@ export async function runStack(stack: ConformanceStack, options: StackRunOptions
     const summaries: SuiteSummary[] = [summary];
     if (options.churn === 0) return { summaries, cases: run.cases };
     const churnStarted = Date.now();
-    const churn = await podChurn(lab, { podsPerNode: options.churn, stack: environment.stack.kind, log });
+    const churn = await podChurn(lab, { podsPerNode: options.churn, podsPerWave: options.churnWave, stack: environment.stack.kind, log });
     const { p50Ms, p99Ms, count } = churn.add;
     summaries.push({
       ...checksSummary(`pod churn: ${options.churn} per node via CRI (RunPodSandbox p50 ${p50Ms} ms, p99 ${p99Ms} ms, ${count} calls)`, summary.stack, churn.results),
@@ -189,6 +191,7 @@ async function main(): Promise<number> {
       focus: { type: 'string', default: NETPOL_FOCUS },
       skip: { type: 'string' },
       churn: { type: 'string', default: '500' },
+      'churn-wave': { type: 'string', default: String(DEFAULT_PODS_PER_WAVE) },
       procs: { type: 'string', default: '3' },
       'no-cni': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(REPO_ROOT, 'dist', 'conformance', 'reports') },
@@ -196,7 +199,7 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log('npm run conformance -- [--stack flannel|calico|all] [--focus REGEX] [--skip REGEX] [--churn PODS_PER_NODE] [--procs 3] [--no-cni] [--out DIR]');
+    console.log(`npm run conformance -- [--stack flannel|calico|all] [--focus REGEX] [--skip REGEX] [--churn PODS_PER_NODE] [--churn-wave ${DEFAULT_PODS_PER_WAVE}] [--procs 3] [--no-cni] [--out DIR]`);
     return 0;
   }
   const stacks: ConformanceStack[] = values.stack === 'all' ? ['flannel', 'calico'] : [values.stack as ConformanceStack];
@@ -205,6 +208,8 @@ async function main(): Promise<number> {
   }
   const churn = Number(values.churn);
   if (!Number.isInteger(churn) || churn < 0 || churn > 5000) throw new Error(`--churn: "${values.churn}" is not valid; expected 0 to 5000 pods per node`);
+  const churnWave = Number(values['churn-wave']);
+  if (!Number.isInteger(churnWave) || churnWave < 1 || churnWave > 1000) throw new Error(`--churn-wave: "${values['churn-wave']}" is not valid; expected 1 to 1000 pods per node in one wave`);
   const procs = Number(values.procs);
   if (!Number.isInteger(procs) || procs < 1 || procs > 16) throw new Error(`--procs: "${values.procs}" is not valid; expected 1 to 16 ginkgo processes`);
   const started = Date.now();
@@ -214,7 +219,7 @@ async function main(): Promise<number> {
   const rows: SuiteSummary[] = [];
   for (const stack of stacks) {
     try {
-      const result = await runStack(stack, { focus: values.focus!, skip: values.skip, churn, procs, outDir: values.out!, log });
+      const result = await runStack(stack, { focus: values.focus!, skip: values.skip, churn, churnWave, procs, outDir: values.out!, log });
       rows.push(...result.summaries);
     } catch (error) {
       rows.push({ suite: 'e2e', stack, passed: 0, failed: 1, skipped: 0, seconds: 0, failures: [error instanceof Error ? error.message : String(error)] });

@@ -16,9 +16,18 @@ export interface PodChurnOptions {
   readonly podsPerNode: number;
   readonly stack: ChurnStack;
   readonly log: (line: string) => void;
+  /**
+   * Most pods a node gets in one wave. The lab's nodes share the machine's cores: a wave of every
+   * free slot on every node at once measures the machine's overload more than the plugin.
+   * @default DEFAULT_PODS_PER_WAVE
+   */
+  readonly podsPerWave?: number;
   /** @default 'cnikit-churn' */
   readonly namespace?: string;
 }
+
+/** Pods per node per wave unless told otherwise. */
+export const DEFAULT_PODS_PER_WAVE = 50;
 
 /** The CNI ADD as the kubelets saw it: RunPodSandbox's duration over the churn, all nodes together. */
 export interface SandboxLatency {
@@ -51,17 +60,18 @@ const STALL_MS = 240_000;
 
 /**
  * Waves that create `podsPerNode` pods on every node without passing any node's free pod slots
- * (`capacity`, maxPods minus what runs there): each wave is how many pods each node gets.
+ * (`capacity`, maxPods minus what runs there) or `podsPerWave`: each wave is how many pods each node gets.
  */
-export function wavePlan(podsPerNode: number, capacity: Readonly<Record<string, number>>): Record<string, number>[] {
+export function wavePlan(podsPerNode: number, capacity: Readonly<Record<string, number>>, podsPerWave = Infinity): Record<string, number>[] {
   if (!Number.isInteger(podsPerNode) || podsPerNode < 1) throw new Error(`podsPerNode: ${podsPerNode} is not valid; expected a positive integer`);
+  if (podsPerWave !== Infinity && (!Number.isInteger(podsPerWave) || podsPerWave < 1)) throw new Error(`podsPerWave: ${podsPerWave} is not valid; expected a positive integer`);
   for (const [node, free] of Object.entries(capacity)) {
     if (!Number.isInteger(free) || free < 1) throw new Error(`capacity of ${node}: ${free} free pod slots is not valid; expected at least 1 (maxPods minus the pods running there)`);
   }
   const left = Object.fromEntries(Object.keys(capacity).map((n) => [n, podsPerNode]));
   const waves: Record<string, number>[] = [];
   while (Object.values(left).some((n) => n > 0)) {
-    const wave = Object.fromEntries(Object.entries(left).filter(([, n]) => n > 0).map(([node, n]) => [node, Math.min(n, capacity[node])]));
+    const wave = Object.fromEntries(Object.entries(left).filter(([, n]) => n > 0).map(([node, n]) => [node, Math.min(n, capacity[node], podsPerWave)]));
     for (const [node, n] of Object.entries(wave)) left[node] -= n;
     waves.push(wave);
   }
@@ -378,7 +388,7 @@ export async function podChurn(lab: ClusterLab, options: PodChurnOptions): Promi
     const metricsBefore = await kubeletMetrics(lab);
     const criBefore = await containerdMetrics(lab);
 
-    const waves = wavePlan(options.podsPerNode, await freePodSlots(lab));
+    const waves = wavePlan(options.podsPerNode, await freePodSlots(lab), options.podsPerWave ?? DEFAULT_PODS_PER_WAVE);
     log(`pod churn (${stack}): ${options.podsPerNode} pods per node on ${lab.nodes.map((n) => n.name).join(', ')} in ${waves.length} waves of up to ${Math.max(...waves.map((w) => Math.max(...Object.values(w))))}`);
     const created = new Map<string, number>();
     const withAddress = new Map<string, number>();

@@ -95,6 +95,13 @@ describe('pod churn waves', () => {
     expect(wavePlan(3, { n1: 3, n2: 2 })).toEqual([{ n1: 3, n2: 2 }, { n2: 1 }]);
   });
 
+  test('a wave gives no node more than podsPerWave', () => {
+    const waves = wavePlan(500, { n1: 104, n2: 30 }, 50);
+    expect(waves.map((w) => w.n1)).toEqual([50, 50, 50, 50, 50, 50, 50, 50, 50, 50, undefined, undefined, undefined, undefined, undefined, undefined, undefined]);
+    expect(waves.map((w) => w.n2)).toEqual([...Array(16).fill(30), 20]);
+    expect(() => wavePlan(10, { n1: 10 }, 0)).toThrow('podsPerWave: 0 is not valid; expected a positive integer');
+  });
+
   test('bad counts are refused naming the field', () => {
     expect(() => wavePlan(0, { n1: 10 })).toThrow('podsPerNode: 0 is not valid; expected a positive integer');
     expect(() => wavePlan(2.5, { n1: 10 })).toThrow('podsPerNode: 2.5 is not valid');
