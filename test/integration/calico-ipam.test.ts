@@ -102,6 +102,28 @@ describe('block IPAM on real etcd', () => {
     expect(blockAllocations((await ipam.blocks())[0])).toEqual([]);
   });
 
+  test('a release whose one block write fails ends its turn only when the other block write has settled', async () => {
+    const [store] = await stores({ 'ippools/v4': { cidr: '10.21.0.0/24', blockSize: 26 }, 'ippools/v6': { cidr: 'fd00:21::/120', blockSize: 122 } });
+    const ipam = new BlockIpam(store);
+    await ipam.autoAssignAll([{ node: 'n1', handleId: 'h', family: 4 }, { node: 'n1', handleId: 'h', family: 6 }]);
+    const events: string[] = [];
+    const failing: KeyValueStore = Object.assign(Object.create(store) as KeyValueStore, {
+      update: async (key: string, value: string, revision: string) => {
+        if (!key.startsWith(CALICO_KEYS.blocks)) return store.update(key, value, revision);
+        if (key.includes('10-21-')) throw new Error('datastore unavailable');
+        await new Promise((r) => setTimeout(r, 50));
+        const written = await store.update(key, value, revision);
+        events.push('v6 block written');
+        return written;
+      },
+    });
+    const releasing = new BlockIpam(failing, { hostLock: { run: (fn) => fn().finally(() => events.push('turn ended')) } });
+    await expect(releasing.releaseByHandle('h')).rejects.toThrow('datastore unavailable');
+    expect(events).toEqual(['v6 block written', 'turn ended']);
+    // the handle is kept: a later release frees what is left
+    expect(await ipam.releaseByHandle('h')).toHaveLength(1);
+  });
+
   test('release by handle frees the address and deletes the handle; a second release is a no-op', async () => {
     const [ipam] = await cluster({ 'ippools/p': { cidr: '10.20.0.0/28', blockSize: 28 } });
     const [a] = await ipam.autoAssign({ node: 'n1', handleId: 'net.c1', family: 4 });

@@ -334,14 +334,13 @@ export class BlockIpam {
     return this.hostLock.run(async () => {
       const handle = await this.handle(handleId);
       if (!handle) return [];
-      const bad: BadRecordError[] = [];
-      // The handle's blocks (one per family) are separate records: released side by side.
-      const released = await Promise.all(Object.keys(handle.block).map((cidr) => this.updateBlock(cidr, (block) => releaseHandle(block, handleId)).catch((error: unknown) => {
-        if (!isBadRecord(error)) throw error;
-        bad.push(error);
-        return [];
-      })));
-      if (bad.length) throw bad[0];
+      // The handle's blocks (one per family) are separate records: released side by side, and each
+      // settled before the turn ends (a failure of one must not leave the other writing unlocked).
+      const outcomes = await Promise.allSettled(Object.keys(handle.block).map((cidr) => this.updateBlock(cidr, (block) => releaseHandle(block, handleId))));
+      const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+      const failure = failures.find((e) => !isBadRecord(e)) ?? failures[0];
+      if (failure !== undefined) throw failure;
+      const released = outcomes.map((o) => (o.status === 'fulfilled' ? o.value : []));
       this.handlesWritten.delete(CALICO_KEYS.handles + handleId);
       await this.store.delete(CALICO_KEYS.handles + handleId).catch(() => undefined);
       return released.flat();
