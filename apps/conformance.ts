@@ -1,4 +1,4 @@
-// `npm run conformance -- [--stack flannel|calico|all] [--focus REGEX] [--skip REGEX] [--churn N] [--churn-wave N] [--no-cni]`
+// `npm run conformance -- [--stack flannel,calico,reference|all] [--focus REGEX] [--skip REGEX] [--churn N] [--churn-wave N] [--no-cni]`
 // Test suites nobody here wrote, on real parts: the Kubernetes NetworkPolicy e2e suites (e2e.test and
 // agnhost built from the cluster lab's own k8s.io/kubernetes release) on a Flannel-style cluster with
 // its policy agent and on a Calico-style cluster, pod churn through the kubelets' CRI, and the CNI
@@ -12,6 +12,7 @@ import { ClusterLab } from '../lib/lab/cluster/cluster-lab';
 import { buildAgnhostImage } from '../lib/lab/cluster/images';
 import { E2E_COMMANDS, ensureKubernetes, KUBERNETES_COMMANDS } from '../lib/lab/cluster/kubernetes';
 import { DEFAULT_PODS_PER_WAVE, PodChurnReport, podChurn } from '../lib/lab/cluster/pod-churn';
+import { installReferenceNetwork } from '../lib/lab/cluster/reference-network';
 import { cniContract } from '../lib/lab/conformance/cni-contract';
 import { E2eCase, E2eRun, runE2eSuite, Unrunnable } from '../lib/lab/conformance/e2e-suite';
 import { run as exec } from '../lib/lab/exec';
@@ -117,16 +118,55 @@ export async function runStack(stack: ConformanceStack, options: StackRunOptions
     if (options.churn === 0) return { summaries, cases: run.cases };
     const churnStarted = Date.now();
     const churn = await podChurn(lab, { podsPerNode: options.churn, podsPerWave: options.churnWave, stack: environment.stack.kind, log });
-    const { p50Ms, p99Ms, count } = churn.add;
-    summaries.push({
-      ...checksSummary(`pod churn: ${options.churn} per node via CRI (RunPodSandbox p50 ${p50Ms} ms, p99 ${p99Ms} ms, ${count} calls)`, summary.stack, churn.results),
-      seconds: (Date.now() - churnStarted) / 1000,
-    });
+    summaries.push(churnSummary(options.churn, summary.stack, churn, churnStarted));
     return { summaries, cases: run.cases, churn };
   } finally {
     collectLogs(lab, path.join(reportDir, 'logs'));
     await lab.destroy();
   }
+}
+
+/** The reference a churn is measured against, in the same run: upstream `bridge` + `host-local`. */
+export const REFERENCE_STACK = 'reference';
+const REFERENCE_LABEL = 'reference (Debian bridge + host-local)';
+
+/**
+ * The churn's reference: a fresh 3-node cluster as the Flannel-style stack's (same nodes, pod CIDRs
+ * and maxPods) with no network DaemonSet, each node given the bridge + host-local conflist, then the
+ * same pod churn. The suites do not run on it: the bridge enforces no NetworkPolicy.
+ */
+export async function runReferenceChurn(options: Pick<StackRunOptions, 'churn' | 'churnWave' | 'outDir' | 'log'>): Promise<StackRun> {
+  const { log } = options;
+  await ensureKubernetes({ commands: KUBERNETES_COMMANDS, log });
+  const reportDir = path.join(options.outDir, REFERENCE_STACK);
+  fs.rmSync(reportDir, { recursive: true, force: true });
+  const lab: ClusterLab = await startCluster(CONFORMANCE_STACKS.flannel, { nodes: 3, log });
+  try {
+    await installReferenceNetwork(lab, log);
+    const started = Date.now();
+    const churn = await podChurn(lab, { podsPerNode: options.churn, podsPerWave: options.churnWave, stack: 'reference', log });
+    return { summaries: [churnSummary(options.churn, REFERENCE_LABEL, churn, started)], cases: [], churn };
+  } finally {
+    collectLogs(lab, path.join(reportDir, 'logs'));
+    await lab.destroy();
+  }
+}
+
+function churnSummary(podsPerNode: number, stack: string, churn: PodChurnReport, started: number): SuiteSummary {
+  const { p50Ms, p99Ms, count } = churn.add;
+  return {
+    ...checksSummary(`pod churn: ${podsPerNode} per node via CRI (RunPodSandbox p50 ${p50Ms} ms, p99 ${p99Ms} ms, ${count} calls)`, stack, churn.results),
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/** Each stack's RunPodSandbox p50 and p99 as ratios to the reference's, measured in the same run. */
+export function churnRatios(churns: ReadonlyMap<string, PodChurnReport>): string[] {
+  const reference = churns.get(REFERENCE_STACK);
+  if (!reference || reference.add.p50Ms <= 0 || reference.add.p99Ms <= 0) return [];
+  return [...churns].filter(([stack]) => stack !== REFERENCE_STACK).map(([stack, churn]) =>
+    `pod churn ${stack} / reference: RunPodSandbox p50 ${(churn.add.p50Ms / reference.add.p50Ms).toFixed(2)}× (${churn.add.p50Ms} / ${reference.add.p50Ms} ms), `
+    + `p99 ${(churn.add.p99Ms / reference.add.p99Ms).toFixed(2)}× (${churn.add.p99Ms} / ${reference.add.p99Ms} ms)`);
 }
 
 /**
@@ -199,15 +239,17 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log(`npm run conformance -- [--stack flannel|calico|all] [--focus REGEX] [--skip REGEX] [--churn PODS_PER_NODE] [--churn-wave ${DEFAULT_PODS_PER_WAVE}] [--procs 3] [--no-cni] [--out DIR]`);
+    console.log(`npm run conformance -- [--stack flannel,calico,reference|all] [--focus REGEX] [--skip REGEX] [--churn PODS_PER_NODE] [--churn-wave ${DEFAULT_PODS_PER_WAVE}] [--procs 3] [--no-cni] [--out DIR]`);
     return 0;
-  }
-  const stacks: ConformanceStack[] = values.stack === 'all' ? ['flannel', 'calico'] : [values.stack as ConformanceStack];
-  for (const stack of stacks) {
-    if (!(stack in CONFORMANCE_STACKS)) throw new Error(`--stack: "${stack}" is not valid; expected flannel, calico or all`);
   }
   const churn = Number(values.churn);
   if (!Number.isInteger(churn) || churn < 0 || churn > 5000) throw new Error(`--churn: "${values.churn}" is not valid; expected 0 to 5000 pods per node`);
+  // The reference runs only a churn: with none, --stack all leaves it out and --stack reference is refused.
+  const stacks = values.stack === 'all' ? ['flannel', 'calico', ...(churn > 0 ? [REFERENCE_STACK] : [])] : values.stack!.split(',');
+  for (const stack of stacks) {
+    if (!(stack in CONFORMANCE_STACKS) && stack !== REFERENCE_STACK) throw new Error(`--stack: "${stack}" is not valid; expected flannel, calico, reference (a comma-separated list of them) or all`);
+    if (stack === REFERENCE_STACK && churn === 0) throw new Error('--stack: "reference" is not valid with --churn 0; expected a churn to measure (the reference runs no e2e suite)');
+  }
   const churnWave = Number(values['churn-wave']);
   if (!Number.isInteger(churnWave) || churnWave < 1 || churnWave > 1000) throw new Error(`--churn-wave: "${values['churn-wave']}" is not valid; expected 1 to 1000 pods per node in one wave`);
   const procs = Number(values.procs);
@@ -217,10 +259,14 @@ async function main(): Promise<number> {
   await npmRun('images', log);
   await npmRun('synth', log);
   const rows: SuiteSummary[] = [];
+  const churns = new Map<string, PodChurnReport>();
   for (const stack of stacks) {
     try {
-      const result = await runStack(stack, { focus: values.focus!, skip: values.skip, churn, churnWave, procs, outDir: values.out!, log });
+      const result = stack === REFERENCE_STACK
+        ? await runReferenceChurn({ churn, churnWave, outDir: values.out!, log })
+        : await runStack(stack as ConformanceStack, { focus: values.focus!, skip: values.skip, churn, churnWave, procs, outDir: values.out!, log });
       rows.push(...result.summaries);
+      if (result.churn) churns.set(stack, result.churn);
     } catch (error) {
       rows.push({ suite: 'e2e', stack, passed: 0, failed: 1, skipped: 0, seconds: 0, failures: [error instanceof Error ? error.message : String(error)] });
     }
@@ -231,6 +277,7 @@ async function main(): Promise<number> {
     rows.push({ ...checksSummary('CNI contract: cnitool ADD/CHECK/DEL/GC/STATUS, portmap + bandwidth', 'both, executable and shim+server', checks), seconds: (Date.now() - cniStarted) / 1000 });
   }
   console.log(formatSummary(rows));
+  for (const line of churnRatios(churns)) console.log(line);
   console.log(`reports: ${values.out}`);
   return rows.some((r) => r.failed > 0) ? 1 : 0;
 }

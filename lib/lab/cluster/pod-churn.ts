@@ -9,7 +9,8 @@ import { NETCHECK_IMAGE } from './images';
 import { ClusterNode, CONTAINERD_METRICS_PORT } from './node';
 import { findHistogram, Histogram, histogramDelta, histogramQuantile, parseHistogram, QuantileEstimate, sumHistograms } from './prometheus-histogram';
 
-export type ChurnStack = 'flannel' | 'calico';
+/** Whose addresses the leak checks read: Calico's IPAM blocks, or host-local files (the flannel-style plugin's and the reference's). */
+export type ChurnStack = 'flannel' | 'calico' | 'reference';
 
 export interface PodChurnOptions {
   /** Pods created and deleted on every node. */

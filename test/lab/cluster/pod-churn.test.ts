@@ -3,6 +3,7 @@ import { hostVethName } from '../../../lib/dataplane/cni/plugin';
 import {
   calicoLeaks, churnPodsManifest, newSince, NodeNetworkState, nodeLeaks, nodeStateScript, parseNodeState, podAllocations, probesSeePods, sandboxLatency, wavePlan,
 } from '../../../lib/lab/cluster/pod-churn';
+import { REFERENCE_NETWORK, referenceConflist } from '../../../lib/lab/cluster/reference-network';
 import { findHistogram, Histogram, histogramDelta, histogramQuantile, parseHistogram, sumHistograms } from '../../../lib/lab/cluster/prometheus-histogram';
 import { NETCHECK_IMAGE } from '../../../lib/lab/cluster/images';
 
@@ -228,5 +229,18 @@ describe('pod churn leak checks', () => {
     expect(leaks.allocations.map((a) => a.ip)).toEqual(['10.48.0.3', 'fd00:10:48::1']);
     expect(leaks.handles).toEqual([`k8s-pod-network.${SANDBOX_GONE}`]);
     expect(calicoLeaks(after, after, 'k8s-pod-network', new Set())).toEqual({ allocations: [], handles: [] });
+  });
+});
+
+describe('the churn\'s reference network', () => {
+  test('bridge + host-local over the node\'s pod CIDRs, one range per family, portmap chained', () => {
+    const conf = JSON.parse(referenceConflist(['10.244.1.0/24', 'fd00:10:244:1::/64'])) as { name: string; plugins: { type: string; ipam?: unknown }[] };
+    expect(conf.name).toBe(REFERENCE_NETWORK);
+    expect(conf.plugins.map((p) => p.type)).toEqual(['bridge', 'portmap']);
+    expect(conf.plugins[0].ipam).toEqual({ type: 'host-local', ranges: [[{ subnet: '10.244.1.0/24' }], [{ subnet: 'fd00:10:244:1::/64' }]] });
+  });
+
+  test('a node without a pod CIDR is refused naming the field', () => {
+    expect(() => referenceConflist([])).toThrow('podCIDRs: [] is not valid; expected the node\'s pod CIDR');
   });
 });

@@ -1,4 +1,5 @@
-import { checksSummary, formatSummary, summarize } from '../../../apps/conformance';
+import { checksSummary, churnRatios, formatSummary, summarize } from '../../../apps/conformance';
+import { PodChurnReport } from '../../../lib/lab/cluster/pod-churn';
 import { escapeRegExp, parseGinkgoReport } from '../../../lib/lab/conformance/e2e-suite';
 
 /** The shape of a ginkgo v2.9 `--json-report` (one suite), trimmed to the fields read. */
@@ -67,5 +68,20 @@ describe('a spec name as a ginkgo focus', () => {
     expect(focus.test(name)).toBe(true);
     expect(focus.test(name.replace('(even', 'even'))).toBe(false);
     expect(new RegExp(escapeRegExp('a.b*c')).test('aXbbc')).toBe(false);
+  });
+});
+
+describe('pod churn against its reference', () => {
+  const churn = (p50Ms: number, p99Ms: number) => ({ add: { count: 1500, p50Ms, p99Ms }, results: [] }) as unknown as PodChurnReport;
+
+  test('each stack\'s RunPodSandbox p50 and p99 as a ratio to the reference measured in the same run', () => {
+    expect(churnRatios(new Map([['flannel', churn(1500, 9000)], ['reference', churn(1000, 6000)]]))).toEqual([
+      'pod churn flannel / reference: RunPodSandbox p50 1.50× (1500 / 1000 ms), p99 1.50× (9000 / 6000 ms)',
+    ]);
+  });
+
+  test('no reference in the run, or one with no figure: no ratio', () => {
+    expect(churnRatios(new Map([['flannel', churn(1500, 9000)]]))).toEqual([]);
+    expect(churnRatios(new Map([['flannel', churn(1500, 9000)], ['reference', churn(0, 0)]]))).toEqual([]);
   });
 });
