@@ -81,7 +81,7 @@ describe('block IPAM on real etcd', () => {
     expect(blocks.flatMap((b) => blockAllocations(b)).length).toBe(45);
   });
 
-  test('a burst of releases on one node takes turns of the host lock: each block written once per handle, no conflict retried', async () => {
+  test('a burst of releases on one node takes turns of the host lock: each handle read and each block written once per release, no conflict retried', async () => {
     const [store] = await stores({ 'ippools/default': { cidr: '10.30.0.0/16', blockSize: 26 } });
     const lock = new InProcessLock();
     let turns = 0;
@@ -89,16 +89,22 @@ describe('block IPAM on real etcd', () => {
     const handles = Array.from({ length: 40 }, (_, i) => `k8s-pod-network.r${i}`);
     for (const handleId of handles) await ipam.autoAssign({ node: 'n1', handleId, family: 4 });
     let blockWrites = 0;
+    let handleReads = 0;
     const counting: KeyValueStore = Object.assign(Object.create(store) as KeyValueStore, {
       update: (key: string, value: string, revision: string) => {
         if (key.startsWith(CALICO_KEYS.blocks)) blockWrites++;
         return store.update(key, value, revision);
       },
+      get: (key: string) => {
+        if (key.startsWith(CALICO_KEYS.handles)) handleReads++;
+        return store.get(key);
+      },
     });
     const releasing = new BlockIpam(counting, { hostLock: { run: (fn) => { turns++; return lock.run(fn); } } });
     turns = 0;
     const freed = await Promise.all([...handles, 'k8s-pod-network.never-assigned'].map((h) => releasing.releaseByHandle(h)));
-    expect({ freed: freed.flat().length, blockWrites, turns }).toEqual({ freed: 40, blockWrites: 40, turns: 40 });
+    // one handle read per release (the 41st: the handle that was never assigned, which takes no turn)
+    expect({ freed: freed.flat().length, blockWrites, turns, handleReads }).toEqual({ freed: 40, blockWrites: 40, turns: 40, handleReads: 41 });
     expect(blockAllocations((await ipam.blocks())[0])).toEqual([]);
   });
 

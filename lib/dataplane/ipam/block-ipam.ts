@@ -327,13 +327,15 @@ export class BlockIpam {
    * (so a later release can finish once the block is repaired); its BadRecordError is then thrown.
    * Takes a turn of the host lock, as Calico's DEL does: a burst of DELs on a node all write the same
    * one or two blocks, and unserialised they retry each other's compare-and-swap conflicts.
+   * The handle is read once, before the turn: only an ADD of the same container could add to it,
+   * and the runtime never runs that beside its DEL; a block it names is re-read and changed by
+   * compare-and-swap inside the turn.
    */
   async releaseByHandle(handleId: string): Promise<string[]> {
+    const handle = await this.handle(handleId);
     // DEL is repeated for containers long gone: a handle that does not exist needs no turn.
-    if (!await this.handle(handleId)) return [];
+    if (!handle) return [];
     return this.hostLock.run(async () => {
-      const handle = await this.handle(handleId);
-      if (!handle) return [];
       // The handle's blocks (one per family) are separate records: released side by side, and each
       // settled before the turn ends (a failure of one must not leave the other writing unlocked).
       const outcomes = await Promise.allSettled(Object.keys(handle.block).map((cidr) => this.updateBlock(cidr, (block) => releaseHandle(block, handleId))));
