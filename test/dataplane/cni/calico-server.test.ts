@@ -1,3 +1,6 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { CalicoDatastoreConfig } from '../../../lib/dataplane/calico/datastore';
 import { KeyValueStore } from '../../../lib/dataplane/datastore/types';
 import { CalicoServerMode } from '../../../lib/dataplane/cni/calico-server';
@@ -39,16 +42,59 @@ describe('Calico mode in the resident CNI server', () => {
     expect(closed.count).toBe(2);
   });
 
-  test('opens and closes the Kubernetes client per call (its kubeconfig token is refreshed on disk)', async () => {
-    const closed = { count: 0 };
-    let opens = 0;
-    const mode = new CalicoServerMode(kernels, () => {
-      opens++;
-      return Promise.resolve(failingStore(closed));
-    });
-    const kube = conf({ datastore_type: 'kubernetes', kubernetes: { kubeconfig: '/etc/cni/net.d/calico-kubeconfig' } });
-    for (let i = 0; i < 3; i++) await mode.handle(env, kube);
-    expect({ opens, closed: closed.count }).toEqual({ opens: 3, closed: 3 });
+  test('keeps one Kubernetes client while the kubeconfig stays the same; a refreshed token opens a new one and closes the old', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnikit-calico-server-'));
+    try {
+      const kubeconfig = path.join(dir, 'calico-kubeconfig');
+      fs.writeFileSync(kubeconfig, 'token: one\n');
+      const closed = { count: 0 };
+      let opens = 0;
+      const mode = new CalicoServerMode(kernels, () => {
+        opens++;
+        return Promise.resolve(failingStore(closed));
+      });
+      const kube = conf({ datastore_type: 'kubernetes', kubernetes: { kubeconfig } });
+      for (let i = 0; i < 3; i++) await mode.handle(env, kube);
+      expect({ opens, closed: closed.count }).toEqual({ opens: 1, closed: 0 });
+      fs.writeFileSync(kubeconfig, 'token: two\n');
+      await mode.handle(env, kube);
+      expect({ opens, closed: closed.count }).toEqual({ opens: 2, closed: 1 });
+      await mode.close();
+      expect(closed.count).toBe(2);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a kubeconfig that changes while a call uses the client closes that client only when the call is done', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cnikit-calico-server-'));
+    try {
+      const kubeconfig = path.join(dir, 'calico-kubeconfig');
+      fs.writeFileSync(kubeconfig, 'token: one\n');
+      const closes: string[] = [];
+      let answer: () => void = () => undefined;
+      const slow = (name: string): KeyValueStore => ({
+        ...failingStore({ count: 0 }),
+        // the first client's first call hangs until released; every other call fails at once
+        list: () => (name === 'first' ? new Promise((_, reject) => { answer = () => reject(new Error('store down')); }) : Promise.reject(new Error('store down'))),
+        close: () => { closes.push(name); return Promise.resolve(); },
+      }) as KeyValueStore;
+      let opens = 0;
+      const mode = new CalicoServerMode(kernels, () => Promise.resolve(slow(++opens === 1 ? 'first' : 'second')));
+      const kube = conf({ datastore_type: 'kubernetes', kubernetes: { kubeconfig } });
+      const first = mode.handle(env, kube);
+      while (opens === 0) await new Promise((resolve) => setImmediate(resolve));
+      fs.writeFileSync(kubeconfig, 'token: two\n');
+      await mode.handle(env, kube);
+      expect(closes).toEqual([]);
+      answer();
+      await first;
+      expect(closes).toEqual(['first']);
+      await mode.close();
+      expect(closes).toEqual(['first', 'second']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('does not keep a client that could not be made: the next call tries again, with error 11', async () => {
