@@ -23,13 +23,21 @@ export interface GoTarget {
 export interface EnsureGoBinariesOptions {
   /** What is built, for progress lines (e.g. `kubernetes v1.28.15`). */
   readonly name: string;
+  /** The module whose go.mod and go.sum pin what is built (and stamp it). */
   readonly moduleDir: string;
+  /** Where `go build` runs: a copy of the module that `prepare` fills. @default moduleDir */
+  readonly buildDir?: string;
   readonly binDir: string;
   readonly targets: readonly GoTarget[];
   /** @default '-s -w' */
   readonly ldflags?: string;
   /** Said before a build starts, e.g. how long a first build takes. @default none */
   readonly hint?: string;
+  /**
+   * Runs before a build, only when something is stale: for a module whose package needs generated
+   * files first (the Pulumi Kubernetes provider embeds its schema). @default nothing
+   */
+  readonly prepare?: () => Promise<void>;
   readonly log: (line: string) => void;
 }
 
@@ -57,6 +65,7 @@ export async function ensureGoBinaries(options: EnsureGoBinariesOptions): Promis
   const names = stale.map((t) => t.output).join(', ');
   options.log(`${options.name}: building ${names} from Go modules${options.hint ? ` (${options.hint})` : ''}; cached in ${path.dirname(options.binDir)}`);
   const started = Date.now();
+  await options.prepare?.();
   const partial = path.join(options.binDir, `.partial-${process.pid}`);
   fs.mkdirSync(partial, { recursive: true });
   try {
@@ -94,7 +103,7 @@ async function buildStamp(moduleDir: string, ldflags: string): Promise<string> {
 function goRun(options: EnsureGoBinariesOptions, args: readonly string[], started: number, cgo: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env, ...goEnv(), ...(cgo ? {} : { CGO_ENABLED: '0' }) };
-    const child = spawn('go', args, { cwd: options.moduleDir, stdio: ['ignore', 'ignore', 'pipe'], env });
+    const child = spawn('go', args, { cwd: options.buildDir ?? options.moduleDir, stdio: ['ignore', 'ignore', 'pipe'], env });
     let compiled = 0;
     let tail: string[] = [];
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
