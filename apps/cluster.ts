@@ -69,11 +69,10 @@ export function startCluster(environment: Environment, options: { nodes?: number
 }
 
 /**
- * Deploys `files` to `lab` as written, as an operator would: the kit's images imported, the Secrets
- * the environment expects created, every file applied in order, then every DaemonSet and Deployment
- * and every node Ready. Returns one result per step.
+ * What an operator has in place before deploying `files`: the kit's images imported into every node
+ * and the Secrets the environment expects. Returns a result only for what is wrong.
  */
-export async function deploy(lab: ClusterLab, environment: Environment, files: readonly string[]): Promise<CheckResult[]> {
+export async function prepareCluster(lab: ClusterLab, environment: Environment, files: readonly string[]): Promise<CheckResult[]> {
   const plan = clusterPlan(environment, lab.nodes.length);
   const images = referencedImages(files, path.join(REPO_ROOT, 'dist', 'images'));
   const results: CheckResult[] = [];
@@ -85,6 +84,16 @@ export async function deploy(lab: ClusterLab, environment: Environment, files: r
   for (const secret of plan.secrets) {
     await lab.kubectl(['create', 'secret', 'generic', secret.name, '-n', secret.namespace, ...Object.entries(secret.data).map(([k, v]) => `--from-literal=${k}=${v}`)]);
   }
+  return results;
+}
+
+/**
+ * Deploys `files` to `lab` as written, as an operator would: the kit's images imported, the Secrets
+ * the environment expects created, every file applied in order, then every DaemonSet and Deployment
+ * and every node Ready. Returns one result per step.
+ */
+export async function deploy(lab: ClusterLab, environment: Environment, files: readonly string[]): Promise<CheckResult[]> {
+  const results = await prepareCluster(lab, environment, files);
   // Like `kubectl apply -f dist/<env>/`: a failing object does not stop the others, so the checks go on.
   const failures = await lab.apply(files);
   results.push(failures.length === 0
