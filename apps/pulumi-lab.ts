@@ -1,0 +1,272 @@
+// `npm run pulumi-lab -- --env <dev|staging|prod> [--nodes N] [--logs DIR]`
+// Deploys a bundled environment to a cluster lab with the real Pulumi engine instead of kubectl:
+// preview, up (the provider's readiness awaits), live objects against dist/<env>, the pods' network,
+// a second up with no changes, configuration changes previewed, destroy leaving nothing (docs/pulumi.md).
+import * as path from 'path';
+import { isDeepStrictEqual, parseArgs } from 'util';
+import { CheckResult, connectivityChecks, formatChecks, NETCHECK_NAMESPACE, nodesReady, waitForWorkloads } from '../lib/lab/cluster/checks';
+import { ClusterLab } from '../lib/lab/cluster/cluster-lab';
+import { ensurePulumiEngine, PulumiEngine } from '../lib/lab/cluster/pulumi-engine';
+import { readManifestObjects } from '../lib/lab/cluster/rbac-usage';
+import { imagesOf } from '../lib/pulumi/images';
+import { apiGroupOf, KubeObject, objectKey, toKubeObject } from '../lib/pulumi/kube-object';
+import { resourceNameOf } from '../lib/pulumi/registration-plan';
+import { networkStackSummaries } from '../lib/pulumi/stack-summaries';
+import { synthesizeObjects } from '../lib/pulumi/synthesize';
+import { buildAndSynth, collectLogs, prepareCluster, startCluster } from './cluster';
+import { clusterPlan } from './environments/cluster';
+import { buildEnvironment, environment as findEnvironment, Environment, ENVIRONMENTS } from './environments';
+import { readImageDigests } from './image-digests';
+import type { ResourceChange, StackResult } from './pulumi/automation';
+import { LabStack } from './pulumi/lab-stack';
+import { withOverrides } from './pulumi/program';
+import { parseStackConfig } from './pulumi/stack-config';
+
+const REPO_ROOT = path.resolve(__dirname, '..');
+
+/** The configuration changes previewed on a deployed stack; each must plan exactly what synth would change. */
+export function configChanges(environment: Environment): Record<string, string>[] {
+  const nodes = environment.stack.kind === 'calico' ? environment.stack.props.nodeCount ?? 3 : environment.stack.props.expectedNodeCount ?? 3;
+  return [
+    { 'cnikit:imageRegistry': 'registry.lab.example:5000/mirror' },
+    // Calico-style: past the Typha threshold (50) Typha is added; Flannel-style: checked, nothing rendered.
+    { 'cnikit:expectedNodes': String(Math.max(nodes + 1, 60)) },
+  ];
+}
+
+/**
+ * Everything `npm run pulumi-lab` checks, on a started lab with the environment's images imported.
+ * Returns one result per check, each with the time it took where the engine ran.
+ */
+export async function pulumiLabChecks(lab: ClusterLab, environment: Environment, files: readonly string[], engine: PulumiEngine, log: (line: string) => void): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const stack = new LabStack(lab, engine, environment.name);
+  const component = `cnikit-${environment.name}`;
+  const synthesized = readManifestObjects(files).map((o, i) => toKubeObject(o, `${files.join(',')}[${i}]`));
+  const engineLog = (line: string) => log(`pulumi: ${line}`);
+  const step = async (name: string, run: () => Promise<StackResult>, judge: (r: StackResult) => string | undefined, more?: (r: StackResult) => string): Promise<StackResult> => {
+    log(name);
+    const r = await run();
+    const problem = r.ok ? judge(r) : `the engine failed: ${r.error}`;
+    const extra = r.ok && more ? more(r) : '';
+    results.push({ name, ok: problem === undefined, detail: `${problem ?? describe(r)} (${r.seconds.toFixed(0)} s)${extra ? `: ${extra}` : ''}` });
+    return r;
+  };
+
+  const creates = (r: StackResult) => kubernetesChanges(r).filter((c) => c.op === 'create').length;
+  await step('pulumi preview (new stack)', () => stack.run('preview', {}, engineLog), (r) =>
+    creates(r) === synthesized.length && kubernetesChanges(r).every((c) => c.op === 'create') ? undefined : `planned ${describe(r)}; expected ${synthesized.length} objects to create`);
+  const up = await step('pulumi up', () => stack.run('up', {}, engineLog), (r) =>
+    creates(r) === synthesized.length ? undefined : `did ${describe(r)}; expected ${synthesized.length} objects created`);
+  if (!up.ok) return results;
+
+  results.push(outputsCheck(up.outputs, environment, synthesized));
+  results.push(...(await waitForWorkloads(lab)), await nodesReady(lab));
+  results.push(await liveParityCheck(lab, synthesized));
+  const plan = clusterPlan(environment, lab.nodes.length);
+  const policies = environment.stack.kind === 'calico' ? environment.stack.policies : undefined;
+  results.push(...(await connectivityChecks(lab, { dualStack: plan.dualStack, natOutgoing: plan.natOutgoing, policiesDeclared: policies !== undefined })));
+  await lab.kubectl(['delete', 'namespace', NETCHECK_NAMESPACE, '--wait=true', '--timeout=120s'], { allowFailure: true, timeoutMs: 150_000 });
+
+  await step('pulumi up again: no changes', () => stack.run('up', {}, engineLog), (r) =>
+    r.changes.length === 0 ? undefined : `changed ${r.changes.map((c) => `${c.op} ${nameOf(c.urn)} (${c.paths.join(', ')})`).join('; ')}`);
+  const base = synthesizedFor(environment, {});
+  for (const config of configChanges(environment)) {
+    const expected = plannedDifference(component, base, synthesizedFor(environment, config));
+    await step(`pulumi preview with ${Object.entries(config).map(([k, v]) => `${k}=${v}`).join(' ')}`, () => stack.run('preview', config, engineLog), (r) => {
+      const planned = kubernetesChanges(r).map((c) => `${c.op} ${typeKeyOf(c)}`).sort();
+      return isDeepStrictEqual(planned, expected) ? undefined : `planned [${planned.join(', ')}]; synth differs in [${expected.join(', ')}]`;
+    }, (r) => kubernetesChanges(r).map((c) => `${c.op} ${nameOf(c.urn)}${c.paths.length ? ` (${c.paths.join(', ')})` : ''}`).join('; '));
+  }
+  // A bad value is refused before anything changes, with the one line naming key, value and expectation.
+  log('pulumi preview with cnikit:expectedNodes=ten');
+  const refused = await stack.run('preview', { 'cnikit:expectedNodes': 'ten' }, engineLog);
+  const message = /cnikit:expectedNodes: "ten" is not valid; expected[^|]*/.exec(refused.error ?? '')?.[0].trim();
+  results.push({
+    name: 'pulumi preview with cnikit:expectedNodes=ten is refused, naming the key',
+    ok: !refused.ok && message !== undefined && refused.changes.length === 0,
+    detail: message !== undefined ? `${message} (${refused.seconds.toFixed(0)} s)` : `expected a refusal naming cnikit:expectedNodes; got ${refused.ok ? describe(refused) : refused.error}`,
+  });
+
+  results.push(await driftControl(lab, synthesized));
+
+  await step('pulumi destroy', () => stack.run('destroy', {}, engineLog), (r) =>
+    kubernetesChanges(r).filter((c) => c.op === 'delete').length === synthesized.length ? undefined : `did ${describe(r)}; expected ${synthesized.length} objects deleted`);
+  results.push(await nothingLeftCheck(lab, files));
+  return results;
+}
+
+/** The stack outputs docs/pulumi.md documents, against dist/<env> and the environment's definition. */
+function outputsCheck(outputs: Record<string, unknown>, environment: Environment, synthesized: readonly KubeObject[]): CheckResult {
+  const [summary] = networkStackSummaries(buildEnvironment(environment).app);
+  const expected: Record<string, unknown> = {
+    environment: environment.name,
+    namespace: summary.namespace,
+    agentDaemonSet: summary.agentDaemonSetName,
+    podNetworks: [...summary.podNetworks],
+    images: imagesOf(synthesized),
+    objects: synthesized.map(objectKey),
+  };
+  const wrong = Object.keys(expected).filter((k) => !isDeepStrictEqual(outputs[k], expected[k]));
+  const extra = Object.keys(outputs).filter((k) => !(k in expected));
+  const agent = synthesized.find((o) => o.kind === 'DaemonSet' && o.metadata.name === summary.agentDaemonSetName && o.metadata.namespace === summary.namespace);
+  const problems = [
+    ...wrong.map((k) => `${k} is ${JSON.stringify(outputs[k])}, expected ${JSON.stringify(expected[k])}`),
+    ...extra.map((k) => `undocumented output ${k}`),
+    ...(agent ? [] : [`dist/${environment.name} has no DaemonSet ${summary.namespace}/${summary.agentDaemonSetName}`]),
+  ];
+  return {
+    name: 'stack outputs as documented',
+    ok: problems.length === 0,
+    detail: problems.length ? problems.join('; ') : `namespace ${summary.namespace}, agentDaemonSet ${summary.agentDaemonSetName}, podNetworks ${summary.podNetworks.join(' ')}, ${expected.images instanceof Array ? expected.images.length : 0} images, ${synthesized.length} objects`,
+  };
+}
+
+/**
+ * Every live object is what synth wrote: for each object, a server-side dry-run apply of its dist/<env>
+ * version as the field manager Pulumi applied it with (`kubectl diff --server-side`). The API server
+ * then merges it as it merged Pulumi's apply: an empty diff means every field synth wrote has that
+ * value live and Pulumi owns no field synth did not write; fields the server set are not compared.
+ */
+async function liveParityCheck(lab: ClusterLab, synthesized: readonly KubeObject[]): Promise<CheckResult> {
+  const problems: string[] = [];
+  for (const object of synthesized) {
+    const key = objectKey(object);
+    const live = await lab.kubectl(['get', '-f', '-', '-o', 'json', '--show-managed-fields'], { input: JSON.stringify(object), allowFailure: true });
+    if (live.code !== 0) {
+      problems.push(`${key}: not in the cluster`);
+      continue;
+    }
+    type Live = { kind?: string; items?: Live[]; metadata?: { managedFields?: { manager?: string; operation?: string }[] } };
+    const got = JSON.parse(live.stdout) as Live;
+    const managers = ((got.kind === 'List' ? got.items?.[0] : got)?.metadata?.managedFields ?? [])
+      .filter((m) => m.operation === 'Apply' && m.manager?.startsWith('pulumi-kubernetes-')).map((m) => m.manager!);
+    if (managers.length !== 1) {
+      problems.push(`${key}: applied by ${managers.length} Pulumi field managers`);
+      continue;
+    }
+    const diff = await lab.kubectl(['diff', '--server-side', `--field-manager=${managers[0]}`, '--force-conflicts', '-f', '-'], { input: JSON.stringify(object), allowFailure: true });
+    if (diff.code === 1) problems.push(`${key}: ${diff.stdout.split('\n').filter((l) => /^[-+]\s/.test(l)).slice(0, 4).join(' ')}`);
+    else if (diff.code !== 0) problems.push(`${key}: kubectl diff failed: ${diff.stderr.trim()}`);
+  }
+  return {
+    name: 'live objects equal dist/<env>',
+    ok: problems.length === 0,
+    detail: problems.length ? problems.join(' · ') : `${synthesized.length} objects: server-side diff against Pulumi's field managers is empty`,
+  };
+}
+
+/**
+ * Negative control of the live comparison: a value Pulumi applied (a ConfigMap's data) changed behind
+ * its back with kubectl must make the comparison fail, naming that object.
+ */
+async function driftControl(lab: ClusterLab, synthesized: readonly KubeObject[]): Promise<CheckResult> {
+  const name = 'live comparison sees a value changed behind Pulumi (negative control)';
+  const configMap = synthesized.find((o) => o.kind === 'ConfigMap' && Object.keys((o.data as Record<string, string> | undefined) ?? {}).length > 0);
+  if (!configMap) return { name, ok: false, detail: 'dist/<env> has no ConfigMap with data to change' };
+  const [key, value] = Object.entries(configMap.data as Record<string, string>)[0];
+  const { namespace, name: objectName } = configMap.metadata;
+  await lab.kubectl(['patch', 'configmap', objectName, ...(namespace ? ['-n', namespace] : []), '--type=merge', '-p', JSON.stringify({ data: { [key]: `${value}\n` } })]);
+  const check = await liveParityCheck(lab, [configMap]);
+  const named = !check.ok && check.detail.startsWith(`${objectKey(configMap)}: `);
+  return { name, ok: named, detail: named ? `data.${key} changed with kubectl: ${check.detail}` : `expected a difference on ${objectKey(configMap)}; got ${check.detail}` };
+}
+
+/** After destroy, no object of dist/<env> is in the cluster (custom resources go with their CRDs). */
+async function nothingLeftCheck(lab: ClusterLab, files: readonly string[]): Promise<CheckResult> {
+  const left: string[] = [];
+  for (const file of files) {
+    const r = await lab.kubectl(['get', '-f', file, '--ignore-not-found', '-o', 'name'], { allowFailure: true });
+    left.push(...r.stdout.split('\n').filter(Boolean));
+    const crdGone = /the server doesn't have a resource type|no matches for kind|ensure CRDs are installed/;
+    if (r.code !== 0 && !r.stderr.split('\n').filter(Boolean).every((line) => crdGone.test(line))) left.push(`${path.basename(file)}: ${r.stderr.trim()}`);
+  }
+  return { name: 'nothing of the stack left after destroy', ok: left.length === 0, detail: left.length ? left.join(', ') : `no object of ${files.map((f) => path.basename(f)).join(', ')} in the cluster` };
+}
+
+/** The bundled environment as the program builds it with stack configuration `config`. */
+function synthesizedFor(environment: Environment, config: Readonly<Record<string, string>>): KubeObject[] {
+  const settings = parseStackConfig({ 'cnikit:environment': environment.name, ...config }, ENVIRONMENTS.map((e) => e.name));
+  return synthesizeObjects(buildEnvironment(withOverrides(environment, settings), { imageDigests: readImageDigests(REPO_ROOT) }).charts);
+}
+
+/**
+ * Kinds the Kubernetes provider replaces rather than updates by default (its `enableConfigMapMutable`
+ * and `enableSecretMutable` are off), so that workloads roll when their configuration changes.
+ */
+const REPLACED_ON_CHANGE = new Set(['ConfigMap', 'Secret']);
+
+/** What the engine must plan to go from `before` to `after`: `<op> <group>:<Kind>:<resource name>`, sorted. */
+export function plannedDifference(component: string, before: readonly KubeObject[], after: readonly KubeObject[]): string[] {
+  const index = (objects: readonly KubeObject[]) => new Map(objects.map((o) => [`${apiGroupOf(o) || 'core'}:${o.kind}:${resourceNameOf(component, o)}`, o]));
+  const [old, next] = [index(before), index(after)];
+  return [
+    ...[...next].filter(([k]) => !old.has(k)).map(([k]) => `create ${k}`),
+    ...[...old].filter(([k]) => !next.has(k)).map(([k]) => `delete ${k}`),
+    ...[...next].filter(([k, o]) => old.has(k) && !isDeepStrictEqual(old.get(k), o)).map(([k, o]) => `${REPLACED_ON_CHANGE.has(o.kind) ? 'replace' : 'update'} ${k}`),
+  ].sort();
+}
+
+/**
+ * The changes to Kubernetes objects (not the stack, component or provider); a replacement counts once,
+ * as `replace` (the engine also reports its create-replacement and delete-replaced steps).
+ */
+function kubernetesChanges(r: StackResult): ResourceChange[] {
+  return r.changes.filter((c) => c.type.startsWith('kubernetes:') && c.op !== 'create-replacement' && c.op !== 'delete-replaced');
+}
+
+/** `<group>:<Kind>:<resource name>` of a change, from its type (`kubernetes:apps/v1:DaemonSet`) and URN. */
+function typeKeyOf(change: ResourceChange): string {
+  const [, groupVersion, kind] = change.type.split(':');
+  return `${groupVersion.split('/')[0]}:${kind}:${nameOf(change.urn)}`;
+}
+
+function nameOf(urn: string): string {
+  return urn.slice(urn.lastIndexOf('::') + 2);
+}
+
+function describe(r: StackResult): string {
+  const counts = Object.entries(r.summary).filter(([, n]) => (n ?? 0) > 0).map(([op, n]) => `${n} ${op}`);
+  return counts.length ? counts.join(', ') : 'nothing';
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      env: { type: 'string', default: 'dev' },
+      nodes: { type: 'string', default: '3' },
+      logs: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log('npm run pulumi-lab -- --env <dev|staging|prod> [--nodes 3] [--logs dist/pulumi-lab/<env>]');
+    return 0;
+  }
+  const environment = findEnvironment(values.env!);
+  const nodes = Number(values.nodes);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 8) throw new Error(`--nodes: "${values.nodes}" is not valid; expected 1 to 8`);
+  const logsDir = path.resolve(values.logs ?? path.join(REPO_ROOT, 'dist', 'pulumi-lab', environment.name));
+  const started = Date.now();
+  const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+  const engine = await ensurePulumiEngine({ log });
+  const files = await buildAndSynth(environment, log);
+  const lab = await startCluster(environment, { nodes, log });
+  try {
+    const prepared = await prepareCluster(lab, environment, files);
+    const results = [...prepared, ...(await pulumiLabChecks(lab, environment, files, engine, log))];
+    collectLogs(lab, logsDir);
+    console.log(formatChecks(`pulumi lab: ${environment.name} on ${lab.nodes.length} nodes (${lab.id}), pulumi ${engine.version}, kubernetes provider ${engine.kubernetesProviderVersion}`, results));
+    console.log(`logs: ${logsDir}`);
+    return results.some((r) => !r.ok && !r.skipped) ? 1 : 0;
+  } finally {
+    await lab.destroy();
+  }
+}
+
+if (require.main === module) {
+  main().then((code) => process.exit(code), (error: unknown) => {
+    console.error(`pulumi-lab: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}
