@@ -2,8 +2,8 @@ import * as pulumi from '@pulumi/pulumi';
 import { Chart } from 'cdk8s';
 import { findObject, settledValue } from './cdk8s-manifest';
 import { imagesOf } from './images';
+import type { StackWithInputs } from './input-props';
 import { RegisteredObject, registerObjects } from './register';
-import { synthesizeObjects } from './synthesize';
 
 /** What a network stack construct tells its deployer: read from the construct after it is built. */
 export interface NetworkStackSummary {
@@ -38,18 +38,21 @@ export abstract class NetworkStackComponent extends pulumi.ComponentResource {
   /** Every image the stack runs, as deployed (pinned by digest where known). */
   public readonly images: pulumi.Output<string[]>;
 
-  protected constructor(type: string, name: string, built: BuiltNetworkStack, opts?: pulumi.ComponentResourceOptions) {
-    // Synthesize before registering anything, so bad props leave no half-registered component.
-    const objects = synthesizeObjects(built.chart);
+  protected constructor(type: string, name: string, stack: StackWithInputs, opts?: pulumi.ComponentResourceOptions) {
+    // Built (and plain props validated) before registering anything, so bad props leave no
+    // half-registered component.
     super(type, name, {}, opts);
-    this.objects = registerObjects(this, name, objects, opts?.dependsOn);
-    const { summary } = built;
+    const { summary, resolved } = stack;
+    this.objects = registerObjects(this, name, stack.objects, opts?.dependsOn, resolved?.apply((r) => r.objects));
     const namespaceObject = this.objects.filter((o) => o.key === `Namespace/${summary.namespace}`);
     this.namespace = settledValue(namespaceObject, summary.namespace);
     const daemonSet = findObject(this.objects, `DaemonSet.apps/${summary.namespace}/${summary.agentDaemonSetName}`);
     this.agentDaemonSetName = settledValue([daemonSet], summary.agentDaemonSetName);
-    this.podNetworks = settledValue(this.objects, [...summary.podNetworks]);
-    this.images = settledValue(this.objects, imagesOf(objects));
+    // Known once every object is registered, and (with Inputs) once their values are known.
+    const settled = (value: string[], late?: pulumi.Output<string[]>): pulumi.Output<string[]> =>
+      late === undefined ? settledValue(this.objects, value) : pulumi.all([settledValue(this.objects, value), late]).apply(([, v]) => v);
+    this.podNetworks = settled([...summary.podNetworks], resolved?.apply((r) => [...r.summary.podNetworks]));
+    this.images = settled(imagesOf(stack.objects), resolved?.apply((r) => imagesOf(r.objects)));
     this.registerOutputs({
       namespace: this.namespace,
       agentDaemonSetName: this.agentDaemonSetName,
