@@ -300,9 +300,18 @@ export function referencedImages(files: readonly string[], imagesDir: string): {
     else if (key === 'image' && typeof value === 'string') references.add(value);
   };
   for (const file of files) for (const doc of parseAllDocuments(fs.readFileSync(file, 'utf8'))) visit(doc.toJS());
+  return kitImages([...references], imagesDir);
+}
+
+/**
+ * Image references resolved against the layouts in `imagesDir`: the kit's own
+ * (`<registry>/<name>@sha256:…`, or `:<tag>` with a layout `<name>`) as importable images, any other
+ * in `foreign`.
+ */
+export function kitImages(references: readonly string[], imagesDir: string): { kit: ImportableImage[]; foreign: string[] } {
   const kit: ImportableImage[] = [];
   const foreign: string[] = [];
-  for (const reference of [...references].sort()) {
+  for (const reference of [...new Set(references)].sort()) {
     const match = /^(.+\/([a-z0-9._-]+))(?:@(sha256:[0-9a-f]{64})|:([\w.-]+))$/.exec(reference);
     const layoutDir = match ? path.join(imagesDir, match[2]) : undefined;
     if (!match || !layoutDir || !fs.existsSync(path.join(layoutDir, 'index.json'))) {
