@@ -1,11 +1,13 @@
-// `npm run pulumi-lab -- --env <dev|staging|prod> [--nodes N] [--logs DIR]`
+// `npm run pulumi-lab -- --env <dev|staging|prod> [--nodes N] [--logs DIR]`, or `-- --example`
 // Deploys a bundled environment to a cluster lab with the real Pulumi engine instead of kubectl:
 // preview, up (the provider's readiness awaits), live objects against dist/<env>, the pods' network,
 // a second up with no changes, configuration changes previewed, destroy leaving nothing (docs/pulumi.md).
+import * as fs from 'fs';
 import * as path from 'path';
 import { isDeepStrictEqual, parseArgs } from 'util';
 import { CheckResult, connectivityChecks, formatChecks, NETCHECK_NAMESPACE, nodesReady, waitForWorkloads } from '../lib/lab/cluster/checks';
-import { ClusterLab } from '../lib/lab/cluster/cluster-lab';
+import { ClusterLab, kitImages } from '../lib/lab/cluster/cluster-lab';
+import { KIT_VERSION } from '../lib/model/images';
 import { ensurePulumiEngine, PulumiEngine } from '../lib/lab/cluster/pulumi-engine';
 import { readManifestObjects } from '../lib/lab/cluster/rbac-usage';
 import { imagesOf } from '../lib/pulumi/images';
@@ -40,7 +42,7 @@ export function configChanges(environment: Environment): Record<string, string>[
  */
 export async function pulumiLabChecks(lab: ClusterLab, environment: Environment, files: readonly string[], engine: PulumiEngine, log: (line: string) => void): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const stack = new LabStack(lab, engine, environment.name);
+  const stack = new LabStack(lab, engine, { stack: environment.name });
   const component = `cnikit-${environment.name}`;
   const synthesized = readManifestObjects(files).map((o, i) => toKubeObject(o, `${files.join(',')}[${i}]`));
   const engineLog = (line: string) => log(`pulumi: ${line}`);
@@ -96,6 +98,61 @@ export async function pulumiLabChecks(lab: ClusterLab, environment: Environment,
   return results;
 }
 
+/** Where examples/pulumi-program takes cnikit's images from on the lab. */
+export const EXAMPLE_REGISTRY = 'registry.platform.example/cnikit';
+const EXAMPLE_DIR = path.join(REPO_ROOT, 'examples', 'pulumi-program');
+
+/**
+ * examples/pulumi-program (a team's own program: its provider, a registry taken from another resource
+ * as an Input, the Calico-style network, policies that wait for it) deployed by the real engine on a
+ * started lab with a Calico-style plan: up, the Input reaching the DaemonSet, the pods' network, a
+ * second up with no changes, destroy leaving nothing.
+ */
+export async function pulumiExampleChecks(lab: ClusterLab, engine: PulumiEngine, log: (line: string) => void): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const imagesDir = path.join(REPO_ROOT, 'dist', 'images');
+  const layouts = fs.readdirSync(imagesDir).filter((name) => fs.existsSync(path.join(imagesDir, name, 'index.json')));
+  await lab.importImages(kitImages(layouts.map((name) => `${EXAMPLE_REGISTRY}/${name}:${KIT_VERSION}`), imagesDir).kit);
+  const stack = new LabStack(lab, engine, { stack: 'lab', projectDir: EXAMPLE_DIR, program: { module: path.join(EXAMPLE_DIR, 'src', 'index'), export: 'main' } });
+  const config = { 'platform-network:kubeconfig': lab.kubeconfig, 'platform-network:imageRegistry': EXAMPLE_REGISTRY };
+  const engineLog = (line: string) => log(`pulumi: ${line}`);
+  const judged = (name: string, r: StackResult, problem: string | undefined): CheckResult =>
+    ({ name, ok: r.ok && problem === undefined, detail: `${r.ok ? problem ?? describe(r) : `the engine failed: ${r.error}`} (${r.seconds.toFixed(0)} s)` });
+
+  log('example: pulumi up');
+  const up = await stack.run('up', config, engineLog);
+  const expectedPolicy = 'NetworkPolicy.crd.projectcalico.org/platform-apps/same-namespace-only';
+  const images = Array.isArray(up.outputs.images) ? (up.outputs.images as string[]) : [];
+  results.push(judged('example: pulumi up', up, [
+    up.outputs.agentDaemonSet === 'calico-node' ? undefined : `agentDaemonSet output ${JSON.stringify(up.outputs.agentDaemonSet)}`,
+    isDeepStrictEqual(up.outputs.podNetworks, ['10.44.0.0/16']) ? undefined : `podNetworks output ${JSON.stringify(up.outputs.podNetworks)}`,
+    images.length > 0 && images.every((i) => i.startsWith(`${EXAMPLE_REGISTRY}/`)) ? undefined : `images output ${JSON.stringify(images)}`,
+    (up.outputs.policies as string[] | undefined)?.includes(expectedPolicy) ? undefined : `policies output lacks ${expectedPolicy}`,
+  ].filter(Boolean).join('; ') || undefined));
+  if (!up.ok) return results;
+  const live = (await lab.kubectl(['get', 'daemonset', 'calico-node', '-n', 'kube-system', '-o', 'jsonpath={..image}'])).stdout.split(/\s+/).filter(Boolean);
+  results.push({
+    name: 'example: the registry Input reached the DaemonSet',
+    ok: live.length > 0 && live.every((i) => i.startsWith(`${EXAMPLE_REGISTRY}/`)),
+    detail: [...new Set(live)].join(', '),
+  });
+  results.push(...(await waitForWorkloads(lab)), await nodesReady(lab));
+  results.push(...(await connectivityChecks(lab, { dualStack: false, natOutgoing: true, policiesDeclared: false })));
+  await lab.kubectl(['delete', 'namespace', NETCHECK_NAMESPACE, '--wait=true', '--timeout=120s'], { allowFailure: true, timeoutMs: 150_000 });
+  log('example: pulumi up again');
+  const again = await stack.run('up', config, engineLog);
+  results.push(judged('example: pulumi up again: no changes', again, again.changes.length === 0 ? undefined : `changed ${again.changes.map((c) => nameOf(c.urn)).join(', ')}`));
+  log('example: pulumi destroy');
+  const destroy = await stack.run('destroy', config, engineLog);
+  const left = [
+    ...(await lab.kubectl(['get', 'crd', '-o', 'name'])).stdout.split('\n').filter((l) => l.includes('projectcalico.org')),
+    ...(await lab.kubectl(['get', 'daemonset,deployment,configmap', '-A', '-o', 'name'])).stdout.split('\n').filter((l) => /calico|platform-registry/.test(l)),
+    ...(await lab.kubectl(['get', 'namespace', 'platform-apps', '--ignore-not-found', '-o', 'name'])).stdout.split('\n').filter(Boolean),
+  ];
+  results.push(judged('example: pulumi destroy leaves nothing', destroy, left.length ? `left: ${left.join(', ')}` : undefined));
+  return results;
+}
+
 /** The stack outputs docs/pulumi.md documents, against dist/<env> and the environment's definition. */
 function outputsCheck(outputs: Record<string, unknown>, environment: Environment, synthesized: readonly KubeObject[]): CheckResult {
   const [summary] = networkStackSummaries(buildEnvironment(environment).app);
@@ -105,13 +162,15 @@ function outputsCheck(outputs: Record<string, unknown>, environment: Environment
     agentDaemonSet: summary.agentDaemonSetName,
     podNetworks: [...summary.podNetworks],
     images: imagesOf(synthesized),
-    objects: synthesized.map(objectKey),
+    // Every object of dist/<env>; the output lists them in registration order (tiers), so as a set.
+    objects: synthesized.map(objectKey).sort(),
   };
-  const wrong = Object.keys(expected).filter((k) => !isDeepStrictEqual(outputs[k], expected[k]));
+  const actual: Record<string, unknown> = { ...outputs, objects: Array.isArray(outputs.objects) ? [...(outputs.objects as string[])].sort() : outputs.objects };
+  const wrong = Object.keys(expected).filter((k) => !isDeepStrictEqual(actual[k], expected[k]));
   const extra = Object.keys(outputs).filter((k) => !(k in expected));
   const agent = synthesized.find((o) => o.kind === 'DaemonSet' && o.metadata.name === summary.agentDaemonSetName && o.metadata.namespace === summary.namespace);
   const problems = [
-    ...wrong.map((k) => `${k} is ${JSON.stringify(outputs[k])}, expected ${JSON.stringify(expected[k])}`),
+    ...wrong.map((k) => `${k} is ${JSON.stringify(actual[k])}, expected ${JSON.stringify(expected[k])}`),
     ...extra.map((k) => `undocumented output ${k}`),
     ...(agent ? [] : [`dist/${environment.name} has no DaemonSet ${summary.namespace}/${summary.agentDaemonSetName}`]),
   ];
@@ -236,27 +295,31 @@ async function main(): Promise<number> {
       env: { type: 'string', default: 'dev' },
       nodes: { type: 'string', default: '3' },
       logs: { type: 'string' },
+      example: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log('npm run pulumi-lab -- --env <dev|staging|prod> [--nodes 3] [--logs dist/pulumi-lab/<env>]');
+    console.log('npm run pulumi-lab -- --example    # examples/pulumi-program on a lab planned like staging');
     return 0;
   }
-  const environment = findEnvironment(values.env!);
+  // The example's Calico-style network uses staging's pool, so its lab is planned like staging's.
+  const environment = findEnvironment(values.example ? 'staging' : values.env!);
   const nodes = Number(values.nodes);
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 8) throw new Error(`--nodes: "${values.nodes}" is not valid; expected 1 to 8`);
-  const logsDir = path.resolve(values.logs ?? path.join(REPO_ROOT, 'dist', 'pulumi-lab', environment.name));
+  const logsDir = path.resolve(values.logs ?? path.join(REPO_ROOT, 'dist', 'pulumi-lab', values.example ? 'example' : environment.name));
   const started = Date.now();
   const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
   const engine = await ensurePulumiEngine({ log });
   const files = await buildAndSynth(environment, log);
   const lab = await startCluster(environment, { nodes, log });
   try {
-    const prepared = await prepareCluster(lab, environment, files);
-    const results = [...prepared, ...(await pulumiLabChecks(lab, environment, files, engine, log))];
+    const results = values.example
+      ? await pulumiExampleChecks(lab, engine, log)
+      : [...(await prepareCluster(lab, environment, files)), ...(await pulumiLabChecks(lab, environment, files, engine, log))];
     collectLogs(lab, logsDir);
-    console.log(formatChecks(`pulumi lab: ${environment.name} on ${lab.nodes.length} nodes (${lab.id}), pulumi ${engine.version}, kubernetes provider ${engine.kubernetesProviderVersion}`, results));
+    console.log(formatChecks(`pulumi lab: ${values.example ? 'examples/pulumi-program' : environment.name} on ${lab.nodes.length} nodes (${lab.id}), pulumi ${engine.version}, kubernetes provider ${engine.kubernetesProviderVersion}`, results));
     console.log(`logs: ${logsDir}`);
     return results.some((r) => !r.ok && !r.skipped) ? 1 : 0;
   } finally {

@@ -9,8 +9,19 @@ import { engineEnv, PulumiEngine } from '../../lib/lab/cluster/pulumi-engine';
 
 export type StackOperation = 'preview' | 'up' | 'destroy';
 
+/** An inline program: a module's export called with the stack's configuration and the repository root. */
+export interface InlineProgram {
+  /** Absolute path of the module. */
+  readonly module: string;
+  readonly export: string;
+}
+
 export interface StackRequest {
   readonly operation: StackOperation;
+  /** The project's name (its Pulumi.yaml's). */
+  readonly project: string;
+  /** @default the bundled program (deployEnvironment) */
+  readonly program?: InlineProgram;
   readonly engine: PulumiEngine;
   /** Holds Pulumi.yaml and Pulumi.<stack>.yaml (the stack's configuration). */
   readonly workDir: string;
@@ -61,8 +72,8 @@ export async function runStackOperation(request: StackRequest, log: (line: strin
     const stack = await LocalWorkspace.createOrSelectStack(
       {
         stackName: request.stack,
-        projectName: 'cnikit',
-        program: async () => deployEnvironment(pulumi.runtime.allConfig(), request.repoRoot),
+        projectName: request.project,
+        program: async () => (await programOf(request))(pulumi.runtime.allConfig(), request.repoRoot),
       },
       {
         workDir: request.workDir,
@@ -95,6 +106,15 @@ export async function runStackOperation(request: StackRequest, log: (line: strin
   } catch (error) {
     return result({ ok: false, error: error instanceof Error ? error.message.split('\n').filter(Boolean).slice(-12).join(' | ') : String(error) });
   }
+}
+
+type ProgramFunction = (config: Record<string, string>, repoRoot: string) => object;
+
+async function programOf(request: StackRequest): Promise<ProgramFunction> {
+  if (request.program === undefined) return deployEnvironment;
+  const loaded = ((await import(request.program.module)) as Record<string, unknown>)[request.program.export];
+  if (typeof loaded !== 'function') throw new Error(`${request.program.module}: exports no function ${request.program.export}`);
+  return loaded as ProgramFunction;
 }
 
 if (require.main === module) {

@@ -5,28 +5,43 @@ import * as path from 'path';
 import { parse, stringify } from 'yaml';
 import { ClusterLab } from '../../lib/lab/cluster/cluster-lab';
 import { PulumiEngine } from '../../lib/lab/cluster/pulumi-engine';
-import type { StackOperation, StackRequest, StackResult } from './automation';
+import type { InlineProgram, StackOperation, StackRequest, StackResult } from './automation';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
+/** Which program a LabStack runs, and where its project lives. */
+export interface LabStackOptions {
+  /** The stack's name; the project's committed `Pulumi.<stack>.yaml`, if any, configures it. */
+  readonly stack: string;
+  /** Holds the project's Pulumi.yaml. @default the repository (the bundled program) */
+  readonly projectDir?: string;
+  /** @default the bundled program */
+  readonly program?: InlineProgram;
+}
+
 /**
- * One stack of the bundled program on a cluster lab, driven by the real engine: a copy of the
- * repository's Pulumi.yaml and Pulumi.<env>.yaml in the lab's run directory (so a configuration
- * change never touches the committed files), state in a file backend beside it. Each operation runs
- * in its own process (automation.ts) inside the lab's gateway namespace, where the API server is.
+ * One stack of a program on a cluster lab, driven by the real engine: a copy of the project's
+ * Pulumi.yaml and Pulumi.<stack>.yaml in the lab's run directory (so a configuration change never
+ * touches the committed files), state in a file backend beside it. Each operation runs in its own
+ * process (automation.ts) inside the lab's gateway namespace, where the API server is.
  */
 export class LabStack {
+  public readonly name: string;
   private readonly workDir: string;
+  private readonly project: string;
   private readonly committedConfig: Record<string, unknown>;
 
-  constructor(private readonly lab: ClusterLab, private readonly engine: PulumiEngine, public readonly name: string) {
-    this.workDir = path.join(lab.dir, 'pulumi', name);
+  constructor(private readonly lab: ClusterLab, private readonly engine: PulumiEngine, private readonly options: LabStackOptions) {
+    this.name = options.stack;
+    const projectDir = options.projectDir ?? REPO_ROOT;
+    this.workDir = path.join(lab.dir, 'pulumi', this.name);
     fs.mkdirSync(path.join(this.workDir, 'state'), { recursive: true });
     // The project file as committed, less `main`: the program runs inline, not from a path.
-    const { main: _main, ...project } = parse(fs.readFileSync(path.join(REPO_ROOT, 'Pulumi.yaml'), 'utf8')) as Record<string, unknown>;
+    const { main: _main, ...project } = parse(fs.readFileSync(path.join(projectDir, 'Pulumi.yaml'), 'utf8')) as Record<string, unknown>;
+    this.project = String(project.name);
     fs.writeFileSync(path.join(this.workDir, 'Pulumi.yaml'), stringify(project));
-    const committed = fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${name}.yaml`), 'utf8');
-    this.committedConfig = (parse(committed) as { config: Record<string, unknown> }).config;
+    const committed = path.join(projectDir, `Pulumi.${this.name}.yaml`);
+    this.committedConfig = fs.existsSync(committed) ? (parse(fs.readFileSync(committed, 'utf8')) as { config?: Record<string, unknown> }).config ?? {} : {};
   }
 
   /**
@@ -41,6 +56,8 @@ export class LabStack {
     fs.writeFileSync(file, stringify({ ...(salt ? { encryptionsalt: salt } : {}), config: { ...this.committedConfig, ...config } }));
     const request: StackRequest = {
       operation,
+      project: this.project,
+      ...(this.options.program ? { program: this.options.program } : {}),
       engine: this.engine,
       workDir: this.workDir,
       stack: this.name,

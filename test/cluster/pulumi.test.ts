@@ -2,7 +2,7 @@ import { buildAndSynth, prepareCluster, startCluster } from '../../apps/cluster'
 import { Environment } from '../../apps/environments';
 import { dev } from '../../apps/environments/dev';
 import { staging } from '../../apps/environments/staging';
-import { configChanges, pulumiLabChecks } from '../../apps/pulumi-lab';
+import { configChanges, pulumiExampleChecks, pulumiLabChecks } from '../../apps/pulumi-lab';
 import { CheckResult, formatChecks } from '../../lib/lab/cluster/checks';
 import { ClusterLab } from '../../lib/lab/cluster/cluster-lab';
 import { ensurePulumiEngine } from '../../lib/lab/cluster/pulumi-engine';
@@ -70,10 +70,49 @@ function pulumiSuite(environment: Environment): void {
 
     test('the lab leaves nothing behind', async () => {
       await lab?.destroy();
-      expect(await labLeftovers(labId)).toEqual([]);
+      expect(labLeftovers(labId)).toEqual([]);
     });
   });
 }
 
 pulumiSuite(dev);
 pulumiSuite(staging);
+
+describeLab('pulumi up for real: examples/pulumi-program (own provider, an Input from another resource, dependsOn)', () => {
+  let lab: ClusterLab | undefined;
+  let labId = '';
+  let results: CheckResult[] = [];
+  const result = (name: string) => results.find((r) => r.name === name);
+
+  beforeAll(async () => {
+    const engine = await ensurePulumiEngine({ log });
+    await buildAndSynth(staging, log);
+    // The example's Calico-style network uses staging's pool: a lab planned like staging's.
+    lab = await startCluster(staging, { nodes: 3, log });
+    labId = lab.id;
+    results = await pulumiExampleChecks(lab, engine, log);
+    log(formatChecks(`pulumi lab: examples/pulumi-program on 3 nodes (${labId})`, results));
+  }, 1_800_000);
+
+  afterAll(async () => {
+    await lab?.destroy();
+  });
+
+  test('up deploys the network and the policies that wait for it; the registry Input reaches the live DaemonSet', () => {
+    expect(result('example: pulumi up')).toMatchObject({ ok: true });
+    expect(result('example: the registry Input reached the DaemonSet')).toMatchObject({ ok: true });
+    expect(result('DaemonSet kube-system/calico-node ready')).toMatchObject({ ok: true, detail: '3/3 pods ready' });
+  });
+
+  test('pods talk; a second up changes nothing; destroy leaves nothing; no check failed', () => {
+    expect(results.filter((r) => /^(icmp4|tcp4) /.test(r.name)).length).toBeGreaterThanOrEqual(3 * 2 * 2);
+    expect(result('example: pulumi up again: no changes')).toMatchObject({ ok: true });
+    expect(result('example: pulumi destroy leaves nothing')).toMatchObject({ ok: true });
+    expect(results.filter((r) => !r.ok && !r.skipped).map((r) => `${r.name}: ${r.detail}`)).toEqual([]);
+  });
+
+  test('the lab leaves nothing behind', async () => {
+    await lab?.destroy();
+    expect(labLeftovers(labId)).toEqual([]);
+  });
+});
