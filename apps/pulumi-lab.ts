@@ -80,6 +80,21 @@ export async function pulumiLabChecks(lab: ClusterLab, environment: Environment,
       return isDeepStrictEqual(planned, expected) ? undefined : `planned [${planned.join(', ')}]; synth differs in [${expected.join(', ')}]`;
     }, (r) => kubernetesChanges(r).map((c) => `${c.op} ${nameOf(c.urn)}${c.paths.length ? ` (${c.paths.join(', ')})` : ''}`).join('; '));
   }
+  // The registry change applied for real: the kit's images, imported under the mirror's names, roll
+  // out through the provider's awaits; then back to the committed configuration.
+  const [mirror] = configChanges(environment);
+  const mirrored = synthesizedFor(environment, mirror);
+  await lab.importImages(kitImages(imagesOf(mirrored), path.join(REPO_ROOT, 'dist', 'images')).kit);
+  const setting = Object.entries(mirror).map(([k, v]) => `${k}=${v}`).join(' ');
+  const did = (expected: string[]) => (r: StackResult) => {
+    const done = kubernetesChanges(r).map((c) => `${c.op} ${typeKeyOf(c)}`).sort();
+    return isDeepStrictEqual(done, expected) ? undefined : `did [${done.join(', ')}]; synth differs in [${expected.join(', ')}]`;
+  };
+  await step(`pulumi up with ${setting}`, () => stack.run('up', mirror, engineLog), did(plannedDifference(component, base, mirrored)));
+  results.push(await liveParityCheck(lab, mirrored, `live objects equal synth with ${setting}`));
+  await step('pulumi up with the committed configuration again', () => stack.run('up', {}, engineLog), did(plannedDifference(component, mirrored, base)));
+  results.push(await liveParityCheck(lab, synthesized, 'live objects equal dist/<env> again'));
+
   // A bad value is refused before anything changes, with the one line naming key, value and expectation.
   log('pulumi preview with cnikit:expectedNodes=ten');
   const refused = await stack.run('preview', { 'cnikit:expectedNodes': 'ten' }, engineLog);
@@ -187,7 +202,7 @@ function outputsCheck(outputs: Record<string, unknown>, environment: Environment
  * then merges it as it merged Pulumi's apply: an empty diff means every field synth wrote has that
  * value live and Pulumi owns no field synth did not write; fields the server set are not compared.
  */
-async function liveParityCheck(lab: ClusterLab, synthesized: readonly KubeObject[]): Promise<CheckResult> {
+async function liveParityCheck(lab: ClusterLab, synthesized: readonly KubeObject[], name = 'live objects equal dist/<env>'): Promise<CheckResult> {
   const problems: string[] = [];
   for (const object of synthesized) {
     const key = objectKey(object);
@@ -209,7 +224,7 @@ async function liveParityCheck(lab: ClusterLab, synthesized: readonly KubeObject
     else if (diff.code !== 0) problems.push(`${key}: kubectl diff failed: ${diff.stderr.trim()}`);
   }
   return {
-    name: 'live objects equal dist/<env>',
+    name,
     ok: problems.length === 0,
     detail: problems.length ? problems.join(' · ') : `${synthesized.length} objects: server-side diff against Pulumi's field managers is empty`,
   };

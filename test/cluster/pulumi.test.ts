@@ -62,6 +62,14 @@ function pulumiSuite(environment: Environment): void {
       expect(result('pulumi preview with cnikit:expectedNodes=ten is refused, naming the key')).toMatchObject({ ok: true });
     });
 
+    test('the registry change applied rolls the workloads to the mirror and back, live objects equal to synth each time', () => {
+      const setting = Object.entries(configChanges(environment)[0]).map(([k, v]) => `${k}=${v}`).join(' ');
+      expect(result(`pulumi up with ${setting}`)).toMatchObject({ ok: true });
+      expect(result(`live objects equal synth with ${setting}`)).toMatchObject({ ok: true });
+      expect(result('pulumi up with the committed configuration again')).toMatchObject({ ok: true });
+      expect(result('live objects equal dist/<env> again')).toMatchObject({ ok: true });
+    });
+
     test('destroy removes every object of the stack; no check failed', () => {
       expect(result('pulumi destroy')).toMatchObject({ ok: true });
       expect(result('nothing of the stack left after destroy')).toMatchObject({ ok: true });
