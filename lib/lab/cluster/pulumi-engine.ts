@@ -108,7 +108,7 @@ export async function ensurePulumiEngine(options: EnsurePulumiOptions): Promise<
     binDir: path.join(providerRoot, 'bin'),
     targets: [{ output: 'pulumi-resource-kubernetes', package: `./${PROVIDER_COMMAND}` }],
     ldflags: `-s -w -X ${PROVIDER_MODULE}/pkg/version.Version=${engine.kubernetesProviderVersion}`,
-    hint: 'a first build takes about 10 min on 2 cores',
+    hint: 'a first build takes about 10 to 18 min on 2 cores',
     prepare: () => prepareProviderSource(buildDir, engine.kubernetesProviderVersion),
     log: options.log,
   });
