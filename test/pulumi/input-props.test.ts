@@ -70,6 +70,36 @@ describe('component props given as pulumi.Inputs', () => {
     expect((bgp?.inputs.spec as { asNumber?: number }).asNumber).toBe(65010);
   });
 
+  test("Calico: a pool's CIDR and a peer's address and password Secret as Inputs reach the objects", async () => {
+    const pool = { name: 'from-vpc', cidr: '10.80.0.0/16', natOutgoing: true };
+    const peer = { name: 'rack', peerIp: '10.0.255.1', asNumber: 65001, passwordSecretName: 'rack-bgp' };
+    const plain = { pools: [pool], bgpPeers: [peer] };
+    const net = new CalicoNetwork('item-inputs', {
+      pools: [{ ...pool, cidr: later(pool.cidr) }],
+      bgpPeers: [{ ...peer, peerIp: later(peer.peerIp), passwordSecretName: later(peer.passwordSecretName) }],
+    });
+    expect(await valueOf(net.podNetworks)).toEqual(['10.80.0.0/16']);
+    const chart = new Chart(new App(), CALICO_STACK_NAME, { disableResourceNameHashes: true });
+    new CalicoNetworkConstruct(chart, 'Network', plain);
+    const expected = chart.toJson() as Record<string, unknown>[];
+    const children = childrenOf('item-inputs');
+    expect(children).toHaveLength(expected.length);
+    for (const object of expected) {
+      expect(normalized(children.find((r) => identity(r.inputs) === identity(object))?.inputs)).toEqual(normalized(object));
+    }
+    expect(JSON.stringify(children.map((r) => r.inputs))).not.toMatch(/240\.0\.0\.0|198\.18\.255|cnikit-stand-in/);
+  });
+
+  test('an Input anywhere else in a list item, or for the list itself, is refused naming where', () => {
+    const before = registrations.length;
+    expect(() => new CalicoNetwork('by-name', { pools: [{ name: later('p') as unknown as string, cidr: '10.81.0.0/16' }] })).toThrow(
+      /^calico\.pools\[0\]\.name: "\(a pulumi\.Input\)" is not valid; expected a plain value: it shapes the objects; Inputs are accepted for .*pools\[\]\.cidr/,
+    );
+    const pools = later('x') as unknown as [];
+    expect(() => new CalicoNetwork('by-list', { pools })).toThrow(/^calico\.pools: .* expected a plain value: each pool is an IPPool object \(its cidr may be an Input\)$/);
+    expect(registrations.length).toBe(before);
+  });
+
   test('a prop that decides which objects exist must be plain: one line naming it, nothing registered', () => {
     const before = registrations.length;
     const nodeCount = later(120) as unknown as number;
