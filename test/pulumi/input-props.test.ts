@@ -36,6 +36,17 @@ function childrenOf(name: string): Registration[] {
   return registrations.filter((r) => r.custom && r.name.startsWith(`${name}-`));
 }
 
+/** The component `name` registered exactly what `chart` synthesizes (the construct with plain values); its children. */
+function expectRegisteredAsSynthesized(name: string, chart: Chart): Registration[] {
+  const expected = chart.toJson() as Record<string, unknown>[];
+  const children = childrenOf(name);
+  expect(children.map((r) => identity(r.inputs)).sort()).toEqual(expected.map(identity).sort());
+  for (const object of expected) {
+    expect(normalized(children.find((r) => identity(r.inputs) === identity(object))?.inputs)).toEqual(normalized(object));
+  }
+  return children;
+}
+
 describe('component props given as pulumi.Inputs', () => {
   test('Flannel: pod network and registry from other resources give exactly what the plain values give', async () => {
     const plain = { podNetwork: '10.60.0.0/16', imageRegistry: 'registry.example.org/from-input', backend: FlannelBackend.vxlan({ vni: 9 }) };
@@ -44,12 +55,7 @@ describe('component props given as pulumi.Inputs', () => {
     expect((await valueOf(net.images)).every((image) => image.startsWith('registry.example.org/from-input/'))).toBe(true);
     const chart = new Chart(new App(), FLANNEL_STACK_NAME, { disableResourceNameHashes: true });
     new FlannelNetworkConstruct(chart, 'Network', plain);
-    const expected = chart.toJson() as Record<string, unknown>[];
-    const children = childrenOf('inputs');
-    expect(children.map((r) => identity(r.inputs)).sort()).toEqual(expected.map(identity).sort());
-    for (const object of expected) {
-      expect(normalized(children.find((r) => identity(r.inputs) === identity(object))?.inputs)).toEqual(normalized(object));
-    }
+    const children = expectRegisteredAsSynthesized('inputs', chart);
     // No stand-in value reached a registered object.
     expect(JSON.stringify(children.map((r) => r.inputs))).not.toMatch(/stand-in\.cnikit\.invalid|198\.18\.|198\.19\./);
   });
@@ -60,12 +66,7 @@ describe('component props given as pulumi.Inputs', () => {
     await valueOf(net.images);
     const chart = new Chart(new App(), CALICO_STACK_NAME, { disableResourceNameHashes: true });
     new CalicoNetworkConstruct(chart, 'Network', plain);
-    const expected = chart.toJson() as Record<string, unknown>[];
-    const children = childrenOf('calico-inputs');
-    expect(children).toHaveLength(expected.length);
-    for (const object of expected) {
-      expect(normalized(children.find((r) => identity(r.inputs) === identity(object))?.inputs)).toEqual(normalized(object));
-    }
+    const children = expectRegisteredAsSynthesized('calico-inputs', chart);
     const bgp = children.find((r) => r.inputs.kind === 'BGPConfiguration');
     expect((bgp?.inputs.spec as { asNumber?: number }).asNumber).toBe(65010);
   });
@@ -81,12 +82,7 @@ describe('component props given as pulumi.Inputs', () => {
     expect(await valueOf(net.podNetworks)).toEqual(['10.80.0.0/16']);
     const chart = new Chart(new App(), CALICO_STACK_NAME, { disableResourceNameHashes: true });
     new CalicoNetworkConstruct(chart, 'Network', plain);
-    const expected = chart.toJson() as Record<string, unknown>[];
-    const children = childrenOf('item-inputs');
-    expect(children).toHaveLength(expected.length);
-    for (const object of expected) {
-      expect(normalized(children.find((r) => identity(r.inputs) === identity(object))?.inputs)).toEqual(normalized(object));
-    }
+    const children = expectRegisteredAsSynthesized('item-inputs', chart);
     expect(JSON.stringify(children.map((r) => r.inputs))).not.toMatch(/240\.0\.0\.0|198\.18\.255|cnikit-stand-in/);
   });
 
