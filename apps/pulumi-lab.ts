@@ -73,26 +73,24 @@ export async function pulumiLabChecks(lab: ClusterLab, environment: Environment,
   await step('pulumi up again: no changes', () => stack.run('up', {}, engineLog), (r) =>
     r.changes.length === 0 ? undefined : `changed ${r.changes.map((c) => `${c.op} ${nameOf(c.urn)} (${c.paths.join(', ')})`).join('; ')}`);
   const base = synthesizedFor(environment, {});
+  // What the engine planned or did to the objects must be exactly the difference synth makes.
+  const exactly = (expected: readonly string[], verb: string) => (r: StackResult) => {
+    const changed = kubernetesChanges(r).map((c) => `${c.op} ${typeKeyOf(c)}`).sort();
+    return isDeepStrictEqual(changed, expected) ? undefined : `${verb} [${changed.join(', ')}]; synth differs in [${expected.join(', ')}]`;
+  };
+  const setting = (config: Readonly<Record<string, string>>) => Object.entries(config).map(([k, v]) => `${k}=${v}`).join(' ');
   for (const config of configChanges(environment)) {
-    const expected = plannedDifference(component, base, synthesizedFor(environment, config));
-    await step(`pulumi preview with ${Object.entries(config).map(([k, v]) => `${k}=${v}`).join(' ')}`, () => stack.run('preview', config, engineLog), (r) => {
-      const planned = kubernetesChanges(r).map((c) => `${c.op} ${typeKeyOf(c)}`).sort();
-      return isDeepStrictEqual(planned, expected) ? undefined : `planned [${planned.join(', ')}]; synth differs in [${expected.join(', ')}]`;
-    }, (r) => kubernetesChanges(r).map((c) => `${c.op} ${nameOf(c.urn)}${c.paths.length ? ` (${c.paths.join(', ')})` : ''}`).join('; '));
+    await step(`pulumi preview with ${setting(config)}`, () => stack.run('preview', config, engineLog), exactly(plannedDifference(component, base, synthesizedFor(environment, config)), 'planned'),
+      (r) => kubernetesChanges(r).map((c) => `${c.op} ${nameOf(c.urn)}${c.paths.length ? ` (${c.paths.join(', ')})` : ''}`).join('; '));
   }
   // The registry change applied for real: the kit's images, imported under the mirror's names, roll
   // out through the provider's awaits; then back to the committed configuration.
   const [mirror] = configChanges(environment);
   const mirrored = synthesizedFor(environment, mirror);
   await lab.importImages(kitImages(imagesOf(mirrored), path.join(REPO_ROOT, 'dist', 'images')).kit);
-  const setting = Object.entries(mirror).map(([k, v]) => `${k}=${v}`).join(' ');
-  const did = (expected: string[]) => (r: StackResult) => {
-    const done = kubernetesChanges(r).map((c) => `${c.op} ${typeKeyOf(c)}`).sort();
-    return isDeepStrictEqual(done, expected) ? undefined : `did [${done.join(', ')}]; synth differs in [${expected.join(', ')}]`;
-  };
-  await step(`pulumi up with ${setting}`, () => stack.run('up', mirror, engineLog), did(plannedDifference(component, base, mirrored)));
-  results.push(await liveParityCheck(lab, mirrored, `live objects equal synth with ${setting}`));
-  await step('pulumi up with the committed configuration again', () => stack.run('up', {}, engineLog), did(plannedDifference(component, mirrored, base)));
+  await step(`pulumi up with ${setting(mirror)}`, () => stack.run('up', mirror, engineLog), exactly(plannedDifference(component, base, mirrored), 'did'));
+  results.push(await liveParityCheck(lab, mirrored, `live objects equal synth with ${setting(mirror)}`));
+  await step('pulumi up with the committed configuration again', () => stack.run('up', {}, engineLog), exactly(plannedDifference(component, mirrored, base), 'did'));
   results.push(await liveParityCheck(lab, synthesized, 'live objects equal dist/<env> again'));
 
   // A bad value is refused before anything changes, with the one line naming key, value and expectation.

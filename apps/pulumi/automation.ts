@@ -38,8 +38,6 @@ export interface ResourceChange {
   readonly urn: string;
   readonly type: string;
   readonly op: string;
-  /** Top-level properties that differ (the engine's `diffs`). */
-  readonly diffs: readonly string[];
   /** Property paths that differ (the provider's detailed diff). */
   readonly paths: readonly string[];
 }
@@ -62,7 +60,7 @@ export async function runStackOperation(request: StackRequest, log: (line: strin
   const onEvent = (event: EngineEvent): void => {
     const step = event.resourcePreEvent?.metadata;
     if (step === undefined || step.op === 'same' || step.op === 'read') return;
-    changes.push({ urn: step.urn, type: step.type, op: step.op, diffs: step.diffs ?? [], paths: Object.keys(step.detailedDiff ?? {}) });
+    changes.push({ urn: step.urn, type: step.type, op: step.op, paths: Object.keys(step.detailedDiff ?? {}) });
   };
   const onOutput = (text: string): void => text.split('\n').filter(Boolean).forEach(log);
   const result = (fields: Partial<StackResult>): StackResult => ({
